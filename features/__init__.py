@@ -1,0 +1,4 @@
+"""Data contract, loaders and point-in-time feature builders.
+
+This package imports neither ``training`` nor ``serving``.
+"""

@@ -1,0 +1,84 @@
+"""The workspace: one directory that holds everything a run produces.
+
+``SHELFWISE_HOME`` (default ``./.shelfwise``) selects it. Two workspaces never share a
+file: the MLflow database and artifact store live inside it too, unless
+``MLFLOW_TRACKING_URI`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Typed settings, read once from the environment at the edge (CLI, service)."""
+
+    model_config = SettingsConfigDict(env_prefix="SHELFWISE_")
+
+    home: Path = Field(Path(".shelfwise"), description="Workspace directory.")
+
+
+class Workspace:
+    """Paths of a workspace; creates directories on demand, never at import time."""
+
+    def __init__(self, home: Path | str):
+        self.home = Path(home).resolve()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Workspace:
+        return cls((settings or Settings()).home)
+
+    def _dir(self, *parts: str) -> Path:
+        path = self.home.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def tables(self) -> Path:
+        return self._dir("tables")
+
+    @property
+    def rejects(self) -> Path:
+        return self._dir("rejects")
+
+    @property
+    def reports(self) -> Path:
+        return self._dir("reports")
+
+    @property
+    def features(self) -> Path:
+        return self._dir("features")
+
+    @property
+    def logs(self) -> Path:
+        return self._dir("logs")
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self._dir("mlflow")
+
+    @property
+    def tracking_uri(self) -> str:
+        """``MLFLOW_TRACKING_URI`` if set, else a SQLite database inside the workspace."""
+        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self._dir("mlflow", "artifacts")
+
+    def table_path(self, name: str) -> Path:
+        return self.tables / f"{name}.parquet"
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        """Read a canonical table, with a hint when nothing was ingested yet."""
+        path = self.home / "tables" / f"{name}.parquet"
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no '{name}' table in workspace {self.home}; run `shelfwise ingest` first"
+            )
+        return pd.read_parquet(path)

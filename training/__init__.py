@@ -1,0 +1,1 @@
+"""Estimators, evaluation on held-out time, MLflow logging and promotion."""

@@ -1,0 +1,97 @@
+"""The one module of ``training`` that talks to MLflow: runs, registry and aliases.
+
+Models are directories of portable files (``.npz``, LightGBM text, JSON) logged as run
+artifacts and registered as model versions whose source is that directory. ``serving``
+downloads ``models:/<name>@champion`` and reads the files; it never imports this package.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from features.workspace import Workspace
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+MODEL_NAMES = {"recs": "shelfwise-recs", "churn": "shelfwise-churn", "cltv": "shelfwise-cltv"}
+
+
+def connect(ws: Workspace) -> MlflowClient:
+    """Point MLflow at the workspace's tracking store and return a client."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(ws.tracking_uri)
+    return MlflowClient(ws.tracking_uri)
+
+
+def experiment_id(client: MlflowClient, ws: Workspace, family: str) -> str:
+    """One experiment per model family, its artifacts inside the workspace."""
+    name = f"shelfwise-{family}"
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    return client.create_experiment(name, artifact_location=(ws.artifact_root / family).as_uri())
+
+
+def code_version() -> str:
+    """The git commit of the running code, or ``unknown`` outside a checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def champion_dir(client: MlflowClient, family: str, dest: Path) -> tuple[Path, str] | None:
+    """Download the current champion of ``family`` into ``dest``; ``None`` if there is none."""
+    name = MODEL_NAMES[family]
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    path = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{name}@{CHAMPION}", dst_path=str(dest))
+    return Path(path), version.version
+
+
+def log_and_register(
+    client: MlflowClient, ws: Workspace, family: str, model_dir: Path, *,
+    params: dict, metrics: dict[str, float], tags: dict[str, str], run_name: str,
+) -> tuple[str, str]:
+    """Log one training run and register its model directory as a new version.
+
+    Returns
+    -------
+    run_id, version : str
+    """
+    exp = experiment_id(client, ws, family)
+    tags = {"code_version": code_version(), **tags}
+    with mlflow.start_run(experiment_id=exp, run_name=run_name) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.set_tags(tags)
+        mlflow.log_artifacts(str(model_dir), artifact_path="model")
+    name = MODEL_NAMES[family]
+    try:
+        client.create_registered_model(name, description=f"shelfwise {family} model")
+    except MlflowException:
+        pass  # already registered
+    version = client.create_model_version(
+        name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id, tags=tags)
+    return run.info.run_id, version.version
+
+
+def set_alias(client: MlflowClient, family: str, alias: str, version: str) -> None:
+    client.set_registered_model_alias(MODEL_NAMES[family], alias, version)
+
+
+def scratch_dir() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="shelfwise-")
