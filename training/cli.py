@@ -94,12 +94,9 @@ def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(ws: Workspace, args: argparse.Namespace) -> int:
-    env = {**os.environ, "SHELFWISE_HOME": str(ws.home), "BENTOML_DO_NOT_TRACK": "true",
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
-    cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:Shelfwise",
-           "--host", args.host, "--port", str(args.port),
-           "--working-dir", str(Path(__file__).resolve().parent.parent)]
-    _say(f"serving champion models from {ws.home} at http://{args.host}:{args.port}")
+    # A subprocess, not an import: training and serving meet only through the registry.
+    env = {**os.environ, "SHELFWISE_HOME": str(ws.home)}
+    cmd = [sys.executable, "-m", "serving", "--host", args.host, "--port", str(args.port)]
     os.execve(sys.executable, cmd, env)
     return 0  # pragma: no cover - execve does not return
 

@@ -1,0 +1,115 @@
+"""Plain-Python runtime objects the service calls; tests build them directly.
+
+They read the registered artifact files (``.npz``, LightGBM text, JSON), whose formats
+are the contract with ``training``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.customer_features import FEATURE_COLUMNS, FEATURE_SET, build_customer_features
+
+RECS_FORMAT = "shelfwise-recs-v1"
+LGBM_FORMAT = "shelfwise-lgbm-v1"
+
+
+class IncompatibleModelError(ValueError):
+    """An artifact this code cannot serve (unknown format or feature set)."""
+
+
+def _meta(path: Path, expected_format: str) -> dict:
+    meta_file = path / "meta.json"
+    if not meta_file.exists():
+        raise IncompatibleModelError(f"{path}: no meta.json; not a shelfwise model")
+    meta = json.loads(meta_file.read_text())
+    if meta.get("format") != expected_format:
+        raise IncompatibleModelError(
+            f"{path}: model format {meta.get('format')!r}, this service reads {expected_format!r}")
+    return meta
+
+
+@dataclass
+class Recommendation:
+    item_id: str
+    title: str
+    score: float
+
+
+class RecommenderRuntime:
+    """Top-k from ALS factors for known customers, popular items for everyone else."""
+
+    def __init__(self, path: Path):
+        self.meta = _meta(path, RECS_FORMAT)
+        arrays = np.load(path / "model.npz", allow_pickle=False)
+        self.user_factors = np.ascontiguousarray(arrays["user_factors"])
+        self.item_factors_t = np.ascontiguousarray(arrays["item_factors"].T)
+        self.item_ids = arrays["item_ids"].tolist()
+        self.titles = arrays["item_titles"].tolist()
+        popularity = arrays["popularity"]
+        self.popular = np.argsort(-popularity, kind="stable")
+        self.popularity = popularity
+        self.user_index = {u: i for i, u in enumerate(arrays["user_ids"].tolist())}
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def knows(self, user_id: str) -> bool:
+        return user_id in self.user_index
+
+    def recommend(self, user_id: str, k: int) -> tuple[list[Recommendation], bool]:
+        """Ranked items for ``user_id`` and whether they came from the popularity fallback."""
+        k = min(k, self.n_items)
+        row = self.user_index.get(user_id)
+        if row is None:
+            top = self.popular[:k]
+            scores = self.popularity[top]
+            fallback = True
+        else:
+            all_scores = self.user_factors[row] @ self.item_factors_t
+            part = np.argpartition(-all_scores, k - 1)[:k]
+            top = part[np.argsort(-all_scores[part], kind="stable")]
+            scores = all_scores[top]
+            fallback = False
+        return [Recommendation(self.item_ids[i], self.titles[i], float(sc))
+                for i, sc in zip(top, scores)], fallback
+
+
+class CustomerScorer:
+    """Churn probability and predicted CLTV for every customer, scored once at load.
+
+    Features are built from the workspace's orders as of the day after the last order,
+    with the same builder and feature set the models were trained on.
+    """
+
+    def __init__(self, churn_path: Path, cltv_path: Path, orders: pd.DataFrame):
+        self.churn_meta = _meta(churn_path, LGBM_FORMAT)
+        self.cltv_meta = _meta(cltv_path, LGBM_FORMAT)
+        for meta, path in ((self.churn_meta, churn_path), (self.cltv_meta, cltv_path)):
+            if meta.get("feature_set") != FEATURE_SET:
+                raise IncompatibleModelError(
+                    f"{path}: trained on feature set {meta.get('feature_set')!r}, this service "
+                    f"builds {FEATURE_SET!r}; retrain with the current code")
+        self.as_of = (orders["timestamp"].max() + pd.Timedelta(days=1)).normalize()
+        features = build_customer_features(orders, self.as_of)
+        X = features[list(FEATURE_COLUMNS)].to_numpy(float)
+        # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks.
+        churn = lgb.Booster(model_file=str(churn_path / "model.lgb")).predict(X)
+        cltv = lgb.Booster(model_file=str(cltv_path / "model.lgb")).predict(X)
+        self.scores = {
+            c: (float(p), float(v), float(r))
+            for c, p, v, r in zip(features.index, churn, cltv, features["recency_days"])
+        }
+        self.churn_horizon_days = int(self.churn_meta["horizon_days"])
+        self.cltv_horizon_days = int(self.cltv_meta["horizon_days"])
+
+    def score(self, customer_id: str) -> tuple[float, float, float] | None:
+        """(churn probability, predicted net revenue, days since last order), or ``None``."""
+        return self.scores.get(customer_id)
