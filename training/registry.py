@@ -86,7 +86,7 @@ def log_and_register(
         pass  # already registered
     version = client.create_model_version(
         name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id, tags=tags)
-    return run.info.run_id, version.version
+    return run.info.run_id, str(version.version)
 
 
 def set_alias(client: MlflowClient, family: str, alias: str, version: str) -> None:

@@ -1,0 +1,56 @@
+# shelfwise: `make demo` and `make test` are all a fresh clone needs.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+export SHELFWISE_HOME ?= $(CURDIR)/.shelfwise
+export OPENBLAS_NUM_THREADS := 1
+export BENTOML_DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+DATA := data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet
+PORT ?= 3000
+# Test windows of the demo: recommendations and churn are tested on 2011-09-01..2011-12-09,
+# CLTV (180-day horizon) on 2011-06-01..2011-11-28, the last windows the data covers fully.
+RECS_AS_OF ?= 2011-09-01
+CHURN_AS_OF ?= 2011-09-01
+CLTV_AS_OF ?= 2011-06-01
+
+.PHONY: env demo pipeline serve test lint bench clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+pipeline: env
+	$(BIN)/shelfwise ingest --source online-retail-ii $(DATA)
+	$(BIN)/shelfwise features build --as-of $(RECS_AS_OF)
+	$(BIN)/shelfwise train recs --as-of $(RECS_AS_OF)
+	$(BIN)/shelfwise train churn --as-of $(CHURN_AS_OF)
+	$(BIN)/shelfwise train cltv --as-of $(CLTV_AS_OF)
+
+demo: pipeline
+	@echo
+	@echo "Service: http://127.0.0.1:$(PORT)  (OpenAPI page at /, Ctrl-C to stop). Try:"
+	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/recommend -H 'Content-Type: application/json' -d '{\"user_id\": \"13085\", \"k\": 5}'"
+	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/recommend -H 'Content-Type: application/json' -d '{\"user_id\": \"new-visitor\", \"k\": 5}'"
+	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/customer -H 'Content-Type: application/json' -d '{\"customer_id\": \"13085\"}'"
+	@echo "  curl -s http://127.0.0.1:$(PORT)/v1/status ; curl -s http://127.0.0.1:$(PORT)/readyz"
+	@echo
+	$(BIN)/shelfwise serve --port $(PORT)
+
+serve: env
+	$(BIN)/shelfwise serve --port $(PORT)
+
+test: env
+	$(BIN)/python -m pytest
+
+lint: env
+	$(BIN)/ruff check features training serving tests
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) .shelfwise

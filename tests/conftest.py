@@ -1,0 +1,94 @@
+"""Tiny literal fixtures shared by the tests (fixed seeds, no network)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from features import schema as s
+
+RAW_COLUMNS = ["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price",
+               "Customer ID", "Country"]
+
+
+@pytest.fixture
+def raw_lines() -> pd.DataFrame:
+    """Online Retail II lines with one example of each situation the loader handles."""
+    rows = [
+        # invoice, stock code, description, qty, date, price, customer, country
+        ("489434", "85048", "LED CANDLE", "12", "2009-12-01 07:45:00", "6.95", "13085.0", "United Kingdom"),  # ok
+        ("489434", "79323P", "PINK CHERRY LIGHTS", "12", "2009-12-01 07:45:00", "6.75", "13085.0", "United Kingdom"),  # ok
+        ("489434", "79323P", "PINK CHERRY LIGHTS", "12", "2009-12-01 07:45:00", "6.75", "13085.0", "United Kingdom"),  # duplicate
+        ("C489449", "22087", "PAPER BUNTING", "-12", "2009-12-01 10:33:00", "2.95", "16321.0", "Australia"),  # return, kept
+        ("489450", "21495", "WRAP", "25", "2009-12-01 10:36:00", "0.42", "", "United Kingdom"),  # guest
+        ("489451", "POST", "POSTAGE", "3", "2009-12-01 10:40:00", "18.00", "12682.0", "France"),  # fee
+        ("489452", "21755", "LOVE BUILDING BLOCK", "1", "2009-12-01 10:41:00", "0.0", "12682.0", "France"),  # zero price
+        ("489453", "21756", "BATH BUILDING BLOCK", "-5", "2009-12-01 10:42:00", "5.95", "12682.0", "France"),  # stock fix
+        ("489454", "21757", "ROSE BUILDING BLOCK", "2", "not a date", "5.95", "12682.0", "France"),  # bad date
+        ("489455", "21758", "", "x", "2009-12-01 10:43:00", "5.95", "12682.0", "France"),  # bad quantity
+        ("489456", "21759", "BOX", "2", "2009-12-01 10:44:00", "5.95", "12682.0", "France"),  # ok
+    ]
+    return pd.DataFrame(rows, columns=RAW_COLUMNS)
+
+
+def make_orders(rows: list[tuple]) -> pd.DataFrame:
+    """Canonical orders from (order, customer, item, qty, price, date) tuples; C-orders are returns."""
+    df = pd.DataFrame(rows, columns=[s.ORDER_ID, s.CUSTOMER_ID, s.ITEM_ID, s.QUANTITY,
+                                     s.UNIT_PRICE, s.TIMESTAMP])
+    df[s.TIMESTAMP] = pd.to_datetime(df[s.TIMESTAMP])
+    df[s.UNIT_PRICE] = df[s.UNIT_PRICE].astype(float)
+    df[s.TITLE] = "item " + df[s.ITEM_ID]
+    df[s.COUNTRY] = "United Kingdom"
+    df[s.IS_RETURN] = df[s.ORDER_ID].str.startswith("C")
+    df[s.REVENUE] = df[s.QUANTITY] * df[s.UNIT_PRICE]
+    return s.ORDERS.validate(df, "fixture")
+
+
+@pytest.fixture
+def orders() -> pd.DataFrame:
+    """Three customers around a 2011-03-01 cutoff."""
+    return make_orders([
+        # A: two orders before the cutoff, a return, one order after
+        ("1", "A", "x", 2, 10.0, "2011-01-01"),
+        ("1", "A", "y", 1, 5.0, "2011-01-01"),
+        ("2", "A", "x", 1, 10.0, "2011-02-19"),
+        ("C3", "A", "x", -1, 10.0, "2011-02-20"),
+        ("4", "A", "z", 3, 2.0, "2011-03-15"),
+        # B: one order long ago, nothing after
+        ("5", "B", "y", 4, 5.0, "2010-06-01"),
+        # C: first buys after the cutoff
+        ("6", "C", "x", 1, 10.0, "2011-04-01"),
+    ])
+
+
+@pytest.fixture
+def checkerboard() -> sp.csr_matrix:
+    """implicit's test matrix: even users like even items, odd users like odd items."""
+    n = 50
+    dense = np.zeros((n, n), dtype=np.float32)
+    for u in range(n):
+        for i in range(n):
+            if (u + i) % 2 == 0 and u != i:
+                dense[u, i] = 1.0
+    return sp.csr_matrix(dense)
+
+
+@pytest.fixture
+def small_shop() -> pd.DataFrame:
+    """A seeded shop: 80 customers in two taste groups buying 20 items over 18 months."""
+    rng = np.random.default_rng(7)
+    rows, order = [], 0
+    start = pd.Timestamp("2010-01-01")
+    for c in range(80):
+        group = c % 2
+        loyal = c % 5 != 0  # one in five customers stops buying after six months
+        n_orders, last_day = (rng.integers(10, 20), 540) if loyal else (rng.integers(3, 6), 180)
+        for _ in range(n_orders):
+            day = int(rng.integers(0, last_day))
+            order += 1
+            for item in rng.choice(np.arange(group, 20, 2), size=3, replace=False):
+                rows.append((str(order), f"c{c}", f"i{item}", int(rng.integers(1, 5)),
+                             float(1 + item), start + pd.Timedelta(days=day)))
+    return make_orders(rows)

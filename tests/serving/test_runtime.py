@@ -1,0 +1,39 @@
+"""The serving runtime reads artifact files by their documented format, not via training."""
+
+import json
+
+import numpy as np
+import pytest
+
+from serving.runtime import IncompatibleModelError, RecommenderRuntime
+
+
+@pytest.fixture
+def recs_dir(tmp_path):
+    # Two users, three items: u1 likes i2, u2 likes i0; i1 is the most popular.
+    np.savez(tmp_path / "model.npz",
+             user_factors=np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32),
+             item_factors=np.array([[1.0, 0.0], [0.2, 0.2], [0.0, 1.0]], dtype=np.float32),
+             user_ids=np.array(["u1", "u2"]), item_ids=np.array(["i0", "i1", "i2"]),
+             item_titles=np.array(["zero", "one", "two"]),
+             popularity=np.array([0.5, 1.0, 0.1], dtype=np.float32))
+    (tmp_path / "meta.json").write_text(json.dumps({"format": "shelfwise-recs-v1"}))
+    return tmp_path
+
+
+def test_known_user_gets_personal_items_best_first(recs_dir):
+    items, fallback = RecommenderRuntime(recs_dir).recommend("u1", k=2)
+    assert not fallback
+    assert [(i.item_id, i.title) for i in items] == [("i2", "two"), ("i1", "one")]
+
+
+def test_unknown_user_gets_popular_items_marked_as_fallback(recs_dir):
+    items, fallback = RecommenderRuntime(recs_dir).recommend("stranger", k=5)
+    assert fallback
+    assert [i.item_id for i in items] == ["i1", "i0", "i2"]  # k capped at the catalogue
+
+
+def test_artifact_of_unknown_format_is_refused(recs_dir):
+    (recs_dir / "meta.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(IncompatibleModelError, match="something-else"):
+        RecommenderRuntime(recs_dir)

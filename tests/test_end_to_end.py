@@ -1,0 +1,133 @@
+"""The quickstart path on the bundled real data: CLI -> MLflow registry -> BentoML over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return {**env, "SHELFWISE_HOME": str(home), "OPENBLAS_NUM_THREADS": "1",
+            "BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
+            "PYTHONPATH": str(ROOT)}
+
+
+def shelfwise(home: Path, *args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "training.cli", *args], env=_env(home),
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("shelfwise-home")
+    out = shelfwise(home, "ingest", "--source", "online-retail-ii", str(DATA))
+    assert "rows read: 1,044,847" in out and "guest_checkout: 235,287" in out
+    shelfwise(home, "features", "build", "--as-of", "2011-09-01")
+    assert "alias: champion (no champion yet)" in shelfwise(home, "train", "recs", "--as-of", "2011-09-01")
+    shelfwise(home, "train", "churn", "--as-of", "2011-09-01")
+    shelfwise(home, "train", "cltv", "--as-of", "2011-06-01")
+    return home
+
+
+@pytest.fixture(scope="module")
+def service(trained_home):
+    port = _free_port()
+    log = open(trained_home / "service.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "serving", "--port", str(port)],
+                            env=_env(trained_home), cwd=ROOT, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (trained_home / "service.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("service not ready in 120 s:\n" + (trained_home / "service.log").read_text()[-3000:])
+        yield httpx.Client(base_url=url, timeout=10)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_known_customer_gets_personal_recommendations_with_titles(service):
+    r = service.post("/recommend", json={"user_id": "13085", "k": 5})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["fallback"] is False and body["source"] == "als"
+    assert len(body["items"]) == 5 and all(i["title"] for i in body["items"])
+    assert body["model_version"] == "shelfwise-recs/1"
+    scores = [i["score"] for i in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_unknown_visitor_gets_popular_items_and_is_told_it_is_a_fallback(service):
+    body = service.post("/recommend", json={"user_id": "new-visitor", "k": 3}).json()
+    assert body["fallback"] is True and body["source"] == "popular"
+    assert body["items"][0]["item_id"] == "85123A"  # WHITE HANGING HEART T-LIGHT HOLDER
+
+
+def test_customer_scores_carry_horizons_and_model_versions(service):
+    body = service.post("/customer", json={"customer_id": "13085"}).json()
+    assert 0 <= body["churn_probability"] <= 1
+    assert body["predicted_cltv"] >= 0
+    assert (body["churn_horizon_days"], body["cltv_horizon_days"]) == (90, 180)
+    assert body["as_of"] == "2011-12-10"
+    assert body["model_versions"] == {"churn": "shelfwise-churn/1", "cltv": "shelfwise-cltv/1"}
+
+
+def test_client_errors_are_4xx_with_a_message(service):
+    unknown = service.post("/customer", json={"customer_id": "no-such-customer"})
+    assert unknown.status_code == 404 and "no-such-customer" in unknown.text
+    too_many = service.post("/recommend", json={"user_id": "13085", "k": 1000})
+    assert too_many.status_code == 400 and "less than or equal to 100" in too_many.text
+    wrong_type = service.post("/recommend", json={"user_id": "13085", "k": "ten"})
+    assert wrong_type.status_code == 400
+    malformed = service.post("/recommend", content=b'{"user_id": ',
+                             headers={"content-type": "application/json"})
+    assert malformed.status_code == 400 and "Invalid JSON" in malformed.text
+
+
+def test_status_and_openapi_describe_the_service(service):
+    status = service.get("/v1/status").json()
+    assert status["models"]["recs"] == "shelfwise-recs/1" and status["customers_scored"] > 5000
+    spec = service.get("/docs.json").json()
+    assert {"/recommend", "/customer"} <= set(spec["paths"])
+
+
+def test_serving_without_trained_models_exits_with_a_clear_message(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "serving", "--port", str(_free_port())],
+                         env=_env(tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "no 'champion' model" in out.stderr and "shelfwise train" in out.stderr

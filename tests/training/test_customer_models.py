@@ -1,0 +1,44 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from features.customer_features import build_training_set, monthly_cutoffs
+from training.customer_models import CustomerModel, CustomerModelParams
+
+FAST = CustomerModelParams(num_leaves=4, min_child_samples=5, max_rounds=50)
+
+
+@pytest.fixture
+def training_set(small_shop):
+    return build_training_set(small_shop, monthly_cutoffs(pd.Timestamp("2011-03-01"), 60, 4), 60)
+
+
+def test_churn_model_ranks_churners_above_loyal_customers(training_set):
+    model = CustomerModel("churn", FAST).fit(training_set)
+    p = model.predict(training_set)
+    assert ((0 <= p) & (p <= 1)).all()
+    assert roc_auc_score(training_set["churned"], p) > 0.7
+
+
+def test_saved_booster_reloads_with_identical_predictions(training_set, tmp_path):
+    model = CustomerModel("cltv", FAST).fit(training_set)
+    model.save(tmp_path, {"horizon_days": 60})
+    loaded, meta = CustomerModel.load(tmp_path)
+    assert meta["horizon_days"] == 60 and meta["task"] == "cltv"
+    np.testing.assert_allclose(loaded.predict(training_set), model.predict(training_set))
+
+
+def test_loading_a_model_of_another_feature_set_is_refused(training_set, tmp_path):
+    CustomerModel("churn", FAST).fit(training_set).save(tmp_path, {"horizon_days": 60})
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, "feature_set": "other_v9"}))
+    with pytest.raises(ValueError, match="feature set 'other_v9'"):
+        CustomerModel.load(tmp_path)
+
+
+def test_unknown_task_is_rejected_at_fit(training_set):
+    with pytest.raises(ValueError, match="unknown task 'ltv'"):
+        CustomerModel("ltv").fit(training_set)

@@ -1,0 +1,53 @@
+"""Training jobs against a real MLflow registry in a temporary SQLite store."""
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from features.online_retail import build_items
+from features.workspace import Workspace
+from training import jobs, registry
+
+
+@pytest.fixture
+def workspace(tmp_path, small_shop, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    ws = Workspace(tmp_path / "ws")
+    small_shop.to_parquet(ws.table_path("orders"), index=False)
+    return ws
+
+
+def _alias(ws, family, alias):
+    return str(MlflowClient(ws.tracking_uri).get_model_version_by_alias(
+        registry.MODEL_NAMES[family], alias).version)
+
+
+def test_first_version_becomes_champion_and_an_equal_one_stays_challenger(workspace, small_shop):
+    as_of = pd.Timestamp("2011-03-01")
+    first = jobs.train_recs(workspace, small_shop, build_items(small_shop), as_of, log=lambda _: None)
+    assert first.promoted and first.reason == "no champion yet"
+    assert first.metrics["ndcg_at_10"] > first.baseline["ndcg_at_10"]
+
+    second = jobs.train_recs(workspace, small_shop, build_items(small_shop), as_of, log=lambda _: None)
+    assert not second.promoted and "does not beat champion v1" in second.reason
+    assert _alias(workspace, "recs", "champion") == "1"
+    assert _alias(workspace, "recs", "challenger") == "2"
+
+
+def test_run_records_window_feature_set_digest_code_version_and_baseline(workspace, small_shop):
+    result = jobs.train_customer_model(workspace, small_shop, "churn", pd.Timestamp("2011-03-01"),
+                                       horizon_days=60, n_cutoffs=3, log=lambda _: None)
+    run = MlflowClient(workspace.tracking_uri).get_run(result.run_id)
+    assert run.data.tags["feature_set"] == "customer_rfm_v1"
+    assert run.data.tags["as_of"] == "2011-03-01"
+    assert len(run.data.tags["data_digest"]) == 16 and run.data.tags["code_version"]
+    assert {"roc_auc", "baseline_roc_auc"} <= set(run.data.metrics)
+    assert str(workspace.artifact_root) in run.info.artifact_uri  # artifacts stay in the workspace
+
+
+def test_model_without_a_full_test_window_is_registered_but_not_evaluated(workspace, small_shop):
+    result = jobs.train_customer_model(workspace, small_shop, "cltv", pd.Timestamp("2011-06-01"),
+                                       horizon_days=120, n_cutoffs=2, log=lambda _: None)
+    assert result.metrics == {}
+    assert any("registered without test metrics" in n for n in result.notes)
+    assert result.promoted  # no champion yet

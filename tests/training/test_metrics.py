@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+
+from training.metrics import ndcg_at_k, normalized_gini, precision_at_k, ranking_report, recall_at_k
+
+
+def test_ranking_metrics_match_hand_computed_values():
+    recommended = ["a", "b", "c", "d"]
+    relevant = {"b", "d", "e"}
+    assert precision_at_k(recommended, relevant, 4) == 0.5
+    assert recall_at_k(recommended, relevant, 4) == pytest.approx(2 / 3)
+    dcg = 1 / np.log2(3) + 1 / np.log2(5)
+    idcg = 1 + 1 / np.log2(3) + 1 / np.log2(4)
+    assert ndcg_at_k(recommended, relevant, 4) == pytest.approx(dcg / idcg)
+    assert ndcg_at_k(["b", "d", "e"], relevant, 4) == pytest.approx(1.0)
+
+
+def test_a_user_without_recommendations_counts_as_a_miss():
+    report = ranking_report({"u1": ["a"]}, {"u1": {"a"}, "u2": {"b"}}, k=1)
+    assert report["precision_at_1"] == 0.5
+    assert report["ndcg_at_1"] == 0.5
+
+
+def test_normalized_gini_is_one_for_perfect_order_and_below_for_reversed():
+    actual = np.array([0.0, 10.0, 2.0, 5.0])
+    assert normalized_gini(actual, actual) == pytest.approx(1.0)
+    assert normalized_gini(actual, -actual) == pytest.approx(-1.0)
+    assert normalized_gini(actual, np.array([1.0, 4.0, 2.0, 3.0])) == pytest.approx(1.0)
