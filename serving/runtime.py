@@ -79,7 +79,7 @@ class RecommenderRuntime:
             scores = all_scores[top]
             fallback = False
         return [Recommendation(self.item_ids[i], self.titles[i], float(sc))
-                for i, sc in zip(top, scores)], fallback
+                for i, sc in zip(top, scores, strict=True)], fallback
 
 
 class CustomerScorer:
@@ -105,7 +105,7 @@ class CustomerScorer:
         cltv = lgb.Booster(model_file=str(cltv_path / "model.lgb")).predict(X)
         self.scores = {
             c: (float(p), float(v), float(r))
-            for c, p, v, r in zip(features.index, churn, cltv, features["recency_days"])
+            for c, p, v, r in zip(features.index, churn, cltv, features["recency_days"], strict=True)
         }
         self.churn_horizon_days = int(self.churn_meta["horizon_days"])
         self.cltv_horizon_days = int(self.cltv_meta["horizon_days"])

@@ -21,7 +21,10 @@ from features.workspace import Settings, Workspace
 from serving.registry import download_champions
 from serving.runtime import CustomerScorer, RecommenderRuntime
 from serving.schemas import (
-    CustomerResponse, RecommendedItem, RecommendResponse, StatusResponse,
+    CustomerResponse,
+    RecommendedItem,
+    RecommendResponse,
+    StatusResponse,
 )
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -47,7 +47,7 @@ def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
     items.to_parquet(ws.table_path("items"), index=False)
     customers.to_parquet(ws.table_path("customers"), index=False)
     rejects.to_parquet(ws.rejects / "orders.parquet", index=False)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (ws.reports / f"ingest-{stamp}.json").write_text(json.dumps(report.__dict__, indent=2))
     for line in report.lines():
         _say(line)

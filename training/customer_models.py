@@ -106,7 +106,8 @@ class CustomerModel:
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
         if meta.get("feature_set") != FEATURE_SET:
-            raise ValueError(f"{path}: feature set {meta.get('feature_set')!r}, this code builds {FEATURE_SET!r}")
+            raise ValueError(
+                f"{path}: feature set {meta.get('feature_set')!r}, this code builds {FEATURE_SET!r}")
         model = cls(meta["task"], CustomerModelParams(**meta["params"]))
         model.booster_ = lgb.Booster(model_file=str(path / BOOSTER))
         model.best_rounds_ = meta["best_rounds"]

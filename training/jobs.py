@@ -20,7 +20,12 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 from features import schema as s
 from features.customer_features import (
-    CHURNED, FEATURE_SET, FUTURE_REVENUE, build_labels, build_training_set, monthly_cutoffs,
+    CHURNED,
+    FEATURE_SET,
+    FUTURE_REVENUE,
+    build_labels,
+    build_training_set,
+    monthly_cutoffs,
 )
 from features.interactions import build_interactions, purchases_in_window
 from features.workspace import Workspace
@@ -101,7 +106,7 @@ def _ids_recommend(path: Path, customer_ids: list[str], k: int) -> dict[str, lis
     index = {u: i for i, u in enumerate(arrays["user_ids"])}
     known = [c for c in customer_ids if c in index]
     ids, _ = model.recommend(np.array([index[c] for c in known], dtype=np.int64), k=k)
-    out = {c: list(arrays["item_ids"][row]) for c, row in zip(known, ids)}
+    out = {c: list(arrays["item_ids"][row]) for c, row in zip(known, ids, strict=True)}
     popular = list(arrays["item_ids"][model.popularity_.order_[:k]])
     return {c: out.get(c, popular) for c in customer_ids}
 

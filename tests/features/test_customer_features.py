@@ -3,7 +3,10 @@ import pytest
 
 from features import schema as s
 from features.customer_features import (
-    build_customer_features, build_labels, build_training_set, monthly_cutoffs,
+    build_customer_features,
+    build_labels,
+    build_training_set,
+    monthly_cutoffs,
 )
 
 CUTOFF = pd.Timestamp("2011-03-01")
