@@ -29,7 +29,7 @@ from features.customer_features import (
 )
 from features.interactions import build_interactions, purchases_in_window
 from features.workspace import Workspace
-from training import registry
+from training import plots, registry
 from training.customer_models import CustomerModel
 from training.metrics import normalized_gini, ranking_report
 from training.recommenders import ALSRecommender, PopularityRecommender
@@ -37,6 +37,7 @@ from training.recommenders import ALSRecommender, PopularityRecommender
 PRIMARY_METRIC = {"recs": "ndcg_at_10", "churn": "roc_auc", "cltv": "normalized_gini"}
 DEFAULT_HORIZON_DAYS = {"churn": 90, "cltv": 180}
 INTERACTIONS_FEATURE_SET = "interactions_orders_v1"
+CURVE_KS = (1, 5, 10, 20)
 
 
 @dataclass
@@ -130,11 +131,16 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
         model_dir = Path(tmp) / "model"
         model.save(model_dir, users.ids, item_index.ids, titles, {
             "feature_set": INTERACTIONS_FEATURE_SET, "as_of": as_of.isoformat()})
+        plot_files = []
         if truth:
-            metrics = ranking_report(_ids_recommend(model_dir, list(truth), k), truth, k)
+            recs = _ids_recommend(model_dir, list(truth), max(CURVE_KS))
             pop = PopularityRecommender().fit(matrix)
-            top = list(item_index.ids[pop.order_[:k]])
+            top = list(item_index.ids[pop.order_[:max(CURVE_KS)]])
+            metrics = ranking_report(recs, truth, k)
             baseline = ranking_report({c: top for c in truth}, truth, k)
+            curves = {name: {kk: ranking_report(r, truth, kk)[f"ndcg_at_{kk}"] for kk in CURVE_KS}
+                      for name, r in (("ALS", recs), ("popularity", {c: top for c in truth}))}
+            plot_files.append(plots.metric_by_k(curves, "NDCG", Path(tmp) / "ndcg_by_k.png"))
             notes.append(f"test users: {len(truth):,} customers seen before {as_of.date()} "
                          "who bought in the test window; purchased items not filtered")
         else:
@@ -145,7 +151,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
             tags={"as_of": str(as_of.date()), "window": window,
                   "feature_set": INTERACTIONS_FEATURE_SET,
                   "data_digest": _digest(ws.table_path("orders"))},
-            run_name=f"als as_of={as_of.date()}")
+            run_name=f"als as_of={as_of.date()}", plots=plot_files)
     promoted, reason = _promote(
         client, "recs", version, metrics.get(PRIMARY_METRIC["recs"]),
         (lambda p: ranking_report(_ids_recommend(p, list(truth), k), truth, k)["ndcg_at_10"])
@@ -186,11 +192,12 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     data_end = orders[s.TIMESTAMP].max()
     test_end = as_of + pd.Timedelta(days=horizon)
     window = f"train < {as_of.date()}, test {as_of.date()}..{test_end.date()} (exclusive)"
-    metrics, baseline, notes, test = {}, {}, [], None
+    metrics, baseline, notes, test, pred = {}, {}, [], None, None
     if test_end <= data_end + pd.Timedelta(days=1):
         test = build_training_set(orders, [as_of], horizon)
         y = test[label].to_numpy(float)
-        metrics = _customer_metrics(task, y, model.predict(test))
+        pred = model.predict(test)
+        metrics = _customer_metrics(task, y, pred)
         if task == "churn":
             baseline = _customer_metrics(task, y, test["recency_days"].to_numpy(float))
             baseline["brier"] = np.nan  # recency is a rank, not a probability
@@ -207,6 +214,11 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     with registry.scratch_dir() as tmp:
         model_dir = Path(tmp) / "model"
         model.save(model_dir, {"as_of": as_of.isoformat(), "horizon_days": horizon})
+        plot_files = []
+        if pred is not None:
+            plot = (plots.calibration_and_lift if task == "churn"
+                    else plots.deciles_predicted_vs_actual)
+            plot_files.append(plot(y, pred, Path(tmp) / f"{task}_deciles.png"))
         clean = lambda d: {k: v for k, v in d.items() if not np.isnan(v)}  # noqa: E731
         run_id, version = registry.log_and_register(
             client, ws, task, model_dir,
@@ -216,7 +228,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
             tags={"as_of": str(as_of.date()), "window": window, "feature_set": FEATURE_SET,
                   "train_cutoffs": ",".join(str(c.date()) for c in cutoffs),
                   "data_digest": _digest(ws.table_path("orders"))},
-            run_name=f"lightgbm {task} as_of={as_of.date()}")
+            run_name=f"lightgbm {task} as_of={as_of.date()}", plots=plot_files)
 
     def champion_score(path: Path) -> float:
         old, _ = CustomerModel.load(path)

@@ -65,6 +65,7 @@ def champion_dir(client: MlflowClient, family: str, dest: Path) -> tuple[Path, s
 def log_and_register(
     client: MlflowClient, ws: Workspace, family: str, model_dir: Path, *,
     params: dict, metrics: dict[str, float], tags: dict[str, str], run_name: str,
+    plots: list[Path] = (),
 ) -> tuple[str, str]:
     """Log one training run and register its model directory as a new version.
 
@@ -79,6 +80,8 @@ def log_and_register(
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.set_tags(tags)
         mlflow.log_artifacts(str(model_dir), artifact_path="model")
+        for plot in plots:
+            mlflow.log_artifact(str(plot), artifact_path="plots")
     name = MODEL_NAMES[family]
     try:
         client.create_registered_model(name, description=f"shelfwise {family} model")

@@ -51,3 +51,13 @@ def test_model_without_a_full_test_window_is_registered_but_not_evaluated(worksp
     assert result.metrics == {}
     assert any("registered without test metrics" in n for n in result.notes)
     assert result.promoted  # no champion yet
+
+
+def test_runs_carry_their_evaluation_plots(workspace, small_shop):
+    client = MlflowClient(workspace.tracking_uri)
+    recs = jobs.train_recs(workspace, small_shop, build_items(small_shop), pd.Timestamp("2011-03-01"),
+                           log=lambda _: None)
+    churn = jobs.train_customer_model(workspace, small_shop, "churn", pd.Timestamp("2011-03-01"),
+                                      horizon_days=60, n_cutoffs=3, log=lambda _: None)
+    assert [a.path for a in client.list_artifacts(recs.run_id, "plots")] == ["plots/ndcg_by_k.png"]
+    assert [a.path for a in client.list_artifacts(churn.run_id, "plots")] == ["plots/churn_deciles.png"]
