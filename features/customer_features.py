@@ -130,3 +130,38 @@ def monthly_cutoffs(as_of: pd.Timestamp, horizon_days: int, n: int) -> list[pd.T
     """
     last = as_of - pd.Timedelta(days=horizon_days)
     return [last - pd.Timedelta(days=30 * i) for i in reversed(range(n))]
+
+
+def build_rfm_summary(orders: pd.DataFrame, as_of: pd.Timestamp,
+                      time_unit_days: float = 7.0) -> pd.DataFrame:
+    """The (x, t_x, T, m_x) summary that "buy till you die" models are fitted on.
+
+    Purchases strictly before ``as_of`` are merged by day, as in Fader, Hardie & Lee (2005).
+    The observation period covers whole days, so ages are counted to its last day,
+    ``as_of - 1 day`` (a customer whose first purchase is on the period's first day of a
+    39-week period has ``T = 38.86`` weeks, as in the paper's data).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``customer_id``: ``frequency`` (repeat purchase days, x), ``recency``
+        (first to last purchase day, t_x), ``T`` (first purchase day to the end of the
+        period) in units of ``time_unit_days``, and ``monetary_value`` (mean value of the
+        repeat purchase days, m_x; 0 when there is none).
+    """
+    past = orders[(orders[s.TIMESTAMP] < as_of) & ~orders[s.IS_RETURN]]
+    days = (past.assign(day=past[s.TIMESTAMP].dt.normalize())
+            .groupby([s.CUSTOMER_ID, "day"], as_index=False)[s.REVENUE].sum())
+    g = days.groupby(s.CUSTOMER_ID)
+    first, last = g["day"].min(), g["day"].max()
+    end = as_of.normalize() - pd.Timedelta(days=1)
+    unit = pd.Timedelta(days=time_unit_days)
+    summary = pd.DataFrame({
+        "frequency": (g["day"].count() - 1).astype(float),
+        "recency": (last - first) / unit,
+        "T": (end - first) / unit,
+    })
+    repeat = days[days["day"] > days[s.CUSTOMER_ID].map(first)]
+    summary["monetary_value"] = (repeat.groupby(s.CUSTOMER_ID)[s.REVENUE].mean()
+                                 .reindex(summary.index, fill_value=0.0))
+    return summary

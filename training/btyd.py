@@ -1,0 +1,124 @@
+""""Buy till you die" models: BG/NBD for purchase counts, Gamma-Gamma for spend.
+
+Implemented from the closed-form likelihoods with numpy/scipy rather than the
+``lifetimes`` package, which is no longer maintained and pins versions of numpy and pandas
+older than this project's. Fitted on the summary of
+:func:`features.customer_features.build_rfm_summary`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import betaln, gammaln, hyp2f1
+
+
+def _fit(neg_log_likelihood, n_params: int) -> np.ndarray:
+    # Parameters are positive: optimise their logs. Nelder-Mead is robust on these
+    # likelihoods, which are flat in some directions.
+    res = minimize(neg_log_likelihood, np.zeros(n_params), method="Nelder-Mead",
+                   options={"maxiter": 10_000, "xatol": 1e-9, "fatol": 1e-9})
+    if not res.success:
+        raise RuntimeError(f"maximum likelihood did not converge: {res.message}")
+    return np.exp(res.x)
+
+
+class BetaGeoModel:
+    """BG/NBD model of repeat purchases (Fader, Hardie & Lee 2005, Marketing Science 24(2)).
+
+    While alive, a customer buys as a Poisson process with rate ``lambda ~ Gamma(r, alpha)``;
+    after each purchase they drop out with probability ``p ~ Beta(a, b)``.
+
+    Attributes
+    ----------
+    params_ : dict
+        ``r``, ``alpha``, ``a``, ``b`` at the maximum of the likelihood.
+    log_likelihood_ : float
+    """
+
+    @staticmethod
+    def _log_likelihood(params, x, t_x, T) -> np.ndarray:
+        r, alpha, a, b = params
+        a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+        a2 = betaln(a, b + x) - betaln(a, b)
+        a3 = -(r + x) * np.log(alpha + T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300))
+                          - (r + x) * np.log(alpha + t_x), -np.inf)
+        return a1 + a2 + np.logaddexp(a3, a4)
+
+    def fit(self, frequency, recency, T) -> BetaGeoModel:
+        """Maximum-likelihood fit on repeat frequency x, recency t_x and age T per customer."""
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        if len(x) == 0 or (x < 0).any() or (t_x > T + 1e-9).any():
+            raise ValueError("BetaGeoModel.fit: need customers with frequency >= 0 and recency <= T")
+        params = _fit(lambda lp: -self._log_likelihood(np.exp(lp), x, t_x, T).sum(), 4)
+        self.params_ = dict(zip(("r", "alpha", "a", "b"), params.tolist(), strict=True))
+        self.log_likelihood_ = float(self._log_likelihood(params, x, t_x, T).sum())
+        return self
+
+    def probability_alive(self, frequency, recency, T) -> np.ndarray:
+        """P(alive | x, t_x, T), equation (A.10) of the paper's technical note."""
+        r, alpha, a, b = self.params_.values()
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        odds = np.where(x > 0, a / np.maximum(b + x - 1, 1e-300)
+                        * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0)
+        return 1.0 / (1.0 + odds)
+
+    def expected_purchases(self, t: float, frequency, recency, T) -> np.ndarray:
+        """Expected purchases in the next ``t`` time units given the history (equation 10)."""
+        r, alpha, a, b = self.params_.values()
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        hyp = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+        num = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
+        return num * self.probability_alive(x, t_x, T)
+
+
+class GammaGammaModel:
+    """Gamma-Gamma model of average transaction value (Fader, Hardie & Lee 2005,
+    "RFM and CLV: using iso-value curves for customer base analysis", JMR 42(4)).
+
+    Fitted on customers with at least one repeat purchase: x repeat purchases with mean
+    value m_x. Assumes spend is independent of purchase frequency.
+    """
+
+    @staticmethod
+    def _log_likelihood(params, x, m) -> np.ndarray:
+        p, q, gamma = params
+        return (gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(gamma)
+                + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(gamma + m * x))
+
+    def fit(self, frequency, monetary_value) -> GammaGammaModel:
+        x, m = np.asarray(frequency, dtype=float), np.asarray(monetary_value, dtype=float)
+        keep = (x > 0) & (m > 0)
+        if not keep.any():
+            raise ValueError("GammaGammaModel.fit: no customer with a repeat purchase of positive value")
+        x, m = x[keep], m[keep]
+        params = _fit(lambda lp: -self._log_likelihood(np.exp(lp), x, m).sum(), 3)
+        self.params_ = dict(zip(("p", "q", "gamma"), params.tolist(), strict=True))
+        self.log_likelihood_ = float(self._log_likelihood(params, x, m).sum())
+        self.n_customers_ = int(keep.sum())
+        return self
+
+    def expected_spend(self, frequency, monetary_value) -> np.ndarray:
+        """E[M | x, m_x]: a weighted mean of the customer's own mean and the population's."""
+        p, q, gamma = self.params_.values()
+        x, m = np.asarray(frequency, dtype=float), np.asarray(monetary_value, dtype=float)
+        return (gamma + m * x) * p / (p * x + q - 1)
+
+
+def expected_clv(bg: BetaGeoModel, gg: GammaGammaModel, frequency, recency, T, monetary_value,
+                 horizon: float, discount_rate: float = 0.0, step: float = 1.0) -> np.ndarray:
+    """Discounted expected revenue over ``horizon`` time units.
+
+    Purchases expected in each ``step`` are valued at the Gamma-Gamma expected spend and
+    discounted by ``(1 + discount_rate) ** k`` for the k-th step (``discount_rate`` per step).
+    """
+    spend = gg.expected_spend(frequency, monetary_value)
+    total = np.zeros(len(np.atleast_1d(frequency)))
+    previous = 0.0
+    for k, t in enumerate(np.arange(step, horizon + 1e-9, step), start=1):
+        cumulative = bg.expected_purchases(t, frequency, recency, T)
+        total += (cumulative - previous) * spend / (1 + discount_rate) ** k
+        previous = cumulative
+    return total
