@@ -57,9 +57,6 @@ class Shelfwise:
         gc.collect()
         gc.freeze()
 
-    def __is_ready__(self) -> bool:
-        return True  # __init__ raises if any model cannot be loaded
-
     @bentoml.api
     def recommend(
         self, user_id: UserId,

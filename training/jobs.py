@@ -163,7 +163,8 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
 def _customer_metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     if task == "churn":
         return {"roc_auc": roc_auc_score(y, pred), "pr_auc": average_precision_score(y, pred),
-                "brier": brier_score_loss(y, np.clip(pred, 0, 1)) if pred.max() <= 1 else np.nan}
+                # A baseline scored by recency (days) is a ranking, not a probability: no Brier.
+                "brier": brier_score_loss(y, pred) if pred.max() <= 1 else np.nan}
     return {"normalized_gini": normalized_gini(y, pred), "mae": float(np.mean(np.abs(y - pred))),
             "total_revenue_error": float((pred.sum() - y.sum()) / y.sum())}
 
@@ -200,7 +201,6 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         metrics = _customer_metrics(task, y, pred)
         if task == "churn":
             baseline = _customer_metrics(task, y, test["recency_days"].to_numpy(float))
-            baseline["brier"] = np.nan  # recency is a rank, not a probability
             notes.append(f"test customers: {len(test):,}, churn rate {y.mean():.3f}")
         else:
             before = build_labels(orders, pd.Index(test[s.CUSTOMER_ID]),
