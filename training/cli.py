@@ -31,8 +31,16 @@ def _date(text: str) -> pd.Timestamp:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
 
 
+_log_file: Path | None = None
+
+
 def _say(msg: str) -> None:
+    """Print for the user and append to the workspace's log, so a run's report is kept."""
     print(msg, flush=True)
+    if _log_file is not None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with open(_log_file, "a") as f:
+            f.write(f"{stamp} {msg}\n")
 
 
 def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
@@ -132,12 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _log_file
     args = build_parser().parse_args(argv)
     ws = Workspace.from_settings(Settings())
+    if args.command != "serve":
+        _log_file = ws.logs / "shelfwise.log"
+        _say(f"$ shelfwise {' '.join(argv if argv is not None else sys.argv[1:])}")
     try:
         return args.func(ws, args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if _log_file is not None:
+            with open(_log_file, "a") as f:
+                f.write(f"error: {exc}\n")
         return 2
 
 

@@ -44,3 +44,14 @@ def test_a_malformed_date_is_refused_with_the_expected_format(capsys):
     with pytest.raises(SystemExit):
         main(["features", "build", "--as-of", "01/09/2011"])
     assert "'01/09/2011' is not a date in YYYY-MM-DD form" in capsys.readouterr().err
+
+
+def test_each_command_and_its_report_are_kept_in_the_workspace_log(raw_lines, tmp_path, home):
+    path = tmp_path / "shop.csv"
+    raw_lines.to_csv(path, index=False)
+    main(["ingest", "--source", "online-retail-ii", str(path)])
+    main(["train", "churn", "--as-of", "1990-01-01"])
+    log = (home / "logs" / "shelfwise.log").read_text()
+    assert f"$ shelfwise ingest --source online-retail-ii {path}" in log
+    assert "rows read: 11" in log
+    assert "is before the first order" in log
