@@ -32,7 +32,7 @@ from features.workspace import Workspace
 from training import plots, registry
 from training.customer_models import CustomerModel
 from training.metrics import normalized_gini, ranking_report
-from training.recommenders import ALSRecommender, PopularityRecommender
+from training.recommenders import ALSRecommender
 
 PRIMARY_METRIC = {"recs": "ndcg_at_10", "churn": "roc_auc", "cltv": "normalized_gini"}
 DEFAULT_HORIZON_DAYS = {"churn": 90, "cltv": 180}
@@ -134,12 +134,13 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
         plot_files = []
         if truth:
             recs = _ids_recommend(model_dir, list(truth), max(CURVE_KS))
-            pop = PopularityRecommender().fit(matrix)
-            top = list(item_index.ids[pop.order_[:max(CURVE_KS)]])
+            # ALS.fit already fitted the popularity baseline on the same matrix.
+            top = list(item_index.ids[model.popularity_.order_[:max(CURVE_KS)]])
+            popular = {c: top for c in truth}
             metrics = ranking_report(recs, truth, k)
-            baseline = ranking_report({c: top for c in truth}, truth, k)
+            baseline = ranking_report(popular, truth, k)
             curves = {name: {kk: ranking_report(r, truth, kk)[f"ndcg_at_{kk}"] for kk in CURVE_KS}
-                      for name, r in (("ALS", recs), ("popularity", {c: top for c in truth}))}
+                      for name, r in (("ALS", recs), ("popularity", popular))}
             plot_files.append(plots.metric_by_k(curves, "NDCG", Path(tmp) / "ndcg_by_k.png"))
             notes.append(f"test users: {len(truth):,} customers seen before {as_of.date()} "
                          "who bought in the test window; purchased items not filtered")
