@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from features.workspace import Settings, Workspace
-from serving.registry import NoChampionError, download_champions
+from serving.registry import MODEL_NAMES, NoChampionError, find_champions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,15 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     ws = Workspace.from_settings(Settings())
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            found = download_champions(ws.tracking_uri, Path(tmp))
+        versions = find_champions(ws.tracking_uri)
     except NoChampionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not ws.table_path("orders").exists():
         print(f"error: no orders table in {ws.home}; run `shelfwise ingest` first", file=sys.stderr)
         return 2
-    print(f"serving {', '.join(a.label for a in found.values())} from {ws.home} "
+    print(f"serving {', '.join(f'{MODEL_NAMES[f]}/{v}' for f, v in versions.items())} from {ws.home} "
           f"at http://{args.host}:{args.port}", flush=True)
     env = {**os.environ, "SHELFWISE_HOME": str(ws.home), "BENTOML_DO_NOT_TRACK": "true",
            "MLFLOW_DISABLE_TELEMETRY": "true"}

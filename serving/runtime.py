@@ -61,9 +61,6 @@ class RecommenderRuntime:
     def n_items(self) -> int:
         return len(self.item_ids)
 
-    def knows(self, user_id: str) -> bool:
-        return user_id in self.user_index
-
     def recommend(self, user_id: str, k: int) -> tuple[list[Recommendation], bool]:
         """Ranked items for ``user_id`` and whether they came from the popularity fallback."""
         k = min(k, self.n_items)
