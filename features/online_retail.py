@@ -9,13 +9,13 @@ raw values, their row number in the source and the reason they were set aside, s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from features import schema as s
+from features.imports import MALFORMED, RAW_LINE, ImportReport, first_reason, malformed, read_file, split
 
 RAW_COLUMNS = ("Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price",
                "Customer ID", "Country")
@@ -29,6 +29,7 @@ NON_PRODUCT_CODE = re.compile(
 
 # Reasons, in the order they are checked: a row gets the first one that applies.
 REASONS = {
+    "malformed_row": MALFORMED,
     "unparseable_timestamp": "InvoiceDate is not a date",
     "unparseable_quantity": "Quantity is not an integer",
     "unparseable_price": "Price is not a number",
@@ -40,33 +41,6 @@ REASONS = {
     "positive_quantity_on_cancellation": "Quantity > 0 on a cancellation invoice",
     "duplicate_line": "exact repeat of an earlier line of the same invoice",
 }
-
-
-@dataclass
-class ImportReport:
-    """Counts of an import: ``accepted + sum(rejected.values()) == rows_read``."""
-
-    source: str
-    rows_read: int
-    accepted: int
-    accepted_returns: int
-    rejected: dict[str, int] = field(default_factory=dict)
-
-    def check(self) -> None:
-        total = self.accepted + sum(self.rejected.values())
-        if total != self.rows_read:  # pragma: no cover - a bug guard, not an input check
-            raise AssertionError(f"{self.source}: {total} rows accounted for, {self.rows_read} read")
-
-    def lines(self) -> list[str]:
-        out = [
-            f"source: {self.source}",
-            f"rows read: {self.rows_read:,}",
-            f"accepted: {self.accepted:,} (of which returns/cancellations, kept and marked: "
-            f"{self.accepted_returns:,})",
-            f"set aside: {sum(self.rejected.values()):,}",
-        ]
-        out += [f"  {reason}: {n:,}  ({REASONS[reason]})" for reason, n in self.rejected.items()]
-        return out
 
 
 def read_raw(path: Path | str) -> pd.DataFrame:
@@ -81,29 +55,11 @@ def read_raw(path: Path | str) -> pd.DataFrame:
         If the file is empty, cannot be decoded, has an unknown extension or lacks a column.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path}: file is empty")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            raw = pd.read_parquet(path)
-        elif suffix == ".csv":
-            raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-        elif suffix in (".xlsx", ".xls"):
-            sheets = pd.read_excel(path, sheet_name=None, dtype=str)
-            raw = _drop_sheet_overlap([_aliased(x) for x in sheets.values()])
-        else:
-            raise ValueError(f"{path}: unsupported file type '{suffix}' (use .xlsx, .csv or .parquet)")
-    except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); re-save the file as UTF-8"
-        ) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise ValueError(f"{path}: file has no header row") from exc
-    except pd.errors.ParserError as exc:
-        raise ValueError(f"{path}: cannot parse as CSV ({exc})") from exc
+    if path.suffix.lower() in (".xlsx", ".xls") and path.exists() and path.stat().st_size > 0:
+        sheets = pd.read_excel(path, sheet_name=None, dtype=str)
+        raw = _drop_sheet_overlap([_aliased(x) for x in sheets.values()])
+    else:
+        raw = read_file(path)
     raw = _aliased(raw)
     missing = [c for c in RAW_COLUMNS if c not in raw.columns]
     if missing:
@@ -111,7 +67,7 @@ def read_raw(path: Path | str) -> pd.DataFrame:
             f"{path}: missing column(s) {missing}; found {list(raw.columns)}. "
             f"Online Retail II files have the columns {list(RAW_COLUMNS)}"
         )
-    return raw[list(RAW_COLUMNS)]
+    return raw[list(RAW_COLUMNS) + ([RAW_LINE] if RAW_LINE in raw.columns else [])]
 
 
 def _aliased(raw: pd.DataFrame) -> pd.DataFrame:
@@ -165,6 +121,7 @@ def load_orders(raw: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataFr
     is_cancel = invoice.str.upper().str.startswith("C").fillna(False).to_numpy(bool)
 
     checks = [
+        ("malformed_row", malformed(raw)),
         ("unparseable_timestamp", ts.isna().to_numpy()),
         ("unparseable_quantity", (qty.isna() | (qty % 1 != 0)).to_numpy()),
         ("unparseable_price", price.isna().to_numpy()),
@@ -175,14 +132,11 @@ def load_orders(raw: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataFr
         ("non_positive_quantity_on_sale", ((qty <= 0).to_numpy(bool) & ~is_cancel)),
         ("positive_quantity_on_cancellation", ((qty > 0).to_numpy(bool) & is_cancel)),
     ]
-    reason = np.full(n, None, dtype=object)
-    for name, mask in checks:
-        reason[(reason == None) & mask] = name  # noqa: E711 - elementwise on an object array
+    reason = first_reason(n, checks)
     ok = reason == None  # noqa: E711
     line_key = pd.DataFrame({"i": invoice, "s": item, "q": qty, "t": ts, "p": price, "c": customer})
-    dup = line_key.duplicated() & pd.Series(ok)
-    reason[dup.to_numpy()] = "duplicate_line"
-    ok = reason == None  # noqa: E711
+    reason[(line_key.duplicated() & pd.Series(ok)).to_numpy()] = "duplicate_line"
+    ok, rejects, report = split(raw, reason, source, "orders", REASONS)
 
     title = raw["Description"].astype("string").str.strip()
     orders = pd.DataFrame(
@@ -201,19 +155,9 @@ def load_orders(raw: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataFr
     orders[s.REVENUE] = orders[s.QUANTITY] * orders[s.UNIT_PRICE]
     orders = s.ORDERS.validate(orders.reset_index(drop=True), source)
 
-    rejects = raw[~ok].astype("string").copy()
-    rejects.insert(0, s.SOURCE_ROW, np.flatnonzero(~ok))
-    rejects.insert(1, s.REASON, reason[~ok].astype(str))
-    counts = pd.Series(reason[~ok]).value_counts()
-    report = ImportReport(
-        source=source,
-        rows_read=n,
-        accepted=int(ok.sum()),
-        accepted_returns=int(orders[s.IS_RETURN].sum()),
-        rejected={r: int(counts[r]) for r in REASONS if r in counts.index},
-    )
-    report.check()
-    return orders, rejects.reset_index(drop=True), report
+    report.notes.append(f"{int(orders[s.IS_RETURN].sum()):,} accepted lines are returns or "
+                        "cancellations, kept and marked is_return")
+    return orders, rejects, report
 
 
 def _customer_ids(col: pd.Series) -> pd.Series:

@@ -121,5 +121,6 @@ CUSTOMERS = TableSchema(
 EVENTS = TableSchema(
     "events",
     {EVENT_ID: "string", USER_ID: "string", SESSION_ID: "string", ITEM_ID: "string",
-     EVENT_TYPE: "string", TIMESTAMP: "datetime", SIMULATED: "bool"},
+     EVENT_TYPE: "string", TIMESTAMP: "datetime", PRICE: "float", QUANTITY: "float",
+     SIMULATED: "bool"},
 )

@@ -56,7 +56,7 @@ def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
     customers.to_parquet(ws.table_path("customers"), index=False)
     rejects.to_parquet(ws.rejects / "orders.parquet", index=False)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (ws.reports / f"ingest-{stamp}.json").write_text(json.dumps(report.__dict__, indent=2))
+    (ws.reports / f"ingest-{stamp}.json").write_text(json.dumps(report.as_dict(), indent=2))
     for line in report.lines():
         _say(line)
     _say(f"tables: {len(orders):,} order lines, {len(items):,} items, {len(customers):,} "
