@@ -254,7 +254,8 @@ def _parse(col: pd.Series, kind: str, ts_format: str | None) -> tuple[pd.Series,
     if kind == "datetime" and pd.api.types.is_datetime64_any_dtype(col):
         value = col.dt.tz_convert(None) if getattr(col.dt, "tz", None) else col
         return value.astype("datetime64[ns]"), col.isna().to_numpy(), np.zeros(len(col), bool)
-    if kind in ("int", "float") and pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+    numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+    if kind in ("int", "float") and numeric:
         value = col.astype(float)
         return value, value.isna().to_numpy(), np.zeros(len(col), bool)
     text = col.astype("string").str.strip()
@@ -276,8 +277,8 @@ def _parse(col: pd.Series, kind: str, ts_format: str | None) -> tuple[pd.Series,
         value = value.astype("datetime64[ns]")
     elif kind == "bool":
         low = text.str.lower()
-        value = pd.Series(np.where(low.isin(TRUE_VALUES), True, np.where(low.isin(FALSE_VALUES), False, None)),
-                          index=col.index)
+        value = pd.Series(np.where(low.isin(TRUE_VALUES), True,
+                                   np.where(low.isin(FALSE_VALUES), False, None)), index=col.index)
     else:
         value = pd.to_numeric(text, errors="coerce")
         if kind == "int":
