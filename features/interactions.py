@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -38,20 +39,59 @@ class IdIndex:
         """Indices of ``ids``, -1 for unknown ones."""
         return np.fromiter((self._index.get(i, -1) for i in ids), dtype=np.int64)
 
+    def ids_of(self, indices: Iterable[int]) -> np.ndarray:
+        """External ids of ``indices`` (the way back from matrix rows or columns)."""
+        return self.ids[np.asarray(indices, dtype=np.int64)]
 
-def purchases_before(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Sales lines (returns excluded) strictly before ``as_of``."""
-    return orders[(orders[s.TIMESTAMP] < as_of) & ~orders[s.IS_RETURN]]
+
+@dataclass(frozen=True)
+class InteractionWeights:
+    """How much each kind of interaction counts, and how fast it fades.
+
+    A purchase counts ``purchase`` per distinct order; an event type counts its weight per
+    distinct session in which it happened (five views of an item in one visit are one
+    view). ``remove_from_cart`` and ``search`` count nothing unless given a weight.
+    """
+
+    purchase: float = 1.0
+    add_to_cart: float = 0.3
+    wishlist: float = 0.2
+    view: float = 0.05
+    remove_from_cart: float = 0.0
+    half_life_days: float | None = None  # None: no time decay
+    drop_fully_returned: bool = True  # a pair whose net quantity is <= 0 is no purchase
+
+    def __post_init__(self):
+        if not self.purchase >= self.add_to_cart >= self.view >= 0:
+            raise ValueError(f"weights must satisfy purchase >= add_to_cart >= view >= 0, got {self}")
+        if self.half_life_days is not None and self.half_life_days <= 0:
+            raise ValueError(f"half_life_days must be positive, got {self.half_life_days}")
+
+
+PURCHASES_ONLY = InteractionWeights(add_to_cart=0.0, wishlist=0.0, view=0.0)
 
 
 def build_interactions(
-    orders: pd.DataFrame, as_of: pd.Timestamp
+    orders: pd.DataFrame, as_of: pd.Timestamp, events: pd.DataFrame | None = None,
+    weights: InteractionWeights = PURCHASES_ONLY,
 ) -> tuple[sp.csr_matrix, IdIndex, IdIndex]:
-    """Build the user x item matrix of purchases strictly before ``as_of``.
+    """Build the user x item matrix of interactions strictly before ``as_of``.
 
-    The value is the number of distinct orders in which the user bought the item: a
-    wholesaler's quantities span four orders of magnitude, and a repeated order is a
-    stronger signal of preference than a large one.
+    Purchases count distinct orders rather than quantities: a wholesaler's quantities span
+    four orders of magnitude, and a repeated order is a stronger signal than a large one.
+    Events of known users add their type's weight per distinct session; anonymous events
+    (blank ``user_id``) have no row. With ``half_life_days``, each order or session counts
+    ``0.5 ** (age_days / half_life_days)`` of its weight, its age taken from ``as_of``.
+
+    Parameters
+    ----------
+    orders : DataFrame
+        Canonical ``orders``; returns reduce a pair's net quantity.
+    as_of : Timestamp
+    events : DataFrame, optional
+        Canonical ``events``; ``purchase`` events are skipped because ``orders`` has them.
+    weights : InteractionWeights
+        Default: purchases only.
 
     Returns
     -------
@@ -59,20 +99,47 @@ def build_interactions(
     users, items : IdIndex
         Row and column names, sorted for reproducibility.
     """
-    sales = purchases_before(orders, as_of)
+    past = orders[orders[s.TIMESTAMP] < as_of]
+    sales = past[~past[s.IS_RETURN]]
     if sales.empty:
         raise ValueError(f"build_interactions: no purchases before {as_of.date()}")
-    pairs = sales.groupby([s.CUSTOMER_ID, s.ITEM_ID])[s.ORDER_ID].nunique().reset_index()
-    users = IdIndex(np.sort(pairs[s.CUSTOMER_ID].unique()))
-    items = IdIndex(np.sort(pairs[s.ITEM_ID].unique()))
+    per_order = sales.groupby([s.CUSTOMER_ID, s.ITEM_ID, s.ORDER_ID], as_index=False)[s.TIMESTAMP].max()
+    per_order["w"] = weights.purchase * _decay(per_order[s.TIMESTAMP], as_of, weights.half_life_days)
+    parts = [per_order.rename(columns={s.CUSTOMER_ID: "u", s.ITEM_ID: "i"})[["u", "i", "w"]]]
+    if weights.drop_fully_returned:
+        net = past.groupby([s.CUSTOMER_ID, s.ITEM_ID])[s.QUANTITY].sum()
+        returned = net[net <= 0].index
+        if len(returned):
+            key = pd.MultiIndex.from_frame(parts[0][["u", "i"]])
+            parts[0] = parts[0][~key.isin(returned)]
+    if events is not None:
+        kinds = {k: w for k, w in (("add_to_cart", weights.add_to_cart), ("wishlist", weights.wishlist),
+                                   ("view", weights.view), ("remove_from_cart", weights.remove_from_cart))
+                 if w != 0}
+        ev = events[(events[s.TIMESTAMP] < as_of) & (events[s.USER_ID] != "")
+                    & events[s.EVENT_TYPE].isin(list(kinds))]
+        if not ev.empty:
+            per_session = ev.groupby([s.USER_ID, s.ITEM_ID, s.EVENT_TYPE, s.SESSION_ID],
+                                     as_index=False)[s.TIMESTAMP].max()
+            per_session["w"] = (per_session[s.EVENT_TYPE].map(kinds).astype(float)
+                                * _decay(per_session[s.TIMESTAMP], as_of, weights.half_life_days))
+            parts.append(per_session.rename(columns={s.USER_ID: "u", s.ITEM_ID: "i"})[["u", "i", "w"]])
+    pairs = pd.concat(parts, ignore_index=True).groupby(["u", "i"], as_index=False)["w"].sum()
+    pairs = pairs[pairs["w"] > 0]
+    users = IdIndex(np.sort(pairs["u"].unique()))
+    items = IdIndex(np.sort(pairs["i"].unique()))
     matrix = sp.csr_matrix(
-        (
-            pairs[s.ORDER_ID].to_numpy(np.float32),
-            (users.indices(pairs[s.CUSTOMER_ID]), items.indices(pairs[s.ITEM_ID])),
-        ),
+        (pairs["w"].to_numpy(np.float32), (users.indices(pairs["u"]), items.indices(pairs["i"]))),
         shape=(len(users), len(items)),
     )
     return matrix, users, items
+
+
+def _decay(ts: pd.Series, as_of: pd.Timestamp, half_life_days: float | None) -> np.ndarray:
+    if half_life_days is None:
+        return np.ones(len(ts))
+    age = ((as_of - ts) / pd.Timedelta(days=1)).to_numpy(float)
+    return np.power(0.5, age / half_life_days)
 
 
 def purchases_in_window(

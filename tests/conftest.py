@@ -92,3 +92,30 @@ def small_shop() -> pd.DataFrame:
                 rows.append((str(order), f"c{c}", f"i{item}", int(rng.integers(1, 5)),
                              float(1 + item), start + pd.Timedelta(days=day)))
     return make_orders(rows)
+
+
+def make_events(rows: list[tuple]) -> pd.DataFrame:
+    """Canonical events from (user, session, item, type, timestamp) tuples."""
+    df = pd.DataFrame(rows, columns=[s.USER_ID, s.SESSION_ID, s.ITEM_ID, s.EVENT_TYPE, s.TIMESTAMP])
+    df.insert(0, s.EVENT_ID, [f"e{i}" for i in range(len(df))])
+    df[s.TIMESTAMP] = pd.to_datetime(df[s.TIMESTAMP])
+    df[s.PRICE] = np.nan
+    df[s.QUANTITY] = np.nan
+    df[s.SIMULATED] = False
+    return s.EVENTS.validate(df, "fixture")
+
+
+@pytest.fixture
+def events() -> pd.DataFrame:
+    """Browsing around the ``orders`` fixture's 2011-03-01 cutoff."""
+    return make_events([
+        ("A", "s1", "z", "view", "2011-02-25 10:00"),
+        ("A", "s1", "z", "view", "2011-02-25 10:01"),  # same session: one view
+        ("A", "s1", "z", "add_to_cart", "2011-02-25 10:02"),
+        ("A", "s2", "z", "view", "2011-02-27 09:00"),
+        ("A", "s2", "y", "add_to_cart", "2011-02-27 09:01"),
+        ("A", "s2", "y", "remove_from_cart", "2011-02-27 09:02"),
+        ("B", "s3", "x", "view", "2011-01-15 12:00"),
+        ("", "s4", "x", "view", "2011-02-28 12:00"),  # anonymous visitor
+        ("A", "s5", "x", "view", "2011-03-02 12:00"),  # after the cutoff
+    ])

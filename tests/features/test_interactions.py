@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from features.interactions import IdIndex, build_interactions, purchases_in_window
+from features.interactions import IdIndex, InteractionWeights, build_interactions, purchases_in_window
 
 
 def test_matrix_counts_distinct_orders_before_as_of_without_returns(orders):
@@ -21,3 +21,48 @@ def test_id_index_translates_both_ways_and_marks_unknown_ids():
 
 def test_window_purchases_exclude_returns(orders):
     assert purchases_in_window(orders, pd.Timestamp("2011-02-01")) == {"A": {"x", "z"}, "C": {"x"}}
+
+
+AS_OF = pd.Timestamp("2011-03-01")
+
+
+def test_event_weights_count_once_per_session_and_skip_anonymous_and_later_events(orders, events):
+    weights = InteractionWeights(purchase=1.0, add_to_cart=0.5, view=0.1)
+    matrix, users, items = build_interactions(orders, AS_OF, events, weights)
+    got = {(u, i): round(float(matrix[users.index(u), items.index(i)]), 6)
+           for u in users.ids for i in items.ids if matrix[users.index(u), items.index(i)]}
+    assert got == {
+        ("A", "x"): 2.0,              # two orders; the view after the cutoff is ignored
+        ("A", "y"): 1.0 + 0.5,        # one order + one cart add (the removal weighs 0)
+        ("A", "z"): 0.1 * 2 + 0.5,    # views in two sessions + one cart add; bought only later
+        ("B", "x"): 0.1,
+        ("B", "y"): 1.0,
+    }
+
+
+def test_time_decay_halves_weight_every_half_life(orders):
+    weights = InteractionWeights(half_life_days=28, add_to_cart=0, view=0, wishlist=0)
+    matrix, users, items = build_interactions(orders, AS_OF, weights=weights)
+    # A bought x on 2011-01-01 (59 days before) and 2011-02-19 (10 days before).
+    assert matrix[users.index("A"), items.index("x")] == pytest.approx(0.5 ** (59 / 28) + 0.5 ** (10 / 28))
+
+
+def test_fully_returned_pairs_are_not_purchases():
+    from tests.conftest import make_orders
+    orders = make_orders([("1", "A", "x", 2, 1.0, "2011-01-01"), ("C2", "A", "x", -2, 1.0, "2011-01-05"),
+                          ("3", "A", "y", 1, 1.0, "2011-01-06")])
+    matrix, users, items = build_interactions(orders, AS_OF)
+    assert list(items.ids) == ["y"]
+    kept = build_interactions(orders, AS_OF, weights=InteractionWeights(drop_fully_returned=False, view=0,
+                                                                        add_to_cart=0, wishlist=0))[2]
+    assert list(kept.ids) == ["x", "y"]
+
+
+def test_weights_must_rank_purchase_over_cart_over_view():
+    with pytest.raises(ValueError, match="purchase >= add_to_cart >= view"):
+        InteractionWeights(view=2.0)
+
+
+def test_id_index_maps_rows_back_to_ids():
+    idx = IdIndex(["b", "a", "c"])
+    assert idx.ids_of([2, 0]).tolist() == ["c", "b"]
