@@ -123,7 +123,8 @@ def simulate_events(orders: pd.DataFrame, params: SimulationParams | None = None
     i_views = rng.poisson(p.idle_views - 1, n_idle) + 1
     i_sess = np.repeat(np.arange(n_idle), i_views)
     own = rng.random(len(i_sess)) < p.own_item_share
-    own_line = order_start[anchor[i_sess]] + (rng.random(len(i_sess)) * n_lines[anchor[i_sess]]).astype(np.int64)
+    pick = (rng.random(len(i_sess)) * n_lines[anchor[i_sess]]).astype(np.int64)
+    own_line = order_start[anchor[i_sess]] + pick
     i_item = np.where(own, line_item[own_line], rng.choice(len(item_ids), size=len(i_sess), p=popularity))
     i_cart = rng.random(len(i_sess)) < p.idle_cart_rate
     i_remove = i_cart & (rng.random(len(i_sess)) < p.remove_rate)
