@@ -27,7 +27,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 pipeline: env
 	$(BIN)/shelfwise ingest --source online-retail-ii $(DATA)
-	$(BIN)/shelfwise features build --as-of $(RECS_AS_OF)
+	$(BIN)/shelfwise events simulate --seed 0
+	$(BIN)/shelfwise features build --as-of $(CHURN_AS_OF)
 	$(BIN)/shelfwise train recs --as-of $(RECS_AS_OF)
 	$(BIN)/shelfwise train churn --as-of $(CHURN_AS_OF)
 	$(BIN)/shelfwise train cltv --as-of $(CLTV_AS_OF)

@@ -6,78 +6,223 @@ Everything here is point-in-time: features at ``as_of`` read only rows strictly 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from features import schema as s
 
-# Name and version of the feature set; a model records it, and serving refuses a model
-# whose feature set it cannot build (Feast's FeatureService idea).
-FEATURE_SET = "customer_rfm_v1"
-FEATURE_COLUMNS = (
-    "recency_days",
-    "frequency",
-    "monetary",
-    "tenure_days",
-    "avg_order_value",
-    "orders_last_90d",
-    "revenue_last_90d",
-    "return_rate",
-    "distinct_items",
-)
 CUTOFF = "cutoff"
 CHURNED = "churned"
 FUTURE_REVENUE = "future_revenue"
 
+RFM_COLUMNS = (
+    "recency_days", "frequency", "monetary", "tenure_days", "avg_order_value",
+    "orders_last_90d", "revenue_last_90d", "return_rate", "distinct_items",
+)
+PURCHASE_COLUMNS = (
+    "orders_last_30d", "ipi_mean_days", "ipi_std_days", "recency_over_ipi",
+    "avg_basket_lines", "avg_basket_quantity", "basket_diversity", "repeat_item_share",
+    "is_home_country",
+)
+BROWSING_WINDOWS = (7, 30, 90)
+BROWSING_COLUMNS = (
+    *(f"{kind}_{d}d" for kind in ("views", "carts", "sessions") for d in BROWSING_WINDOWS),
+    "cart_abandonment_90d", "days_since_last_visit",
+)
+# A session converts when the shopper orders within this long after its last event.
+CONVERSION_GRACE = pd.Timedelta(hours=1)
 
-def build_customer_features(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """RFM-style features of every customer with a purchase strictly before ``as_of``.
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """A named, versioned list of feature columns this code can build.
+
+    A model records the name of the feature set it was trained on; serving looks it up
+    here and refuses a model whose feature set is unknown or whose columns differ
+    (Feast's FeatureService idea). A change to a feature's meaning needs a new name.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    description: str
+
+
+FEATURE_SETS = {
+    fs.name: fs for fs in (
+        FeatureSet("customer_rfm_v1", RFM_COLUMNS, "recency, frequency, monetary value and returns"),
+        FeatureSet("customer_v2", RFM_COLUMNS + PURCHASE_COLUMNS + BROWSING_COLUMNS,
+                   "v1 + inter-purchase intervals, baskets, item affinity, country, browsing 7/30/90 days"),
+    )
+}
+DEFAULT_FEATURE_SET = "customer_v2"
+
+
+def get_feature_set(name: str) -> FeatureSet:
+    """The feature set called ``name``; ``KeyError`` listing the known ones if there is none."""
+    try:
+        return FEATURE_SETS[name]
+    except KeyError:
+        raise KeyError(f"unknown feature set {name!r}; this code builds {sorted(FEATURE_SETS)}") from None
+
+
+class History:
+    """Orders and events prepared once for feature building at many cutoffs.
 
     Parameters
     ----------
     orders : DataFrame
-        Canonical ``orders`` table.
+        Canonical ``orders``.
+    events : DataFrame, optional
+        Canonical ``events``. Without them, browsing features are NaN (unknown), not 0.
+    """
+
+    def __init__(self, orders: pd.DataFrame, events: pd.DataFrame | None = None):
+        o = orders
+        self.orders = orders
+        self.baskets = (
+            o.groupby([s.CUSTOMER_ID, s.ORDER_ID, s.IS_RETURN], as_index=False, sort=False)
+            .agg(ts=(s.TIMESTAMP, "min"), revenue=(s.REVENUE, "sum"), lines=(s.ITEM_ID, "size"),
+                 quantity=(s.QUANTITY, "sum"), country=(s.COUNTRY, "first"))
+            .sort_values([s.CUSTOMER_ID, "ts", s.ORDER_ID], kind="stable").reset_index(drop=True)
+        )
+        # Days between consecutive purchase days (orders on one day merged, as in BTYD
+        # models), each gap timed at the later day's first order.
+        sales = self.baskets[~self.baskets[s.IS_RETURN]]
+        days = sales.assign(day=sales["ts"].dt.normalize()).drop_duplicates([s.CUSTOMER_ID, "day"])
+        gap = days.groupby(s.CUSTOMER_ID)["day"].diff() / pd.Timedelta(days=1)
+        self.gaps = pd.DataFrame({s.CUSTOMER_ID: days[s.CUSTOMER_ID], "ts": days["ts"], "gap": gap}).dropna()
+        # When each (customer, item) pair was first and second bought, for counts at any cutoff.
+        per_order = (o[~o[s.IS_RETURN]].groupby([s.CUSTOMER_ID, s.ITEM_ID, s.ORDER_ID], as_index=False)
+                     [s.TIMESTAMP].min().sort_values(s.TIMESTAMP, kind="stable"))
+        rank = per_order.groupby([s.CUSTOMER_ID, s.ITEM_ID]).cumcount()
+        self.first_buys = per_order.loc[rank == 0, [s.CUSTOMER_ID, s.TIMESTAMP]]
+        self.second_buys = per_order.loc[rank == 1, [s.CUSTOMER_ID, s.TIMESTAMP]]
+        self.events = None
+        if events is not None:
+            known = events[events[s.USER_ID] != ""]
+            self.events = (known[[s.USER_ID, s.SESSION_ID, s.EVENT_TYPE, s.TIMESTAMP]]
+                           .sort_values(s.TIMESTAMP, kind="stable").reset_index(drop=True))
+            self.event_ts = self.events[s.TIMESTAMP].to_numpy()
+
+
+def build_customer_features(orders: pd.DataFrame | History, as_of: pd.Timestamp,
+                            events: pd.DataFrame | None = None,
+                            feature_set: str = DEFAULT_FEATURE_SET) -> pd.DataFrame:
+    """Features of every customer with a purchase strictly before ``as_of``.
+
+    Parameters
+    ----------
+    orders : DataFrame or History
+        Canonical ``orders`` (and ``events``), or a :class:`History` prepared from them.
     as_of : Timestamp
         Cutoff; rows at or after it are ignored.
+    events : DataFrame, optional
+        Canonical ``events``; ignored when ``orders`` is a :class:`History`.
+    feature_set : str
+        Name in :data:`FEATURE_SETS`.
 
     Returns
     -------
     DataFrame
-        Indexed by ``customer_id``, columns :data:`FEATURE_COLUMNS`:
+        Indexed by ``customer_id``, the feature set's columns:
 
         - ``recency_days``: days from the last purchase to ``as_of``;
         - ``frequency``: number of distinct purchase orders;
         - ``monetary``: net revenue (sales minus returns);
         - ``tenure_days``: days from the first purchase to ``as_of``;
         - ``avg_order_value``: sales revenue / frequency;
-        - ``orders_last_90d``, ``revenue_last_90d``: the same over the last 90 days;
+        - ``orders_last_{30,90}d``, ``revenue_last_90d``: over the last 30 or 90 days;
         - ``return_rate``: returned value / sales value;
-        - ``distinct_items``: number of distinct items bought.
+        - ``distinct_items``: number of distinct items bought;
+        - ``ipi_mean_days``, ``ipi_std_days``: mean and standard deviation of the days
+          between consecutive purchase days (NaN with one such day; std NaN with two);
+        - ``recency_over_ipi``: recency / mean interval: how overdue the next order is;
+        - ``avg_basket_lines``, ``avg_basket_quantity``: lines and units per order;
+        - ``basket_diversity``: distinct items / lines bought (1: never re-orders an item);
+        - ``repeat_item_share``: share of distinct items bought in two or more orders;
+        - ``is_home_country``: 1 when the last order's country is the shop's most common;
+        - ``{views,carts,sessions}_{7,30,90}d``: browsing in the last 7/30/90 days;
+        - ``cart_abandonment_90d``: share of the last 90 days' sessions with a cart add
+          that did not end in an order within an hour (NaN without such sessions);
+        - ``days_since_last_visit``: days since the last event (NaN: none in 90 days).
     """
-    past = orders[orders[s.TIMESTAMP] < as_of]
-    sales = past[~past[s.IS_RETURN]]
-    if sales.empty:
-        return pd.DataFrame(columns=list(FEATURE_COLUMNS), index=pd.Index([], name=s.CUSTOMER_ID))
-    g = sales.groupby(s.CUSTOMER_ID)
+    fs = get_feature_set(feature_set)
+    h = orders if isinstance(orders, History) else History(orders, events)
     day = pd.Timedelta(days=1)
-    f = pd.DataFrame(
-        {
-            "recency_days": (as_of - g[s.TIMESTAMP].max()) / day,
-            "frequency": g[s.ORDER_ID].nunique().astype(float),
-            "tenure_days": (as_of - g[s.TIMESTAMP].min()) / day,
-            "distinct_items": g[s.ITEM_ID].nunique().astype(float),
-        }
-    )
-    sales_value = g[s.REVENUE].sum()
-    returned = -past[past[s.IS_RETURN]].groupby(s.CUSTOMER_ID)[s.REVENUE].sum()
-    returned = returned.reindex(f.index, fill_value=0.0)
+    b = h.baskets[h.baskets["ts"] < as_of]
+    sales, returns = b[~b[s.IS_RETURN]], b[b[s.IS_RETURN]]
+    if sales.empty:
+        return pd.DataFrame(columns=list(fs.columns), index=pd.Index([], name=s.CUSTOMER_ID), dtype=float)
+    g = sales.groupby(s.CUSTOMER_ID)
+    f = pd.DataFrame({
+        "recency_days": (as_of - g["ts"].max()) / day,
+        "frequency": g.size().astype(float),
+        "tenure_days": (as_of - g["ts"].min()) / day,
+    })
+    ix = f.index
+    sales_value = g["revenue"].sum()
+    returned = -returns.groupby(s.CUSTOMER_ID)["revenue"].sum().reindex(ix, fill_value=0.0)
     f["monetary"] = sales_value - returned
     f["avg_order_value"] = sales_value / f["frequency"]
-    recent = sales[sales[s.TIMESTAMP] >= as_of - pd.Timedelta(days=90)].groupby(s.CUSTOMER_ID)
-    f["orders_last_90d"] = recent[s.ORDER_ID].nunique().reindex(f.index, fill_value=0).astype(float)
-    f["revenue_last_90d"] = recent[s.REVENUE].sum().reindex(f.index, fill_value=0.0)
+    for d in (30, 90):
+        recent = sales[sales["ts"] >= as_of - pd.Timedelta(days=d)].groupby(s.CUSTOMER_ID)
+        f[f"orders_last_{d}d"] = recent.size().reindex(ix, fill_value=0).astype(float)
+    f["revenue_last_90d"] = recent["revenue"].sum().reindex(ix, fill_value=0.0)
     f["return_rate"] = np.where(sales_value > 0, returned / sales_value, 0.0)
-    return f[list(FEATURE_COLUMNS)].sort_index()
+    f["distinct_items"] = _count_before(h.first_buys, as_of, ix)
+    gaps = h.gaps[h.gaps["ts"] < as_of].groupby(s.CUSTOMER_ID)["gap"]
+    f["ipi_mean_days"] = gaps.mean().reindex(ix)
+    f["ipi_std_days"] = gaps.std().reindex(ix)
+    f["recency_over_ipi"] = f["recency_days"] / f["ipi_mean_days"].where(f["ipi_mean_days"] > 0)
+    lines = g["lines"].sum()
+    f["avg_basket_lines"] = lines / f["frequency"]
+    f["avg_basket_quantity"] = g["quantity"].sum() / f["frequency"]
+    f["basket_diversity"] = f["distinct_items"] / lines
+    f["repeat_item_share"] = _count_before(h.second_buys, as_of, ix) / f["distinct_items"]
+    home = b["country"].mode().iloc[0]
+    f["is_home_country"] = (g["country"].last() == home).astype(float)
+    f = f.join(_browsing(h, sales, as_of, ix))
+    return f[list(fs.columns)].sort_index()
+
+
+def _count_before(firsts: pd.DataFrame, as_of: pd.Timestamp, ix: pd.Index) -> pd.Series:
+    counts = firsts.loc[firsts[s.TIMESTAMP] < as_of, s.CUSTOMER_ID].value_counts()
+    return counts.reindex(ix, fill_value=0).astype(float)
+
+
+def _browsing(h: History, sales: pd.DataFrame, as_of: pd.Timestamp, ix: pd.Index) -> pd.DataFrame:
+    out = pd.DataFrame(index=ix, columns=list(BROWSING_COLUMNS), dtype=float)
+    if h.events is None:
+        return out
+    lo, hi = np.searchsorted(h.event_ts, [np.datetime64(as_of - pd.Timedelta(days=max(BROWSING_WINDOWS))),
+                                          np.datetime64(as_of)])
+    ev = h.events.iloc[lo:hi]
+    age = ((as_of - ev[s.TIMESTAMP]) / pd.Timedelta(days=1)).to_numpy()
+    for d in BROWSING_WINDOWS:
+        recent = ev[age <= d]
+        for kind, etype in (("views", "view"), ("carts", "add_to_cart")):
+            n = recent.loc[recent[s.EVENT_TYPE] == etype, s.USER_ID].value_counts()
+            out[f"{kind}_{d}d"] = n.reindex(ix, fill_value=0).astype(float)
+        out[f"sessions_{d}d"] = (recent.groupby(s.USER_ID)[s.SESSION_ID].nunique()
+                                 .reindex(ix, fill_value=0).astype(float))
+    out["days_since_last_visit"] = pd.Series(age, index=ev.index).groupby(ev[s.USER_ID]).min().reindex(ix)
+    # Sessions with a cart add, and whether an order followed within the grace period.
+    sessions = (ev.assign(carted=ev[s.EVENT_TYPE] == "add_to_cart")
+                .groupby([s.USER_ID, s.SESSION_ID])
+                .agg(start=(s.TIMESTAMP, "min"), end=(s.TIMESTAMP, "max"), carted=("carted", "any")))
+    sessions = sessions[sessions["carted"]].reset_index().sort_values("start")
+    if not sessions.empty:
+        buys = (pd.DataFrame({"ts": sales["ts"], s.USER_ID: sales[s.CUSTOMER_ID].astype(str)})
+                .sort_values("ts"))
+        sessions[s.USER_ID] = sessions[s.USER_ID].astype(str)
+        nxt = pd.merge_asof(sessions, buys, left_on="start", right_on="ts", by=s.USER_ID,
+                            direction="forward")
+        converted = nxt["ts"].notna() & (nxt["ts"] <= nxt["end"] + CONVERSION_GRACE)
+        out["cart_abandonment_90d"] = (~converted).groupby(nxt[s.USER_ID]).mean().reindex(ix).astype(float)
+    return out
 
 
 def build_labels(
@@ -103,22 +248,37 @@ def build_labels(
 
 
 def build_training_set(
-    orders: pd.DataFrame, cutoffs: list[pd.Timestamp], horizon_days: int
+    orders: pd.DataFrame | History, cutoffs: list[pd.Timestamp], horizon_days: int,
+    events: pd.DataFrame | None = None, feature_set: str = DEFAULT_FEATURE_SET,
+    progress: Callable[[int, int, pd.Timestamp, int], None] | None = None,
 ) -> pd.DataFrame:
     """Features at each cutoff joined with the labels that follow it, stacked.
+
+    Parameters
+    ----------
+    orders, events, feature_set
+        As in :func:`build_customer_features`.
+    cutoffs : list of Timestamp
+    horizon_days : int
+        Label window after each cutoff.
+    progress : callable, optional
+        Called as ``progress(i, n, cutoff, rows)`` after each cutoff.
 
     Returns
     -------
     DataFrame
-        One row per (customer, cutoff); columns ``cutoff``, :data:`FEATURE_COLUMNS`,
-        ``churned`` and ``future_revenue``.
+        One row per (customer, cutoff); columns ``customer_id``, ``cutoff``, the feature
+        set's columns, ``churned`` and ``future_revenue``.
     """
+    h = orders if isinstance(orders, History) else History(orders, events)
     frames = []
-    for cutoff in cutoffs:
-        f = build_customer_features(orders, cutoff)
-        f = f.join(build_labels(orders, f.index, cutoff, horizon_days))
+    for i, cutoff in enumerate(cutoffs, start=1):
+        f = build_customer_features(h, cutoff, feature_set=feature_set)
+        f = f.join(build_labels(h.orders, f.index, cutoff, horizon_days))
         f.insert(0, CUTOFF, cutoff)
         frames.append(f)
+        if progress is not None:
+            progress(i, len(cutoffs), cutoff, len(f))
     return pd.concat(frames).reset_index()
 
 

@@ -261,7 +261,7 @@ def _parse(col: pd.Series, kind: str, ts_format: str | None) -> tuple[pd.Series,
     text = col.astype("string").str.strip()
     blank = (text.isna() | (text == "")).to_numpy(bool)
     if kind == "string":
-        return text.fillna(""), blank, np.zeros(len(col), bool)
+        return text.fillna("").astype(str), blank, np.zeros(len(col), bool)
     if kind == "datetime":
         if ts_format in ("unix_s", "unix_ms"):
             value = pd.to_datetime(pd.to_numeric(text, errors="coerce"),

@@ -7,7 +7,9 @@ file: the MLflow database and artifact store live inside it too, unless
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -82,3 +84,25 @@ class Workspace:
                 f"no '{name}' table in workspace {self.home}; run `shelfwise ingest` first"
             )
         return pd.read_parquet(path)
+
+    def read_table_if_present(self, name: str) -> pd.DataFrame | None:
+        """A canonical table, or ``None`` when it was never ingested (events are optional)."""
+        path = self.home / "tables" / f"{name}.parquet"
+        return pd.read_parquet(path) if path.exists() else None
+
+    def write_table(self, name: str, table: pd.DataFrame, source: str) -> Path:
+        """Replace table ``name`` and record where it came from (re-imports are idempotent)."""
+        path = self.table_path(name)
+        tmp = path.with_suffix(".tmp")
+        table.to_parquet(tmp, index=False)
+        tmp.replace(path)  # a reader never sees half a table
+        manifest = self.table_sources()
+        manifest[name] = {"source": source, "rows": len(table),
+                          "written": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        (self.tables / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        return path
+
+    def table_sources(self) -> dict[str, dict]:
+        """What each table was last written from (see :meth:`write_table`)."""
+        path = self.tables / "manifest.json"
+        return json.loads(path.read_text()) if path.exists() else {}

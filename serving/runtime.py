@@ -14,7 +14,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.customer_features import FEATURE_COLUMNS, FEATURE_SET, build_customer_features
+from features.customer_features import History, build_customer_features, get_feature_set
 
 RECS_FORMAT = "shelfwise-recs-v1"
 LGBM_FORMAT = "shelfwise-lgbm-v1"
@@ -82,27 +82,40 @@ class RecommenderRuntime:
 class CustomerScorer:
     """Churn probability and predicted CLTV for every customer, scored once at load.
 
-    Features are built from the workspace's orders as of the day after the last order,
-    with the same builder and feature set the models were trained on.
+    Features are built from the workspace's orders (and events, when there are any) as of
+    the day after the last order, with the builder of the feature set each model records.
+    A model whose feature set this code cannot build is refused.
     """
 
-    def __init__(self, churn_path: Path, cltv_path: Path, orders: pd.DataFrame):
+    def __init__(self, churn_path: Path, cltv_path: Path, orders: pd.DataFrame,
+                 events: pd.DataFrame | None = None):
         self.churn_meta = _meta(churn_path, LGBM_FORMAT)
         self.cltv_meta = _meta(cltv_path, LGBM_FORMAT)
         for meta, path in ((self.churn_meta, churn_path), (self.cltv_meta, cltv_path)):
-            if meta.get("feature_set") != FEATURE_SET:
+            try:
+                columns = get_feature_set(meta.get("feature_set")).columns
+            except KeyError as exc:
                 raise IncompatibleModelError(
-                    f"{path}: trained on feature set {meta.get('feature_set')!r}, this service "
-                    f"builds {FEATURE_SET!r}; retrain with the current code")
+                    f"{path}: {exc.args[0]}; retrain with the current code") from None
+            if list(columns) != meta.get("feature_columns"):
+                raise IncompatibleModelError(
+                    f"{path}: feature set {meta['feature_set']!r} had other columns at training time; "
+                    "retrain with the current code")
         self.as_of = (orders["timestamp"].max() + pd.Timedelta(days=1)).normalize()
-        features = build_customer_features(orders, self.as_of)
-        X = features[list(FEATURE_COLUMNS)].to_numpy(float)
-        # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks.
-        churn = lgb.Booster(model_file=str(churn_path / "model.lgb")).predict(X)
-        cltv = lgb.Booster(model_file=str(cltv_path / "model.lgb")).predict(X)
+        history = History(orders, events)
+        built: dict[str, pd.DataFrame] = {}
+        preds = []
+        for meta, path in ((self.churn_meta, churn_path), (self.cltv_meta, cltv_path)):
+            name = meta["feature_set"]
+            if name not in built:
+                built[name] = build_customer_features(history, self.as_of, feature_set=name)
+            X = built[name][meta["feature_columns"]].to_numpy(float)
+            # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks.
+            preds.append(lgb.Booster(model_file=str(path / "model.lgb")).predict(X))
+        features = built[self.churn_meta["feature_set"]]  # every feature set has recency_days
         self.scores = {
             c: (float(p), float(v), float(r))
-            for c, p, v, r in zip(features.index, churn, cltv, features["recency_days"], strict=True)
+            for c, p, v, r in zip(features.index, preds[0], preds[1], features["recency_days"], strict=True)
         }
         self.churn_horizon_days = int(self.churn_meta["horizon_days"])
         self.cltv_horizon_days = int(self.cltv_meta["horizon_days"])

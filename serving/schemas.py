@@ -31,7 +31,7 @@ class CustomerResponse(BaseModel):
     cltv_horizon_days: int = Field(examples=[180])
     days_since_last_order: float
     as_of: str = Field(description="Date the customer's features were computed for (ISO).")
-    feature_set: str = Field(examples=["customer_rfm_v1"])
+    feature_set: str = Field(examples=["customer_v2"])
     model_versions: dict[str, str] = Field(
         examples=[{"churn": "shelfwise-churn/1", "cltv": "shelfwise-cltv/1"}])
 

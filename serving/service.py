@@ -52,7 +52,8 @@ class Shelfwise:
         self.versions = {family: a.label for family, a in artifacts.items()}
         self.recs = RecommenderRuntime(artifacts["recs"].path)
         self.customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path,
-                                        self.workspace.read_table("orders"))
+                                        self.workspace.read_table("orders"),
+                                        self.workspace.read_table_if_present("events"))
         # Loaded state never changes: keep it out of the collector's way (GC pauses under load).
         gc.collect()
         gc.freeze()

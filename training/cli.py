@@ -16,12 +16,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from features import online_retail
-from features.customer_features import FEATURE_SET, build_customer_features
-from features.interactions import build_interactions
+from features import mapped, online_retail
+from features import schema as s
+from features.cdnow import read_cdnow
+from features.customer_features import (
+    DEFAULT_FEATURE_SET,
+    FEATURE_SETS,
+    History,
+    build_customer_features,
+    build_training_set,
+    get_feature_set,
+    monthly_cutoffs,
+)
+from features.imports import ImportReport
+from features.interactions import InteractionWeights, build_interactions
+from features.item_features import build_item_features
+from features.simulate import SimulationParams, funnel, simulate_events
 from features.workspace import Settings, Workspace
 
-SOURCES = ("online-retail-ii",)
+SOURCES = ("online-retail-ii", "cdnow", "mapped")
+# Tables an orders import derives; replaced on each orders import unless imported themselves.
+DERIVED = {"items": online_retail.build_items, "customers": online_retail.build_customers}
 
 
 def _date(text: str) -> pd.Timestamp:
@@ -45,37 +60,114 @@ def _say(msg: str) -> None:
 
 def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    raw = online_retail.read_raw(args.path)
-    _say(f"read {len(raw):,} rows from {args.path} ({time.perf_counter() - t0:.1f}s)")
-    orders, rejects, report = online_retail.load_orders(raw, str(args.path))
-    items = online_retail.build_items(orders)
-    customers = online_retail.build_customers(orders)
-    # Each import replaces the tables it writes, so re-importing a file is idempotent.
-    orders.to_parquet(ws.table_path("orders"), index=False)
-    items.to_parquet(ws.table_path("items"), index=False)
-    customers.to_parquet(ws.table_path("customers"), index=False)
-    rejects.to_parquet(ws.rejects / "orders.parquet", index=False)
+    source = "mapped" if args.mapping else args.source
+    if source == "mapped":
+        if not args.mapping:
+            raise ValueError("--source mapped needs --mapping FILE (a .toml or .yaml column mapping)")
+        mapping = mapped.Mapping.read(args.mapping)
+        table, rejects, report = mapped.load(args.path, mapping)
+        name, label = mapping.table, f"{args.path} mapped by {args.mapping}"
+    elif source == "cdnow":
+        table = read_cdnow(args.path)
+        rejects = pd.DataFrame(columns=[s.SOURCE_ROW, s.REASON])
+        report = ImportReport(str(args.path), "orders", len(table), len(table))
+        name, label = "orders", f"{args.path} (CDNOW)"
+    elif source == "online-retail-ii":
+        raw = online_retail.read_raw(args.path)
+        _say(f"read {len(raw):,} rows from {args.path} ({time.perf_counter() - t0:.1f}s)")
+        table, rejects, report = online_retail.load_orders(raw, str(args.path))
+        name, label = "orders", f"{args.path} (Online Retail II)"
+    else:
+        raise ValueError("give --source (online-retail-ii, cdnow) or --mapping FILE")
+    # Each import replaces the table it writes, so re-importing a file is idempotent.
+    ws.write_table(name, table, label)
+    rejects.to_parquet(ws.rejects / f"{name}.parquet", index=False)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (ws.reports / f"ingest-{stamp}.json").write_text(json.dumps(report.as_dict(), indent=2))
+    (ws.reports / f"ingest-{name}-{stamp}.json").write_text(json.dumps(report.as_dict(), indent=2))
     for line in report.lines():
         _say(line)
-    _say(f"tables: {len(orders):,} order lines, {len(items):,} items, {len(customers):,} "
-         f"customers -> {ws.tables}; rejects with reasons -> {ws.rejects / 'orders.parquet'} "
+    written = [f"{len(table):,} rows -> table '{name}'"]
+    if name == "orders":
+        sources = ws.table_sources()
+        for derived, build in DERIVED.items():
+            if sources.get(derived, {}).get("source", "derived").startswith("derived"):
+                rows = build(table)
+                ws.write_table(derived, rows, f"derived from orders ({label})")
+                written.append(f"{len(rows):,} {derived} derived from orders")
+            else:
+                written.append(f"{derived} kept as imported from {sources[derived]['source']}")
+    _say(f"{'; '.join(written)}; rejects with reasons -> {ws.rejects / f'{name}.parquet'} "
          f"({time.perf_counter() - t0:.1f}s)")
+    return 0
+
+
+def cmd_events_simulate(ws: Workspace, args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    orders = ws.read_table("orders")
+    events = simulate_events(orders, SimulationParams(seed=args.seed))
+    ws.write_table("events", events, f"simulated around the orders table (seed {args.seed})")
+    rates = funnel(events, orders)
+    _say(f"simulated {len(events):,} browsing events (marked simulated) in {rates['sessions']:,} sessions, "
+         f"{rates['anonymous_session_share']:.0%} anonymous -> {ws.table_path('events')} "
+         f"({time.perf_counter() - t0:.1f}s)")
+    _say(f"funnel: {rates['views_per_order_line']:.2f} views per order line bought, view->cart "
+         f"{rates['view_to_cart']:.1%}, cart->purchase {rates['cart_to_purchase']:.1%}, "
+         f"cart removals {rates['cart_removal_rate']:.1%}")
     return 0
 
 
 def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     orders = ws.read_table("orders")
-    feats = build_customer_features(orders, args.as_of)
-    out = ws.features / f"{FEATURE_SET}_as_of_{args.as_of.date()}.parquet"
-    feats.reset_index().to_parquet(out, index=False)
-    matrix, users, items = build_interactions(orders, args.as_of)
-    _say(f"customer features ({FEATURE_SET}) as of {args.as_of.date()}: {len(feats):,} customers "
-         f"x {feats.shape[1]} features -> {out}")
-    _say(f"interactions before {args.as_of.date()}: {len(users):,} customers x {len(items):,} "
-         f"items, {matrix.nnz:,} non-zero ({time.perf_counter() - t0:.1f}s)")
+    events = ws.read_table_if_present("events")
+    items = ws.read_table_if_present("items")
+    fs = get_feature_set(args.feature_set)
+    out = ws.features / fs.name / f"as_of={args.as_of.date()}"
+    out.mkdir(parents=True, exist_ok=True)
+    history = History(orders, events)
+    _say(f"[features] {len(orders):,} order lines, "
+         f"{'no events' if events is None else f'{len(events):,} events'} "
+         f"prepared ({time.perf_counter() - t0:.1f}s)")
+
+    customers = build_customer_features(history, args.as_of, feature_set=fs.name)
+    customers.reset_index().to_parquet(out / "customers.parquet", index=False)
+    item_feats = build_item_features(orders, args.as_of, items, events)
+    item_feats.reset_index().to_parquet(out / "items.parquet", index=False)
+    matrix, users, item_index = build_interactions(orders, args.as_of, events, InteractionWeights())
+    coo = matrix.tocoo()
+    pd.DataFrame({s.USER_ID: users.ids_of(coo.row), s.ITEM_ID: item_index.ids_of(coo.col),
+                  "weight": coo.data}).to_parquet(out / "interactions.parquet", index=False)
+    _say(f"[features] as of {args.as_of.date()}: {len(customers):,} customers x {customers.shape[1]} "
+         f"features, {len(item_feats):,} items x {item_feats.shape[1]} features, interactions "
+         f"{len(users):,} x {len(item_index):,} with {matrix.nnz:,} non-zero "
+         f"({time.perf_counter() - t0:.1f}s)")
+
+    first = orders[s.TIMESTAMP].min().normalize()
+    n = int((args.as_of - pd.Timedelta(days=args.horizon_days) - first).days // 30)
+    cutoffs = monthly_cutoffs(args.as_of, args.horizon_days, n) if n > 0 else []
+
+    def progress(i: int, n: int, cutoff: pd.Timestamp, rows: int) -> None:
+        _say(f"[features] cutoff {i}/{n} {cutoff.date()}: {rows:,} customers "
+             f"({time.perf_counter() - t0:.1f}s)")
+
+    rows = 0
+    if cutoffs:
+        train = build_training_set(history, cutoffs, args.horizon_days, feature_set=fs.name,
+                                   progress=progress)
+        train.to_parquet(out / "training_set.parquet", index=False)
+        rows = len(train)
+    manifest = {
+        "feature_set": fs.name, "columns": list(fs.columns), "as_of": str(args.as_of.date()),
+        "horizon_days": args.horizon_days, "cutoffs": [str(c.date()) for c in cutoffs],
+        "training_rows": rows, "customers": len(customers), "items": len(item_feats),
+        "events": ws.table_sources().get("events", {}).get("source", "none"),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    _say(f"[features] summary: {len(cutoffs)} monthly cutoffs "
+         f"{cutoffs[0].date() if cutoffs else '-'}..{cutoffs[-1].date() if cutoffs else '-'} "
+         f"({args.horizon_days}-day labels) -> {rows:,} training rows; {len(customers):,} customers, "
+         f"{len(item_feats):,} items; {time.perf_counter() - t0:.1f}s -> {out}")
     return 0
 
 
@@ -94,7 +186,7 @@ def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
             result = train_recs(ws, orders, ws.read_table("items"), args.as_of, log=_say)
         else:
             result = train_customer_model(ws, orders, family, args.as_of, args.horizon_days,
-                                          log=_say)
+                                          log=_say, events=ws.read_table_if_present("events"))
         for line in result.lines():
             _say(line)
         _say(f"[{family}] done in {time.perf_counter() - t0:.1f}s")
@@ -113,15 +205,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shelfwise", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    ingest = sub.add_parser("ingest", help="import raw order lines into the workspace")
-    ingest.add_argument("--source", choices=SOURCES, required=True)
-    ingest.add_argument("path", type=Path, help="UCI workbook (.xlsx), .csv or .parquet")
+    ingest = sub.add_parser("ingest", help="import a file into a canonical table of the workspace")
+    ingest.add_argument("--source", choices=SOURCES, default=None,
+                        help="online-retail-ii (UCI workbook, CSV or Parquet), cdnow, or mapped")
+    ingest.add_argument("--mapping", type=Path, default=None,
+                        help="column mapping (.toml/.yaml) for any shop's CSV or Parquet export")
+    ingest.add_argument("path", type=Path, help="the file to import")
     ingest.set_defaults(func=cmd_ingest)
+
+    events = sub.add_parser("events", help="browsing events").add_subparsers(dest="action", required=True)
+    simulate = events.add_parser("simulate", help="simulate browsing around the orders (marked simulated)")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.set_defaults(func=cmd_events_simulate)
 
     feats = sub.add_parser("features", help="feature builders").add_subparsers(
         dest="action", required=True)
-    build = feats.add_parser("build", help="build customer features and interactions as of a date")
+    build = feats.add_parser("build", help="build customer and item features, interactions and the "
+                                           "stacked training set as of a date")
     build.add_argument("--as-of", type=_date, required=True, help="cutoff date, YYYY-MM-DD")
+    build.add_argument("--horizon-days", type=int, default=90, help="label window of the training set")
+    build.add_argument("--feature-set", choices=sorted(FEATURE_SETS), default=DEFAULT_FEATURE_SET)
     build.set_defaults(func=cmd_features_build)
 
     train = sub.add_parser("train", help="train, evaluate, log to MLflow, register, promote")

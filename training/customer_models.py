@@ -16,7 +16,13 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.customer_features import CHURNED, CUTOFF, FEATURE_COLUMNS, FEATURE_SET, FUTURE_REVENUE
+from features.customer_features import (
+    CHURNED,
+    CUTOFF,
+    DEFAULT_FEATURE_SET,
+    FUTURE_REVENUE,
+    get_feature_set,
+)
 
 FORMAT = "shelfwise-lgbm-v1"
 BOOSTER = "model.lgb"
@@ -43,11 +49,17 @@ class CustomerModelParams:
 
 
 class CustomerModel:
-    """A LightGBM booster for one task (``"churn"`` or ``"cltv"``) on :data:`FEATURE_COLUMNS`."""
+    """A LightGBM booster for one task (``"churn"`` or ``"cltv"``) on one feature set's columns."""
 
-    def __init__(self, task: str = "churn", params: CustomerModelParams | None = None):
+    def __init__(self, task: str = "churn", params: CustomerModelParams | None = None,
+                 feature_set: str = DEFAULT_FEATURE_SET):
         self.task = task
         self.params = params
+        self.feature_set = feature_set
+
+    @property
+    def columns(self) -> list[str]:
+        return list(get_feature_set(self.feature_set).columns)
 
     def _lgb_params(self) -> dict:
         p = self.params or CustomerModelParams()
@@ -79,23 +91,22 @@ class CustomerModel:
                                   num_boost_round=self.best_rounds_)
         return self
 
-    @staticmethod
-    def _xy(df: pd.DataFrame, label: str) -> tuple[np.ndarray, np.ndarray]:
+    def _xy(self, df: pd.DataFrame, label: str) -> tuple[np.ndarray, np.ndarray]:
         y = df[label].to_numpy(float)
         if label == FUTURE_REVENUE:
             y = np.clip(y, 0.0, None)  # Tweedie needs non-negative targets; net losses are rare
-        return df[list(FEATURE_COLUMNS)].to_numpy(float), y
+        return df[self.columns].to_numpy(float), y
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """Churn probability or expected revenue per row of ``features``."""
-        return self.booster_.predict(features[list(FEATURE_COLUMNS)].to_numpy(float))
+        return self.booster_.predict(features[self.columns].to_numpy(float))
 
     def save(self, path: Path, extra_meta: dict) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.booster_.save_model(str(path / BOOSTER))
         meta = {
-            "format": FORMAT, "task": self.task, "feature_set": FEATURE_SET,
-            "feature_columns": list(FEATURE_COLUMNS), "best_rounds": self.best_rounds_,
+            "format": FORMAT, "task": self.task, "feature_set": self.feature_set,
+            "feature_columns": self.columns, "best_rounds": self.best_rounds_,
             "params": asdict(self.params or CustomerModelParams()), **extra_meta,
         }
         (path / META).write_text(json.dumps(meta, indent=2, default=str))
@@ -105,10 +116,14 @@ class CustomerModel:
         meta = json.loads((path / META).read_text())
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
-        if meta.get("feature_set") != FEATURE_SET:
-            raise ValueError(
-                f"{path}: feature set {meta.get('feature_set')!r}, this code builds {FEATURE_SET!r}")
-        model = cls(meta["task"], CustomerModelParams(**meta["params"]))
+        try:
+            columns = list(get_feature_set(meta.get("feature_set")).columns)
+        except KeyError as exc:
+            raise ValueError(f"{path}: {exc.args[0]}") from None
+        if meta.get("feature_columns") != columns:
+            raise ValueError(f"{path}: feature set {meta['feature_set']!r} had other columns when "
+                             "this model was trained; retrain it")
+        model = cls(meta["task"], CustomerModelParams(**meta["params"]), meta["feature_set"])
         model.booster_ = lgb.Booster(model_file=str(path / BOOSTER))
         model.best_rounds_ = meta["best_rounds"]
         return model, meta

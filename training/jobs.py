@@ -21,8 +21,9 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from features import schema as s
 from features.customer_features import (
     CHURNED,
-    FEATURE_SET,
+    DEFAULT_FEATURE_SET,
     FUTURE_REVENUE,
+    History,
     build_labels,
     build_training_set,
     monthly_cutoffs,
@@ -172,7 +173,8 @@ def _customer_metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict[str, f
 
 def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: pd.Timestamp,
                          horizon_days: int | None = None, n_cutoffs: int = 6,
-                         log: Callable[[str], None] = print) -> TrainResult:
+                         log: Callable[[str], None] = print, events: pd.DataFrame | None = None,
+                         feature_set: str = DEFAULT_FEATURE_SET) -> TrainResult:
     """Train the churn or CLTV booster on cutoffs whose label windows end by ``as_of``.
 
     The test set is the snapshot at ``as_of`` with labels from ``[as_of, as_of + horizon)``,
@@ -185,18 +187,19 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     label = CHURNED if task == "churn" else FUTURE_REVENUE
     t0 = time.perf_counter()
     cutoffs = monthly_cutoffs(as_of, horizon, n_cutoffs)
-    train = build_training_set(orders, cutoffs, horizon)
-    log(f"[{task}] training set: {len(train):,} rows over {len(cutoffs)} cutoffs "
-        f"{cutoffs[0].date()}..{cutoffs[-1].date()}, horizon {horizon} days "
-        f"({time.perf_counter() - t0:.1f}s)")
-    model = CustomerModel(task).fit(train)
+    history = History(orders, events)
+    train = build_training_set(history, cutoffs, horizon, feature_set=feature_set)
+    log(f"[{task}] training set ({feature_set}, {'with' if events is not None else 'without'} events): "
+        f"{len(train):,} rows over {len(cutoffs)} cutoffs {cutoffs[0].date()}..{cutoffs[-1].date()}, "
+        f"horizon {horizon} days ({time.perf_counter() - t0:.1f}s)")
+    model = CustomerModel(task, feature_set=feature_set).fit(train)
     log(f"[{task}] LightGBM fitted: {model.best_rounds_} rounds ({time.perf_counter() - t0:.1f}s)")
     data_end = orders[s.TIMESTAMP].max()
     test_end = as_of + pd.Timedelta(days=horizon)
     window = f"train < {as_of.date()}, test {as_of.date()}..{test_end.date()} (exclusive)"
     metrics, baseline, notes, test, pred = {}, {}, [], None, None
     if test_end <= data_end + pd.Timedelta(days=1):
-        test = build_training_set(orders, [as_of], horizon)
+        test = build_training_set(history, [as_of], horizon, feature_set=feature_set)
         y = test[label].to_numpy(float)
         pred = model.predict(test)
         metrics = _customer_metrics(task, y, pred)
@@ -226,14 +229,20 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
             params={"horizon_days": horizon, "n_cutoffs": n_cutoffs,
                     "best_rounds": model.best_rounds_, **model._lgb_params()},
             metrics={**clean(metrics), **{f"baseline_{k}": v for k, v in clean(baseline).items()}},
-            tags={"as_of": str(as_of.date()), "window": window, "feature_set": FEATURE_SET,
+            tags={"as_of": str(as_of.date()), "window": window, "feature_set": feature_set,
+                  "events": "none" if events is None else
+                  ("simulated" if events[s.SIMULATED].any() else "recorded"),
                   "train_cutoffs": ",".join(str(c.date()) for c in cutoffs),
                   "data_digest": _digest(ws.table_path("orders"))},
             run_name=f"lightgbm {task} as_of={as_of.date()}", plots=plot_files)
 
     def champion_score(path: Path) -> float:
         old, _ = CustomerModel.load(path)
-        return _customer_metrics(task, test[label].to_numpy(float), old.predict(test))[PRIMARY_METRIC[task]]
+        # The champion may use another feature set: score it on its own features, same rows.
+        old_test = (test if old.feature_set == feature_set else
+                    build_training_set(history, [as_of], horizon, feature_set=old.feature_set))
+        return _customer_metrics(task, old_test[label].to_numpy(float),
+                                 old.predict(old_test))[PRIMARY_METRIC[task]]
 
     promoted, reason = _promote(client, task, version, metrics.get(PRIMARY_METRIC[task]),
                                 champion_score if test is not None else None)

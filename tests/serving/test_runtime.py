@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from serving.runtime import IncompatibleModelError, RecommenderRuntime
+from serving.runtime import CustomerScorer, IncompatibleModelError, RecommenderRuntime
 
 
 @pytest.fixture
@@ -37,3 +37,15 @@ def test_artifact_of_unknown_format_is_refused(recs_dir):
     (recs_dir / "meta.json").write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(IncompatibleModelError, match="something-else"):
         RecommenderRuntime(recs_dir)
+
+
+@pytest.mark.parametrize("meta, error", [
+    ({"feature_set": "customer_v9"}, "unknown feature set 'customer_v9'"),
+    ({"feature_set": "customer_rfm_v1", "feature_columns": ["recency_days"]}, "had other columns"),
+])
+def test_customer_model_whose_feature_set_cannot_be_built_is_refused(tmp_path, orders, meta, error):
+    for name in ("churn", "cltv"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "meta.json").write_text(json.dumps({"format": "shelfwise-lgbm-v1", **meta}))
+    with pytest.raises(IncompatibleModelError, match=error):
+        CustomerScorer(tmp_path / "churn", tmp_path / "cltv", orders)

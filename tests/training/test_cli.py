@@ -55,3 +55,77 @@ def test_each_command_and_its_report_are_kept_in_the_workspace_log(raw_lines, tm
     assert f"$ shelfwise ingest --source online-retail-ii {path}" in log
     assert "rows read: 11" in log
     assert "is before the first order" in log
+
+
+SHOP_MAPPING = """\
+table = "orders"
+[columns]
+order_id = "OrderNo"
+customer_id = "Customer"
+item_id = "SKU"
+quantity = "Qty"
+unit_price = "Price"
+timestamp = "OrderedAt"
+[defaults]
+country = "United Kingdom"
+"""
+
+
+@pytest.fixture
+def shop_export(small_shop, tmp_path):
+    """The seeded shop as another retailer's CSV export with its own column names."""
+    path = tmp_path / "shop_orders.csv"
+    small_shop.rename(columns={"order_id": "OrderNo", "customer_id": "Customer", "item_id": "SKU",
+                               "quantity": "Qty", "unit_price": "Price", "timestamp": "OrderedAt"})[
+        ["OrderNo", "Customer", "SKU", "Qty", "Price", "OrderedAt"]].to_csv(path, index=False)
+    (tmp_path / "shop.toml").write_text(SHOP_MAPPING)
+    return path, tmp_path / "shop.toml"
+
+
+def test_a_new_shops_export_goes_from_mapping_to_training_set_without_code(shop_export, home, capsys):
+    import json
+
+    import pandas as pd
+
+    path, mapping = shop_export
+    assert main(["ingest", "--mapping", str(mapping), str(path)]) == 0
+    assert main(["events", "simulate", "--seed", "3"]) == 0
+    assert main(["features", "build", "--as-of", "2011-03-01", "--horizon-days", "60"]) == 0
+    out = capsys.readouterr().out
+    n = len(pd.read_csv(path))
+    assert f"rows read: {n:,}" in out and f"accepted: {n:,}" in out
+    assert "marked simulated" in out and "funnel:" in out
+    assert "[features] cutoff 1/" in out and "[features] summary:" in out
+    built = home / "features" / "customer_v2" / "as_of=2011-03-01"
+    manifest = json.loads((built / "manifest.json").read_text())
+    assert manifest["events"] == "simulated around the orders table (seed 3)"
+    train = pd.read_parquet(built / "training_set.parquet")
+    assert len(train) == manifest["training_rows"] > 0
+    assert train["cutoff"].nunique() == len(manifest["cutoffs"])
+    assert {"views_30d", "ipi_mean_days", "churned", "future_revenue"} <= set(train.columns)
+    assert train["views_90d"].sum() > 0
+    # Label windows of the training set end before the as-of date.
+    assert (train["cutoff"].max() + pd.Timedelta(days=60)) <= pd.Timestamp("2011-03-01")
+    for name in ("customers", "items", "interactions"):
+        assert len(pd.read_parquet(built / f"{name}.parquet")) > 0
+
+
+def test_an_imported_catalogue_is_not_overwritten_by_the_next_orders_import(shop_export, tmp_path, home,
+                                                                             capsys):
+    import pandas as pd
+
+    path, mapping = shop_export
+    (tmp_path / "catalogue.csv").write_text("sku,name,group,stock\ni0,Zero,toys,0\ni1,One,toys,5\n")
+    (tmp_path / "catalogue.yaml").write_text(
+        "table: items\ncolumns: {item_id: sku, title: name, category: group, stock_level: stock}\n")
+    assert main(["ingest", "--mapping", str(tmp_path / "catalogue.yaml"), str(tmp_path / "catalogue.csv")]) == 0
+    assert main(["ingest", "--mapping", str(mapping), str(path)]) == 0
+    assert "items kept as imported from" in capsys.readouterr().out
+    items = pd.read_parquet(home / "tables" / "items.parquet")
+    assert items.set_index("item_id").loc["i0", "in_stock"] == False  # noqa: E712
+
+
+def test_mapped_source_without_a_mapping_file_says_what_is_missing(shop_export, capsys):
+    path, _ = shop_export
+    assert main(["ingest", "--source", "mapped", str(path)]) == 2
+    assert "--source mapped needs --mapping FILE" in capsys.readouterr().err

@@ -38,7 +38,8 @@ def test_run_records_window_feature_set_digest_code_version_and_baseline(workspa
     result = jobs.train_customer_model(workspace, small_shop, "churn", pd.Timestamp("2011-03-01"),
                                        horizon_days=60, n_cutoffs=3, log=lambda _: None)
     run = MlflowClient(workspace.tracking_uri).get_run(result.run_id)
-    assert run.data.tags["feature_set"] == "customer_rfm_v1"
+    assert run.data.tags["feature_set"] == "customer_v2"
+    assert run.data.tags["events"] == "none"
     assert run.data.tags["as_of"] == "2011-03-01"
     assert len(run.data.tags["data_digest"]) == 16 and run.data.tags["code_version"]
     assert {"roc_auc", "baseline_roc_auc"} <= set(run.data.metrics)
