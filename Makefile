@@ -15,7 +15,7 @@ RECS_AS_OF ?= 2011-09-01
 CHURN_AS_OF ?= 2011-09-01
 CLTV_AS_OF ?= 2011-06-01
 
-.PHONY: env demo pipeline serve test lint bench clean
+.PHONY: env demo pipeline serve test lint bench-features clean
 
 env: $(VENV)/.installed
 
@@ -52,6 +52,10 @@ test: env
 lint: env
 	$(BIN)/ruff check features training serving tests
 	$(BIN)/lint-imports
+
+# Wall time and peak memory of every feature table on the full data (README, "Benchmarks").
+bench-features: env
+	$(BIN)/python -m features.benchmark
 
 clean:
 	rm -rf $(VENV) .shelfwise

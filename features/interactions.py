@@ -21,8 +21,8 @@ class IdIndex:
 
     def __init__(self, ids: Iterable[str]):
         self.ids = np.asarray(list(ids), dtype=str)
-        self._index = {id_: i for i, id_ in enumerate(self.ids)}
-        if len(self._index) != len(self.ids):
+        self._index = pd.Index(self.ids)
+        if not self._index.is_unique:
             raise ValueError("IdIndex: ids must be unique")
 
     def __len__(self) -> int:
@@ -33,11 +33,12 @@ class IdIndex:
 
     def index(self, id_: str) -> int:
         """Index of ``id_``; ``KeyError`` naming the id if it is unknown."""
-        return self._index[id_]
+        return int(self._index.get_loc(id_))
 
     def indices(self, ids: Iterable[str]) -> np.ndarray:
         """Indices of ``ids``, -1 for unknown ones."""
-        return np.fromiter((self._index.get(i, -1) for i in ids), dtype=np.int64)
+        values = ids if isinstance(ids, (pd.Series, np.ndarray)) else list(ids)
+        return self._index.get_indexer(pd.Index(values, dtype=str)).astype(np.int64)
 
     def ids_of(self, indices: Iterable[int]) -> np.ndarray:
         """External ids of ``indices`` (the way back from matrix rows or columns)."""
@@ -116,14 +117,8 @@ def build_interactions(
         kinds = {k: w for k, w in (("add_to_cart", weights.add_to_cart), ("wishlist", weights.wishlist),
                                    ("view", weights.view), ("remove_from_cart", weights.remove_from_cart))
                  if w != 0}
-        ev = events[(events[s.TIMESTAMP] < as_of) & (events[s.USER_ID] != "")
-                    & events[s.EVENT_TYPE].isin(list(kinds))]
-        if not ev.empty:
-            per_session = ev.groupby([s.USER_ID, s.ITEM_ID, s.EVENT_TYPE, s.SESSION_ID],
-                                     as_index=False)[s.TIMESTAMP].max()
-            per_session["w"] = (per_session[s.EVENT_TYPE].map(kinds).astype(float)
-                                * _decay(per_session[s.TIMESTAMP], as_of, weights.half_life_days))
-            parts.append(per_session.rename(columns={s.USER_ID: "u", s.ITEM_ID: "i"})[["u", "i", "w"]])
+        if kinds:
+            parts.append(_event_weights(events, kinds, as_of, weights.half_life_days))
     pairs = pd.concat(parts, ignore_index=True).groupby(["u", "i"], as_index=False)["w"].sum()
     pairs = pairs[pairs["w"] > 0]
     users = IdIndex(np.sort(pairs["u"].unique()))
@@ -133,6 +128,35 @@ def build_interactions(
         shape=(len(users), len(items)),
     )
     return matrix, users, items
+
+
+def _event_weights(events: pd.DataFrame, kinds: dict[str, float], as_of: pd.Timestamp,
+                   half_life_days: float | None) -> pd.DataFrame:
+    """Weight per (user, item): each event type's weight once per session it occurs in.
+
+    Events of anonymous visitors (blank ``user_id``) and at or after ``as_of`` are skipped.
+    """
+    # Columns become integer codes and one int64 key per (user, item, type, session), so
+    # millions of events group in about a second; strings are looked up only at the end.
+    cols = (s.USER_ID, s.ITEM_ID, s.EVENT_TYPE, s.SESSION_ID)
+    codes, uniques = zip(*(pd.factorize(events[c]) for c in cols), strict=True)
+    type_weight = pd.Index(uniques[2]).map(lambda t: kinds.get(t, 0.0)).to_numpy(float)
+    keep = ((events[s.TIMESTAMP] < as_of).to_numpy() & (events[s.USER_ID] != "").to_numpy(bool)
+            & (type_weight[codes[2]] != 0))
+    rows = np.flatnonzero(keep)
+    key = np.zeros(len(rows), np.int64)
+    for c, u in zip(codes, uniques, strict=True):
+        # Re-coded densely after each column, so the key stays below rows x ids: no overflow.
+        key = pd.factorize(key * len(u) + c[rows])[0].astype(np.int64)
+    ts = events[s.TIMESTAMP].to_numpy()[rows]
+    if half_life_days is None:
+        pick = np.unique(key, return_index=True)[1]
+    else:  # the latest event of each key dates it
+        order = np.lexsort((ts, key))
+        pick = order[np.r_[key[order][1:] != key[order][:-1], True]]
+    w = type_weight[codes[2][rows[pick]]] * _decay(pd.Series(ts[pick]), as_of, half_life_days)
+    return pd.DataFrame({"u": np.asarray(uniques[0])[codes[0][rows[pick]]],
+                         "i": np.asarray(uniques[1])[codes[1][rows[pick]]], "w": w})
 
 
 def _decay(ts: pd.Series, as_of: pd.Timestamp, half_life_days: float | None) -> np.ndarray:
