@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     step("training set", t0, f"{n} monthly cutoffs, {len(train):,} rows")
 
     total = time.perf_counter() - start
-    print(f"\n| step | seconds | peak memory (MB) | output |\n|---|---:|---:|---|")
+    print("\n| step | seconds | peak memory (MB) | output |\n|---|---:|---:|---|")
     for name, secs, peak, detail in rows:
         print(f"| {name} | {secs:.1f} | {peak:,.0f} | {detail} |")
     print(f"| **total** | **{total:.1f}** | **{_peak_mb():,.0f}** | as of {as_of.date()} |")
