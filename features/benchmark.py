@@ -22,7 +22,8 @@ from features.interactions import InteractionWeights, build_interactions
 from features.item_features import build_item_features
 from features.simulate import simulate_events
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet"
+DEFAULT_DATA = (Path(__file__).resolve().parent.parent
+                / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet")
 
 
 def _peak_mb() -> float:
