@@ -5,6 +5,7 @@ source column that holds it, so a new shop's export is loaded without code::
 
     table = "events"              # orders | items | customers | events
     delimiter = ";"               # CSV only; default ","
+    decimal = ","                 # decimal mark of numbers; default "."
     encoding = "utf-8"
     timestamp_format = "%d/%m/%Y %H:%M"   # default: inferred; "unix_s" / "unix_ms" for epochs
     simulated = false             # events only: true marks a synthetic log
@@ -88,6 +89,7 @@ class Mapping:
     returns: dict | None = None
     keep: list[str] = field(default_factory=list)
     delimiter: str = ","
+    decimal: str = "."
     encoding: str = "utf-8"
     timestamp_format: str | None = None
     simulated: bool = False
@@ -110,7 +112,7 @@ class Mapping:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<mapping>") -> Mapping:
-        known = {"table", "columns", "values", "defaults", "returns", "keep", "delimiter",
+        known = {"table", "columns", "values", "defaults", "returns", "keep", "delimiter", "decimal",
                  "encoding", "timestamp_format", "simulated"}
         unknown = set(data) - known
         if unknown:
@@ -214,7 +216,7 @@ def load(path: Path | str, mapping: Mapping,
             if f in mapping.values:
                 text = col.astype("string").str.strip()
                 col = text.map(lambda v, m=mapping.values[f]: m.get(v, v))
-            parsed[f], blank, bad[f] = _parse(col, kind, mapping.timestamp_format)
+            parsed[f], blank, bad[f] = _parse(col, kind, mapping.timestamp_format, mapping.decimal)
             parsed[f + "__blank"] = blank
             _raise_if_mostly_bad(path, f, mapping.columns[f], col, blank, bad[f])
         else:
@@ -249,7 +251,8 @@ def load(path: Path | str, mapping: Mapping,
     return table, rejects, report
 
 
-def _parse(col: pd.Series, kind: str, ts_format: str | None) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+def _parse(col: pd.Series, kind: str, ts_format: str | None,
+           decimal: str = ".") -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Parsed values, blank mask, and mask of non-blank values that do not parse."""
     if kind == "datetime" and pd.api.types.is_datetime64_any_dtype(col):
         value = col.dt.tz_convert(None) if getattr(col.dt, "tz", None) else col
@@ -280,6 +283,8 @@ def _parse(col: pd.Series, kind: str, ts_format: str | None) -> tuple[pd.Series,
         value = pd.Series(np.where(low.isin(TRUE_VALUES), True,
                                    np.where(low.isin(FALSE_VALUES), False, None)), index=col.index)
     else:
+        if decimal != ".":
+            text = text.str.replace(decimal, ".", regex=False)
         value = pd.to_numeric(text, errors="coerce")
         if kind == "int":
             value = value.where(value % 1 == 0)

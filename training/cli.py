@@ -103,6 +103,10 @@ def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
 
 def cmd_events_simulate(ws: Workspace, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    current = ws.table_sources().get("events", {}).get("source", "")
+    if current and not current.startswith("simulated") and not args.replace_recorded:
+        raise ValueError(f"the workspace's events were imported from {current}; simulating would replace "
+                         "a recorded log (pass --replace-recorded to do it anyway)")
     orders = ws.read_table("orders")
     events = simulate_events(orders, SimulationParams(seed=args.seed))
     ws.write_table("events", events, f"simulated around the orders table (seed {args.seed})")
@@ -216,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     events = sub.add_parser("events", help="browsing events").add_subparsers(dest="action", required=True)
     simulate = events.add_parser("simulate", help="simulate browsing around the orders (marked simulated)")
     simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--replace-recorded", action="store_true",
+                          help="replace an imported (recorded) event log")
     simulate.set_defaults(func=cmd_events_simulate)
 
     feats = sub.add_parser("features", help="feature builders").add_subparsers(

@@ -164,3 +164,25 @@ def test_empty_wrong_encoding_and_corrupt_files_get_clear_errors(tmp_path, event
     (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"cut\.parquet: not a readable Parquet file"):
         mapped.load(tmp_path / "cut.parquet", mapping)
+
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "data" / "examples"
+
+
+def test_the_documented_example_event_export_loads_cleanly():
+    events, rejects, report = mapped.load(EXAMPLES / "shop_events.csv",
+                                          mapped.Mapping.read(EXAMPLES / "shop_events.toml"), now=NOW)
+    assert report.rejected == {} and len(events) == 8
+    assert events[s.EVENT_TYPE].tolist() == ["view", "add_to_cart", "view", "view", "add_to_cart",
+                                             "remove_from_cart", "search", "wishlist"]
+    assert events[s.TIMESTAMP].iloc[1] == pd.Timestamp("2011-12-01 10:02:10")
+    assert (events[s.USER_ID] == "").sum() == 3  # the anonymous visit
+
+
+def test_the_documented_example_catalogue_loads_with_decimal_commas_and_day_first_dates():
+    items, _, report = mapped.load(EXAMPLES / "shop_catalogue.csv",
+                                   mapped.Mapping.read(EXAMPLES / "shop_catalogue.yaml"), now=NOW)
+    assert report.rejected == {}
+    assert items[s.PRICE].tolist() == [8.10, 7.90, 3.45]
+    assert items[s.IN_STOCK].tolist() == [True, False, True]
+    assert items[s.FIRST_SEEN].tolist() == [pd.Timestamp(d) for d in ("2009-09-01", "2009-10-15", "2009-11-02")]

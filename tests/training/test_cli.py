@@ -129,3 +129,15 @@ def test_mapped_source_without_a_mapping_file_says_what_is_missing(shop_export, 
     path, _ = shop_export
     assert main(["ingest", "--source", "mapped", str(path)]) == 2
     assert "--source mapped needs --mapping FILE" in capsys.readouterr().err
+
+
+def test_simulation_never_silently_replaces_a_recorded_event_log(shop_export, capsys):
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "data" / "examples"
+    path, mapping = shop_export
+    assert main(["ingest", "--mapping", str(mapping), str(path)]) == 0
+    assert main(["ingest", "--mapping", str(examples / "shop_events.toml"), str(examples / "shop_events.csv")]) == 0
+    assert main(["events", "simulate"]) == 2
+    assert "pass --replace-recorded" in capsys.readouterr().err
+    assert main(["events", "simulate", "--replace-recorded"]) == 0
