@@ -141,3 +141,15 @@ def test_simulation_never_silently_replaces_a_recorded_event_log(shop_export, ca
     assert main(["events", "simulate"]) == 2
     assert "pass --replace-recorded" in capsys.readouterr().err
     assert main(["events", "simulate", "--replace-recorded"]) == 0
+
+
+def test_cdnow_purchase_log_imports_as_orders(home, capsys):
+    from pathlib import Path
+
+    import pandas as pd
+
+    sample = Path(__file__).resolve().parents[2] / "data" / "cdnow" / "CDNOW_sample.txt"
+    assert main(["ingest", "--source", "cdnow", str(sample)]) == 0
+    assert "rows read: 6,919" in capsys.readouterr().out
+    orders = pd.read_parquet(home / "tables" / "orders.parquet")
+    assert orders["customer_id"].nunique() == 2357
