@@ -44,7 +44,8 @@ def trained_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("shelfwise-home")
     out = shelfwise(home, "ingest", "--source", "online-retail-ii", str(DATA))
     assert "rows read: 1,044,847" in out and "guest_checkout: 235,287" in out
-    shelfwise(home, "features", "build", "--as-of", "2011-09-01")
+    assert "marked simulated" in shelfwise(home, "events", "simulate", "--seed", "0")
+    assert "[features] summary: 18 monthly cutoffs" in shelfwise(home, "features", "build", "--as-of", "2011-09-01")
     assert "alias: champion (no champion yet)" in shelfwise(home, "train", "recs", "--as-of", "2011-09-01")
     shelfwise(home, "train", "churn", "--as-of", "2011-09-01")
     shelfwise(home, "train", "cltv", "--as-of", "2011-06-01")
@@ -105,6 +106,7 @@ def test_customer_scores_carry_horizons_and_model_versions(service):
     assert (body["churn_horizon_days"], body["cltv_horizon_days"]) == (90, 180)
     assert body["as_of"] == "2011-12-10"
     assert body["model_versions"] == {"churn": "shelfwise-churn/1", "cltv": "shelfwise-cltv/1"}
+    assert body["feature_set"] == "customer_v2"
 
 
 def test_client_errors_are_4xx_with_a_message(service):
