@@ -136,6 +136,22 @@ def read_file(path: Path | str, *, delimiter: str = ",", encoding: str = "utf-8"
     return _read_csv(path, delimiter, encoding)
 
 
+def read_header(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
+    """Column names of a ``.parquet`` or delimited text file, without reading its rows."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_schema(path).names
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not a readable Parquet file (truncated or corrupt?): {exc}") from exc
+    with open(path, "rb") as f:
+        line = f.readline().decode(encoding, errors="replace").rstrip("\r\n")
+    return next(csv.reader([line], delimiter=delimiter), [])
+
+
 def _read_csv(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.csv as pcsv

@@ -44,7 +44,7 @@ import pandas as pd
 import yaml
 
 from features import schema as s
-from features.imports import MALFORMED, ImportReport, first_reason, malformed, read_file, split
+from features.imports import MALFORMED, ImportReport, first_reason, malformed, read_file, read_header, split
 
 # For each table: field -> (kind, required, default when unmapped).
 FIELDS: dict[str, dict[str, tuple[str, bool, object]]] = {
@@ -69,6 +69,7 @@ FIELDS: dict[str, dict[str, tuple[str, bool, object]]] = {
         s.SESSION_ID: ("string", False, ""), s.ITEM_ID: ("string", False, ""),
         s.EVENT_TYPE: ("string", True, None), s.TIMESTAMP: ("datetime", True, None),
         s.PRICE: ("float", False, np.nan), s.QUANTITY: ("float", False, np.nan),
+        s.SIMULATED: ("bool", False, None),
     },
 }
 TRUE_VALUES = {"true", "1", "yes", "y", "t"}
@@ -109,6 +110,15 @@ class Mapping:
         if data is None:
             raise ValueError(f"{path}: a mapping file is .toml, .yaml or .yml")
         return cls.from_dict(data, str(path))
+
+    @classmethod
+    def canonical(cls, table: str, path: Path | str) -> Mapping:
+        """The mapping of a file whose columns already have the canonical names."""
+        if table not in FIELDS:
+            raise ValueError(f"unknown table {table!r}; expected one of {list(FIELDS)}")
+        header = read_header(Path(path))
+        return cls.from_dict({"table": table, "columns": {f: f for f in FIELDS[table] if f in header}},
+                             f"the canonical '{table}' columns")
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<mapping>") -> Mapping:
@@ -368,7 +378,8 @@ def _events(p: dict, raw: pd.DataFrame, m: Mapping) -> tuple[pd.DataFrame, list]
     given = p[s.EVENT_ID] if p[s.EVENT_ID] is not None else pd.Series([""] * len(table))
     given = given.reset_index(drop=True)
     table.insert(0, s.EVENT_ID, given.where(given != "", hashed).to_numpy())
-    table[s.SIMULATED] = bool(m.simulated)
+    table[s.SIMULATED] = (p[s.SIMULATED].fillna(False).astype(bool).to_numpy()
+                          if s.SIMULATED in m.columns else bool(m.simulated))
     checks = [
         ("unknown_event_type", (~etype.isin(s.EVENT_TYPES)).to_numpy(bool)),
         ("missing_user_and_session", ((user == "") & (session == "")).to_numpy(bool)),

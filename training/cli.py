@@ -60,13 +60,19 @@ def _say(msg: str) -> None:
 
 def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    source = "mapped" if args.mapping else args.source
+    source = "mapped" if args.mapping or args.table else args.source
     if source == "mapped":
-        if not args.mapping:
-            raise ValueError("--source mapped needs --mapping FILE (a .toml or .yaml column mapping)")
-        mapping = mapped.Mapping.read(args.mapping)
+        if args.mapping:
+            mapping = mapped.Mapping.read(args.mapping)
+            label = f"{args.path} mapped by {args.mapping}"
+        elif args.table:
+            mapping = mapped.Mapping.canonical(args.table, args.path)
+            label = f"{args.path} (canonical columns)"
+        else:
+            raise ValueError("--source mapped needs --mapping FILE (a .toml or .yaml column mapping), "
+                             "or --table NAME for a file that already has the canonical columns")
         table, rejects, report = mapped.load(args.path, mapping)
-        name, label = mapping.table, f"{args.path} mapped by {args.mapping}"
+        name = mapping.table
     elif source == "cdnow":
         table = read_cdnow(args.path)
         rejects = pd.DataFrame(columns=[s.SOURCE_ROW, s.REASON])
@@ -214,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="online-retail-ii (UCI workbook, CSV or Parquet), cdnow, or mapped")
     ingest.add_argument("--mapping", type=Path, default=None,
                         help="column mapping (.toml/.yaml) for any shop's CSV or Parquet export")
+    ingest.add_argument("--table", choices=sorted(mapped.FIELDS), default=None,
+                        help="import a file that already has the canonical column names")
     ingest.add_argument("path", type=Path, help="the file to import")
     ingest.set_defaults(func=cmd_ingest)
 

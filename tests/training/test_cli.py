@@ -153,3 +153,18 @@ def test_cdnow_purchase_log_imports_as_orders(home, capsys):
     assert "rows read: 6,919" in capsys.readouterr().out
     orders = pd.read_parquet(home / "tables" / "orders.parquet")
     assert orders["customer_id"].nunique() == 2357
+
+
+def test_an_event_log_in_the_canonical_schema_imports_without_a_mapping(shop_export, tmp_path, home, capsys):
+    import pandas as pd
+
+    path, mapping = shop_export
+    assert main(["ingest", "--mapping", str(mapping), str(path)]) == 0
+    assert main(["events", "simulate", "--seed", "1"]) == 0
+    simulated = pd.read_parquet(home / "tables" / "events.parquet")
+    # Another workspace's event table, read back as a real shop's log would be.
+    simulated.to_parquet(tmp_path / "events.parquet", index=False)
+    assert main(["ingest", "--table", "events", str(tmp_path / "events.parquet")]) == 0
+    back = pd.read_parquet(home / "tables" / "events.parquet")
+    assert len(back) == len(simulated) and back["simulated"].all()
+    assert "set aside: 0" in capsys.readouterr().out
