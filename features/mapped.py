@@ -219,30 +219,23 @@ def load(path: Path | str, mapping: Mapping,
                          f"the file has {list(raw.columns)}")
     now = now or pd.Timestamp.now()
     n = len(raw)
-    parsed, bad = {}, {}
-    for f, (kind, _, default) in FIELDS[mapping.table].items():
-        if f in mapping.columns:
-            col = raw[mapping.columns[f]]
-            if f in mapping.values:
-                text = col.astype("string").str.strip()
-                col = text.map(lambda v, m=mapping.values[f]: m.get(v, v))
-            parsed[f], blank, bad[f] = _parse(col, kind, mapping.timestamp_format, mapping.decimal)
-            parsed[f + "__blank"] = blank
-            _raise_if_mostly_bad(path, f, mapping.columns[f], col, blank, bad[f])
-        else:
+    parsed: dict[str, pd.Series | None] = {}
+    checks = [("malformed_row", malformed(raw))]
+    for f, (kind, required, default) in FIELDS[mapping.table].items():
+        if f not in mapping.columns:
             value = mapping.defaults.get(f, default)
             parsed[f] = pd.Series([value] * n, index=raw.index) if value is not None else None
-            parsed[f + "__blank"] = np.zeros(n, bool)
-            bad[f] = np.zeros(n, bool)
-
-    checks = [("malformed_row", malformed(raw))]
-    for f, (kind, required, _) in FIELDS[mapping.table].items():
-        if f not in mapping.columns:
             continue
+        col = raw[mapping.columns[f]]
+        if f in mapping.values:
+            text = col.astype("string").str.strip()
+            col = text.map(mapping.values[f]).fillna(text)
+        parsed[f], blank, bad = _parse(col, kind, mapping.timestamp_format, mapping.decimal)
+        _raise_if_mostly_bad(path, f, mapping.columns[f], col, blank, bad)
         if required:
-            checks.append((f"missing_{f}", parsed[f + "__blank"]))
+            checks.append((f"missing_{f}", blank))
         if kind != "string":
-            checks.append((f"bad_{f}", bad[f]))
+            checks.append((f"bad_{f}", bad))
     if s.TIMESTAMP in mapping.columns:
         ts = parsed[s.TIMESTAMP]
         checks.append(("timestamp_out_of_range", ((ts < EARLIEST) | (ts > now)).to_numpy(bool)))

@@ -21,9 +21,10 @@ Assumptions (each a field of :class:`SimulationParams`):
   uniformly over the data's time range, with an empty ``user_id`` and their own
   ``session_id``; they view popular items and sometimes cart them.
 
-Funnel rates are checked in :func:`funnel`. The defaults give about 6 views per order line
-bought, roughly in line with published e-commerce funnels (a few percent of product views
-convert); they are not calibrated to any real shop.
+:func:`funnel` reports the resulting rates. On Online Retail II the defaults give 2.8
+views per order line bought, 42% view-to-cart and 85% cart-to-purchase: a wholesaler's
+funnel (buyers order about 20 lines from a catalogue they know), far from a consumer
+shop's few-percent conversion. No real event log calibrated them.
 """
 
 from __future__ import annotations
