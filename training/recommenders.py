@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,51 @@ ARRAYS = "model.npz"
 META = "meta.json"
 
 
-class PopularityRecommender:
+class Recommender:
+    """The interface every recommender shares (implicit's surface, batch-first).
+
+    Subclasses implement ``fit(user_items)`` and ``scores(userids, user_items)``; items are
+    integer column indices and users integer row indices: external ids are translated only
+    at the edges (:class:`features.interactions.IdIndex`).
+    """
+
+    def fit(self, user_items: sp.csr_matrix) -> Recommender:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def scores(self, userids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:  # pragma: no cover
+        """Dense ``(len(userids), n_items)`` scores; higher is better."""
+        raise NotImplementedError
+
+    def recommend(self, userids, user_items: sp.csr_matrix | None = None, k: int = 10,
+                  filter_purchased: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` item indices and scores per user, best first.
+
+        With ``filter_purchased``, items in the user's row of ``user_items`` are left out.
+        """
+        userids = np.atleast_1d(userids)
+        s = np.array(self.scores(userids, user_items), dtype=np.float32, copy=True)
+        if filter_purchased:
+            rows = user_items[userids]
+            s[np.repeat(np.arange(len(userids)), np.diff(rows.indptr)), rows.indices] = -np.inf
+        return top_k(s, k)
+
+    def item_similarity(self) -> np.ndarray | sp.spmatrix:  # pragma: no cover - interface
+        raise NotImplementedError(f"{type(self).__name__} has no item similarity")
+
+    def similar_items(self, itemids, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Most similar items per item, the item itself excluded."""
+        itemids = np.atleast_1d(itemids)
+        sim = self.item_similarity()
+        rows = sim[itemids]
+        s = np.array(rows.toarray() if sp.issparse(rows) else rows, dtype=np.float32)
+        s[np.arange(len(itemids)), itemids] = -np.inf
+        return top_k(s, k)
+
+    def get_params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+
+class PopularityRecommender(Recommender):
     """Ranks items by the number of users who bought them; the baseline and fallback."""
 
     def fit(self, user_items: sp.csr_matrix) -> PopularityRecommender:
@@ -29,13 +74,140 @@ class PopularityRecommender:
         self.order_ = np.argsort(-self.item_scores_, kind="stable")
         return self
 
-    def recommend(self, userids, user_items, k: int = 10):
-        n = len(np.atleast_1d(userids))
-        top = self.order_[:k]
-        return np.tile(top, (n, 1)), np.tile(self.item_scores_[top], (n, 1))
+    def scores(self, userids, user_items=None) -> np.ndarray:
+        return np.broadcast_to(self.item_scores_, (len(np.atleast_1d(userids)), len(self.item_scores_)))
 
 
-class ALSRecommender:
+class TrendingRecommender(PopularityRecommender):
+    """Ranks items by summed, recency-weighted interactions.
+
+    Fit it on a matrix built with a half-life (``InteractionWeights(half_life_days=...)``),
+    so each purchase counts ``0.5 ** (age / half_life)``: what sells now, not what sold.
+    """
+
+    def fit(self, user_items: sp.csr_matrix) -> TrendingRecommender:
+        total = np.asarray(user_items.sum(axis=0)).ravel().astype(np.float32)
+        self.item_scores_ = total / max(total.max(), 1e-12)
+        self.order_ = np.argsort(-self.item_scores_, kind="stable")
+        return self
+
+
+class RepurchaseRecommender(Recommender):
+    """"Your most-bought items": the user's own row, popularity breaking ties.
+
+    The obvious buy-it-again baseline for a shop whose customers re-order.
+    """
+
+    def fit(self, user_items: sp.csr_matrix) -> RepurchaseRecommender:
+        self.popularity_ = PopularityRecommender().fit(user_items)
+        return self
+
+    def scores(self, userids, user_items) -> np.ndarray:
+        own = user_items[np.atleast_1d(userids)].toarray()
+        return own + 1e-3 * self.popularity_.item_scores_
+
+
+class EASERecommender(Recommender):
+    """Embarrassingly Shallow Autoencoder: a closed-form item-item model.
+
+    Steck (2019), "Embarrassingly Shallow Autoencoders for Sparse Data", WWW. With
+    ``G = X^T X + lambda I`` and ``P = G^-1``, ``B = -P / diag(P)`` with a zero diagonal;
+    a user's scores are ``x_u B``. ``X`` is binarised. Memory and time grow with the
+    square and cube of the number of items (tens of thousands fit on one machine).
+    """
+
+    def __init__(self, l2: float = 300.0):
+        self.l2 = l2
+
+    def fit(self, user_items: sp.csr_matrix) -> EASERecommender:
+        import scipy.linalg as sl
+
+        x = (user_items > 0).astype(np.float32)
+        gram = (x.T @ x).toarray().astype(np.float32)
+        gram[np.diag_indices_from(gram)] += self.l2
+        # G is symmetric positive definite: a Cholesky solve is several times faster than inv.
+        factor = sl.cho_factor(gram, overwrite_a=True, check_finite=False)
+        p = sl.cho_solve(factor, np.eye(gram.shape[0], dtype=np.float32), overwrite_b=True,
+                         check_finite=False)
+        b = p / -np.diag(p)
+        b[np.diag_indices_from(b)] = 0.0
+        self.item_weights_ = b.astype(np.float32)
+        return self
+
+    def scores(self, userids, user_items) -> np.ndarray:
+        x = (user_items[np.atleast_1d(userids)] > 0).astype(np.float32)
+        return np.asarray(x @ self.item_weights_)
+
+    def item_similarity(self) -> np.ndarray:
+        return self.item_weights_
+
+
+class ItemKNNRecommender(Recommender):
+    """Item-item nearest neighbours from implicit (cosine or BM25-weighted co-occurrence).
+
+    Sarwar et al. (2001), "Item-based collaborative filtering recommendation algorithms";
+    BM25 weighting as in Robertson & Zaragoza (2009). Keeps ``neighbours`` per item.
+    """
+
+    def __init__(self, neighbours: int = 100, weighting: str = "bm25"):
+        self.neighbours = neighbours
+        self.weighting = weighting
+
+    def fit(self, user_items: sp.csr_matrix) -> ItemKNNRecommender:
+        from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+
+        cls = {"bm25": BM25Recommender, "cosine": CosineRecommender}[self.weighting]
+        model = cls(K=self.neighbours)
+        with warnings.catch_warnings():
+            # implicit's own BM25 weighting hands its fit a COO matrix and then warns about it.
+            warnings.filterwarnings("ignore", message="Method expects CSR input")
+            model.fit((user_items > 0).astype(np.float32).tocsr(), show_progress=False)
+        self.similarity_ = model.similarity.tocsr().astype(np.float32)
+        return self
+
+    def scores(self, userids, user_items) -> np.ndarray:
+        x = (user_items[np.atleast_1d(userids)] > 0).astype(np.float32)
+        return np.asarray((x @ self.similarity_).todense())
+
+    def item_similarity(self) -> sp.csr_matrix:
+        return self.similarity_
+
+
+class BPRRecommender(Recommender):
+    """Bayesian Personalized Ranking matrix factorisation (implicit's CPU solver).
+
+    Rendle et al. (2009), "BPR: Bayesian Personalized Ranking from Implicit Feedback", UAI.
+    """
+
+    def __init__(self, factors: int = 64, learning_rate: float = 0.05, regularization: float = 0.01,
+                 iterations: int = 100, random_state: int = 0):
+        self.factors = factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.iterations = iterations
+        self.random_state = random_state
+
+    def fit(self, user_items: sp.csr_matrix) -> BPRRecommender:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        model = BayesianPersonalizedRanking(
+            factors=self.factors, learning_rate=self.learning_rate, regularization=self.regularization,
+            iterations=self.iterations, random_state=self.random_state)
+        model.fit((user_items > 0).astype(np.float32).tocsr(), show_progress=False)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        return self
+
+    def scores(self, userids, user_items=None) -> np.ndarray:
+        return self.user_factors_[np.atleast_1d(userids)] @ self.item_factors_.T
+
+    def item_similarity(self) -> np.ndarray:
+        norm = self.item_factors_ / np.maximum(np.linalg.norm(self.item_factors_, axis=1, keepdims=True), 1e-12)
+        return norm @ norm.T
+
+
+class ALSRecommender(Recommender):
     """Implicit-feedback matrix factorisation by alternating least squares.
 
     Hu, Koren & Volinsky (2008), "Collaborative Filtering for Implicit Feedback Datasets",
@@ -83,20 +255,13 @@ class ALSRecommender:
         self.popularity_ = PopularityRecommender().fit(user_items)
         return self
 
-    def recommend(self, userids, user_items=None, k: int = 10):
-        """Top ``k`` item indices and scores per user; purchased items are not filtered."""
-        userids = np.atleast_1d(userids)
-        scores = self.user_factors_[userids] @ self.item_factors_.T
-        return top_k(scores, k)
+    def scores(self, userids, user_items=None) -> np.ndarray:
+        return self.user_factors_[np.atleast_1d(userids)] @ self.item_factors_.T
 
-    def similar_items(self, itemids, k: int = 10):
-        """Items nearest by cosine similarity of their factors, the item itself excluded."""
-        itemids = np.atleast_1d(itemids)
+    def item_similarity(self) -> np.ndarray:
         norm = self.item_factors_ / np.maximum(
             np.linalg.norm(self.item_factors_, axis=1, keepdims=True), 1e-12)
-        scores = norm[itemids] @ norm.T
-        scores[np.arange(len(itemids)), itemids] = -np.inf
-        return top_k(scores, k)
+        return norm @ norm.T
 
     def save(self, path: Path, user_ids: np.ndarray, item_ids: np.ndarray,
              item_titles: np.ndarray, extra_meta: dict) -> None:

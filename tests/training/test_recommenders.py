@@ -1,25 +1,81 @@
 import numpy as np
 import pytest
 
-from training.recommenders import ALSRecommender, PopularityRecommender, top_k
+from training.recommenders import (
+    ALSRecommender,
+    BPRRecommender,
+    EASERecommender,
+    ItemKNNRecommender,
+    PopularityRecommender,
+    RepurchaseRecommender,
+    TrendingRecommender,
+    top_k,
+)
+
+# Every recommender passes the same suite; the personal ones also learn the checkerboard.
+PERSONAL = {
+    "als": lambda: ALSRecommender(factors=8, iterations=10),
+    "bpr": lambda: BPRRecommender(factors=8, iterations=200, learning_rate=0.05),
+    "ease": lambda: EASERecommender(l2=10.0),
+    "item_knn_bm25": lambda: ItemKNNRecommender(neighbours=50),
+    "item_knn_cosine": lambda: ItemKNNRecommender(neighbours=50, weighting="cosine"),
+}
+ALL = {**PERSONAL, "popularity": PopularityRecommender, "trending": TrendingRecommender,
+       "repurchase": RepurchaseRecommender}
 
 
-@pytest.mark.parametrize("model", [ALSRecommender(factors=8, iterations=10)],
-                         ids=["als"])
-def test_recommends_items_of_the_users_own_parity_on_the_checkerboard(model, checkerboard):
-    model.fit(checkerboard)
+@pytest.mark.parametrize("name", ALL)
+def test_every_recommender_returns_k_items_best_first_and_can_leave_out_purchases(name, checkerboard):
+    model = ALL[name]().fit(checkerboard)
     users = np.arange(10)
     ids, scores = model.recommend(users, checkerboard, k=5)
     assert ids.shape == scores.shape == (10, 5)
-    assert ((ids % 2) == (users[:, None] % 2)).all()
     assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first
+    fresh, _ = model.recommend(users, checkerboard, k=5, filter_purchased=True)
+    for u, row in zip(users, fresh, strict=True):
+        assert not set(row) & set(checkerboard[u].indices)
 
 
-def test_similar_items_share_parity_and_exclude_the_item_itself(checkerboard):
-    model = ALSRecommender(factors=8, iterations=10).fit(checkerboard)
+@pytest.mark.parametrize("name", PERSONAL)
+def test_personal_recommenders_learn_the_users_own_parity_on_the_checkerboard(name, checkerboard):
+    model = PERSONAL[name]().fit(checkerboard)
+    users = np.arange(10)
+    # The diagonal is empty: each user's unseen same-parity item is user u itself.
+    ids, _ = model.recommend(users, checkerboard, k=1, filter_purchased=True)
+    assert ((ids % 2) == (users[:, None] % 2)).all(), ids.ravel()
+
+
+@pytest.mark.parametrize("name", PERSONAL)
+def test_similar_items_share_parity_and_exclude_the_item_itself(name, checkerboard):
+    model = PERSONAL[name]().fit(checkerboard)
     ids, _ = model.similar_items(np.array([4, 7]), k=5)
     assert (ids[0] % 2 == 0).all() and 4 not in ids[0]
     assert (ids[1] % 2 == 1).all() and 7 not in ids[1]
+
+
+def test_ease_matches_its_closed_form_on_a_tiny_matrix():
+    import scipy.sparse as sp
+    x = np.array([[1, 1, 0], [0, 1, 1], [1, 1, 1]], dtype=np.float32)
+    model = EASERecommender(l2=1.0).fit(sp.csr_matrix(x))
+    p = np.linalg.inv(x.T @ x + np.eye(3))
+    expected = p / -np.diag(p)
+    np.fill_diagonal(expected, 0)
+    np.testing.assert_allclose(model.item_weights_, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_repurchase_ranks_the_users_most_bought_items_first():
+    import scipy.sparse as sp
+    m = sp.csr_matrix(np.array([[3, 0, 1], [0, 2, 0]], dtype=np.float32))
+    ids, _ = RepurchaseRecommender().fit(m).recommend(np.array([0, 1]), m, k=2)
+    assert ids.tolist() == [[0, 2], [1, 0]]  # user 1's second item: the most popular
+
+
+def test_trending_weighs_by_recency_weighted_volume():
+    import scipy.sparse as sp
+    # item 0: two old purchases (weights 0.1 each); item 1: one recent purchase (0.9)
+    m = sp.csr_matrix(np.array([[0.1, 0.9], [0.1, 0.0]], dtype=np.float32))
+    assert TrendingRecommender().fit(m).order_.tolist() == [1, 0]
+    assert PopularityRecommender().fit(m).order_.tolist() == [0, 1]
 
 
 def test_popularity_ranks_items_by_number_of_buyers():
