@@ -203,8 +203,7 @@ class BPRRecommender(Recommender):
         return self.user_factors_[np.atleast_1d(userids)] @ self.item_factors_.T
 
     def item_similarity(self) -> np.ndarray:
-        norm = self.item_factors_ / np.maximum(np.linalg.norm(self.item_factors_, axis=1, keepdims=True), 1e-12)
-        return norm @ norm.T
+        return _cosine(self.item_factors_)
 
 
 class ALSRecommender(Recommender):
@@ -259,9 +258,7 @@ class ALSRecommender(Recommender):
         return self.user_factors_[np.atleast_1d(userids)] @ self.item_factors_.T
 
     def item_similarity(self) -> np.ndarray:
-        norm = self.item_factors_ / np.maximum(
-            np.linalg.norm(self.item_factors_, axis=1, keepdims=True), 1e-12)
-        return norm @ norm.T
+        return _cosine(self.item_factors_)
 
     def save(self, path: Path, user_ids: np.ndarray, item_ids: np.ndarray,
              item_titles: np.ndarray, extra_meta: dict) -> None:
@@ -291,6 +288,11 @@ class ALSRecommender(Recommender):
         model.popularity_.item_scores_ = arrays["popularity"]
         model.popularity_.order_ = np.argsort(-arrays["popularity"], kind="stable")
         return model, arrays, meta
+
+
+def _cosine(factors: np.ndarray) -> np.ndarray:
+    norm = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
+    return norm @ norm.T
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
