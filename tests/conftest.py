@@ -78,6 +78,11 @@ def checkerboard() -> sp.csr_matrix:
 @pytest.fixture
 def small_shop() -> pd.DataFrame:
     """A seeded shop: 80 customers in two taste groups buying 20 items over 18 months."""
+    return make_small_shop()
+
+
+def make_small_shop() -> pd.DataFrame:
+    """The ``small_shop`` fixture's data, for module-scoped fixtures too."""
     rng = np.random.default_rng(7)
     rows, order = [], 0
     start = pd.Timestamp("2010-01-01")

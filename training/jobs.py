@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +28,34 @@ from features.customer_features import (
     build_training_set,
     monthly_cutoffs,
 )
-from features.interactions import build_interactions, purchases_in_window
+from features.interactions import IdIndex
+from features.purchase_history import RANKER_FEATURE_SET
 from features.workspace import Workspace
 from training import plots, registry
 from training.customer_models import CustomerModel
+from training.evaluation import CURVE_KS, evaluate, evaluate_new_customers, test_window
 from training.metrics import normalized_gini, ranking_report
-from training.recommenders import ALSRecommender
+from training.ranker import BlendedRecommender, FitCache, RankerParams
+from training.recommenders import (
+    ALSRecommender,
+    BPRRecommender,
+    EASERecommender,
+    ItemKNNRecommender,
+    PopularityRecommender,
+    Recommender,
+    RepurchaseRecommender,
+    TrendingRecommender,
+)
 
-PRIMARY_METRIC = {"recs": "ndcg_at_10", "churn": "roc_auc", "cltv": "normalized_gini"}
+PRIMARY_METRIC = {"recs": "all_ndcg_at_10", "churn": "roc_auc", "cltv": "normalized_gini"}
 DEFAULT_HORIZON_DAYS = {"churn": 90, "cltv": 180}
-INTERACTIONS_FEATURE_SET = "interactions_orders_v1"
-CURVE_KS = (1, 5, 10, 20)
+
+
+# The recommender table printed after training (metric key, column label).
+RECS_COLUMNS = (("all_ndcg_at_10", "NDCG@10"), ("all_precision_at_10", "P@10"), ("all_recall_at_10", "R@10"),
+                ("all_map_at_10", "MAP@10"), ("all_hit_rate_at_10", "HR@10"), ("all_ndcg_at_20", "NDCG@20"),
+                ("discovery_ndcg_at_10", "disc NDCG@10"), ("discovery_recall_at_20", "disc R@20"),
+                ("all_coverage_at_10", "coverage@10"))
 
 
 @dataclass
@@ -55,11 +72,17 @@ class TrainResult:
     reason: str
     window: str
     notes: list[str] = field(default_factory=list)
+    table: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> metrics
 
     def lines(self) -> list[str]:
         out = [f"[{self.family}] registered {registry.MODEL_NAMES[self.family]} "
                f"version {self.version} (run {self.run_id}); {self.window}"]
-        if self.metrics:
+        if self.table:
+            out.append(f"  {'model':<12}" + "".join(f"{label:>14}" for _, label in RECS_COLUMNS))
+            for name, row in self.table.items():
+                out.append(f"  {name:<12}"
+                           + "".join(f"{row.get(key, float('nan')):>14.4f}" for key, _ in RECS_COLUMNS))
+        elif self.metrics:
             out.append(f"  {'metric':<22}{'model':>12}{self.baseline_name:>24}")
             for k, v in self.metrics.items():
                 b = self.baseline.get(k)
@@ -102,64 +125,149 @@ def _promote(client, family: str, version: str, new_score: float | None,
         return False, f"{metric} {new_score:.4f} does not beat champion v{old_version}'s {old_score:.4f}"
 
 
-def _ids_recommend(path: Path, customer_ids: list[str], k: int) -> dict[str, list[str]]:
-    """Top-k item ids per customer from a saved recommender; unknown customers get popular items."""
-    model, arrays, _ = ALSRecommender.load(path)
-    index = {u: i for i, u in enumerate(arrays["user_ids"])}
-    known = [c for c in customer_ids if c in index]
-    ids, _ = model.recommend(np.array([index[c] for c in known], dtype=np.int64), k=k)
-    out = {c: list(arrays["item_ids"][row]) for c, row in zip(known, ids, strict=True)}
-    popular = list(arrays["item_ids"][model.popularity_.order_[:k]])
-    return {c: out.get(c, popular) for c in customer_ids}
+# Baselines and single models reported beside the blended champion, fitted on the same
+# purchase matrix (distinct orders per customer and item before as_of).
+BASELINES: dict[str, Callable[[], Recommender]] = {
+    "popularity": PopularityRecommender,
+    "trending": TrendingRecommender,
+    "repurchase": RepurchaseRecommender,
+    "als": ALSRecommender,
+    "bpr": BPRRecommender,
+    "item_knn": ItemKNNRecommender,
+    "ease": EASERecommender,
+}
+EASE_L2_GRID = (100.0, 300.0, 1000.0)
+
+
+def _matrix_recommender(model: Recommender, matrix) -> Callable:
+    def recommend(rows: np.ndarray, k: int, include_purchased: bool) -> np.ndarray:
+        return model.recommend(rows, matrix, k, filter_purchased=not include_purchased)[0]
+    return recommend
+
+
+def _tune_ease(cache: FitCache, as_of: pd.Timestamp, window_days: int,
+               log: Callable[[str], None]) -> tuple[float, list[dict]]:
+    """Pick EASE's L2 on the validation window: fit before it, score all purchases in it."""
+    start = as_of - pd.Timedelta(days=window_days)
+    history = cache.history(start)
+    val = test_window(cache.orders, history.users, start, as_of)
+    trials = []
+    for l2 in EASE_L2_GRID:
+        model = EASERecommender(l2)
+        model.item_weights_ = cache.ease(start, l2)
+        m = evaluate(_matrix_recommender(model, history.orders), val, history.items)
+        trials.append({"run_name": f"ease l2={l2:g}",
+                       "params": {"l2": l2, "window": f"{start.date()}..{as_of.date()}"},
+                       "metrics": {"validation_all_ndcg_at_10": m["all_ndcg_at_10"]}})
+        log(f"[recs] tuning EASE l2={l2:g}: validation NDCG@10 {m['all_ndcg_at_10']:.4f}")
+    best = max(trials, key=lambda tr: tr["metrics"]["validation_all_ndcg_at_10"])
+    return best["params"]["l2"], trials
+
+
+def _champion_recommend(path: Path) -> Callable[[list[str], int], dict[str, list[str]]]:
+    """Customer ids -> top-k item ids from a saved recommender of either format."""
+    meta = __import__("json").loads((path / "meta.json").read_text())
+    if meta.get("format") == "shelfwise-recs-v2":
+        model = BlendedRecommender.load(path)
+        users, items = model.history_.users, model.history_.items
+
+        def rec(rows, k):
+            return model.recommend(rows, k)[0]
+        popular = np.argsort(-model.history_.item_stats[:, 3], kind="stable")
+    else:
+        model, arrays, _ = ALSRecommender.load(path)
+        users, items = IdIndex(arrays["user_ids"]), IdIndex(arrays["item_ids"])
+
+        def rec(rows, k):
+            return model.recommend(rows, None, k)[0]
+        popular = model.popularity_.order_
+
+    def recommend(customer_ids: list[str], k: int) -> dict[str, list[str]]:
+        rows = users.indices(customer_ids)
+        known = rows >= 0
+        cols = rec(rows[known], k) if known.any() else np.zeros((0, k), int)
+        out = {c: [items.ids[i] for i in r if i >= 0] for c, r in
+               zip(np.asarray(customer_ids)[known], cols, strict=True)}
+        top = list(items.ids[popular[:k]])
+        return {c: out.get(c, top) for c in customer_ids}
+    return recommend
 
 
 def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp,
-               k: int = 10, log: Callable[[str], None] = print) -> TrainResult:
-    """Fit ALS on purchases before ``as_of``; test on all later purchases of known customers."""
+               log: Callable[[str], None] = print, params: RankerParams | None = None,
+               baselines: bool = True) -> TrainResult:
+    """Fit the blended recommender before ``as_of``; report it and the baselines after it.
+
+    EASE's L2 is tuned on the last window before ``as_of`` (logged as nested runs), the
+    ranker early-stops on it, and everything is refit on all data before ``as_of``. The
+    test window (``as_of`` to the end of the data) is only used for the report and for the
+    comparison with the current champion.
+    """
     client = registry.connect(ws)
+    params = params or RankerParams()
     t0 = time.perf_counter()
-    matrix, users, item_index = build_interactions(orders, as_of)
-    log(f"[recs] interactions before {as_of.date()}: {len(users):,} customers x "
-        f"{len(item_index):,} items, {matrix.nnz:,} pairs")
-    model = ALSRecommender().fit(matrix)
-    log(f"[recs] ALS fitted in {time.perf_counter() - t0:.1f}s")
-    titles = items.set_index(s.ITEM_ID)[s.TITLE].reindex(item_index.ids).fillna("").to_numpy()
-    truth = {c: v for c, v in purchases_in_window(orders, as_of).items() if c in users}
+    cache = FitCache(orders)
+    l2, trials = _tune_ease(cache, as_of, params.window_days, log)
+    params = RankerParams(**{**asdict(params), "ease_l2": l2})
+    model = BlendedRecommender(params).fit(orders, as_of, log=lambda m: log(f"[recs] {m}"), cache=cache)
+    history = model.history_
+    fit_seconds = time.perf_counter() - t0
+    log(f"[recs] blended recommender fitted in {fit_seconds:.1f}s: {len(history.users):,} customers x "
+        f"{len(history.items):,} items before {as_of.date()}")
     data_end = orders[s.TIMESTAMP].max()
-    window = f"train < {as_of.date()}, test {as_of.date()}..{data_end.date()}"
-    metrics, baseline, notes = {}, {}, []
+    val_start = as_of - pd.Timedelta(days=params.window_days)
+    window = (f"train < {as_of.date()}, validation {val_start.date()}..{as_of.date()}, "
+              f"test {as_of.date()}..{data_end.date()}")
+    test = test_window(orders, history.users, as_of) if data_end >= as_of else None
+    table: dict[str, dict[str, float]] = {}
+    notes = []
+    popularity = PopularityRecommender().fit(history.orders)
+    if test is not None and test.users:
+        if baselines:
+            for name, make in BASELINES.items():
+                est = make(params.ease_l2) if name == "ease" else make()
+                # Trending learns from recency-weighted purchases; the rest from order counts.
+                est.fit(history.decayed if name == "trending" else history.orders)
+                table[name] = evaluate(_matrix_recommender(est, history.orders), test, history.items)
+        table["blended"] = evaluate(lambda r, k, inc: model.recommend(r, k, inc)[0], test, history.items)
+        new = evaluate_new_customers(list(history.items.ids[popularity.order_[:10]]), test)
+        for row in table.values():
+            row.update(new)
+        notes.append(f"test customers: {len(test.users):,} seen before {as_of.date()} who bought in the "
+                     f"test window ({len(test.truth['discovery']):,} bought something new; "
+                     f"{len(test.new_truth):,} new customers get popular items)")
+    else:
+        notes.append("no purchases after as_of: model registered without test metrics")
+    metrics = table.get("blended", {})
+    baseline = table.get("popularity", {})
+    titles = items.set_index(s.ITEM_ID)[s.TITLE].reindex(history.items.ids).fillna("").to_numpy()
     with registry.scratch_dir() as tmp:
         model_dir = Path(tmp) / "model"
-        model.save(model_dir, users.ids, item_index.ids, titles, {
-            "feature_set": INTERACTIONS_FEATURE_SET, "as_of": as_of.isoformat()})
+        model.save(model_dir, titles, popularity.item_scores_, {"window": window})
         plot_files = []
-        if truth:
-            recs = _ids_recommend(model_dir, list(truth), max(CURVE_KS))
-            # ALS.fit already fitted the popularity baseline on the same matrix.
-            top = list(item_index.ids[model.popularity_.order_[:max(CURVE_KS)]])
-            popular = {c: top for c in truth}
-            metrics = ranking_report(recs, truth, k)
-            baseline = ranking_report(popular, truth, k)
-            curves = {name: {kk: ranking_report(r, truth, kk)[f"ndcg_at_{kk}"] for kk in CURVE_KS}
-                      for name, r in (("ALS", recs), ("popularity", popular))}
-            plot_files.append(plots.metric_by_k(curves, "NDCG", Path(tmp) / "ndcg_by_k.png"))
-            notes.append(f"test users: {len(truth):,} customers seen before {as_of.date()} "
-                         "who bought in the test window; purchased items not filtered")
-        else:
-            notes.append("no purchases after as_of: model registered without test metrics")
+        if table:
+            curves = {n: {k: r[f"all_ndcg_at_{k}"] for k in CURVE_KS} for n, r in table.items()}
+            plot_files.append(plots.metric_by_k(curves, "NDCG (all purchases)", Path(tmp) / "ndcg_by_k.png"))
+            groups = {n: {g: r[f"all_ndcg_at_10_{g}"] for g in ("new", "light", "heavy")
+                          if f"all_ndcg_at_10_{g}" in r} for n, r in table.items()}
+            plot_files.append(plots.by_group(groups, "NDCG@10", Path(tmp) / "ndcg_by_group.png"))
+        logged = {**metrics, **{f"{name}.{m}": v for name, row in table.items() if name != "blended"
+                                for m, v in row.items()}, "fit_seconds": fit_seconds,
+                  "ranker_validation_ndcg_at_10": model.validation_ndcg_}
         run_id, version = registry.log_and_register(
-            client, ws, "recs", model_dir, params=model.get_params(),
-            metrics={**metrics, **{f"baseline_popularity_{m}": v for m, v in baseline.items()}},
-            tags={"as_of": str(as_of.date()), "window": window,
-                  "feature_set": INTERACTIONS_FEATURE_SET,
+            client, ws, "recs", model_dir,
+            params={**asdict(params), "best_rounds": model.best_rounds_},
+            metrics={k: v for k, v in logged.items() if np.isfinite(v)},
+            tags={"as_of": str(as_of.date()), "window": window, "feature_set": RANKER_FEATURE_SET,
                   "data_digest": _digest(ws.table_path("orders"))},
-            run_name=f"als as_of={as_of.date()}", plots=plot_files)
+            run_name=f"blended as_of={as_of.date()}", plots=plot_files, trials=trials)
+    truth = test.truth["all"] if test is not None and test.users else {}
     promoted, reason = _promote(
         client, "recs", version, metrics.get(PRIMARY_METRIC["recs"]),
-        (lambda p: ranking_report(_ids_recommend(p, list(truth), k), truth, k)["ndcg_at_10"])
+        (lambda p: ranking_report(_champion_recommend(p)(list(truth), 10), truth, 10)["ndcg_at_10"])
         if truth else None)
     return TrainResult("recs", version, run_id, metrics, "popularity", baseline, promoted,
-                       reason, window, notes)
+                       reason, window, notes, table)
 
 
 def _customer_metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:

@@ -30,27 +30,44 @@ def ndcg_at_k(recommended: Sequence[str], relevant: set[str], k: int) -> float:
     return dcg / ideal if ideal else 0.0
 
 
+def average_precision_at_k(recommended: Sequence[str], relevant: set[str], k: int) -> float:
+    """AP@k: mean of precision@r over the ranks r of hits, divided by min(|relevant|, k)."""
+    hits, total = 0, 0.0
+    for r, i in enumerate(recommended[:k], start=1):
+        if i in relevant:
+            hits += 1
+            total += hits / r
+    return total / min(len(relevant), k) if relevant else 0.0
+
+
+def hit_rate_at_k(recommended: Sequence[str], relevant: set[str], k: int) -> float:
+    """1 when at least one of the top ``k`` is relevant."""
+    return float(any(i in relevant for i in recommended[:k]))
+
+
+METRICS = {"precision": precision_at_k, "recall": recall_at_k, "ndcg": ndcg_at_k,
+           "map": average_precision_at_k, "hit_rate": hit_rate_at_k}
+
+
 def ranking_report(
-    recommendations: dict[str, Sequence[str]], truth: dict[str, set[str]], k: int
+    recommendations: dict[str, Sequence[str]], truth: dict[str, set[str]], k: int,
+    metrics: Sequence[str] = ("precision", "recall", "ndcg"),
 ) -> dict[str, float]:
-    """Mean precision, recall and NDCG at ``k`` over the users in ``truth``.
+    """Mean of each metric at ``k`` over the users in ``truth``, keyed ``<metric>_at_<k>``.
 
     A user in ``truth`` with no recommendation counts as a miss.
     """
     if not truth:
         raise ValueError("ranking_report: no users to evaluate")
-    rows = np.array(
-        [
-            (
-                precision_at_k(recommendations.get(u, []), rel, k),
-                recall_at_k(recommendations.get(u, []), rel, k),
-                ndcg_at_k(recommendations.get(u, []), rel, k),
-            )
-            for u, rel in truth.items()
-        ]
-    )
-    p, r, n = rows.mean(axis=0)
-    return {f"precision_at_{k}": p, f"recall_at_{k}": r, f"ndcg_at_{k}": n}
+    rows = np.array([[METRICS[m](recommendations.get(u, []), rel, k) for m in metrics]
+                     for u, rel in truth.items()])
+    return {f"{m}_at_{k}": float(v) for m, v in zip(metrics, rows.mean(axis=0), strict=True)}
+
+
+def catalogue_coverage(recommendations: dict[str, Sequence[str]], n_items: int, k: int) -> float:
+    """Share of the catalogue that appears in at least one top-``k`` list."""
+    shown = {i for recs in recommendations.values() for i in recs[:k]}
+    return len(shown) / n_items if n_items else 0.0
 
 
 def normalized_gini(actual: np.ndarray, predicted: np.ndarray) -> float:

@@ -23,6 +23,19 @@ def metric_by_k(curves: dict[str, dict[int, float]], metric: str, path: Path) ->
     return _save(fig, path)
 
 
+def by_group(values: dict[str, dict[str, float]], metric: str, path: Path) -> Path:
+    """Grouped bars: ``metric`` per user group (x) for each model (bars)."""
+    groups = sorted({g for v in values.values() for g in v})
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / max(len(values), 1)
+    for j, (name, by_group) in enumerate(values.items()):
+        ax.bar(np.arange(len(groups)) + j * width, [by_group.get(g, 0.0) for g in groups], width, label=name)
+    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, groups)
+    ax.set(ylabel=metric, title=f"{metric} by customer group on the test window")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def calibration_and_lift(y: np.ndarray, p: np.ndarray, path: Path, bins: int = 10) -> Path:
     """Reliability diagram (mean predicted vs observed rate per decile) and lift per decile."""
     order = np.argsort(p)

@@ -120,15 +120,19 @@ class EASERecommender(Recommender):
         self.l2 = l2
 
     def fit(self, user_items: sp.csr_matrix) -> EASERecommender:
-        import scipy.linalg as sl
+        from scipy.linalg import lapack
 
         x = (user_items > 0).astype(np.float32)
         gram = (x.T @ x).toarray().astype(np.float32)
         gram[np.diag_indices_from(gram)] += self.l2
-        # G is symmetric positive definite: a Cholesky solve is several times faster than inv.
-        factor = sl.cho_factor(gram, overwrite_a=True, check_finite=False)
-        p = sl.cho_solve(factor, np.eye(gram.shape[0], dtype=np.float32), overwrite_b=True,
-                         check_finite=False)
+        # G is symmetric positive definite: invert it through its Cholesky factor (LAPACK
+        # potrf + potri), about twice as fast as solving against the identity.
+        factor, info = lapack.spotrf(gram, lower=0, overwrite_a=1)
+        if info == 0:
+            p, info = lapack.spotri(factor, lower=0, overwrite_c=1)
+        if info != 0:
+            raise ValueError(f"EASERecommender.fit: Gram matrix not positive definite (LAPACK info {info})")
+        p = np.triu(p) + np.triu(p, 1).T  # potri fills the upper triangle only
         b = p / -np.diag(p)
         b[np.diag_indices_from(b)] = 0.0
         self.item_weights_ = b.astype(np.float32)

@@ -65,9 +65,12 @@ def champion_dir(client: MlflowClient, family: str, dest: Path) -> tuple[Path, s
 def log_and_register(
     client: MlflowClient, ws: Workspace, family: str, model_dir: Path, *,
     params: dict, metrics: dict[str, float], tags: dict[str, str], run_name: str,
-    plots: list[Path] = (),
+    plots: list[Path] = (), trials: list[dict] = (),
 ) -> tuple[str, str]:
     """Log one training run and register its model directory as a new version.
+
+    ``trials`` (dicts of ``run_name``, ``params``, ``metrics``) are logged as nested runs
+    under it: the tuning trials that chose the run's parameters.
 
     Returns
     -------
@@ -82,6 +85,11 @@ def log_and_register(
         mlflow.log_artifacts(str(model_dir), artifact_path="model")
         for plot in plots:
             mlflow.log_artifact(str(plot), artifact_path="plots")
+        for trial in trials:
+            with mlflow.start_run(experiment_id=exp, run_name=trial["run_name"], nested=True):
+                mlflow.log_params(trial["params"])
+                mlflow.log_metrics({k: float(v) for k, v in trial["metrics"].items()})
+                mlflow.set_tags({"trial_of": run.info.run_id, **tags})
     name = MODEL_NAMES[family]
     try:
         client.create_registered_model(name, description=f"shelfwise {family} model")

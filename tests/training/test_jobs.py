@@ -26,7 +26,8 @@ def test_first_version_becomes_champion_and_an_equal_one_stays_challenger(worksp
     as_of = pd.Timestamp("2011-03-01")
     first = jobs.train_recs(workspace, small_shop, build_items(small_shop), as_of, log=lambda _: None)
     assert first.promoted and first.reason == "no champion yet"
-    assert first.metrics["ndcg_at_10"] > first.baseline["ndcg_at_10"]
+    assert first.metrics["all_ndcg_at_10"] > first.baseline["all_ndcg_at_10"]
+    assert {"popularity", "ease", "als", "bpr", "item_knn", "repurchase", "trending", "blended"} <= set(first.table)
 
     second = jobs.train_recs(workspace, small_shop, build_items(small_shop), as_of, log=lambda _: None)
     assert not second.promoted and "does not beat champion v1" in second.reason
@@ -60,5 +61,21 @@ def test_runs_carry_their_evaluation_plots(workspace, small_shop):
                            log=lambda _: None)
     churn = jobs.train_customer_model(workspace, small_shop, "churn", pd.Timestamp("2011-03-01"),
                                       horizon_days=60, n_cutoffs=3, log=lambda _: None)
-    assert [a.path for a in client.list_artifacts(recs.run_id, "plots")] == ["plots/ndcg_by_k.png"]
+    assert [a.path for a in client.list_artifacts(recs.run_id, "plots")] == [
+        "plots/ndcg_by_group.png", "plots/ndcg_by_k.png"]
     assert [a.path for a in client.list_artifacts(churn.run_id, "plots")] == ["plots/churn_deciles.png"]
+
+
+def test_recs_tuning_trials_are_nested_runs_and_every_model_is_logged(workspace, small_shop):
+    client = MlflowClient(workspace.tracking_uri)
+    result = jobs.train_recs(workspace, small_shop, build_items(small_shop), pd.Timestamp("2011-03-01"),
+                             log=lambda _: None)
+    run = client.get_run(result.run_id)
+    assert {"all_ndcg_at_10", "discovery_ndcg_at_20", "all_map_at_10", "all_hit_rate_at_20",
+            "all_coverage_at_10", "popularity.all_ndcg_at_10", "ease.discovery_ndcg_at_10"} <= set(run.data.metrics)
+    assert run.data.tags["feature_set"] == "ranker_v1"
+    children = client.search_runs([run.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert sorted(c.data.params["l2"] for c in children) == ["100.0", "1000.0", "300.0"]
+    assert all("validation_all_ndcg_at_10" in c.data.metrics for c in children)
+    assert float(run.data.params["ease_l2"]) in (100.0, 300.0, 1000.0)

@@ -26,3 +26,17 @@ def test_normalized_gini_is_one_for_perfect_order_and_below_for_reversed():
     assert normalized_gini(actual, actual) == pytest.approx(1.0)
     assert normalized_gini(actual, -actual) == pytest.approx(-1.0)
     assert normalized_gini(actual, np.array([1.0, 4.0, 2.0, 3.0])) == pytest.approx(1.0)
+
+
+def test_map_hit_rate_and_coverage_match_hand_computed_values():
+    from training.metrics import average_precision_at_k, catalogue_coverage, hit_rate_at_k
+
+    recommended, relevant = ["a", "b", "c", "d"], {"b", "d", "e"}
+    # hits at ranks 2 and 4: (1/2 + 2/4) / min(3, 4)
+    assert average_precision_at_k(recommended, relevant, 4) == pytest.approx((0.5 + 0.5) / 3)
+    assert average_precision_at_k(recommended, relevant, 1) == 0.0
+    assert hit_rate_at_k(recommended, relevant, 1) == 0.0
+    assert hit_rate_at_k(recommended, relevant, 2) == 1.0
+    assert catalogue_coverage({"u1": ["a", "b"], "u2": ["b", "c"]}, n_items=8, k=2) == 3 / 8
+    report = ranking_report({"u1": recommended}, {"u1": relevant}, 4, metrics=("map", "hit_rate"))
+    assert report == {"map_at_4": pytest.approx(1 / 3), "hit_rate_at_4": 1.0}

@@ -1,0 +1,66 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.interactions import build_interactions
+from features.purchase_history import (
+    CANDIDATE_FEATURES,
+    PAIR_STATS,
+    PurchaseHistory,
+    candidate_features,
+    purchase_history,
+)
+
+CUTOFF = pd.Timestamp("2011-03-01")
+
+
+def _pair(h, user, item, stat):
+    row, col = h.users.index(user), h.items.index(item)
+    k = h.orders.indptr[row] + list(h.orders[row].indices).index(col)
+    return h.pair_stats[k, PAIR_STATS.index(stat)]
+
+
+def test_pair_statistics_match_hand_computed_values(orders):
+    h = purchase_history(orders, CUTOFF)
+    # A bought x on 2011-01-01 and 2011-02-19 (and returned one, not all): 2 orders, 49 days apart.
+    assert _pair(h, "A", "x", "orders") == 2
+    assert _pair(h, "A", "x", "days_since_last") == 10
+    assert _pair(h, "A", "x", "interval_days") == 49
+    assert _pair(h, "A", "x", "overdue") == pytest.approx(10 / 49)
+    assert _pair(h, "A", "x", "decayed") == pytest.approx(0.5 ** (59 / 60) + 0.5 ** (10 / 60))
+    assert _pair(h, "A", "x", "orders_30d") == 1
+    assert np.isnan(_pair(h, "A", "y", "interval_days"))  # bought once
+    # B bought y on 2010-06-01, 273 days before: inside "the same season last year" (265..365 days).
+    assert _pair(h, "B", "y", "orders_last_year_season") == 1
+
+
+def test_the_history_matrix_is_the_interactions_matrix(orders):
+    h = purchase_history(orders, CUTOFF)
+    m, users, items = build_interactions(orders, CUTOFF)
+    assert (h.orders != m).nnz == 0
+    assert list(h.users.ids) == list(users.ids) and list(h.items.ids) == list(items.ids)
+
+
+def test_candidates_are_own_items_plus_the_best_new_ones(orders):
+    h = purchase_history(orders, CUTOFF)
+    weights = np.array([[0.0, 0.5], [0.2, 0.0]], dtype=np.float32)  # items x, y
+    rows = h.users.indices(["B", "A"])
+    pos, items, X = candidate_features(h, weights, rows, n_new=5)
+    assert X.shape == (len(pos), len(CANDIDATE_FEATURES))
+    got = sorted((["B", "A"][p], h.items.ids[i], X[j, CANDIDATE_FEATURES.index("bought")])
+                 for j, (p, i) in enumerate(zip(pos, items, strict=True)))
+    # B bought y: y is its own, x is new; A bought both, so has nothing new.
+    assert got == [("A", "x", 1.0), ("A", "y", 1.0), ("B", "x", 0.0), ("B", "y", 1.0)]
+    b_x = [j for j, (p, i) in enumerate(zip(pos, items, strict=True)) if p == 0 and h.items.ids[i] == "x"][0]
+    assert X[b_x, CANDIDATE_FEATURES.index("item_model")] == pytest.approx(0.2)  # y's weight towards x
+    assert np.isnan(X[b_x, CANDIDATE_FEATURES.index("orders")])
+    new_only = candidate_features(h, weights, rows, n_new=5, include_purchased=False)
+    assert [h.items.ids[i] for i in new_only[1]] == ["x"]
+
+
+def test_history_survives_a_round_trip_through_plain_arrays(orders, tmp_path):
+    h = purchase_history(orders, CUTOFF)
+    np.savez(tmp_path / "h.npz", **h.to_arrays())
+    back = PurchaseHistory.from_arrays(dict(np.load(tmp_path / "h.npz", allow_pickle=False)))
+    assert back.as_of == h.as_of and (back.orders != h.orders).nnz == 0
+    np.testing.assert_array_equal(back.pair_stats, h.pair_stats)

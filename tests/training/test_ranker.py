@@ -1,0 +1,42 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import make_small_shop
+from training.ranker import BlendedRecommender, RankerParams
+
+AS_OF = pd.Timestamp("2011-03-01")
+
+
+@pytest.fixture(scope="module")
+def blended():
+    params = RankerParams(n_windows=3, window_days=60, max_rounds=50)
+    return BlendedRecommender(params).fit(make_small_shop(), AS_OF)
+
+
+def test_blended_list_has_k_items_and_can_leave_out_purchases(blended):
+    h = blended.history_
+    rows = np.arange(len(h.users))
+    ids, scores = blended.recommend(rows, k=5)
+    assert ids.shape == (len(rows), 5) and (ids >= 0).all()
+    assert (np.diff(scores, axis=1) <= 1e-9).all()
+    fresh, _ = blended.recommend(rows, k=5, include_purchased=False)
+    for r, row in zip(rows, fresh, strict=True):
+        assert not set(row[row >= 0]) & set(h.orders[r].indices)
+
+
+def test_blended_recommends_the_customers_own_taste_group(blended):
+    # small_shop: even customers buy even items, odd customers odd items.
+    h = blended.history_
+    ids, _ = blended.recommend(np.arange(len(h.users)), k=3)
+    parity = np.array([int(u[1:]) % 2 for u in h.users.ids])
+    item_parity = np.array([int(i[1:]) % 2 for i in h.items.ids])
+    assert (item_parity[ids] == parity[:, None]).mean() > 0.95
+
+
+def test_saved_blended_model_reloads_and_recommends_the_same(blended, tmp_path):
+    n = len(blended.history_.items)
+    blended.save(tmp_path, np.array(["t"] * n), np.ones(n), {"window": "test"})
+    loaded = BlendedRecommender.load(tmp_path)
+    rows = np.arange(10)
+    np.testing.assert_array_equal(loaded.recommend(rows, 5)[0], blended.recommend(rows, 5)[0])

@@ -1,0 +1,98 @@
+"""The recommender evaluation harness: held-out time, two tasks, k = 10 and 20, user groups.
+
+Everything is measured on purchases in a window after the training cutoff, by customers
+seen before it:
+
+- **all**: every item bought in the window counts (re-orders included); models may
+  recommend what the customer bought before;
+- **discovery**: only items the customer never bought before count, among customers who
+  bought at least one; models must leave out what the customer bought.
+
+Groups by orders before the cutoff: ``light`` (1-4) and ``heavy`` (5 or more). Customers
+first seen in the window (``new``) cannot be personalised: every model falls back to
+popularity for them, so they are reported once, with that fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features import schema as s
+from features.interactions import IdIndex, purchases_in_window
+from training.metrics import catalogue_coverage, ranking_report
+
+KS = (10, 20)
+CURVE_KS = (1, 5, 10, 20)  # NDCG by k for the plot
+TASKS = ("all", "discovery")
+METRIC_NAMES = ("precision", "recall", "ndcg", "map", "hit_rate")
+HEAVY_FROM_ORDERS = 5
+
+
+@dataclass
+class TestWindow:
+    """Who bought what in the window, split by task and user group."""
+
+    users: list[str]  # customers seen before, who bought in the window
+    rows: np.ndarray  # their rows in the training IdIndex
+    truth: dict[str, dict[str, set[str]]]  # task -> customer -> items
+    group: dict[str, str]  # customer -> light | heavy
+    new_truth: dict[str, set[str]]  # customers first seen in the window -> items
+
+
+def test_window(orders: pd.DataFrame, users: IdIndex, as_of: pd.Timestamp,
+                end: pd.Timestamp | None = None) -> TestWindow:
+    """The test set of purchases in ``[as_of, end)`` (to the end of the data by default)."""
+    window = purchases_in_window(orders, as_of, end)
+    before = purchases_in_window(orders, orders[s.TIMESTAMP].min(), as_of)
+    known = sorted(c for c in window if c in users)
+    discovery = {c: window[c] - before.get(c, set()) for c in known}
+    past = orders[(orders[s.TIMESTAMP] < as_of) & ~orders[s.IS_RETURN]]
+    n_orders = past.groupby(s.CUSTOMER_ID)[s.ORDER_ID].nunique()
+    return TestWindow(
+        users=known, rows=users.indices(known),
+        truth={"all": {c: window[c] for c in known},
+               "discovery": {c: v for c, v in discovery.items() if v}},
+        group={c: "heavy" if n_orders.get(c, 0) >= HEAVY_FROM_ORDERS else "light" for c in known},
+        new_truth={c: v for c, v in window.items() if c not in users},
+    )
+
+
+Recommend = Callable[[np.ndarray, int, bool], np.ndarray]
+"""``(rows, k, include_purchased) -> item columns (rows x k, -1 pads)``."""
+
+
+def evaluate(recommend: Recommend, test: TestWindow, items: IdIndex) -> dict[str, float]:
+    """Metrics of one model: ``<task>_<metric>_at_<k>``, ``<task>_coverage_at_<k>``, and
+    ``all_ndcg_at_10_<group>``."""
+    out: dict[str, float] = {}
+    k_max = max(KS)
+    for task in TASKS:
+        truth = test.truth[task]
+        if not truth:
+            continue
+        cols = recommend(test.rows, k_max, task == "all")
+        lists = {c: [items.ids[i] for i in row if i >= 0] for c, row in zip(test.users, cols, strict=True)}
+        lists = {c: lists[c] for c in truth}
+        for k in KS:
+            out.update({f"{task}_{m}": v for m, v in ranking_report(lists, truth, k, METRIC_NAMES).items()})
+            out[f"{task}_coverage_at_{k}"] = catalogue_coverage(lists, len(items), k)
+        for k in set(CURVE_KS) - set(KS):
+            out[f"{task}_ndcg_at_{k}"] = ranking_report(lists, truth, k, ("ndcg",))[f"ndcg_at_{k}"]
+        if task == "all":
+            for g in ("light", "heavy"):
+                members = {c: v for c, v in truth.items() if test.group[c] == g}
+                if members:
+                    out[f"all_ndcg_at_10_{g}"] = ranking_report(lists, members, 10, ("ndcg",))["ndcg_at_10"]
+    return out
+
+
+def evaluate_new_customers(popular: list[str], test: TestWindow) -> dict[str, float]:
+    """NDCG@10 of the popularity fallback for customers first seen in the window."""
+    if not test.new_truth:
+        return {}
+    lists = {c: popular for c in test.new_truth}
+    return {"all_ndcg_at_10_new": ranking_report(lists, test.new_truth, 10, ("ndcg",))["ndcg_at_10"]}

@@ -1,0 +1,206 @@
+"""The blended "for you" recommender: one list for re-orders and discoveries.
+
+Candidates per customer are their own past items and the best new items of EASE; a
+LightGBM LambdaMART ranker (Burges 2010, "From RankNet to LambdaRank to LambdaMART: An
+Overview") orders them on the features of :mod:`features.purchase_history`: how often,
+recently and regularly the customer bought the item, EASE scores (Steck 2019) from all and
+from recent purchases, the item's trend and its sales in the same season last year.
+
+Training data come from earlier cutoffs: for each cutoff ``c`` the features are built as of
+``c`` and the labels are the purchases in ``[c, c + window)``; every label window ends by
+``as_of``. The latest window is the validation window (early stopping); the final ranker is
+refit on all windows with the number of rounds found there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features import schema as s
+from features.purchase_history import (
+    CANDIDATE_FEATURES,
+    RANKER_FEATURE_SET,
+    PurchaseHistory,
+    candidate_features,
+    purchase_history,
+)
+from training.recommenders import EASERecommender
+
+FORMAT = "shelfwise-recs-v2"
+
+
+@dataclass
+class RankerParams:
+    """Hyper-parameters of the blended recommender."""
+
+    ease_l2: float = 300.0
+    n_new: int = 30
+    n_windows: int = 4
+    window_days: int = 92
+    learning_rate: float = 0.1
+    num_leaves: int = 15
+    min_child_share: float = 0.001  # minimum leaf size as a share of training rows
+    max_rounds: int = 400
+    early_stopping_rounds: int = 40
+    max_bin: int = 63
+    bagging_fraction: float = 0.5  # rows per tree: halves the time per round
+    seed: int = 0
+
+
+@dataclass
+class RankerData:
+    """Candidates of one window: features, labels and query groups (customers)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+
+
+class FitCache:
+    """Purchase histories and EASE weights by cutoff, shared by tuning and fitting."""
+
+    def __init__(self, orders: pd.DataFrame):
+        self.orders = orders
+        self._histories: dict[pd.Timestamp, PurchaseHistory] = {}
+        self._weights: dict[tuple[pd.Timestamp, float], np.ndarray] = {}
+
+    def history(self, cutoff: pd.Timestamp) -> PurchaseHistory:
+        if cutoff not in self._histories:
+            self._histories[cutoff] = purchase_history(self.orders, cutoff)
+        return self._histories[cutoff]
+
+    def ease(self, cutoff: pd.Timestamp, l2: float) -> np.ndarray:
+        if (cutoff, l2) not in self._weights:
+            self._weights[cutoff, l2] = EASERecommender(l2).fit(self.history(cutoff).orders).item_weights_
+        return self._weights[cutoff, l2]
+
+
+def window_data(cache: FitCache, cutoff: pd.Timestamp, window_days: int, ease_l2: float,
+                n_new: int) -> RankerData:
+    """Ranker candidates as of ``cutoff``, labelled by purchases in the following window."""
+    orders = cache.orders
+    history = cache.history(cutoff)
+    weights = cache.ease(cutoff, ease_l2)
+    end = cutoff + pd.Timedelta(days=window_days)
+    window = orders[(orders[s.TIMESTAMP] >= cutoff) & (orders[s.TIMESTAMP] < end) & ~orders[s.IS_RETURN]]
+    rows = history.users.indices(window[s.CUSTOMER_ID])
+    items = history.items.indices(window[s.ITEM_ID])
+    known = rows >= 0
+    users = np.unique(rows[known])
+    pos, cand_items, X = candidate_features(history, weights, users, n_new=n_new)
+    bought = set(zip(rows[known & (items >= 0)].tolist(), items[known & (items >= 0)].tolist(), strict=True))
+    y = np.fromiter(((users[p], i) in bought for p, i in zip(pos, cand_items, strict=True)), dtype=np.float32,
+                    count=len(pos))
+    return RankerData(X, y, np.bincount(pos, minlength=len(users)))
+
+
+class BlendedRecommender:
+    """EASE candidates + own purchases, ordered by a LightGBM ranker; see the module docstring."""
+
+    def __init__(self, params: RankerParams | None = None):
+        self.params = params or RankerParams()
+
+    def _lgb_params(self, n_rows: int) -> dict:
+        p = self.params
+        return {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10],
+                "learning_rate": p.learning_rate,
+                "num_leaves": p.num_leaves, "min_data_in_leaf": max(20, int(p.min_child_share * n_rows)),
+                "max_bin": p.max_bin, "bagging_fraction": p.bagging_fraction, "bagging_freq": 1,
+                "seed": p.seed, "deterministic": True, "num_threads": 2, "verbose": -1}
+
+    def fit(self, orders: pd.DataFrame, as_of: pd.Timestamp, log: Callable[[str], None] = lambda _: None,
+            cache: FitCache | None = None) -> BlendedRecommender:
+        """Fit the ranker on windows before ``as_of``, then EASE and the history as of ``as_of``."""
+        p = self.params
+        cache = cache or FitCache(orders)
+        cutoffs = [as_of - pd.Timedelta(days=p.window_days * j) for j in range(p.n_windows, 0, -1)]
+        windows = []
+        for c in cutoffs:
+            if (orders[s.TIMESTAMP] < c).sum() == 0:
+                continue
+            windows.append(window_data(cache, c, p.window_days, p.ease_l2, p.n_new))
+            log(f"ranker window {c.date()}..{(c + pd.Timedelta(days=p.window_days)).date()}: "
+                f"{len(windows[-1].groups):,} customers, {len(windows[-1].y):,} candidates")
+        if not windows:
+            raise ValueError(f"BlendedRecommender.fit: no purchases before {cutoffs[-1].date()}")
+        train, valid = windows[:-1], windows[-1]
+        self.cutoffs_ = cutoffs
+        if train:
+            probe = lgb.train(self._lgb_params(sum(len(w.y) for w in train)), _dataset(train),
+                              num_boost_round=p.max_rounds, valid_sets=[_dataset([valid])],
+                              callbacks=[lgb.early_stopping(p.early_stopping_rounds, verbose=False)])
+            self.best_rounds_ = max(probe.best_iteration, 1)
+            self.validation_ndcg_ = float(probe.best_score["valid_0"]["ndcg@10"])
+        else:
+            self.best_rounds_, self.validation_ndcg_ = p.max_rounds // 4, float("nan")
+        log(f"ranker: {self.best_rounds_} rounds "
+            f"(validation NDCG@10 of candidates {self.validation_ndcg_:.4f})")
+        self.booster_ = lgb.train(self._lgb_params(sum(len(w.y) for w in windows)), _dataset(windows),
+                                  num_boost_round=self.best_rounds_)
+        self.history_ = cache.history(as_of)
+        self.item_weights_ = cache.ease(as_of, p.ease_l2)
+        return self
+
+    def recommend(self, user_rows: np.ndarray, k: int = 10, include_purchased: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` item columns and scores per customer row (-1 / -inf pad short lists)."""
+        return rank_candidates(self.history_, self.item_weights_, self.booster_, user_rows, k,
+                               self.params.n_new, include_purchased)
+
+    def save(self, path: Path, titles: np.ndarray, popularity: np.ndarray, extra_meta: dict) -> None:
+        """``model.npz`` (history, EASE weights, titles, popularity), ``ranker.lgb``, ``meta.json``."""
+        path.mkdir(parents=True, exist_ok=True)
+        np.savez(path / "model.npz", item_weights=self.item_weights_, item_titles=np.asarray(titles, str),
+                 popularity=np.asarray(popularity, np.float32), **self.history_.to_arrays())
+        self.booster_.save_model(str(path / "ranker.lgb"))
+        meta = {"format": FORMAT, "model": "blended", "feature_set": RANKER_FEATURE_SET,
+                "features": list(CANDIDATE_FEATURES), "params": asdict(self.params),
+                "best_rounds": self.best_rounds_, "as_of": str(self.history_.as_of.date()), **extra_meta}
+        (path / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+
+    @classmethod
+    def load(cls, path: Path) -> BlendedRecommender:
+        meta = json.loads((path / "meta.json").read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        if meta.get("features") != list(CANDIDATE_FEATURES):
+            raise ValueError(f"{path}: ranker features differ from this code's {RANKER_FEATURE_SET}; retrain")
+        arrays = dict(np.load(path / "model.npz", allow_pickle=False))
+        model = cls(RankerParams(**meta["params"]))
+        model.history_ = PurchaseHistory.from_arrays(arrays)
+        model.item_weights_ = arrays["item_weights"]
+        model.booster_ = lgb.Booster(model_file=str(path / "ranker.lgb"))
+        model.best_rounds_ = meta["best_rounds"]
+        return model
+
+
+def rank_candidates(history: PurchaseHistory, item_weights: np.ndarray, booster: lgb.Booster,
+                    user_rows: np.ndarray, k: int, n_new: int, include_purchased: bool
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Score every candidate with the ranker and keep the best ``k`` per customer."""
+    user_rows = np.asarray(user_rows, dtype=np.int64)
+    pos, items, X = candidate_features(history, item_weights, user_rows, n_new, include_purchased)
+    score = booster.predict(X) if len(X) else np.zeros(0)
+    ids = np.full((len(user_rows), k), -1, np.int64)
+    scores = np.full((len(user_rows), k), -np.inf, np.float32)
+    order = np.lexsort((-score, pos))
+    pos, items, score = pos[order], items[order], score[order]
+    start = np.searchsorted(pos, np.arange(len(user_rows)))
+    rank = np.arange(len(pos)) - start[pos]
+    keep = rank < k
+    ids[pos[keep], rank[keep]] = items[keep]
+    scores[pos[keep], rank[keep]] = score[keep]
+    return ids, scores
+
+
+def _dataset(windows: list[RankerData]) -> lgb.Dataset:
+    return lgb.Dataset(np.vstack([w.X for w in windows]), np.concatenate([w.y for w in windows]),
+                       group=np.concatenate([w.groups for w in windows]),
+                       feature_name=list(CANDIDATE_FEATURES), free_raw_data=True)
