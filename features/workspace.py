@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHELFWISE_")
 
     home: Path = Field(Path(".shelfwise"), description="Workspace directory.")
+    include_purchased: bool = Field(
+        True, description="Default of /recommend's include_purchased: true for shops whose customers "
+                          "re-order (a gift wholesaler), false where they rarely do (furniture).")
 
 
 class Workspace:

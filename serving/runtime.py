@@ -15,8 +15,15 @@ import numpy as np
 import pandas as pd
 
 from features.customer_features import History, build_customer_features, get_feature_set
+from features.purchase_history import (
+    CANDIDATE_FEATURES,
+    RANKER_FEATURE_SET,
+    PurchaseHistory,
+    candidate_features,
+)
 
 RECS_FORMAT = "shelfwise-recs-v1"
+BLENDED_FORMAT = "shelfwise-recs-v2"
 LGBM_FORMAT = "shelfwise-lgbm-v1"
 
 
@@ -43,7 +50,13 @@ class Recommendation:
 
 
 class RecommenderRuntime:
-    """Top-k from ALS factors for known customers, popular items for everyone else."""
+    """Top-k from ALS factors for known customers, popular items for everyone else.
+
+    Reads the older ``shelfwise-recs-v1`` artifacts; it cannot leave out purchased items,
+    so it ignores ``include_purchased``.
+    """
+
+    source = "als"
 
     def __init__(self, path: Path):
         self.meta = _meta(path, RECS_FORMAT)
@@ -61,7 +74,8 @@ class RecommenderRuntime:
     def n_items(self) -> int:
         return len(self.item_ids)
 
-    def recommend(self, user_id: str, k: int) -> tuple[list[Recommendation], bool]:
+    def recommend(self, user_id: str, k: int, include_purchased: bool = True
+                  ) -> tuple[list[Recommendation], bool]:
         """Ranked items for ``user_id`` and whether they came from the popularity fallback."""
         k = min(k, self.n_items)
         row = self.user_index.get(user_id)
@@ -77,6 +91,68 @@ class RecommenderRuntime:
             fallback = False
         return [Recommendation(self.item_ids[i], self.titles[i], float(sc))
                 for i, sc in zip(top, scores, strict=True)], fallback
+
+
+class BlendedRuntime:
+    """The blended "for you" list: own items and EASE candidates, ordered by the ranker.
+
+    Candidate features come from :func:`features.purchase_history.candidate_features`, the
+    function training used, on the purchase history frozen at the model's ``as_of``.
+    Customers the model does not know get popular items. A list shorter than ``k`` (a
+    customer with few candidates) is filled with popular items not already in it.
+    """
+
+    source = "blended"
+
+    def __init__(self, path: Path):
+        self.meta = _meta(path, BLENDED_FORMAT)
+        if self.meta.get("features") != list(CANDIDATE_FEATURES):
+            raise IncompatibleModelError(
+                f"{path}: ranker trained on features {self.meta.get('feature_set')!r} that differ from "
+                f"this service's {RANKER_FEATURE_SET!r}; retrain recs with the current code")
+        arrays = dict(np.load(path / "model.npz", allow_pickle=False))
+        self.history = PurchaseHistory.from_arrays(arrays)
+        self.item_weights = np.ascontiguousarray(arrays["item_weights"])
+        self.booster = lgb.Booster(model_file=str(path / "ranker.lgb"))
+        self.n_new = int(self.meta["params"]["n_new"])
+        self.item_ids = self.history.items.ids.tolist()
+        self.titles = arrays["item_titles"].tolist()
+        self.popularity = arrays["popularity"]
+        self.popular = np.argsort(-self.popularity, kind="stable")
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def recommend(self, user_id: str, k: int, include_purchased: bool = True
+                  ) -> tuple[list[Recommendation], bool]:
+        """Ranked items for ``user_id`` and whether they came from the popularity fallback."""
+        k = min(k, self.n_items)
+        row = self.history.users.indices([user_id])[0]
+        if row < 0:
+            top = self.popular[:k]
+            return [Recommendation(self.item_ids[i], self.titles[i], float(self.popularity[i])) for i in top], True
+        _, items, X = candidate_features(self.history, self.item_weights, np.array([row]),
+                                         n_new=max(self.n_new, k), include_purchased=include_purchased)
+        # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks.
+        scores = self.booster.predict(X) if len(X) else np.zeros(0)
+        best = np.argsort(-scores, kind="stable")[:k]
+        out = [Recommendation(self.item_ids[i], self.titles[i], float(sc))
+               for i, sc in zip(items[best], scores[best], strict=True)]
+        if len(out) < k:
+            taken = set(items[best].tolist())
+            if not include_purchased:
+                taken |= set(self.history.orders[row].indices.tolist())
+            fill = [i for i in self.popular if i not in taken][: k - len(out)]
+            floor = min((r.score for r in out), default=0.0)
+            out += [Recommendation(self.item_ids[i], self.titles[i], floor - 1.0 - j) for j, i in enumerate(fill)]
+        return out, False
+
+
+def load_recommender(path: Path) -> RecommenderRuntime | BlendedRuntime:
+    """The runtime for the artifact's format; :class:`IncompatibleModelError` if none reads it."""
+    fmt = json.loads((path / "meta.json").read_text()).get("format") if (path / "meta.json").exists() else None
+    return BlendedRuntime(path) if fmt == BLENDED_FORMAT else RecommenderRuntime(path)
 
 
 class CustomerScorer:

@@ -16,7 +16,9 @@ class RecommendResponse(BaseModel):
     items: list[RecommendedItem]
     fallback: bool = Field(
         description="True when the user is unknown to the model and popular items were returned.")
-    source: str = Field(description="'als' for personal recommendations, 'popular' for the fallback.")
+    source: str = Field(description="'blended' (or 'als' for older models) for personal recommendations, "
+                                    "'popular' for the fallback.")
+    include_purchased: bool = Field(description="Whether items the customer bought before could appear.")
     model_version: str = Field(description="Registered model name/version that answered.",
                                examples=["shelfwise-recs/1"])
 

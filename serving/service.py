@@ -19,7 +19,7 @@ from pydantic import Field
 
 from features.workspace import Settings, Workspace
 from serving.registry import download_champions
-from serving.runtime import CustomerScorer, RecommenderRuntime
+from serving.runtime import CustomerScorer, load_recommender
 from serving.schemas import (
     CustomerResponse,
     RecommendedItem,
@@ -50,7 +50,8 @@ class Shelfwise:
         self._artifacts_dir = tempfile.TemporaryDirectory(prefix="shelfwise-serving-")
         artifacts = download_champions(self.workspace.tracking_uri, Path(self._artifacts_dir.name))
         self.versions = {family: a.label for family, a in artifacts.items()}
-        self.recs = RecommenderRuntime(artifacts["recs"].path)
+        self.recs = load_recommender(artifacts["recs"].path)
+        self.settings = Settings()
         self.customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path,
                                         self.workspace.read_table("orders"),
                                         self.workspace.read_table_if_present("events"))
@@ -62,14 +63,19 @@ class Shelfwise:
     def recommend(
         self, user_id: UserId,
         k: Annotated[int, Field(ge=1, le=100, description="Number of items to return.")] = 10,
+        include_purchased: Annotated[bool | None, Field(
+            description="Whether items the customer already bought may appear (re-orders). "
+                        "Default: the shop's setting SHELFWISE_INCLUDE_PURCHASED (true).")] = None,
     ) -> RecommendResponse:
-        """"For you": ranked items; popular items for a customer the model does not know."""
-        items, fallback = self.recs.recommend(user_id, k)
+        """"For you": one ranked list of re-orders and discoveries; popular items for a
+        customer the model does not know."""
+        include = self.settings.include_purchased if include_purchased is None else include_purchased
+        items, fallback = self.recs.recommend(user_id, k, include)
         return RecommendResponse(
             user_id=user_id,
             items=[RecommendedItem(item_id=i.item_id, title=i.title, score=i.score) for i in items],
-            fallback=fallback, source="popular" if fallback else "als",
-            model_version=self.versions["recs"])
+            fallback=fallback, source="popular" if fallback else self.recs.source,
+            include_purchased=include, model_version=self.versions["recs"])
 
     @bentoml.api
     def customer(self, customer_id: UserId) -> CustomerResponse:

@@ -86,7 +86,7 @@ def test_known_customer_gets_personal_recommendations_with_titles(service):
     r = service.post("/recommend", json={"user_id": "13085", "k": 5})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["fallback"] is False and body["source"] == "als"
+    assert body["fallback"] is False and body["source"] == "blended" and body["include_purchased"] is True
     assert len(body["items"]) == 5 and all(i["title"] for i in body["items"])
     assert body["model_version"] == "shelfwise-recs/1"
     scores = [i["score"] for i in body["items"]]
@@ -107,6 +107,32 @@ def test_customer_scores_carry_horizons_and_model_versions(service):
     assert body["as_of"] == "2011-12-10"
     assert body["model_versions"] == {"churn": "shelfwise-churn/1", "cltv": "shelfwise-cltv/1"}
     assert body["feature_set"] == "customer_v2"
+
+
+def test_served_lists_are_the_trained_models_lists_and_respect_include_purchased(service, trained_home,
+                                                                               monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    from serving.benchmark import main as benchmark
+    from training.ranker import BlendedRecommender
+
+    # The registered champion, read the way training reads it.
+    (model_dir,) = (trained_home / "mlflow" / "artifacts" / "recs").glob("*/artifacts/model")
+    model = BlendedRecommender.load(model_dir)
+    h = model.history_
+    rows = np.arange(0, len(h.users), 25)  # 200-odd customers across the id range
+    for include in (True, False):
+        ids, _ = model.recommend(rows, k=10, include_purchased=include)
+        for row, expected in zip(rows, ids, strict=True):
+            body = service.post("/recommend", json={"user_id": h.users.ids[row], "k": 10,
+                                                    "include_purchased": include}).json()
+            assert [i["item_id"] for i in body["items"]] == [h.items.ids[i] for i in expected if i >= 0]
+            if not include:
+                assert not {i["item_id"] for i in body["items"]} & set(h.items.ids[h.orders[row].indices])
+    assert model.history_.as_of == pd.Timestamp("2011-09-01")
+    monkeypatch.setenv("SHELFWISE_HOME", str(trained_home))
+    assert benchmark(["--url", str(service.base_url).rstrip("/"), "--as-of", "2011-09-01", "--limit", "50"]) == 0
 
 
 def test_client_errors_are_4xx_with_a_message(service):

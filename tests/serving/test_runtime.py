@@ -49,3 +49,48 @@ def test_customer_model_whose_feature_set_cannot_be_built_is_refused(tmp_path, o
         (tmp_path / name / "meta.json").write_text(json.dumps({"format": "shelfwise-lgbm-v1", **meta}))
     with pytest.raises(IncompatibleModelError, match=error):
         CustomerScorer(tmp_path / "churn", tmp_path / "cltv", orders)
+
+
+@pytest.fixture(scope="module")
+def blended_dir(tmp_path_factory):
+    from tests.conftest import make_small_shop
+    from training.ranker import BlendedRecommender, RankerParams
+
+    model = BlendedRecommender(RankerParams(n_windows=3, window_days=60, max_rounds=30)).fit(
+        make_small_shop(), __import__("pandas").Timestamp("2011-03-01"))
+    path = tmp_path_factory.mktemp("blended")
+    n = len(model.history_.items)
+    model.save(path, np.array([f"title {i}" for i in model.history_.items.ids]), np.arange(n, 0, -1), {})
+    return path, model
+
+
+def test_blended_runtime_serves_exactly_the_trained_models_lists(blended_dir):
+    from serving.runtime import BlendedRuntime, load_recommender
+
+    path, model = blended_dir
+    runtime = load_recommender(path)
+    assert isinstance(runtime, BlendedRuntime)
+    h = model.history_
+    for include in (True, False):
+        ids, _ = model.recommend(np.arange(len(h.users)), k=4, include_purchased=include)
+        for row, user in enumerate(h.users.ids):
+            items, fallback = runtime.recommend(user, 4, include)
+            assert not fallback
+            expected = [h.items.ids[i] for i in ids[row] if i >= 0]
+            assert [i.item_id for i in items][: len(expected)] == expected
+
+
+def test_blended_lists_are_filled_to_k_and_respect_include_purchased(blended_dir):
+    from serving.runtime import load_recommender
+
+    path, model = blended_dir
+    runtime = load_recommender(path)
+    user = model.history_.users.ids[0]
+    bought = set(model.history_.items.ids[model.history_.orders[0].indices])
+    items, _ = runtime.recommend(user, 20, include_purchased=False)
+    ids = [i.item_id for i in items]
+    # 20 items in the shop: every one the customer has not bought, without repeats.
+    assert runtime.n_items == 20 and len(ids) == len(set(ids)) == 20 - len(bought)
+    assert not set(ids) & bought
+    items, fallback = runtime.recommend("stranger", 3)
+    assert fallback and [i.item_id for i in items] == runtime.item_ids[:3]  # popularity given as n..1
