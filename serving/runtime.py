@@ -131,7 +131,8 @@ class BlendedRuntime:
         row = self.history.users.indices([user_id])[0]
         if row < 0:
             top = self.popular[:k]
-            return [Recommendation(self.item_ids[i], self.titles[i], float(self.popularity[i])) for i in top], True
+            return [Recommendation(self.item_ids[i], self.titles[i], float(self.popularity[i]))
+                    for i in top], True
         _, items, X = candidate_features(self.history, self.item_weights, np.array([row]),
                                          n_new=max(self.n_new, k), include_purchased=include_purchased)
         # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks.
@@ -145,13 +146,15 @@ class BlendedRuntime:
                 taken |= set(self.history.orders[row].indices.tolist())
             fill = [i for i in self.popular if i not in taken][: k - len(out)]
             floor = min((r.score for r in out), default=0.0)
-            out += [Recommendation(self.item_ids[i], self.titles[i], floor - 1.0 - j) for j, i in enumerate(fill)]
+            out += [Recommendation(self.item_ids[i], self.titles[i], floor - 1.0 - j)
+                    for j, i in enumerate(fill)]
         return out, False
 
 
 def load_recommender(path: Path) -> RecommenderRuntime | BlendedRuntime:
     """The runtime for the artifact's format; :class:`IncompatibleModelError` if none reads it."""
-    fmt = json.loads((path / "meta.json").read_text()).get("format") if (path / "meta.json").exists() else None
+    meta = path / "meta.json"
+    fmt = json.loads(meta.read_text()).get("format") if meta.exists() else None
     return BlendedRuntime(path) if fmt == BLENDED_FORMAT else RecommenderRuntime(path)
 
 
