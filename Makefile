@@ -15,7 +15,7 @@ RECS_AS_OF ?= 2011-09-01
 CHURN_AS_OF ?= 2011-09-01
 CLTV_AS_OF ?= 2011-06-01
 
-.PHONY: env demo pipeline serve test lint bench-features clean
+.PHONY: env demo pipeline serve test lint bench-features bench-recs clean
 
 env: $(VENV)/.installed
 
@@ -56,6 +56,10 @@ lint: env
 # Wall time and peak memory of every feature table on the full data (README, "Benchmarks").
 bench-features: env
 	$(BIN)/python -m features.benchmark
+
+# Time to train the champion recommender on the full data (README, "Benchmarks").
+bench-recs: env
+	$(BIN)/python -m training.benchmark --as-of $(RECS_AS_OF)
 
 clean:
 	rm -rf $(VENV) .shelfwise

@@ -203,6 +203,41 @@ def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_list(ws: Workspace, args: argparse.Namespace) -> int:
+    from training import registry
+    from training.jobs import PRIMARY_METRIC
+
+    rows = registry.list_versions(registry.connect(ws))
+    if not rows:
+        _say("no registered models yet; run `shelfwise train all --as-of YYYY-MM-DD`")
+        return 0
+    _say(f"{'model':<18}{'version':>8}  {'aliases':<22}{'as of':<12}{'primary metric':>28}  run")
+    for r in rows:
+        metric = PRIMARY_METRIC[r["family"]]
+        value = r["metrics"].get(metric)
+        shown = f"{metric} {value:.4f}" if value is not None else "-"
+        _say(f"{registry.MODEL_NAMES[r['family']]:<18}{r['version']:>8}  {', '.join(r['aliases']) or '-':<22}"
+             f"{r['as_of']:<12}{shown:>28}  {r['run_id']}")
+    return 0
+
+
+def cmd_promote(ws: Workspace, args: argparse.Namespace) -> int:
+    from mlflow.exceptions import MlflowException
+
+    from training import registry
+
+    client = registry.connect(ws)
+    try:
+        previous = registry.promote(client, args.family, str(args.version))
+    except MlflowException as exc:
+        raise ValueError(f"{registry.MODEL_NAMES[args.family]} has no version {args.version} "
+                         "(see `shelfwise models list`)") from exc
+    _say(f"{registry.MODEL_NAMES[args.family]} version {args.version} is now champion"
+         + (f"; version {previous} is challenger" if previous and str(previous) != str(args.version) else "")
+         + ". A running service picks it up when restarted.")
+    return 0
+
+
 def cmd_serve(ws: Workspace, args: argparse.Namespace) -> int:
     # A subprocess, not an import: training and serving meet only through the registry.
     env = {**os.environ, "SHELFWISE_HOME": str(ws.home)}
@@ -248,6 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--horizon-days", type=int, default=None,
                        help="churn/CLTV label window (default 90 for churn, 180 for CLTV)")
     train.set_defaults(func=cmd_train)
+
+    models = sub.add_parser("models", help="registered model versions").add_subparsers(
+        dest="action", required=True)
+    listing = models.add_parser("list", help="every version with its aliases, as-of date and primary metric")
+    listing.set_defaults(func=cmd_models_list)
+    promote = sub.add_parser("promote", help="make a registered version the champion (overrides the metric)")
+    promote.add_argument("family", choices=["recs", "churn", "cltv"])
+    promote.add_argument("version", type=int)
+    promote.set_defaults(func=cmd_promote)
 
     serve = sub.add_parser("serve", help="serve the champion models over HTTP (BentoML)")
     serve.add_argument("--port", type=int, default=3000)

@@ -106,3 +106,37 @@ def set_alias(client: MlflowClient, family: str, alias: str, version: str) -> No
 
 def scratch_dir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="shelfwise-")
+
+
+def list_versions(client: MlflowClient) -> list[dict]:
+    """Every registered version of every family: aliases, run, as-of date and primary metrics."""
+    rows = []
+    for family, name in MODEL_NAMES.items():
+        try:
+            model = client.get_registered_model(name)
+        except MlflowException:
+            continue
+        aliases: dict[str, list[str]] = {}
+        for alias, version in (model.aliases or {}).items():
+            aliases.setdefault(str(version), []).append(alias)
+        for v in client.search_model_versions(f"name='{name}'"):
+            run = client.get_run(v.run_id)
+            rows.append({"family": family, "version": int(v.version),
+                         "aliases": sorted(aliases.get(str(v.version), [])),
+                         "as_of": run.data.tags.get("as_of", ""), "run_id": v.run_id,
+                         "metrics": run.data.metrics, "created": v.creation_timestamp})
+    return sorted(rows, key=lambda r: (r["family"], r["version"]))
+
+
+def promote(client: MlflowClient, family: str, version: str) -> str | None:
+    """Make ``version`` the champion; the previous champion becomes challenger. Returns it."""
+    name = MODEL_NAMES[family]
+    client.get_model_version(name, version)  # raises naming the version if it does not exist
+    try:
+        previous = client.get_model_version_by_alias(name, CHAMPION).version
+    except MlflowException:
+        previous = None
+    client.set_registered_model_alias(name, CHAMPION, version)
+    if previous is not None and str(previous) != str(version):
+        client.set_registered_model_alias(name, CHALLENGER, str(previous))
+    return previous

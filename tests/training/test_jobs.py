@@ -79,3 +79,21 @@ def test_recs_tuning_trials_are_nested_runs_and_every_model_is_logged(workspace,
     assert sorted(c.data.params["l2"] for c in children) == ["100.0", "1000.0", "300.0"]
     assert all("validation_all_ndcg_at_10" in c.data.metrics for c in children)
     assert float(run.data.params["ease_l2"]) in (100.0, 300.0, 1000.0)
+
+
+def test_people_can_list_versions_and_override_the_champion(workspace, small_shop, monkeypatch, capsys):
+    from training.cli import main
+
+    as_of = pd.Timestamp("2011-03-01")
+    for _ in range(2):
+        jobs.train_customer_model(workspace, small_shop, "churn", as_of, horizon_days=60, n_cutoffs=3,
+                                  log=lambda _: None)
+    monkeypatch.setenv("SHELFWISE_HOME", str(workspace.home))
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "shelfwise-churn          1  champion" in out and "shelfwise-churn          2  challenger" in out
+    assert main(["promote", "churn", "2"]) == 0
+    assert "version 2 is now champion; version 1 is challenger" in capsys.readouterr().out
+    assert _alias(workspace, "churn", "champion") == "2" and _alias(workspace, "churn", "challenger") == "1"
+    assert main(["promote", "churn", "7"]) == 2
+    assert "shelfwise-churn has no version 7" in capsys.readouterr().err
