@@ -6,7 +6,9 @@ seen before it:
 - **all**: every item bought in the window counts (re-orders included); models may
   recommend what the customer bought before;
 - **discovery**: only items the customer never bought before count, among customers who
-  bought at least one; models must leave out what the customer bought.
+  bought at least one; models must leave out what the customer bought;
+- **buy_again**: only re-orders count (items bought before and again in the window), among
+  customers who re-ordered; models rank only what the customer bought before.
 
 Groups by orders before the cutoff: ``light`` (1-4) and ``heavy`` (5 or more). Customers
 first seen in the window (``new``) cannot be personalised: every model falls back to
@@ -27,7 +29,7 @@ from training.metrics import catalogue_coverage, ranking_report
 
 KS = (10, 20)
 CURVE_KS = (1, 5, 10, 20)  # NDCG by k for the plot
-TASKS = ("all", "discovery")
+TASKS = ("all", "discovery", "buy_again")
 METRIC_NAMES = ("precision", "recall", "ndcg", "map", "hit_rate")
 HEAVY_FROM_ORDERS = 5
 
@@ -43,7 +45,7 @@ class TestWindow:
     new_truth: dict[str, set[str]]  # customers first seen in the window -> items
 
 
-def test_window(orders: pd.DataFrame, users: IdIndex, as_of: pd.Timestamp,
+def heldout_window(orders: pd.DataFrame, users: IdIndex, as_of: pd.Timestamp,
                 end: pd.Timestamp | None = None) -> TestWindow:
     """The test set of purchases in ``[as_of, end)`` (to the end of the data by default)."""
     window = purchases_in_window(orders, as_of, end)
@@ -55,14 +57,15 @@ def test_window(orders: pd.DataFrame, users: IdIndex, as_of: pd.Timestamp,
     return TestWindow(
         users=known, rows=users.indices(known),
         truth={"all": {c: window[c] for c in known},
-               "discovery": {c: v for c, v in discovery.items() if v}},
+               "discovery": {c: v for c, v in discovery.items() if v},
+               "buy_again": {c: window[c] & before[c] for c in known if window[c] & before.get(c, set())}},
         group={c: "heavy" if n_orders.get(c, 0) >= HEAVY_FROM_ORDERS else "light" for c in known},
         new_truth={c: v for c, v in window.items() if c not in users},
     )
 
 
-Recommend = Callable[[np.ndarray, int, bool], np.ndarray]
-"""``(rows, k, include_purchased) -> item columns (rows x k, -1 pads)``."""
+Recommend = Callable[[np.ndarray, int, str], np.ndarray]
+"""``(rows, k, task) -> item columns (rows x k, -1 pads)``; ``task`` is one of :data:`TASKS`."""
 
 
 def evaluate(recommend: Recommend, test: TestWindow, items: IdIndex) -> dict[str, float]:
@@ -74,7 +77,7 @@ def evaluate(recommend: Recommend, test: TestWindow, items: IdIndex) -> dict[str
         truth = test.truth[task]
         if not truth:
             continue
-        cols = recommend(test.rows, k_max, task == "all")
+        cols = recommend(test.rows, k_max, task)
         lists = {c: [items.ids[i] for i in row if i >= 0] for c, row in zip(test.users, cols, strict=True)}
         lists = {c: lists[c] for c in truth}
         for k in KS:

@@ -33,7 +33,7 @@ from features.purchase_history import RANKER_FEATURE_SET
 from features.workspace import Workspace
 from training import plots, registry
 from training.customer_models import CustomerModel
-from training.evaluation import CURVE_KS, evaluate, evaluate_new_customers, test_window
+from training.evaluation import CURVE_KS, evaluate, evaluate_new_customers, heldout_window
 from training.metrics import normalized_gini, ranking_report
 from training.ranker import BlendedRecommender, FitCache, RankerParams
 from training.recommenders import (
@@ -45,6 +45,7 @@ from training.recommenders import (
     Recommender,
     RepurchaseRecommender,
     TrendingRecommender,
+    top_k,
 )
 
 PRIMARY_METRIC = {"recs": "all_ndcg_at_10", "churn": "roc_auc", "cltv": "normalized_gini"}
@@ -55,7 +56,7 @@ DEFAULT_HORIZON_DAYS = {"churn": 90, "cltv": 180}
 RECS_COLUMNS = (("all_ndcg_at_10", "NDCG@10"), ("all_precision_at_10", "P@10"), ("all_recall_at_10", "R@10"),
                 ("all_map_at_10", "MAP@10"), ("all_hit_rate_at_10", "HR@10"), ("all_ndcg_at_20", "NDCG@20"),
                 ("discovery_ndcg_at_10", "disc NDCG@10"), ("discovery_recall_at_20", "disc R@20"),
-                ("all_coverage_at_10", "coverage@10"))
+                ("buy_again_ndcg_at_10", "again NDCG@10"), ("all_coverage_at_10", "coverage@10"))
 
 
 @dataclass
@@ -140,8 +141,17 @@ EASE_L2_GRID = (100.0, 300.0, 1000.0)
 
 
 def _matrix_recommender(model: Recommender, matrix) -> Callable:
-    def recommend(rows: np.ndarray, k: int, include_purchased: bool) -> np.ndarray:
-        return model.recommend(rows, matrix, k, filter_purchased=not include_purchased)[0]
+    def recommend(rows: np.ndarray, k: int, task: str) -> np.ndarray:
+        if task != "buy_again":
+            return model.recommend(rows, matrix, k, filter_purchased=task == "discovery")[0]
+        # Buy it again: the model's order among the customer's own items only.
+        own = matrix[rows]
+        pos = np.repeat(np.arange(len(rows)), np.diff(own.indptr))
+        scores = np.full((len(rows), matrix.shape[1]), -np.inf, np.float32)
+        scores[pos, own.indices] = np.asarray(model.scores(rows, matrix))[pos, own.indices]
+        ids, values = top_k(scores, k)
+        ids[~np.isfinite(values)] = -1
+        return ids
     return recommend
 
 
@@ -150,7 +160,7 @@ def _tune_ease(cache: FitCache, as_of: pd.Timestamp, window_days: int,
     """Pick EASE's L2 on the validation window: fit before it, score all purchases in it."""
     start = as_of - pd.Timedelta(days=window_days)
     history = cache.history(start)
-    val = test_window(cache.orders, history.users, start, as_of)
+    val = heldout_window(cache.orders, history.users, start, as_of)
     trials = []
     for l2 in EASE_L2_GRID:
         model = EASERecommender(l2)
@@ -218,7 +228,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     val_start = as_of - pd.Timedelta(days=params.window_days)
     window = (f"train < {as_of.date()}, validation {val_start.date()}..{as_of.date()}, "
               f"test {as_of.date()}..{data_end.date()}")
-    test = test_window(orders, history.users, as_of) if data_end >= as_of else None
+    test = heldout_window(orders, history.users, as_of) if data_end >= as_of else None
     table: dict[str, dict[str, float]] = {}
     notes = []
     popularity = PopularityRecommender().fit(history.orders)
@@ -229,7 +239,11 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
                 # Trending learns from recency-weighted purchases; the rest from order counts.
                 est.fit(history.decayed if name == "trending" else history.orders)
                 table[name] = evaluate(_matrix_recommender(est, history.orders), test, history.items)
-        table["blended"] = evaluate(lambda r, k, inc: model.recommend(r, k, inc)[0], test, history.items)
+        def blended(rows: np.ndarray, k: int, task: str) -> np.ndarray:
+            own_only = 0 if task == "buy_again" else None
+            return model.recommend(rows, k, include_purchased=task != "discovery", n_new=own_only)[0]
+
+        table["blended"] = evaluate(blended, test, history.items)
         new = evaluate_new_customers(list(history.items.ids[popularity.order_[:10]]), test)
         for row in table.values():
             row.update(new)

@@ -148,11 +148,14 @@ class BlendedRecommender:
         self.item_weights_ = cache.ease(as_of, p.ease_l2)
         return self
 
-    def recommend(self, user_rows: np.ndarray, k: int = 10, include_purchased: bool = True
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` item columns and scores per customer row (-1 / -inf pad short lists)."""
+    def recommend(self, user_rows: np.ndarray, k: int = 10, include_purchased: bool = True,
+                  n_new: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` item columns and scores per customer row (-1 / -inf pad short lists).
+
+        ``n_new=0`` ranks only the customer's own items: the "buy it again" list.
+        """
         return rank_candidates(self.history_, self.item_weights_, self.booster_, user_rows, k,
-                               self.params.n_new, include_purchased)
+                               self.params.n_new if n_new is None else n_new, include_purchased)
 
     def save(self, path: Path, titles: np.ndarray, popularity: np.ndarray, extra_meta: dict) -> None:
         """``model.npz`` (history, EASE weights, titles, popularity), ``ranker.lgb``, ``meta.json``."""

@@ -1,0 +1,37 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.interactions import IdIndex
+from training.evaluation import evaluate, evaluate_new_customers, heldout_window
+
+AS_OF = pd.Timestamp("2011-03-01")
+
+
+def test_heldout_window_splits_tasks_groups_and_new_customers(orders):
+    users = IdIndex(["A", "B"])
+    tw = heldout_window(orders, users, AS_OF)
+    # After the cutoff A buys z (new to A) and C, a new customer, buys x.
+    assert tw.users == ["A"] and tw.rows.tolist() == [0]
+    assert tw.truth == {"all": {"A": {"z"}}, "discovery": {"A": {"z"}}, "buy_again": {}}
+    assert tw.group == {"A": "light"}
+    assert tw.new_truth == {"C": {"x"}}
+
+
+def test_evaluate_scores_each_task_with_the_models_lists(orders):
+    users, items = IdIndex(["A", "B"]), IdIndex(["x", "y", "z"])
+    tw = heldout_window(orders, users, AS_OF)
+
+    def recommend(rows, k, task):
+        # z second for "all", first for "discovery": NDCG 1/log2(3) and 1.
+        first = [0, 2, 1] if task == "all" else [2, 0, 1]
+        return np.array([first + [-1] * (k - 3)] * len(rows))
+
+    m = evaluate(recommend, tw, items)
+    assert m["all_ndcg_at_10"] == pytest.approx(1 / np.log2(3))
+    assert m["discovery_ndcg_at_10"] == 1.0
+    assert m["all_hit_rate_at_20"] == 1.0 and m["all_precision_at_10"] == pytest.approx(0.1)
+    assert m["all_coverage_at_10"] == 1.0  # the one list shows all three items
+    assert m["all_ndcg_at_10_light"] == m["all_ndcg_at_10"]
+    assert "buy_again_ndcg_at_10" not in m  # nobody re-ordered
+    assert evaluate_new_customers(["x", "y"], tw) == {"all_ndcg_at_10_new": 1.0}
