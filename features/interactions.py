@@ -175,3 +175,23 @@ def purchases_in_window(
         mask &= orders[s.TIMESTAMP] < end
     window = orders.loc[mask, [s.CUSTOMER_ID, s.ITEM_ID]]
     return {c: set(g) for c, g in window.groupby(s.CUSTOMER_ID)[s.ITEM_ID]}
+
+
+def basket_matrix(orders: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp,
+                  items: IdIndex) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Binary order x item matrix of sales in ``[start, end)`` over the columns of ``items``.
+
+    Items outside ``items`` are dropped; so are orders left with no item. Returns the
+    matrix and the order ids of its rows (in order of first appearance).
+    """
+    mask = (orders[s.TIMESTAMP] < end) & ~orders[s.IS_RETURN]
+    if start is not None:
+        mask &= orders[s.TIMESTAMP] >= start
+    sales = orders.loc[mask, [s.ORDER_ID, s.ITEM_ID]]
+    cols = items.indices(sales[s.ITEM_ID])
+    sales = sales[cols >= 0]
+    codes, order_ids = pd.factorize(sales[s.ORDER_ID])
+    x = sp.csr_matrix((np.ones(len(sales), np.float32), (codes, cols[cols >= 0])),
+                      shape=(len(order_ids), len(items)))
+    x.data[:] = 1.0  # an item on two lines of one order is one purchase
+    return x, np.asarray(order_ids)

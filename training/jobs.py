@@ -28,18 +28,19 @@ from features.customer_features import (
     build_training_set,
     monthly_cutoffs,
 )
-from features.interactions import IdIndex
+from features.interactions import IdIndex, basket_matrix
 from features.purchase_history import RANKER_FEATURE_SET
 from features.workspace import Workspace
 from training import plots, registry
 from training.customer_models import CustomerModel
-from training.evaluation import CURVE_KS, evaluate, evaluate_new_customers, heldout_window
+from training.evaluation import CURVE_KS, evaluate, evaluate_baskets, evaluate_new_customers, heldout_window
 from training.metrics import normalized_gini, ranking_report
 from training.ranker import BlendedRecommender, FitCache, RankerParams
 from training.recommenders import (
     ALSRecommender,
     BPRRecommender,
     EASERecommender,
+    FrequentlyBoughtTogether,
     ItemKNNRecommender,
     PopularityRecommender,
     Recommender,
@@ -232,6 +233,8 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     table: dict[str, dict[str, float]] = {}
     notes = []
     popularity = PopularityRecommender().fit(history.orders)
+    fbt = FrequentlyBoughtTogether().fit(basket_matrix(orders, None, as_of, history.items)[0])
+    fbt_table: dict[str, dict[str, float]] = {}
     if test is not None and test.users:
         if baselines:
             for name, make in BASELINES.items():
@@ -244,6 +247,18 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
             return model.recommend(rows, k, include_purchased=task != "discovery", n_new=own_only)[0]
 
         table["blended"] = evaluate(blended, test, history.items)
+        baskets = basket_matrix(orders, as_of, data_end + pd.Timedelta(days=1), history.items)[0]
+        fbt_table = {
+            "fbt": evaluate_baskets(lambda carts, k: fbt.recommend(carts, k)[0], baskets),
+            "popularity": evaluate_baskets(
+                lambda carts, k: np.array([[i for i in popularity.order_[: k + 1] if i not in c][:k]
+                                           for c in carts]), baskets)}
+        if fbt_table["fbt"]:
+            f, p = fbt_table["fbt"], fbt_table["popularity"]
+            notes.append(f"frequently bought together on {int(f['basket_orders']):,} test orders (one item "
+                         f"-> the rest): NDCG@10 {f['basket_ndcg_at_10']:.4f}, HR@10 "
+                         f"{f['basket_hit_rate_at_10']:.4f}; popularity {p['basket_ndcg_at_10']:.4f}, "
+                         f"{p['basket_hit_rate_at_10']:.4f}")
         new = evaluate_new_customers(list(history.items.ids[popularity.order_[:10]]), test)
         for row in table.values():
             row.update(new)
@@ -257,7 +272,8 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     titles = items.set_index(s.ITEM_ID)[s.TITLE].reindex(history.items.ids).fillna("").to_numpy()
     with registry.scratch_dir() as tmp:
         model_dir = Path(tmp) / "model"
-        model.save(model_dir, titles, popularity.item_scores_, {"window": window})
+        model.save(model_dir, titles, popularity.item_scores_, {"window": window, "fbt": fbt.get_params()},
+                   fbt_lift=fbt.lift_)
         plot_files = []
         if table:
             curves = {n: {k: r[f"all_ndcg_at_{k}"] for k in CURVE_KS} for n, r in table.items()}
@@ -266,7 +282,9 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
                           if f"all_ndcg_at_10_{g}" in r} for n, r in table.items()}
             plot_files.append(plots.by_group(groups, "NDCG@10", Path(tmp) / "ndcg_by_group.png"))
         logged = {**metrics, **{f"{name}.{m}": v for name, row in table.items() if name != "blended"
-                                for m, v in row.items()}, "fit_seconds": fit_seconds,
+                                for m, v in row.items()},
+                  **{f"{name}.{m}": v for name, row in fbt_table.items() for m, v in row.items()},
+                  "fit_seconds": fit_seconds,
                   "ranker_validation_ndcg_at_10": model.validation_ndcg_}
         run_id, version = registry.log_and_register(
             client, ws, "recs", model_dir,

@@ -22,6 +22,7 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from features import schema as s
 from features.purchase_history import (
@@ -157,11 +158,15 @@ class BlendedRecommender:
         return rank_candidates(self.history_, self.item_weights_, self.booster_, user_rows, k,
                                self.params.n_new if n_new is None else n_new, include_purchased)
 
-    def save(self, path: Path, titles: np.ndarray, popularity: np.ndarray, extra_meta: dict) -> None:
-        """``model.npz`` (history, EASE weights, titles, popularity), ``ranker.lgb``, ``meta.json``."""
+    def save(self, path: Path, titles: np.ndarray, popularity: np.ndarray, extra_meta: dict,
+             fbt_lift: sp.csr_matrix | None = None) -> None:
+        """``model.npz`` (history, EASE weights, titles, popularity and, if given, the
+        frequently-bought-together lift as ``fbt_*`` CSR arrays), ``ranker.lgb``, ``meta.json``."""
         path.mkdir(parents=True, exist_ok=True)
+        fbt = ({"fbt_indptr": fbt_lift.indptr, "fbt_indices": fbt_lift.indices, "fbt_lift": fbt_lift.data}
+               if fbt_lift is not None else {})
         np.savez(path / "model.npz", item_weights=self.item_weights_, item_titles=np.asarray(titles, str),
-                 popularity=np.asarray(popularity, np.float32), **self.history_.to_arrays())
+                 popularity=np.asarray(popularity, np.float32), **self.history_.to_arrays(), **fbt)
         self.booster_.save_model(str(path / "ranker.lgb"))
         meta = {"format": FORMAT, "model": "blended", "feature_set": RANKER_FEATURE_SET,
                 "features": list(CANDIDATE_FEATURES), "params": asdict(self.params),

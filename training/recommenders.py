@@ -210,6 +210,60 @@ class BPRRecommender(Recommender):
         return _cosine(self.item_factors_)
 
 
+class FrequentlyBoughtTogether:
+    """Items bought in the same orders: association rules i -> j by lift.
+
+    Agrawal, Imielinski & Swami (1993), "Mining association rules between sets of items in
+    large databases", SIGMOD. For orders ``O``: support(i, j) = |O_i & O_j| / |O|,
+    confidence(i -> j) = |O_i & O_j| / |O_i|, lift(i -> j) = confidence(i -> j) / (|O_j| / |O|).
+    Rules need ``min_orders`` orders together; the ``neighbours`` rules of highest lift are
+    kept per item. A cart is scored by summing the lift of every cart item's rules.
+    """
+
+    def __init__(self, min_orders: int = 3, neighbours: int = 50):
+        self.min_orders = min_orders
+        self.neighbours = neighbours
+
+    def get_params(self) -> dict:
+        return {"min_orders": self.min_orders, "neighbours": self.neighbours}
+
+    def fit(self, baskets: sp.csr_matrix) -> FrequentlyBoughtTogether:
+        """Fit on a binary order x item matrix."""
+        n_orders = max(baskets.shape[0], 1)
+        counts = np.asarray(baskets.sum(axis=0)).ravel().astype(np.float32)
+        co = (baskets.T @ baskets).tocoo()
+        keep = (co.row != co.col) & (co.data >= self.min_orders)
+        i, j, n = co.row[keep], co.col[keep], co.data[keep].astype(np.float32)
+        confidence = n / counts[i]
+        lift = confidence / (counts[j] / n_orders)
+        # Keep the best `neighbours` rules per antecedent item.
+        order = np.lexsort((-lift, i))
+        i, j, lift, confidence, n = i[order], j[order], lift[order], confidence[order], n[order]
+        rank = np.arange(len(i)) - np.searchsorted(i, i)
+        top = rank < self.neighbours
+        shape = (baskets.shape[1], baskets.shape[1])
+        self.lift_ = sp.csr_matrix((lift[top], (i[top], j[top])), shape=shape)
+        self.confidence_ = sp.csr_matrix((confidence[top], (i[top], j[top])), shape=shape)
+        self.support_ = sp.csr_matrix((n[top] / n_orders, (i[top], j[top])), shape=shape)
+        self.item_counts_ = counts
+        return self
+
+    def recommend(self, carts: list[np.ndarray], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` items for each cart (an array of item columns), cart items left out.
+
+        Items without a rule get no score (-1 / -inf pad the row)."""
+        ids = np.full((len(carts), k), -1, np.int64)
+        scores = np.full((len(carts), k), -np.inf, np.float32)
+        for r, cart in enumerate(carts):
+            row = np.asarray(self.lift_[np.asarray(cart)].sum(axis=0)).ravel()
+            row[np.asarray(cart)] = 0.0
+            found = np.flatnonzero(row > 0)
+            best = found[np.argsort(-row[found], kind="stable")[:k]]
+            ids[r, : len(best)] = best
+            scores[r, : len(best)] = row[best]
+        return ids, scores
+
+
 class ALSRecommender(Recommender):
     """Implicit-feedback matrix factorisation by alternating least squares.
 

@@ -35,3 +35,20 @@ def test_evaluate_scores_each_task_with_the_models_lists(orders):
     assert m["all_ndcg_at_10_light"] == m["all_ndcg_at_10"]
     assert "buy_again_ndcg_at_10" not in m  # nobody re-ordered
     assert evaluate_new_customers(["x", "y"], tw) == {"all_ndcg_at_10_new": 1.0}
+
+
+def test_baskets_query_one_item_and_score_the_rest_of_the_order():
+    import scipy.sparse as sp
+
+    from training.evaluation import evaluate_baskets
+    baskets = sp.csr_matrix(np.array([[1, 1, 1], [0, 1, 0], [1, 0, 1]], dtype=np.float32))
+    seen = []
+
+    def recommend(carts, k):
+        seen.extend(c.tolist() for c in carts)
+        return np.array([[2, 1]] * len(carts))
+
+    m = evaluate_baskets(recommend, baskets, k=2)
+    assert seen == [[0], [0]]  # the single-item order is skipped
+    assert m["basket_orders"] == 2 and m["basket_hit_rate_at_2"] == 1.0
+    assert m["basket_ndcg_at_2"] == pytest.approx((1.0 + 1.0) / 2)  # both truths fully ranked first

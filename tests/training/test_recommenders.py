@@ -101,3 +101,20 @@ def test_top_k_returns_best_first_and_caps_k_at_catalogue_size():
     ids, vals = top_k(np.array([[0.1, 0.9, 0.5]]), k=5)
     assert ids.tolist() == [[1, 2, 0]]
     assert vals.tolist() == [[0.9, 0.5, 0.1]]
+
+
+def test_frequently_bought_together_support_confidence_and_lift_by_hand():
+    import scipy.sparse as sp
+
+    from training.recommenders import FrequentlyBoughtTogether
+    # 4 orders over items a, b, c: a+b twice, a+c once, b alone.
+    baskets = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=np.float32))
+    fbt = FrequentlyBoughtTogether(min_orders=1).fit(baskets)
+    assert fbt.support_[0, 1] == pytest.approx(2 / 4)
+    assert fbt.confidence_[0, 1] == pytest.approx(2 / 3)  # of a's 3 orders, 2 have b
+    assert fbt.lift_[0, 1] == pytest.approx((2 / 3) / (3 / 4))
+    assert fbt.lift_[0, 2] == pytest.approx((1 / 3) / (1 / 4))
+    ids, _ = fbt.recommend([np.array([0])], k=3)
+    assert ids.tolist() == [[2, 1, -1]]  # c's lift (1.33) beats b's (0.89); a itself is left out
+    strict = FrequentlyBoughtTogether(min_orders=2).fit(baskets)
+    assert strict.recommend([np.array([0])], k=3)[0].tolist() == [[1, -1, -1]]
