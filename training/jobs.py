@@ -248,17 +248,23 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
 
         table["blended"] = evaluate(blended, test, history.items)
         baskets = basket_matrix(orders, as_of, data_end + pd.Timedelta(days=1), history.items)[0]
-        fbt_table = {
-            "fbt": evaluate_baskets(lambda carts, k: fbt.recommend(carts, k)[0], baskets),
-            "popularity": evaluate_baskets(
-                lambda carts, k: np.array([[i for i in popularity.order_[: k + 1] if i not in c][:k]
-                                           for c in carts]), baskets)}
+        def popular_for(carts, k, after=None):
+            taken = after if after is not None else [[] for _ in carts]
+            return np.array([list(t) + [i for i in popularity.order_[: 2 * k] if i not in c and i not in t]
+                             [: k - len(t)] for c, t in zip(carts, taken, strict=True)])
+
+        def fbt_then_popular(carts, k):
+            # As a storefront would show it: the rules first, popular items to fill the list.
+            return popular_for(carts, k, [[i for i in row if i >= 0] for row in fbt.recommend(carts, k)[0]])
+
+        fbt_table = {"fbt": evaluate_baskets(fbt_then_popular, baskets),
+                     "popularity": evaluate_baskets(popular_for, baskets)}
         if fbt_table["fbt"]:
             f, p = fbt_table["fbt"], fbt_table["popularity"]
-            notes.append(f"frequently bought together on {int(f['basket_orders']):,} test orders (one item "
-                         f"-> the rest): NDCG@10 {f['basket_ndcg_at_10']:.4f}, HR@10 "
-                         f"{f['basket_hit_rate_at_10']:.4f}; popularity {p['basket_ndcg_at_10']:.4f}, "
-                         f"{p['basket_hit_rate_at_10']:.4f}")
+            notes.append(f"frequently bought together (filled with popular items) on "
+                         f"{int(f['basket_orders']):,} test orders (one item -> the rest): "
+                         f"NDCG@10 {f['basket_ndcg_at_10']:.4f}, HR@10 {f['basket_hit_rate_at_10']:.4f}; "
+                         f"popularity {p['basket_ndcg_at_10']:.4f}, {p['basket_hit_rate_at_10']:.4f}")
         new = evaluate_new_customers(list(history.items.ids[popularity.order_[:10]]), test)
         for row in table.values():
             row.update(new)
@@ -273,7 +279,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     with registry.scratch_dir() as tmp:
         model_dir = Path(tmp) / "model"
         model.save(model_dir, titles, popularity.item_scores_, {"window": window, "fbt": fbt.get_params()},
-                   fbt_lift=fbt.lift_)
+                   fbt_scores=fbt.score_)
         plot_files = []
         if table:
             curves = {n: {k: r[f"all_ndcg_at_{k}"] for k in CURVE_KS} for n, r in table.items()}

@@ -159,12 +159,12 @@ class BlendedRecommender:
                                self.params.n_new if n_new is None else n_new, include_purchased)
 
     def save(self, path: Path, titles: np.ndarray, popularity: np.ndarray, extra_meta: dict,
-             fbt_lift: sp.csr_matrix | None = None) -> None:
+             fbt_scores: sp.csr_matrix | None = None) -> None:
         """``model.npz`` (history, EASE weights, titles, popularity and, if given, the
-        frequently-bought-together lift as ``fbt_*`` CSR arrays), ``ranker.lgb``, ``meta.json``."""
+        frequently-bought-together rule scores as ``fbt_*`` CSR arrays), ``ranker.lgb``, ``meta.json``."""
         path.mkdir(parents=True, exist_ok=True)
-        fbt = ({"fbt_indptr": fbt_lift.indptr, "fbt_indices": fbt_lift.indices, "fbt_lift": fbt_lift.data}
-               if fbt_lift is not None else {})
+        fbt = ({"fbt_indptr": fbt_scores.indptr, "fbt_indices": fbt_scores.indices,
+                "fbt_scores": fbt_scores.data} if fbt_scores is not None else {})
         np.savez(path / "model.npz", item_weights=self.item_weights_, item_titles=np.asarray(titles, str),
                  popularity=np.asarray(popularity, np.float32), **self.history_.to_arrays(), **fbt)
         self.booster_.save_model(str(path / "ranker.lgb"))

@@ -109,12 +109,14 @@ def test_frequently_bought_together_support_confidence_and_lift_by_hand():
     from training.recommenders import FrequentlyBoughtTogether
     # 4 orders over items a, b, c: a+b twice, a+c once, b alone.
     baskets = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=np.float32))
-    fbt = FrequentlyBoughtTogether(min_orders=1).fit(baskets)
+    fbt = FrequentlyBoughtTogether(min_orders=1, rank_by="lift").fit(baskets)
     assert fbt.support_[0, 1] == pytest.approx(2 / 4)
     assert fbt.confidence_[0, 1] == pytest.approx(2 / 3)  # of a's 3 orders, 2 have b
     assert fbt.lift_[0, 1] == pytest.approx((2 / 3) / (3 / 4))
     assert fbt.lift_[0, 2] == pytest.approx((1 / 3) / (1 / 4))
     ids, _ = fbt.recommend([np.array([0])], k=3)
     assert ids.tolist() == [[2, 1, -1]]  # c's lift (1.33) beats b's (0.89); a itself is left out
-    strict = FrequentlyBoughtTogether(min_orders=2).fit(baskets)
+    strict = FrequentlyBoughtTogether(min_orders=2, rank_by="lift").fit(baskets)
     assert strict.recommend([np.array([0])], k=3)[0].tolist() == [[1, -1, -1]]
+    by_confidence = FrequentlyBoughtTogether(min_orders=1).fit(baskets)
+    assert by_confidence.recommend([np.array([0])], k=2)[0].tolist() == [[1, 2]]  # 2/3 before 1/3
