@@ -37,6 +37,7 @@ demo: pipeline
 	@echo
 	@echo "Service: http://127.0.0.1:$(PORT)  (OpenAPI page at /, Ctrl-C to stop). Try:"
 	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/recommend -H 'Content-Type: application/json' -d '{\"user_id\": \"13085\", \"k\": 5}'"
+	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/recommend -H 'Content-Type: application/json' -d '{\"user_id\": \"13085\", \"k\": 5, \"include_purchased\": false}'"
 	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/recommend -H 'Content-Type: application/json' -d '{\"user_id\": \"new-visitor\", \"k\": 5}'"
 	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/customer -H 'Content-Type: application/json' -d '{\"customer_id\": \"13085\"}'"
 	@echo "  curl -s http://127.0.0.1:$(PORT)/v1/status ; curl -s http://127.0.0.1:$(PORT)/readyz"
