@@ -25,7 +25,7 @@ RFM_COLUMNS = (
 PURCHASE_COLUMNS = (
     "orders_last_30d", "ipi_mean_days", "ipi_std_days", "recency_over_ipi",
     "avg_basket_lines", "avg_basket_quantity", "basket_diversity", "repeat_item_share",
-    "is_home_country",
+    "is_home_country", "season_sin", "season_cos",
 )
 BROWSING_WINDOWS = (7, 30, 90)
 BROWSING_COLUMNS = (
@@ -54,7 +54,8 @@ FEATURE_SETS = {
     fs.name: fs for fs in (
         FeatureSet("customer_rfm_v1", RFM_COLUMNS, "recency, frequency, monetary value and returns"),
         FeatureSet("customer_v2", RFM_COLUMNS + PURCHASE_COLUMNS + BROWSING_COLUMNS,
-                   "v1 + inter-purchase intervals, baskets, item affinity, country, browsing 7/30/90 days"),
+                   "v1 + inter-purchase intervals, baskets, item affinity, country, season, "
+                   "browsing 7/30/90 days"),
     )
 }
 DEFAULT_FEATURE_SET = "customer_v2"
@@ -144,6 +145,8 @@ def build_customer_features(orders: pd.DataFrame | History, as_of: pd.Timestamp,
         - ``basket_diversity``: distinct items / lines bought (1: never re-orders an item);
         - ``repeat_item_share``: share of distinct items bought in two or more orders;
         - ``is_home_country``: 1 when the last order's country is the shop's most common;
+        - ``season_sin``, ``season_cos``: the cutoff's day of the year on the unit circle, so
+          a model trained on cutoffs around the year can tell a pre-Christmas window apart;
         - ``{views,carts,sessions}_{7,30,90}d``: browsing in the last 7/30/90 days;
         - ``cart_abandonment_90d``: share of the last 90 days' sessions with a cart add
           that did not end in an order within an hour (NaN without such sessions);
@@ -184,6 +187,8 @@ def build_customer_features(orders: pd.DataFrame | History, as_of: pd.Timestamp,
     f["repeat_item_share"] = _count_before(h.second_buys, as_of, ix) / f["distinct_items"]
     home = b["country"].mode().iloc[0]
     f["is_home_country"] = (g["country"].last() == home).astype(float)
+    angle = 2 * np.pi * as_of.day_of_year / 365.25
+    f["season_sin"], f["season_cos"] = np.sin(angle), np.cos(angle)
     f = f.join(_browsing(h, sales, as_of, ix))
     return f[list(fs.columns)].sort_index()
 

@@ -158,6 +158,25 @@ def load_recommender(path: Path) -> RecommenderRuntime | BlendedRuntime:
     return BlendedRuntime(path) if fmt == BLENDED_FORMAT else RecommenderRuntime(path)
 
 
+RISK_BANDS = ([0.0, 0.3, 0.6, 1.0], ["low", "medium", "high"])
+N_DRIVERS = 3
+
+
+def _top_drivers(path: Path, features: pd.DataFrame, columns: list[str]) -> dict[str, list[dict]]:
+    """Each customer's ``N_DRIVERS`` largest LightGBM feature contributions (SHAP values).
+
+    Lundberg et al. (2020), "From local explanations to global understanding with explainable
+    AI for trees"; LightGBM's ``pred_contrib``. Contributions are on the model's raw scale
+    (log-odds for churn, log of spend for CLTV); the sign says which way they push.
+    """
+    X = features[columns].to_numpy(float)
+    contrib = lgb.Booster(model_file=str(path / "model.lgb")).predict(X, pred_contrib=True)[:, :-1]
+    top = np.argsort(-np.abs(contrib), axis=1)[:, :N_DRIVERS]
+    return {c: [{"feature": columns[j], "value": None if np.isnan(X[r, j]) else float(X[r, j]),
+                 "contribution": float(contrib[r, j])} for j in top[r]]
+            for r, c in enumerate(features.index)}
+
+
 class CustomerScorer:
     """Churn probability and predicted CLTV for every customer, scored once at load.
 
@@ -192,10 +211,26 @@ class CustomerScorer:
             # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks.
             preds.append(lgb.Booster(model_file=str(path / "model.lgb")).predict(X))
         features = built[self.churn_meta["feature_set"]]  # every feature set has recency_days
-        self.scores = {
-            c: (float(p), float(v), float(r))
-            for c, p, v, r in zip(features.index, preds[0], preds[1], features["recency_days"], strict=True)
-        }
+        calibration = self.churn_meta.get("calibration")
+        if calibration:  # the piecewise-linear map training chose on its validation window
+            preds[0] = np.interp(preds[0], calibration["x"], calibration["y"])
+        self.frame = pd.DataFrame({
+            "churn_probability": np.clip(preds[0], 0.0, 1.0), "predicted_cltv": preds[1],
+            "days_since_last_order": features["recency_days"].to_numpy()}, index=features.index)
+        self.frame["risk_band"] = pd.cut(self.frame["churn_probability"], RISK_BANDS[0],
+                                         labels=RISK_BANDS[1], include_lowest=True).astype(str)
+        # CLTV decile among all scored customers: 1 = the top 10%.
+        rank = self.frame["predicted_cltv"].rank(ascending=False, method="first") / len(self.frame)
+        self.frame["cltv_decile"] = np.minimum(np.ceil(rank * 10), 10).astype(int)
+        self.frame["cltv_tier"] = np.select([rank <= 0.01, rank <= 0.05, rank <= 0.10],
+                                            ["top 1%", "top 5%", "top 10%"], "other")
+        self.drivers = {
+            family: _top_drivers(path, built[meta["feature_set"]], meta["feature_columns"])
+            for family, meta, path in (("churn", self.churn_meta, churn_path),
+                                       ("cltv", self.cltv_meta, cltv_path))}
+        self.scores = {c: (float(p), float(v), float(r)) for c, p, v, r in zip(
+            self.frame.index, self.frame["churn_probability"], self.frame["predicted_cltv"],
+            self.frame["days_since_last_order"], strict=True)}
         self.churn_horizon_days = int(self.churn_meta["horizon_days"])
         self.cltv_horizon_days = int(self.cltv_meta["horizon_days"])
 

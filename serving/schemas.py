@@ -23,6 +23,13 @@ class RecommendResponse(BaseModel):
                                examples=["shelfwise-recs/1"])
 
 
+class Driver(BaseModel):
+    feature: str = Field(examples=["recency_days"])
+    value: float | None = Field(description="The customer's value of the feature (null: unknown).")
+    contribution: float = Field(description="Push on the model's raw score (log-odds for churn, log "
+                                            "spend for CLTV); positive raises the prediction.")
+
+
 class CustomerResponse(BaseModel):
     customer_id: str = Field(examples=["13085"])
     churn_probability: float = Field(
@@ -31,6 +38,14 @@ class CustomerResponse(BaseModel):
     predicted_cltv: float = Field(
         description="Predicted net revenue (GBP) within cltv_horizon_days after as_of.")
     cltv_horizon_days: int = Field(examples=[180])
+    risk_band: str = Field(description="Churn risk: low (< 0.3), medium (< 0.6) or high.",
+                           examples=["medium"])
+    cltv_decile: int = Field(ge=1, le=10,
+                             description="Predicted CLTV decile among all customers; 1 = top 10%.")
+    cltv_tier: str = Field(description="'top 1%', 'top 5%', 'top 10%' or 'other' by predicted CLTV.")
+    drivers: dict[str, list[Driver]] = Field(
+        description="Per model ('churn', 'cltv'), the three features that moved this customer's "
+                    "prediction most (LightGBM feature contributions).")
     days_since_last_order: float
     as_of: str = Field(description="Date the customer's features were computed for (ISO).")
     feature_set: str = Field(examples=["customer_v2"])

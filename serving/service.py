@@ -85,10 +85,13 @@ class Shelfwise:
             raise NotFound(f"customer_id {customer_id!r} has no purchase history in the "
                            f"workspace's orders; scores exist only for known customers")
         churn, cltv, recency = scores
+        row = self.customers.frame.loc[customer_id]
         return CustomerResponse(
             customer_id=customer_id, churn_probability=min(max(churn, 0.0), 1.0),
             churn_horizon_days=self.customers.churn_horizon_days,
             predicted_cltv=cltv, cltv_horizon_days=self.customers.cltv_horizon_days,
+            risk_band=row["risk_band"], cltv_decile=int(row["cltv_decile"]), cltv_tier=row["cltv_tier"],
+            drivers={f: self.customers.drivers[f][customer_id] for f in ("churn", "cltv")},
             days_since_last_order=recency, as_of=self.customers.as_of.date().isoformat(),
             feature_set=self.customers.churn_meta["feature_set"],
             model_versions={f: self.versions[f] for f in ("churn", "cltv")})

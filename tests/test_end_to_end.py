@@ -107,6 +107,8 @@ def test_customer_scores_carry_horizons_and_model_versions(service):
     assert body["as_of"] == "2011-12-10"
     assert body["model_versions"] == {"churn": "shelfwise-churn/1", "cltv": "shelfwise-cltv/1"}
     assert body["feature_set"] == "customer_v2"
+    assert body["risk_band"] in ("low", "medium", "high") and 1 <= body["cltv_decile"] <= 10
+    assert [len(body["drivers"][f]) for f in ("churn", "cltv")] == [3, 3]
 
 
 def test_served_lists_are_the_trained_models_lists_and_respect_include_purchased(service, trained_home,

@@ -65,6 +65,18 @@ class BetaGeoModel:
                         * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0)
         return 1.0 / (1.0 + odds)
 
+    def probability_no_purchase(self, t: float, frequency, recency, T) -> np.ndarray:
+        """P(no purchase in the next ``t`` time units | x, t_x, T).
+
+        Dead customers never buy; an alive one buys at rate ``lambda | data ~ Gamma(r + x,
+        alpha + T)`` and cannot drop out without buying, so
+        ``P = 1 - P(alive) + P(alive) * ((alpha + T) / (alpha + T + t)) ** (r + x)``.
+        """
+        r, alpha, a, b = self.params_.values()
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        alive = self.probability_alive(x, t_x, T)
+        return 1.0 - alive + alive * ((alpha + T) / (alpha + T + t)) ** (r + x)
+
     def expected_purchases(self, t: float, frequency, recency, T) -> np.ndarray:
         """Expected purchases in the next ``t`` time units given the history (equation 10)."""
         r, alpha, a, b = self.params_.values()

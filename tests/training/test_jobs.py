@@ -97,3 +97,37 @@ def test_people_can_list_versions_and_override_the_champion(workspace, small_sho
     assert _alias(workspace, "churn", "champion") == "2" and _alias(workspace, "churn", "challenger") == "1"
     assert main(["promote", "churn", "7"]) == 2
     assert "shelfwise-churn has no version 7" in capsys.readouterr().err
+
+
+def test_churn_is_calibrated_and_compared_with_bgnbd_and_scores_export_with_drivers(workspace, small_shop,
+                                                                                    monkeypatch, tmp_path):
+    import json
+
+    from serving.runtime import CustomerScorer
+    from training.cli import main
+
+    as_of = pd.Timestamp("2011-03-01")
+    churn = jobs.train_customer_model(workspace, small_shop, "churn", as_of, horizon_days=60, n_cutoffs=4,
+                                      log=lambda _: None)
+    cltv = jobs.train_customer_model(workspace, small_shop, "cltv", as_of, horizon_days=60, n_cutoffs=4,
+                                     log=lambda _: None)
+    assert set(churn.table) == {"recency alone", "BG/NBD", "LightGBM uncalibrated", "LightGBM"}
+    assert {"ece", "top_decile_lift", "brier"} <= set(churn.table["LightGBM"])
+    assert set(cltv.table) == {"last-period spend", "BG/NBD + Gamma-Gamma", "LightGBM (Tweedie)"}
+    assert {"spearman", "decile_mape"} <= set(cltv.table["LightGBM (Tweedie)"])
+
+    # The exported scores are the service's: calibrated churn, bands, tiers and top drivers.
+    monkeypatch.setenv("SHELFWISE_HOME", str(workspace.home))
+    out = tmp_path / "scores.csv"
+    assert main(["score", "customers", "--out", str(out)]) == 0
+    scores = pd.read_csv(out, dtype={"customer_id": str}).set_index("customer_id")
+    assert len(scores) == small_shop["customer_id"].nunique()
+    assert set(scores["risk_band"]) <= {"low", "medium", "high"}
+    assert (scores["cltv_tier"] == "top 10%").sum() + (scores["cltv_tier"] == "top 5%").sum() >= 1
+    model_dir = next((workspace.home / "mlflow" / "artifacts" / "churn").glob("*/artifacts/model"))
+    meta = json.loads((model_dir / "meta.json").read_text())
+    assert meta["calibration"]["method"] in ("isotonic", "platt")
+    cltv_dir = next((workspace.home / "mlflow" / "artifacts" / "cltv").glob("*/artifacts/model"))
+    scorer = CustomerScorer(model_dir, cltv_dir, small_shop)
+    assert len(scorer.drivers["churn"]["c1"]) == 3
+    assert scores.loc["c1", "churn_probability"] == pytest.approx(scorer.scores["c1"][0])

@@ -40,3 +40,18 @@ def test_map_hit_rate_and_coverage_match_hand_computed_values():
     assert catalogue_coverage({"u1": ["a", "b"], "u2": ["b", "c"]}, n_items=8, k=2) == 3 / 8
     report = ranking_report({"u1": recommended}, {"u1": relevant}, 4, metrics=("map", "hit_rate"))
     assert report == {"map_at_4": pytest.approx(1 / 3), "hit_rate_at_4": 1.0}
+
+
+def test_calibration_lift_and_decile_error_by_hand():
+    from training.metrics import decile_mape, expected_calibration_error, top_decile_lift
+
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.05, 0.05, 0.95, 0.55])
+    # bins: [0.0,0.1) has 2 with rate 0 vs 0.05; [0.5,0.6) 1 with 1 vs .55; [0.9,1.0] 1 with 1 vs .95
+    assert expected_calibration_error(y, p) == pytest.approx(0.5 * 0.05 + 0.25 * 0.45 + 0.25 * 0.05)
+    scores = np.arange(20, dtype=float)
+    labels = np.r_[np.zeros(18), np.ones(2)]
+    assert top_decile_lift(labels, scores) == pytest.approx(1.0 / 0.1)
+    actual = np.arange(1, 11, dtype=float)
+    assert decile_mape(actual, actual) == 0.0
+    assert decile_mape(actual, actual * 1.5) == pytest.approx(0.5)
