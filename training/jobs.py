@@ -9,6 +9,7 @@ version is ``challenger``.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -190,7 +191,7 @@ def _tune_ease(cache: FitCache, as_of: pd.Timestamp, window_days: int,
 
 def _champion_recommend(path: Path) -> Callable[[list[str], int], dict[str, list[str]]]:
     """Customer ids -> top-k item ids from a saved recommender of either format."""
-    meta = __import__("json").loads((path / "meta.json").read_text())
+    meta = json.loads((path / "meta.json").read_text())
     if meta.get("format") == "shelfwise-recs-v2":
         model = BlendedRecommender.load(path)
         users, items = model.history_.users, model.history_.items

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -166,7 +168,7 @@ def test_empty_wrong_encoding_and_corrupt_files_get_clear_errors(tmp_path, event
         mapped.load(tmp_path / "cut.parquet", mapping)
 
 
-EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "data" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "data" / "examples"
 
 
 def test_the_documented_example_event_export_loads_cleanly():

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from serving.runtime import CustomerScorer, IncompatibleModelError, RecommenderRuntime
@@ -57,7 +58,7 @@ def blended_dir(tmp_path_factory):
     from training.ranker import BlendedRecommender, RankerParams
 
     model = BlendedRecommender(RankerParams(n_windows=3, window_days=60, max_rounds=30)).fit(
-        make_small_shop(), __import__("pandas").Timestamp("2011-03-01"))
+        make_small_shop(), pd.Timestamp("2011-03-01"))
     path = tmp_path_factory.mktemp("blended")
     n = len(model.history_.items)
     model.save(path, np.array([f"title {i}" for i in model.history_.items.ids]), np.arange(n, 0, -1), {})
