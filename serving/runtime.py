@@ -14,7 +14,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.customer_features import History, build_customer_features, get_feature_set
+from features.customer_features import History, build_customer_features, build_rfm_summary, get_feature_set
 from features.purchase_history import (
     CANDIDATE_FEATURES,
     RANKER_FEATURE_SET,
@@ -224,6 +224,7 @@ class CustomerScorer:
         self.frame["cltv_decile"] = np.minimum(np.ceil(rank * 10), 10).astype(int)
         self.frame["cltv_tier"] = np.select([rank <= 0.01, rank <= 0.05, rank <= 0.10],
                                             ["top 1%", "top 5%", "top 10%"], "other")
+        self.frame["next_purchase_date"] = self._next_purchase(orders)
         self.drivers = {
             family: _top_drivers(path, built[meta["feature_set"]], meta["feature_columns"])
             for family, meta, path in (("churn", self.churn_meta, churn_path),
@@ -233,6 +234,28 @@ class CustomerScorer:
             self.frame["days_since_last_order"], strict=True)}
         self.churn_horizon_days = int(self.churn_meta["horizon_days"])
         self.cltv_horizon_days = int(self.cltv_meta["horizon_days"])
+
+    def _next_purchase(self, orders: pd.DataFrame) -> pd.Series:
+        """Expected date of each customer's next purchase from the churn model's BG/NBD
+        parameters (Fader, Hardie & Lee 2005); NaT when the customer is more likely gone.
+
+        While alive, the purchase rate given the history is ``Gamma(r + x, alpha + T)``, so
+        the median wait is ``(alpha + T) * (2 ** (1 / (r + x)) - 1)``. A customer whose
+        P(alive) is below one half gets no date. These closed forms are the artifact's
+        contract with ``training/btyd.py``, which serving may not import.
+        """
+        bg = self.churn_meta.get("bgnbd")
+        if not bg:
+            return pd.Series(pd.NaT, index=self.frame.index)
+        summary = build_rfm_summary(orders, self.as_of, bg["time_unit_days"]).reindex(self.frame.index)
+        x, t_x, big_t = summary["frequency"], summary["recency"], summary["T"]
+        r, alpha, a, b = bg["r"], bg["alpha"], bg["a"], bg["b"]
+        odds = np.where(x > 0, a / np.maximum(b + x - 1, 1e-300)
+                        * ((alpha + big_t) / (alpha + t_x)) ** (r + x), 0)
+        alive = 1 / (1 + odds)
+        wait = (alpha + big_t) * (2 ** (1 / (r + x)) - 1) * bg["time_unit_days"]
+        dates = self.as_of + pd.to_timedelta(wait.round(), unit="D")
+        return dates.where(alive >= 0.5)
 
     def score(self, customer_id: str) -> tuple[float, float, float] | None:
         """(churn probability, predicted net revenue, days since last order), or ``None``."""

@@ -17,7 +17,7 @@ from serving.registry import NoChampionError, download_champions
 from serving.runtime import CustomerScorer
 
 COLUMNS = ("customer_id", "churn_probability", "risk_band", "predicted_cltv", "cltv_decile", "cltv_tier",
-           "days_since_last_order", "top_churn_driver", "top_cltv_driver")
+           "next_purchase_date", "days_since_last_order", "top_churn_driver", "top_cltv_driver")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import bentoml
+import pandas as pd
 from bentoml.exceptions import NotFound
 from fastapi import FastAPI
 from pydantic import Field
@@ -91,6 +92,8 @@ class Shelfwise:
             churn_horizon_days=self.customers.churn_horizon_days,
             predicted_cltv=cltv, cltv_horizon_days=self.customers.cltv_horizon_days,
             risk_band=row["risk_band"], cltv_decile=int(row["cltv_decile"]), cltv_tier=row["cltv_tier"],
+            next_purchase_date=None if pd.isna(row["next_purchase_date"])
+            else row["next_purchase_date"].date().isoformat(),
             drivers={f: self.customers.drivers[f][customer_id] for f in ("churn", "cltv")},
             days_since_last_order=recency, as_of=self.customers.as_of.date().isoformat(),
             feature_set=self.customers.churn_meta["feature_set"],

@@ -109,6 +109,7 @@ def test_customer_scores_carry_horizons_and_model_versions(service):
     assert body["feature_set"] == "customer_v2"
     assert body["risk_band"] in ("low", "medium", "high") and 1 <= body["cltv_decile"] <= 10
     assert [len(body["drivers"][f]) for f in ("churn", "cltv")] == [3, 3]
+    assert body["next_purchase_date"] is None or body["next_purchase_date"] > "2011-12-10"
 
 
 def test_served_lists_are_the_trained_models_lists_and_respect_include_purchased(service, trained_home,

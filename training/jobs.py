@@ -407,7 +407,13 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     baseline_name = "recency alone" if task == "churn" else "last-period spend"
     with registry.scratch_dir() as tmp:
         model_dir = Path(tmp) / "model"
-        model.save(model_dir, {"as_of": as_of.isoformat(), "horizon_days": horizon})
+        extra = {"as_of": as_of.isoformat(), "horizon_days": horizon}
+        if task == "churn":
+            # BG/NBD parameters ride along: the service dates each customer's next purchase with them.
+            summary = build_rfm_summary(orders, as_of)
+            bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+            extra["bgnbd"] = {**bg.params_, "time_unit_days": 7.0}
+        model.save(model_dir, extra)
         plot_files = []
         if pred is not None:
             plot = (plots.calibration_and_lift if task == "churn"

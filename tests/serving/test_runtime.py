@@ -95,3 +95,22 @@ def test_blended_lists_are_filled_to_k_and_respect_include_purchased(blended_dir
     assert not set(ids) & bought
     items, fallback = runtime.recommend("stranger", 3)
     assert fallback and [i.item_id for i in items] == runtime.item_ids[:3]  # popularity given as n..1
+
+
+def test_next_purchase_date_is_the_bgnbd_median_wait_or_none_when_likely_gone(tmp_path):
+    from tests.conftest import make_orders
+
+    orders = make_orders([
+        # "busy": bought every week until the end; "gone": two early purchases, then silence.
+        *[(f"b{i}", "busy", "x", 1, 1.0, pd.Timestamp("2011-01-03") + pd.Timedelta(days=7 * i)) for i in range(10)],
+        ("g1", "gone", "x", 1, 1.0, "2010-01-04"), ("g2", "gone", "x", 1, 1.0, "2010-01-11"),
+    ])
+    scorer = CustomerScorer.__new__(CustomerScorer)
+    scorer.as_of = pd.Timestamp("2011-03-08")
+    scorer.churn_meta = {"bgnbd": {"r": 1.0, "alpha": 2.0, "a": 0.5, "b": 2.0, "time_unit_days": 7.0}}
+    scorer.frame = pd.DataFrame(index=pd.Index(["busy", "gone"]))
+    dates = scorer._next_purchase(orders)
+    # busy: x = 9 repeats, T from 2011-01-03 to 2011-03-07 = 9 weeks: wait = (2 + 9) * (2 ** (1/10) - 1) weeks
+    wait_days = round((2 + 9) * (2 ** 0.1 - 1) * 7)
+    assert dates["busy"] == pd.Timestamp("2011-03-08") + pd.Timedelta(days=wait_days)
+    assert pd.isna(dates["gone"])
