@@ -367,7 +367,11 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     horizon = horizon_days or DEFAULT_HORIZON_DAYS[task]
     label = CHURNED if task == "churn" else FUTURE_REVENUE
     t0 = time.perf_counter()
-    cutoffs = monthly_cutoffs(as_of, horizon, n_cutoffs)
+    first_order = orders[s.TIMESTAMP].min()
+    cutoffs = [c for c in monthly_cutoffs(as_of, horizon, n_cutoffs) if c > first_order]
+    if not cutoffs:
+        raise ValueError(f"no training cutoff: the label windows before {as_of.date()} start before the "
+                         f"first order ({first_order.date()}); choose a later --as-of or a shorter horizon")
     history = History(orders, events)
     train = build_training_set(history, cutoffs, horizon, feature_set=feature_set)
     log(f"[{task}] training set ({feature_set}, {'with' if events is not None else 'without'} events): "
