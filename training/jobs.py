@@ -36,7 +36,7 @@ from features.purchase_history import RANKER_FEATURE_SET
 from features.workspace import Workspace
 from training import plots, registry
 from training.btyd import BetaGeoModel, GammaGammaModel, expected_clv
-from training.customer_models import CustomerModel
+from training.customer_models import CustomerModel, TwoPartCLTV
 from training.evaluation import CURVE_KS, evaluate, evaluate_baskets, evaluate_new_customers, heldout_window
 from training.metrics import (
     decile_mape,
@@ -402,7 +402,9 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
             before = build_labels(orders, pd.Index(test[s.CUSTOMER_ID]),
                                   as_of - pd.Timedelta(days=horizon), horizon)
             baseline = _customer_metrics(task, y, before[FUTURE_REVENUE].clip(lower=0).to_numpy())
+            two_part = TwoPartCLTV(feature_set=feature_set).fit(train).predict(test)
             table = {"last-period spend": baseline, "BG/NBD + Gamma-Gamma": _customer_metrics(task, y, btyd),
+                     "LightGBM two-part": _customer_metrics(task, y, two_part),
                      "LightGBM (Tweedie)": metrics}
             notes.append(f"test customers: {len(test):,}, mean revenue {y.mean():.1f}")
     else:

@@ -113,7 +113,7 @@ def test_churn_is_calibrated_and_compared_with_bgnbd_and_scores_export_with_driv
                                      log=lambda _: None)
     assert set(churn.table) == {"recency alone", "BG/NBD", "LightGBM uncalibrated", "LightGBM"}
     assert {"ece", "top_decile_lift", "brier"} <= set(churn.table["LightGBM"])
-    assert set(cltv.table) == {"last-period spend", "BG/NBD + Gamma-Gamma", "LightGBM (Tweedie)"}
+    assert set(cltv.table) == {"last-period spend", "BG/NBD + Gamma-Gamma", "LightGBM two-part", "LightGBM (Tweedie)"}
     assert {"spearman", "decile_mape"} <= set(cltv.table["LightGBM (Tweedie)"])
 
     # The exported scores are the service's: calibrated churn, bands, tiers and top drivers.
