@@ -49,7 +49,31 @@ class Recommendation:
     score: float
 
 
-class RecommenderRuntime:
+class _CatalogueRuntime:
+    """What both recommender runtimes share: item ids, titles and the popularity fallback."""
+
+    item_ids: list[str]
+    titles: list[str]
+    popularity: np.ndarray
+
+    def _set_catalogue(self, item_ids: list[str], titles: list[str], popularity: np.ndarray) -> None:
+        self.item_ids, self.titles, self.popularity = item_ids, titles, popularity
+        self.popular = np.argsort(-popularity, kind="stable")
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def _items(self, columns, scores) -> list[Recommendation]:
+        return [Recommendation(self.item_ids[i], self.titles[i], float(sc))
+                for i, sc in zip(columns, scores, strict=True)]
+
+    def _popular(self, k: int) -> tuple[list[Recommendation], bool]:
+        top = self.popular[:k]
+        return self._items(top, self.popularity[top]), True
+
+
+class RecommenderRuntime(_CatalogueRuntime):
     """Top-k from ALS factors for known customers, popular items for everyone else.
 
     Reads the older ``shelfwise-recs-v1`` artifacts; it cannot leave out purchased items,
@@ -63,16 +87,8 @@ class RecommenderRuntime:
         arrays = np.load(path / "model.npz", allow_pickle=False)
         self.user_factors = np.ascontiguousarray(arrays["user_factors"])
         self.item_factors_t = np.ascontiguousarray(arrays["item_factors"].T)
-        self.item_ids = arrays["item_ids"].tolist()
-        self.titles = arrays["item_titles"].tolist()
-        popularity = arrays["popularity"]
-        self.popular = np.argsort(-popularity, kind="stable")
-        self.popularity = popularity
+        self._set_catalogue(arrays["item_ids"].tolist(), arrays["item_titles"].tolist(), arrays["popularity"])
         self.user_index = {u: i for i, u in enumerate(arrays["user_ids"].tolist())}
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
 
     def recommend(self, user_id: str, k: int, include_purchased: bool = True
                   ) -> tuple[list[Recommendation], bool]:
@@ -80,20 +96,14 @@ class RecommenderRuntime:
         k = min(k, self.n_items)
         row = self.user_index.get(user_id)
         if row is None:
-            top = self.popular[:k]
-            scores = self.popularity[top]
-            fallback = True
-        else:
-            all_scores = self.user_factors[row] @ self.item_factors_t
-            part = np.argpartition(-all_scores, k - 1)[:k]
-            top = part[np.argsort(-all_scores[part], kind="stable")]
-            scores = all_scores[top]
-            fallback = False
-        return [Recommendation(self.item_ids[i], self.titles[i], float(sc))
-                for i, sc in zip(top, scores, strict=True)], fallback
+            return self._popular(k)
+        all_scores = self.user_factors[row] @ self.item_factors_t
+        part = np.argpartition(-all_scores, k - 1)[:k]
+        top = part[np.argsort(-all_scores[part], kind="stable")]
+        return self._items(top, all_scores[top]), False
 
 
-class BlendedRuntime:
+class BlendedRuntime(_CatalogueRuntime):
     """The blended "for you" list: own items and EASE candidates, ordered by the ranker.
 
     Candidate features come from :func:`features.purchase_history.candidate_features`, the
@@ -115,14 +125,8 @@ class BlendedRuntime:
         self.item_weights = np.ascontiguousarray(arrays["item_weights"])
         self.booster = lgb.Booster(model_file=str(path / "ranker.lgb"))
         self.n_new = int(self.meta["params"]["n_new"])
-        self.item_ids = self.history.items.ids.tolist()
-        self.titles = arrays["item_titles"].tolist()
-        self.popularity = arrays["popularity"]
-        self.popular = np.argsort(-self.popularity, kind="stable")
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
+        self._set_catalogue(self.history.items.ids.tolist(), arrays["item_titles"].tolist(),
+                            arrays["popularity"])
 
     def recommend(self, user_id: str, k: int, include_purchased: bool = True
                   ) -> tuple[list[Recommendation], bool]:
@@ -130,16 +134,13 @@ class BlendedRuntime:
         k = min(k, self.n_items)
         row = self.history.users.indices([user_id])[0]
         if row < 0:
-            top = self.popular[:k]
-            return [Recommendation(self.item_ids[i], self.titles[i], float(self.popularity[i]))
-                    for i in top], True
+            return self._popular(k)
         _, items, X = candidate_features(self.history, self.item_weights, np.array([row]),
                                          n_new=max(self.n_new, k), include_purchased=include_purchased)
         # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks.
         scores = self.booster.predict(X) if len(X) else np.zeros(0)
         best = np.argsort(-scores, kind="stable")[:k]
-        out = [Recommendation(self.item_ids[i], self.titles[i], float(sc))
-               for i, sc in zip(items[best], scores[best], strict=True)]
+        out = self._items(items[best], scores[best])
         if len(out) < k:
             taken = set(items[best].tolist())
             if not include_purchased:
