@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from features import schema as s
+from features.interactions import IdIndex, basket_matrix
 
 ITEM_FEATURE_SET = "item_v1"
 WINDOWS = (7, 30, 90)
@@ -60,7 +60,7 @@ def build_item_features(orders: pd.DataFrame, as_of: pd.Timestamp, items: pd.Dat
     f["price"] = listed.fillna(median)
     f[s.CATEGORY] = (items.set_index(s.ITEM_ID)[s.CATEGORY].reindex(ids).fillna("")
                      if items is not None else "")
-    f["co_purchase_items"], f["co_purchase_orders"] = _co_purchases(sales, ids)
+    f["co_purchase_items"], f["co_purchase_orders"] = _co_purchases(orders, as_of, ids)
     return f[[s.CATEGORY, *ITEM_FEATURE_COLUMNS]]
 
 
@@ -68,15 +68,9 @@ def _per_item(rows: pd.DataFrame, key: str, ids: pd.Index) -> pd.Series:
     return rows.groupby(s.ITEM_ID)[key].nunique().reindex(ids, fill_value=0).astype(float)
 
 
-def _co_purchases(sales: pd.DataFrame, ids: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+def _co_purchases(orders: pd.DataFrame, as_of: pd.Timestamp, ids: pd.Index) -> tuple[np.ndarray, np.ndarray]:
     """Distinct co-bought items and multi-item orders per item, from the order x item matrix."""
-    if sales.empty:
-        return np.zeros(len(ids)), np.zeros(len(ids))
-    order_codes, order_ids = pd.factorize(sales[s.ORDER_ID])
-    item_codes = ids.get_indexer(sales[s.ITEM_ID])
-    x = sp.csr_matrix((np.ones(len(sales), np.float32), (order_codes, item_codes)),
-                      shape=(len(order_ids), len(ids)))
-    x.data[:] = 1.0  # an item twice in one order is one purchase
+    x, _ = basket_matrix(orders, None, as_of, IdIndex(ids))
     co = (x.T @ x).tocsr()
     co.setdiag(0)
     co.eliminate_zeros()

@@ -335,15 +335,15 @@ def _customer_metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict[str, f
             "total_revenue_error": float((pred.sum() - y.sum()) / y.sum())}
 
 
-def _btyd_baseline(orders: pd.DataFrame, task: str, as_of: pd.Timestamp, horizon: int,
+def _btyd_baseline(summary: pd.DataFrame, bg: BetaGeoModel, task: str, horizon: int,
                    customers: pd.Index) -> np.ndarray:
     """BG/NBD P(no purchase in the horizon) for churn; BG/NBD + Gamma-Gamma CLV for CLTV.
 
-    Fitted on the (x, t_x, T, m_x) summary of all purchases before ``as_of``, in weeks.
+    ``summary`` is the (x, t_x, T, m_x) summary of all purchases before ``as_of``, in weeks,
+    and ``bg`` the BG/NBD model fitted on it.
     """
-    summary = build_rfm_summary(orders, as_of).reindex(customers)
+    summary = summary.reindex(customers)
     x, t_x, big_t = summary["frequency"], summary["recency"], summary["T"]
-    bg = BetaGeoModel().fit(x, t_x, big_t)
     weeks = horizon / 7.0
     if task == "churn":
         return bg.probability_no_purchase(weeks, x, t_x, big_t)
@@ -383,12 +383,17 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     test_end = as_of + pd.Timedelta(days=horizon)
     window = f"train < {as_of.date()}, test {as_of.date()}..{test_end.date()} (exclusive)"
     metrics, baseline, notes, test, pred, table = {}, {}, [], None, None, {}
-    if test_end <= data_end + pd.Timedelta(days=1):
+    has_test = test_end <= data_end + pd.Timedelta(days=1)
+    if task == "churn" or has_test:
+        # One BG/NBD fit serves the baseline and, for churn, the next-purchase dates.
+        summary = build_rfm_summary(orders, as_of)
+        bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    if has_test:
         test = build_training_set(history, [as_of], horizon, feature_set=feature_set)
         y = test[label].to_numpy(float)
         pred = model.predict(test)
         metrics = _customer_metrics(task, y, pred)
-        btyd = _btyd_baseline(orders, task, as_of, horizon, pd.Index(test[s.CUSTOMER_ID]))
+        btyd = _btyd_baseline(summary, bg, task, horizon, pd.Index(test[s.CUSTOMER_ID]))
         if task == "churn":
             baseline = _customer_metrics(task, y, test["recency_days"].to_numpy(float))
             table = {"recency alone": baseline, "BG/NBD": _customer_metrics(task, y, btyd),
@@ -416,8 +421,6 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         extra = {"as_of": as_of.isoformat(), "horizon_days": horizon}
         if task == "churn":
             # BG/NBD parameters ride along: the service dates each customer's next purchase with them.
-            summary = build_rfm_summary(orders, as_of)
-            bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
             extra["bgnbd"] = {**bg.params_, "time_unit_days": 7.0}
         model.save(model_dir, extra)
         plot_files = []
