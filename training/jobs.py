@@ -377,8 +377,10 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     log(f"[{task}] training set ({feature_set}, {'with' if events is not None else 'without'} events): "
         f"{len(train):,} rows over {len(cutoffs)} cutoffs {cutoffs[0].date()}..{cutoffs[-1].date()}, "
         f"horizon {horizon} days ({time.perf_counter() - t0:.1f}s)")
-    model = CustomerModel(task, feature_set=feature_set).fit(train)
-    log(f"[{task}] LightGBM fitted: {model.best_rounds_} rounds ({time.perf_counter() - t0:.1f}s)")
+    model = CustomerModel(task, feature_set=feature_set).fit(train, horizon)
+    log(f"[{task}] LightGBM fitted: {model.num_leaves_} leaves, min {model.min_child_samples_} rows per "
+        f"leaf, {model.best_rounds_} rounds, chosen on the validation cutoff {cutoffs[-1].date()} among "
+        f"{len(model.tuning_)} sizes ({time.perf_counter() - t0:.1f}s)")
     data_end = orders[s.TIMESTAMP].max()
     test_end = as_of + pd.Timedelta(days=horizon)
     window = f"train < {as_of.date()}, test {as_of.date()}..{test_end.date()} (exclusive)"
@@ -431,8 +433,8 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         clean = lambda d: {k: v for k, v in d.items() if not np.isnan(v)}  # noqa: E731
         run_id, version = registry.log_and_register(
             client, ws, task, model_dir,
-            params={"horizon_days": horizon, "n_cutoffs": n_cutoffs,
-                    "best_rounds": model.best_rounds_, **model._lgb_params()},
+            params={"horizon_days": horizon, "n_cutoffs": n_cutoffs, "best_rounds": model.best_rounds_,
+                    **model._lgb_params(model.num_leaves_, model.min_child_samples_)},
             metrics={**clean(metrics), **{f"baseline_{k}": v for k, v in clean(baseline).items()},
                      **{f"btyd_{k}": v for k, v in clean(table.get("BG/NBD", table.get("BG/NBD + Gamma-Gamma",
                                                                                          {}))).items()}},
@@ -441,7 +443,11 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
                   ("simulated" if events[s.SIMULATED].any() else "recorded"),
                   "train_cutoffs": ",".join(str(c.date()) for c in cutoffs),
                   "data_digest": _digest(ws.table_path("orders"))},
-            run_name=f"lightgbm {task} as_of={as_of.date()}", plots=plot_files)
+            run_name=f"lightgbm {task} as_of={as_of.date()}", plots=plot_files,
+            trials=[{"run_name": f"{trial['num_leaves']} leaves, min_child {trial['min_child_samples']}",
+                     "params": {k: v for k, v in trial.items() if k != "validation_score"},
+                     "metrics": {f"validation_{PRIMARY_METRIC[task]}": trial["validation_score"]}}
+                    for trial in model.tuning_])
 
     def champion_score(path: Path) -> float:
         old, _ = CustomerModel.load(path)

@@ -8,7 +8,8 @@ from sklearn.metrics import roc_auc_score
 from features.customer_features import build_training_set, monthly_cutoffs
 from training.customer_models import CustomerModel, CustomerModelParams
 
-FAST = CustomerModelParams(num_leaves=4, min_child_samples=5, max_rounds=50)
+FAST = CustomerModelParams(num_leaves=4, min_child_samples=5, leaves_grid=(4,), min_child_grid=(5,),
+                          max_rounds=50)
 
 
 @pytest.fixture
@@ -17,14 +18,14 @@ def training_set(small_shop):
 
 
 def test_churn_model_ranks_churners_above_loyal_customers(training_set):
-    model = CustomerModel("churn", FAST).fit(training_set)
+    model = CustomerModel("churn", FAST).fit(training_set, 60)
     p = model.predict(training_set)
     assert ((0 <= p) & (p <= 1)).all()
     assert roc_auc_score(training_set["churned"], p) > 0.7
 
 
 def test_saved_booster_reloads_with_identical_predictions(training_set, tmp_path):
-    model = CustomerModel("cltv", FAST).fit(training_set)
+    model = CustomerModel("cltv", FAST).fit(training_set, 60)
     model.save(tmp_path, {"horizon_days": 60})
     loaded, meta = CustomerModel.load(tmp_path)
     assert meta["horizon_days"] == 60 and meta["task"] == "cltv"
@@ -32,7 +33,7 @@ def test_saved_booster_reloads_with_identical_predictions(training_set, tmp_path
 
 
 def test_loading_a_model_of_another_feature_set_is_refused(training_set, tmp_path):
-    CustomerModel("churn", FAST).fit(training_set).save(tmp_path, {"horizon_days": 60})
+    CustomerModel("churn", FAST).fit(training_set, 60).save(tmp_path, {"horizon_days": 60})
     meta = json.loads((tmp_path / "meta.json").read_text())
     (tmp_path / "meta.json").write_text(json.dumps({**meta, "feature_set": "other_v9"}))
     with pytest.raises(ValueError, match="feature set 'other_v9'"):
@@ -41,4 +42,26 @@ def test_loading_a_model_of_another_feature_set_is_refused(training_set, tmp_pat
 
 def test_unknown_task_is_rejected_at_fit(training_set):
     with pytest.raises(ValueError, match="unknown task 'ltv'"):
-        CustomerModel("ltv").fit(training_set)
+        CustomerModel("ltv").fit(training_set, 60)
+
+
+def test_tuning_never_learns_from_labels_that_overlap_the_validation_window(training_set, monkeypatch):
+    import lightgbm as lgb
+
+    rows = []
+    real_train = lgb.train
+
+    def spy(params, train_set, *args, **kwargs):
+        rows.append(train_set.data.shape[0])
+        return real_train(params, train_set, *args, **kwargs)
+
+    monkeypatch.setattr("training.customer_models.lgb.train", spy)
+    params = CustomerModelParams(num_leaves=4, min_child_samples=5, leaves_grid=(4, 8),
+                                 min_child_grid=(5,), max_rounds=50)
+    model = CustomerModel("churn", params).fit(training_set, 60)
+    cutoffs = training_set["cutoff"]
+    # Cutoffs are monthly and labels span 60 days: the two cutoffs before the last overlap it.
+    clean = (cutoffs + pd.Timedelta(days=60) <= cutoffs.max()).sum()
+    assert rows == [clean, clean, len(training_set)]  # two probes, then the refit on everything
+    assert [t["num_leaves"] for t in model.tuning_] == [4, 8]
+    assert model.num_leaves_ in (4, 8) and model.calibration_ is not None
