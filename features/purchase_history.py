@@ -144,7 +144,8 @@ def purchase_history(orders: pd.DataFrame, as_of: pd.Timestamp) -> PurchaseHisto
 
 
 def candidate_features(history: PurchaseHistory, item_weights: np.ndarray, user_rows: np.ndarray,
-                       n_new: int = 30, include_purchased: bool = True
+                       n_new: int = 30, include_purchased: bool = True,
+                       recent_extra: sp.csr_matrix | None = None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ranker candidates and their :data:`CANDIDATE_FEATURES` for a batch of customers.
 
@@ -161,6 +162,10 @@ def candidate_features(history: PurchaseHistory, item_weights: np.ndarray, user_
         Items the customer never bought, best ``item_model`` score first.
     include_purchased : bool
         Whether the customer's own items are candidates too.
+    recent_extra : sparse matrix, shape (len(user_rows), n_items), optional
+        Interest since ``history.as_of`` (the service's live views and carts), added to the
+        recency-decayed rows before ``item_model_recent`` is computed: folding the customer
+        in without retraining, which a linear item-item model allows exactly.
 
     Returns
     -------
@@ -176,7 +181,10 @@ def candidate_features(history: PurchaseHistory, item_weights: np.ndarray, user_
     binary = own.copy()
     binary.data[:] = 1.0
     score = np.asarray(binary @ item_weights)
-    recent = np.asarray(history.decayed[user_rows] @ item_weights)
+    decayed = history.decayed[user_rows]
+    if recent_extra is not None:
+        decayed = decayed + recent_extra
+    recent = np.asarray(decayed @ item_weights)
     rank = _ranks(score)
     recent_rank = _ranks(recent)
     own_pos = np.repeat(np.arange(len(user_rows)), np.diff(own.indptr))

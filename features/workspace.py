@@ -16,6 +16,8 @@ import pandas as pd
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from features.live_store import LiveStore
+
 
 class Settings(BaseSettings):
     """Typed settings, read once from the environment at the edge (CLI, service)."""
@@ -26,6 +28,11 @@ class Settings(BaseSettings):
     include_purchased: bool = Field(
         True, description="Default of /recommend's include_purchased: true for shops whose customers "
                           "re-order (a gift wholesaler), false where they rarely do (furniture).")
+    workers: int = Field(2, ge=1, description="Service worker processes (one per core).")
+    access_log: bool = Field(False, description="Log every request (costs throughput).")
+    reload_seconds: float = Field(
+        30.0, ge=0, description="How often the service checks the registry for new champions (0: never; "
+                                "POST /admin/reload checks at once).")
 
 
 class Workspace:
@@ -75,6 +82,23 @@ class Workspace:
     @property
     def artifact_root(self) -> Path:
         return self._dir("mlflow", "artifacts")
+
+    @property
+    def live_store_path(self) -> Path:
+        """The service's SQLite store of live events and catalogue updates."""
+        return self.home / "live.sqlite"
+
+    def read_events(self) -> pd.DataFrame | None:
+        """Imported or simulated events plus the events the service received since
+        (:mod:`features.live_store`); ``None`` when there are neither."""
+        imported = self.read_table_if_present("events")
+        live = LiveStore(self.live_store_path).events_frame() if self.live_store_path.exists() else None
+        if live is None or live.empty:
+            return imported
+        if imported is None:
+            return live
+        live = live[~live["event_id"].isin(set(imported["event_id"]))]
+        return pd.concat([imported, live.astype(imported.dtypes.to_dict())], ignore_index=True)
 
     def table_path(self, name: str) -> Path:
         return self.tables / f"{name}.parquet"

@@ -7,12 +7,12 @@ are the contract with ``training``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from features.customer_features import History, build_customer_features, build_rfm_summary, get_feature_set
 from features.purchase_history import (
@@ -22,7 +22,6 @@ from features.purchase_history import (
     candidate_features,
 )
 
-RECS_FORMAT = "shelfwise-recs-v1"
 BLENDED_FORMAT = "shelfwise-recs-v2"
 LGBM_FORMAT = "shelfwise-lgbm-v1"
 
@@ -42,77 +41,15 @@ def _meta(path: Path, expected_format: str) -> dict:
     return meta
 
 
-@dataclass
-class Recommendation:
-    item_id: str
-    title: str
-    score: float
+class BlendedRuntime:
+    """The recommender artifact (``shelfwise-recs-v2``) and the lists it can rank.
 
-
-class _CatalogueRuntime:
-    """What both recommender runtimes share: item ids, titles and the popularity fallback."""
-
-    item_ids: list[str]
-    titles: list[str]
-    popularity: np.ndarray
-
-    def _set_catalogue(self, item_ids: list[str], titles: list[str], popularity: np.ndarray) -> None:
-        self.item_ids, self.titles, self.popularity = item_ids, titles, popularity
-        self.popular = np.argsort(-popularity, kind="stable")
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
-
-    def _items(self, columns, scores) -> list[Recommendation]:
-        return [Recommendation(self.item_ids[i], self.titles[i], float(sc))
-                for i, sc in zip(columns, scores, strict=True)]
-
-    def _popular(self, k: int) -> tuple[list[Recommendation], bool]:
-        top = self.popular[:k]
-        return self._items(top, self.popularity[top]), True
-
-
-class RecommenderRuntime(_CatalogueRuntime):
-    """Top-k from ALS factors for known customers, popular items for everyone else.
-
-    Reads the older ``shelfwise-recs-v1`` artifacts; it cannot leave out purchased items,
-    so it ignores ``include_purchased``.
+    The "for you" list is the customer's own items and EASE candidates ordered by the
+    LightGBM ranker, with features from :func:`features.purchase_history.candidate_features`
+    (the function training used) on the purchase history frozen at the model's ``as_of``.
+    Every method returns model item positions best first and their scores; rules, fallbacks
+    and live state are :mod:`serving.storefront`'s business.
     """
-
-    source = "als"
-
-    def __init__(self, path: Path):
-        self.meta = _meta(path, RECS_FORMAT)
-        arrays = np.load(path / "model.npz", allow_pickle=False)
-        self.user_factors = np.ascontiguousarray(arrays["user_factors"])
-        self.item_factors_t = np.ascontiguousarray(arrays["item_factors"].T)
-        self._set_catalogue(arrays["item_ids"].tolist(), arrays["item_titles"].tolist(), arrays["popularity"])
-        self.user_index = {u: i for i, u in enumerate(arrays["user_ids"].tolist())}
-
-    def recommend(self, user_id: str, k: int, include_purchased: bool = True
-                  ) -> tuple[list[Recommendation], bool]:
-        """Ranked items for ``user_id`` and whether they came from the popularity fallback."""
-        k = min(k, self.n_items)
-        row = self.user_index.get(user_id)
-        if row is None:
-            return self._popular(k)
-        all_scores = self.user_factors[row] @ self.item_factors_t
-        part = np.argpartition(-all_scores, k - 1)[:k]
-        top = part[np.argsort(-all_scores[part], kind="stable")]
-        return self._items(top, all_scores[top]), False
-
-
-class BlendedRuntime(_CatalogueRuntime):
-    """The blended "for you" list: own items and EASE candidates, ordered by the ranker.
-
-    Candidate features come from :func:`features.purchase_history.candidate_features`, the
-    function training used, on the purchase history frozen at the model's ``as_of``.
-    Customers the model does not know get popular items. A list shorter than ``k`` (a
-    customer with few candidates) is filled with popular items not already in it.
-    """
-
-    source = "blended"
 
     def __init__(self, path: Path):
         self.meta = _meta(path, BLENDED_FORMAT)
@@ -125,38 +62,70 @@ class BlendedRuntime(_CatalogueRuntime):
         self.item_weights = np.ascontiguousarray(arrays["item_weights"])
         self.booster = lgb.Booster(model_file=str(path / "ranker.lgb"))
         self.n_new = int(self.meta["params"]["n_new"])
-        self._set_catalogue(self.history.items.ids.tolist(), arrays["item_titles"].tolist(),
-                            arrays["popularity"])
+        self.item_ids = self.history.items.ids.tolist()
+        self.titles = arrays["item_titles"].tolist()
+        self.popularity = arrays["popularity"].astype(np.float64)
+        n = len(self.item_ids)
+        self.fbt = (sp.csr_matrix((arrays["fbt_scores"], arrays["fbt_indices"], arrays["fbt_indptr"]),
+                                  shape=(n, n)) if "fbt_scores" in arrays else sp.csr_matrix((n, n)))
+        # Trending: purchases weighted by recency (60-day half-life) at the model's as_of.
+        self.trending = np.asarray(self.history.decayed.sum(axis=0), dtype=np.float64).ravel()
 
-    def recommend(self, user_id: str, k: int, include_purchased: bool = True
-                  ) -> tuple[list[Recommendation], bool]:
-        """Ranked items for ``user_id`` and whether they came from the popularity fallback."""
-        k = min(k, self.n_items)
-        row = self.history.users.indices([user_id])[0]
-        if row < 0:
-            return self._popular(k)
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def user_row(self, user_id: str | None) -> int:
+        """Row of a customer the model knows, else -1."""
+        return -1 if user_id is None else int(self.history.users.indices([user_id])[0])
+
+    def bought(self, row: int) -> np.ndarray:
+        return self.history.orders[row].indices
+
+    def personal(self, row: int, k: int, include_purchased: bool,
+                 live_interest: dict[int, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ranker's list for a known customer, with live interest folded in."""
+        extra = None
+        if live_interest:
+            cols = np.fromiter(live_interest, dtype=np.int64)
+            extra = sp.csr_matrix((np.fromiter(live_interest.values(), dtype=np.float32),
+                                   (np.zeros(len(cols), np.int64), cols)), shape=(1, self.n_items))
         _, items, X = candidate_features(self.history, self.item_weights, np.array([row]),
-                                         n_new=max(self.n_new, k), include_purchased=include_purchased)
+                                         n_new=max(self.n_new, k), include_purchased=include_purchased,
+                                         recent_extra=extra)
+        return self._ranked(items, X)
+
+    def buy_again(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The customer's own items only, ordered by the same ranker."""
+        _, items, X = candidate_features(self.history, self.item_weights, np.array([row]), n_new=0)
+        return self._ranked(items, X)
+
+    def _ranked(self, items: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks.
         scores = self.booster.predict(X) if len(X) else np.zeros(0)
-        best = np.argsort(-scores, kind="stable")[:k]
-        out = self._items(items[best], scores[best])
-        if len(out) < k:
-            taken = set(items[best].tolist())
-            if not include_purchased:
-                taken |= set(self.history.orders[row].indices.tolist())
-            fill = [i for i in self.popular if i not in taken][: k - len(out)]
-            floor = min((r.score for r in out), default=0.0)
-            out += [Recommendation(self.item_ids[i], self.titles[i], floor - 1.0 - j)
-                    for j, i in enumerate(fill)]
-        return out, False
+        order = np.argsort(-scores, kind="stable")
+        return items[order], scores[order]
+
+    def similar(self, weights: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+        """Items EASE predicts from a weighted set of items (an item page, or a session's
+        views and carts: a visitor folded in as one row), best first, the items themselves
+        and non-positive scores left out."""
+        cols = np.fromiter(weights, dtype=np.int64)
+        scores = np.fromiter(weights.values(), dtype=np.float32) @ self.item_weights[cols]
+        return _top_positive(scores, cols)
+
+    def bought_together(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frequently-bought-together rules of a cart: summed confidence, best first."""
+        scores = np.asarray(self.fbt[items].sum(axis=0), dtype=np.float64).ravel()
+        return _top_positive(scores, items)
 
 
-def load_recommender(path: Path) -> RecommenderRuntime | BlendedRuntime:
-    """The runtime for the artifact's format; :class:`IncompatibleModelError` if none reads it."""
-    meta = path / "meta.json"
-    fmt = json.loads(meta.read_text()).get("format") if meta.exists() else None
-    return BlendedRuntime(path) if fmt == BLENDED_FORMAT else RecommenderRuntime(path)
+def _top_positive(scores: np.ndarray, leave_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.array(scores, dtype=np.float64)
+    scores[leave_out] = 0.0
+    keep = np.flatnonzero(scores > 0)
+    order = keep[np.argsort(-scores[keep], kind="stable")]
+    return order, scores[order]
 
 
 RISK_BANDS = ([0.0, 0.3, 0.6, 1.0], ["low", "medium", "high"])

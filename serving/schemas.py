@@ -2,25 +2,134 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from uuid import uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from features.schema import EVENT_TYPES
+
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+ItemId = Annotated[str, Field(min_length=1, max_length=64, examples=["85123A"])]
+SOURCES = ("personal: the ranker's list for this customer; similar_to_recent: like what the shopper "
+           "viewed or carted just now; similar / bought_together / popular_in_category: item and cart "
+           "lists; buy_again / bought_recently: the customer's own items; trending, popular: fallbacks")
+
+
+class ListOptions(BaseModel):
+    """The shop's rules, accepted by every endpoint that returns items."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(10, ge=1, le=100, description="Number of items to return.")
+    offset: int = Field(0, ge=0, le=1000, description="Items to skip, for paging.")
+    exclude_item_ids: list[ItemId] = Field(
+        default_factory=list, max_length=500, description="Never return these (unknown ids are ignored).")
+    category: str | list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None, description="Only items of this category, or of any of these.", examples=[["Kitchen"]])
+    in_stock_only: bool = Field(True, description="Leave out items marked out of stock.")
+    min_price: float | None = Field(None, ge=0, description="Lowest price; items without a price drop out.")
+    max_price: float | None = Field(None, ge=0, description="Highest price; items without a price drop out.")
+    max_per_category: int | None = Field(
+        None, ge=1, le=100, description="Diversity: at most this many items of one category.")
+
+    @model_validator(mode="after")
+    def _price_range(self):
+        if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
+            raise ValueError(f"min_price {self.min_price} is above max_price {self.max_price}")
+        return self
+
+    @property
+    def categories(self) -> list[str]:
+        return [self.category] if isinstance(self.category, str) else list(self.category or [])
+
+
+class RecommendRequest(ListOptions):
+    user_id: Id | None = Field(None, description="The retailer's customer id.", examples=["13085"])
+    session_id: Id | None = Field(None, description="An anonymous visitor's session id (when no user_id).")
+    include_purchased: bool | None = Field(
+        None, description="Whether items the customer already bought may appear (re-orders). "
+                          "Default: the shop's setting SHELFWISE_INCLUDE_PURCHASED (true).")
+
+    @model_validator(mode="after")
+    def _who(self):
+        if self.user_id is None and self.session_id is None:
+            raise ValueError("give user_id (a customer) or session_id (an anonymous visitor)")
+        return self
+
+
+class SimilarItemsRequest(ListOptions):
+    item_id: ItemId = Field(description="The item whose page is shown.")
+
+
+class BoughtTogetherRequest(ListOptions):
+    item_ids: list[ItemId] = Field(min_length=1, max_length=50, description="The cart's items.",
+                                   examples=[["85123A"]])
+
+
+class BuyAgainRequest(ListOptions):
+    user_id: Id = Field(examples=["13085"])
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: Id = Field(default_factory=lambda: uuid4().hex,
+                         description="Unique id; a retried event with the same id is stored once.")
+    user_id: Id | None = None
+    session_id: Id | None = None
+    item_id: ItemId
+    event_type: Literal[EVENT_TYPES] = Field(examples=["view"])  # type: ignore[valid-type]
+    timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC),
+                                description="When it happened (ISO 8601); default: now.")
+    price: float | None = Field(None, ge=0)
+    quantity: float | None = None
+
+    @model_validator(mode="after")
+    def _who(self):
+        if self.user_id is None and self.session_id is None:
+            raise ValueError("each event needs user_id or session_id")
+        return self
+
+
+class ItemUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: ItemId
+    title: str | None = Field(None, max_length=300)
+    category: str | None = Field(None, max_length=100)
+    price: float | None = Field(None, ge=0)
+    in_stock: bool | None = None
 
 
 class RecommendedItem(BaseModel):
     item_id: str = Field(description="The retailer's item id (stock code).", examples=["85123A"])
     title: str = Field(description="Item title.", examples=["WHITE HANGING HEART T-LIGHT HOLDER"])
-    score: float = Field(description="Model score; higher ranks first. Not a probability.")
+    score: float = Field(description="Score within its source; only the order is meaningful.")
+    source: str = Field(description=SOURCES, examples=["personal"])
+    category: str = Field(description="Item category ('' when the catalogue has none).")
+    price: float | None = Field(description="Current price, when known.")
 
 
-class RecommendResponse(BaseModel):
-    user_id: str = Field(examples=["13085"])
+class ItemsResponse(BaseModel):
     items: list[RecommendedItem]
-    fallback: bool = Field(
-        description="True when the user is unknown to the model and popular items were returned.")
-    source: str = Field(description="'blended' (or 'als' for older models) for personal recommendations, "
-                                    "'popular' for the fallback.")
-    include_purchased: bool = Field(description="Whether items the customer bought before could appear.")
     model_version: str = Field(description="Registered model name/version that answered.",
                                examples=["shelfwise-recs/1"])
+
+
+class RecommendResponse(ItemsResponse):
+    user_id: str | None = Field(examples=["13085"])
+    session_id: str | None = None
+    fallback: bool = Field(
+        description="True when the model does not know the customer: the list comes from live "
+                    "events, trending and popular items.")
+    include_purchased: bool = Field(description="Whether items the customer bought before could appear.")
+
+
+class Accepted(BaseModel):
+    received: int
+    stored: int = Field(description="New ones; events already stored (same event_id) are not counted.")
 
 
 class Driver(BaseModel):
@@ -62,3 +171,6 @@ class StatusResponse(BaseModel):
     models: dict[str, str] = Field(description="Family -> registered model name/version served.")
     customers_scored: int
     features_as_of: str
+    registry: str = Field(description="'ok', or why the last check for new champions failed (the "
+                                      "service keeps serving the models it has).")
+    last_registry_check: str | None = None

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         scorer = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path, ws.read_table("orders"),
-                                ws.read_table_if_present("events"))
+                                ws.read_events())
     frame = scorer.frame.copy()
     for family in ("churn", "cltv"):
         frame[f"top_{family}_driver"] = [scorer.drivers[family][c][0]["feature"] for c in frame.index]

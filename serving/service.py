@@ -1,39 +1,91 @@
-"""The BentoML service: thin API methods over the runtime objects.
+"""The BentoML service: thin API methods over :class:`serving.storefront.Storefront` and
+:class:`serving.runtime.CustomerScorer`.
 
 Start it with ``shelfwise serve`` (or ``python -m serving``), which checks that champion
-models exist before handing over to ``bentoml serve``.
+models exist before handing over to ``bentoml serve``. Each worker process loads the
+models; live events and catalogue updates go through the workspace's SQLite live store, so
+every worker sees what any of them accepted. A background thread polls the registry and
+swaps in a new champion without failing a request; ``POST /admin/reload`` does it at once.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import bentoml
 import pandas as pd
-from bentoml.exceptions import NotFound
+from bentoml.exceptions import BadInput, NotFound
 from fastapi import FastAPI
 from pydantic import Field
 
+from features.live_store import LiveStore
 from features.workspace import Settings, Workspace
-from serving.registry import download_champions
-from serving.runtime import CustomerScorer, load_recommender
+from serving.catalogue import Catalogue
+from serving.registry import MODEL_NAMES, download_champions, find_champions
+from serving.rules import Picked, Rules
+from serving.runtime import BlendedRuntime, CustomerScorer
 from serving.schemas import (
+    Accepted,
+    BoughtTogetherRequest,
+    BuyAgainRequest,
     CustomerResponse,
+    Event,
+    ItemsResponse,
+    ItemUpdate,
+    ListOptions,
     RecommendedItem,
+    RecommendRequest,
     RecommendResponse,
+    SimilarItemsRequest,
     StatusResponse,
 )
+from serving.storefront import Storefront, UnknownItemsError
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+log = logging.getLogger("shelfwise")
 
 UserId = Annotated[str, Field(min_length=1, max_length=64, examples=["13085"],
                               description="The retailer's customer id.")]
 
 status_app = FastAPI(title="shelfwise status")
+SETTINGS = Settings()
+
+
+@dataclass
+class Models:
+    """Everything loaded from one set of champion versions; swapped as a whole."""
+
+    versions: dict[str, str]
+    storefront: Storefront
+    customers: CustomerScorer
+    tmp: tempfile.TemporaryDirectory
+
+
+def load_models(workspace: Workspace) -> Models:
+    tmp = tempfile.TemporaryDirectory(prefix="shelfwise-serving-")
+    artifacts = download_champions(workspace.tracking_uri, Path(tmp.name))
+    recs = BlendedRuntime(artifacts["recs"].path)
+    catalogue = Catalogue(recs.item_ids, recs.titles, workspace.read_table_if_present("items"))
+    storefront = Storefront(recs, catalogue, LiveStore(workspace.live_store_path))
+    customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path,
+                               workspace.read_table("orders"), workspace.read_events())
+    return Models({f: a.label for f, a in artifacts.items()}, storefront, customers, tmp)
+
+
+def _rules(options: ListOptions, models: Models) -> Rules:
+    excluded, _ = models.storefront.catalogue.positions(list(options.exclude_item_ids or []))
+    return Rules(exclude=frozenset(excluded.tolist()), categories=frozenset(options.categories),
+                 in_stock_only=options.in_stock_only, min_price=options.min_price,
+                 max_price=options.max_price, max_per_category=options.max_per_category,
+                 offset=options.offset)
 
 
 @bentoml.asgi_app(status_app, path="/v1")
@@ -41,68 +93,167 @@ status_app = FastAPI(title="shelfwise status")
     name="shelfwise",
     # A short timeout bounds how long per-request objects live (see README, "Serving").
     traffic={"timeout": 10},
-    workers=1,
+    workers=SETTINGS.workers,
+    logging={"access": {"enabled": SETTINGS.access_log}},
 )
 class Shelfwise:
-    """Recommendations and customer scores from the MLflow registry's champion models."""
+    """Storefront recommendations and customer scores from the registry's champion models."""
 
     def __init__(self) -> None:
-        self.workspace = Workspace.from_settings(Settings())
-        self._artifacts_dir = tempfile.TemporaryDirectory(prefix="shelfwise-serving-")
-        artifacts = download_champions(self.workspace.tracking_uri, Path(self._artifacts_dir.name))
-        self.versions = {family: a.label for family, a in artifacts.items()}
-        self.recs = load_recommender(artifacts["recs"].path)
-        self.settings = Settings()
-        self.customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path,
-                                        self.workspace.read_table("orders"),
-                                        self.workspace.read_table_if_present("events"))
+        self.workspace = Workspace.from_settings(SETTINGS)
+        self.models = load_models(self.workspace)
+        self.registry_state, self.last_check = "ok", None
+        self._reload_lock = threading.Lock()
+        if SETTINGS.reload_seconds > 0:
+            threading.Thread(target=self._poll_registry, daemon=True, name="registry-poll").start()
         # Loaded state never changes: keep it out of the collector's way (GC pauses under load).
         gc.collect()
         gc.freeze()
 
-    @bentoml.api
-    def recommend(
-        self, user_id: UserId,
-        k: Annotated[int, Field(ge=1, le=100, description="Number of items to return.")] = 10,
-        include_purchased: Annotated[bool | None, Field(
-            description="Whether items the customer already bought may appear (re-orders). "
-                        "Default: the shop's setting SHELFWISE_INCLUDE_PURCHASED (true).")] = None,
-    ) -> RecommendResponse:
-        """"For you": one ranked list of re-orders and discoveries; popular items for a
-        customer the model does not know."""
-        include = self.settings.include_purchased if include_purchased is None else include_purchased
-        items, fallback = self.recs.recommend(user_id, k, include)
-        return RecommendResponse(
-            user_id=user_id,
-            items=[RecommendedItem(item_id=i.item_id, title=i.title, score=i.score) for i in items],
-            fallback=fallback, source="popular" if fallback else self.recs.source,
-            include_purchased=include, model_version=self.versions["recs"])
+    # -- model updates ------------------------------------------------------------------
+    def _poll_registry(self) -> None:
+        stop = threading.Event()
+        while not stop.wait(SETTINGS.reload_seconds):
+            self.reload_models()
 
+    def reload_models(self) -> dict[str, str]:
+        """Load the registry's current champions if they changed; keep serving on failure."""
+        with self._reload_lock:
+            self.last_check = datetime.now(UTC).isoformat(timespec="seconds")
+            try:
+                champions = find_champions(self.workspace.tracking_uri)
+                current = {f: f"{MODEL_NAMES[f]}/{v}" for f, v in champions.items()}
+                if current != self.models.versions:
+                    old = self.models
+                    self.models = load_models(self.workspace)  # one assignment: requests see old or new
+                    log.info("champions changed: %s -> %s", old.versions, self.models.versions)
+                    gc.collect()
+                    gc.freeze()
+                self.registry_state = "ok"
+            except Exception as exc:  # unreachable registry, broken artifact: keep the last good models
+                self.registry_state = f"last check failed, serving the loaded models: {exc}"
+                log.warning("registry check failed: %s", exc)
+            return self.models.versions
+
+    def __is_ready__(self) -> bool:
+        return self.models is not None
+
+    # -- storefront ---------------------------------------------------------------------
+    def _answer(self, picked: list[Picked], models: Models) -> list[RecommendedItem]:
+        cat = models.storefront.catalogue
+        return [RecommendedItem(item_id=cat.ids[p.item], title=cat.titles[p.item], score=p.score,
+                                source=p.source, category=cat.category[p.item],
+                                price=None if pd.isna(cat.price[p.item]) else float(cat.price[p.item]))
+                for p in picked]
+
+    @bentoml.api(input_spec=RecommendRequest)
+    def recommend(self, **fields) -> RecommendResponse:
+        """"For you": exactly k items when the catalogue allows it, filled personal -> similar
+        to recent views -> trending -> popular, each item naming its source."""
+        req = RecommendRequest.model_construct(**fields)
+        include = SETTINGS.include_purchased if req.include_purchased is None else req.include_purchased
+        models = self.models
+        picked, known = models.storefront.recommend(
+            req.user_id, req.session_id, req.k, _rules(req, models), include)
+        return RecommendResponse(user_id=req.user_id, session_id=req.session_id, fallback=not known,
+                                 include_purchased=include, items=self._answer(picked, models),
+                                 model_version=models.versions["recs"])
+
+    @bentoml.api(input_spec=SimilarItemsRequest)
+    def similar_items(self, **fields) -> ItemsResponse:
+        """Item page: items like this one."""
+        req = SimilarItemsRequest.model_construct(**fields)
+        models = self.models
+        picked = self._catch(lambda: models.storefront.similar_items(
+            req.item_id, req.k, _rules(req, models)), not_found=True)
+        return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
+
+    @bentoml.api(input_spec=BoughtTogetherRequest)
+    def frequently_bought_together(self, **fields) -> ItemsResponse:
+        """Cart: items often bought with these."""
+        req = BoughtTogetherRequest.model_construct(**fields)
+        models = self.models
+        picked = self._catch(lambda: models.storefront.bought_together(
+            req.item_ids, req.k, _rules(req, models)), not_found=True)
+        return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
+
+    @bentoml.api(input_spec=BuyAgainRequest)
+    def buy_again(self, **fields) -> ItemsResponse:
+        """The customer's own items to re-order, best first (empty for a customer with none)."""
+        req = BuyAgainRequest.model_construct(**fields)
+        models = self.models
+        picked = models.storefront.buy_again(req.user_id, req.k, _rules(req, models))
+        return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
+
+    @bentoml.api(input_spec=ListOptions)
+    def trending(self, **fields) -> ItemsResponse:
+        """Items bought most lately (recency-weighted, including purchases received live)."""
+        req = ListOptions.model_construct(**fields)
+        models = self.models
+        picked = models.storefront.trending(req.k, _rules(req, models))
+        return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
+
+    @bentoml.api
+    def events(self, events: Annotated[list[Event], Field(min_length=1, max_length=1000)]) -> Accepted:
+        """A shopper's events; the next /recommend for that shopper reflects them. Stored
+        durably in the workspace for the next training run."""
+        stored = self._catch(lambda: self.models.storefront.record_events([e.model_dump() for e in events]))
+        return Accepted(received=len(events), stored=stored)
+
+    @bentoml.api
+    def items(self, items: Annotated[list[ItemUpdate], Field(min_length=1, max_length=1000)]) -> Accepted:
+        """Catalogue updates (stock, price, category, new items); effective at once for every worker."""
+        n = self.models.storefront.update_items([i.model_dump() for i in items])
+        return Accepted(received=len(items), stored=n)
+
+    @bentoml.api
+    def ping(self) -> dict:
+        """Does nothing: the framework's own floor, for the load benchmark."""
+        return {"ok": True}
+
+    @bentoml.api(route="/admin/reload")
+    def reload(self) -> dict:
+        """Check the registry now and switch to new champions if there are any."""
+        versions = self.reload_models()
+        return {"models": versions, "registry": self.registry_state}
+
+    @staticmethod
+    def _catch(call, not_found: bool = False):
+        try:
+            return call()
+        except UnknownItemsError as exc:
+            raise (NotFound if not_found else BadInput)(str(exc)) from None
+
+    # -- customers ------------------------------------------------------------------------
     @bentoml.api
     def customer(self, customer_id: UserId) -> CustomerResponse:
         """Churn probability and predicted lifetime value over the next horizon."""
-        scores = self.customers.score(customer_id)
+        models = self.models
+        customers = models.customers
+        scores = customers.score(customer_id)
         if scores is None:
             raise NotFound(f"customer_id {customer_id!r} has no purchase history in the "
                            f"workspace's orders; scores exist only for known customers")
         churn, cltv, recency = scores
-        row = self.customers.frame.loc[customer_id]
+        row = customers.frame.loc[customer_id]
         return CustomerResponse(
             customer_id=customer_id, churn_probability=min(max(churn, 0.0), 1.0),
-            churn_horizon_days=self.customers.churn_horizon_days,
-            predicted_cltv=cltv, cltv_horizon_days=self.customers.cltv_horizon_days,
+            churn_horizon_days=customers.churn_horizon_days,
+            predicted_cltv=cltv, cltv_horizon_days=customers.cltv_horizon_days,
             risk_band=row["risk_band"], cltv_decile=int(row["cltv_decile"]), cltv_tier=row["cltv_tier"],
             next_purchase_date=None if pd.isna(row["next_purchase_date"])
             else row["next_purchase_date"].date().isoformat(),
-            drivers={f: self.customers.drivers[f][customer_id] for f in ("churn", "cltv")},
-            days_since_last_order=recency, as_of=self.customers.as_of.date().isoformat(),
-            feature_set=self.customers.churn_meta["feature_set"],
-            model_versions={f: self.versions[f] for f in ("churn", "cltv")})
+            drivers={f: customers.drivers[f][customer_id] for f in ("churn", "cltv")},
+            days_since_last_order=recency, as_of=customers.as_of.date().isoformat(),
+            feature_set=customers.churn_meta["feature_set"],
+            model_versions={f: models.versions[f] for f in ("churn", "cltv")})
 
     @status_app.get("/status", response_model=StatusResponse)
     def status(self) -> StatusResponse:
-        """Which model versions are served and from which workspace."""
+        """Which model versions are served, from which workspace, and the registry's state."""
+        models = self.models
         return StatusResponse(
-            ready=True, workspace=str(self.workspace.home), models=self.versions,
-            customers_scored=len(self.customers.scores),
-            features_as_of=self.customers.as_of.date().isoformat())
+            ready=True, workspace=str(self.workspace.home), models=models.versions,
+            customers_scored=len(models.customers.scores),
+            features_as_of=models.customers.as_of.date().isoformat(),
+            registry=self.registry_state, last_registry_check=self.last_check)

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return {**env, "SHELFWISE_HOME": str(home), "OPENBLAS_NUM_THREADS": "1",
+    return {**env, "SHELFWISE_HOME": str(home), "OPENBLAS_NUM_THREADS": "1", "SHELFWISE_RELOAD_SECONDS": "1",
             "BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
             "PYTHONPATH": str(ROOT)}
 
@@ -86,7 +86,8 @@ def test_known_customer_gets_personal_recommendations_with_titles(service):
     r = service.post("/recommend", json={"user_id": "13085", "k": 5})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["fallback"] is False and body["source"] == "blended" and body["include_purchased"] is True
+    assert body["fallback"] is False and body["include_purchased"] is True
+    assert {i["source"] for i in body["items"]} == {"personal"}
     assert len(body["items"]) == 5 and all(i["title"] for i in body["items"])
     assert body["model_version"] == "shelfwise-recs/1"
     scores = [i["score"] for i in body["items"]]
@@ -95,7 +96,7 @@ def test_known_customer_gets_personal_recommendations_with_titles(service):
 
 def test_unknown_visitor_gets_popular_items_and_is_told_it_is_a_fallback(service):
     body = service.post("/recommend", json={"user_id": "new-visitor", "k": 3}).json()
-    assert body["fallback"] is True and body["source"] == "popular"
+    assert body["fallback"] is True and {i["source"] for i in body["items"]} == {"trending"}
     assert body["items"][0]["item_id"] == "85123A"  # WHITE HANGING HEART T-LIGHT HOLDER
 
 
@@ -148,13 +149,76 @@ def test_client_errors_are_4xx_with_a_message(service):
     malformed = service.post("/recommend", content=b'{"user_id": ',
                              headers={"content-type": "application/json"})
     assert malformed.status_code == 400 and "Invalid JSON" in malformed.text
+    cases = [
+        ("/recommend", {"k": 3}, 400, "give user_id"),
+        ("/recommend", {"user_id": "13085", "min_price": 5, "max_price": 1}, 400, "above max_price"),
+        ("/recommend", {"user_id": "13085", "exclude_item_ids": ["x"] * 501}, 400, "at most 500"),
+        ("/recommend", {"user_id": "13085", "colour": "red"}, 400, "colour"),
+        ("/similar_items", {"item_id": "no-such-item"}, 404, "no-such-item"),
+        ("/frequently_bought_together", {"item_ids": []}, 400, "at least 1"),
+        ("/frequently_bought_together", {"item_ids": ["22423", "zzz"]}, 404, "'zzz'"),
+        ("/events", {"events": [{"user_id": "1", "item_id": "22423", "event_type": "click"}]}, 400, "view"),
+        ("/events", {"events": [{"user_id": "1", "item_id": "no-such-item", "event_type": "view"}]}, 400,
+         "no-such-item"),
+        ("/items", {"items": [{"item_id": "22423", "price": -1}]}, 400, "greater than or equal to 0"),
+    ]
+    for path, body, status, message in cases:
+        r = service.post(path, json=body)
+        assert (r.status_code, message in r.text) == (status, True), (path, body, r.text)
+
+
+def test_events_and_stock_shape_the_next_answer_from_every_worker(service):
+    before = service.post("/recommend", json={"session_id": "e2e-visitor", "k": 5}).json()
+    assert {i["source"] for i in before["items"]} == {"trending"}
+    viewed = {"events": [{"session_id": "e2e-visitor", "item_id": "22423", "event_type": "view"}]}
+    assert service.post("/events", json=viewed).json() == {"received": 1, "stored": 1}
+    for _ in range(10):  # two workers: whichever answers has seen the event
+        after = service.post("/recommend", json={"session_id": "e2e-visitor", "k": 5}).json()
+        assert after["items"][0]["source"] == "similar_to_recent"
+        assert "REGENCY" in after["items"][0]["title"]  # the cake stand's teacups
+    gone = after["items"][0]["item_id"]
+    service.post("/items", json={"items": [{"item_id": gone, "in_stock": False}]})
+    for _ in range(10):
+        ids = [i["item_id"] for i in
+               service.post("/recommend", json={"session_id": "e2e-visitor", "k": 5}).json()["items"]]
+        assert gone not in ids and len(ids) == 5
+    service.post("/items", json={"items": [{"item_id": gone, "in_stock": True}]})
+
+
+def test_item_cart_buy_again_and_trending_lists(service):
+    similar = service.post("/similar_items", json={"item_id": "22423", "k": 4}).json()["items"]
+    assert len(similar) == 4 and "22423" not in {i["item_id"] for i in similar}
+    cart = service.post("/frequently_bought_together", json={"item_ids": ["22423"], "k": 4}).json()["items"]
+    assert cart[0]["source"] == "bought_together" and len(cart) == 4
+    again = service.post("/buy_again", json={"user_id": "13085", "k": 5}).json()["items"]
+    assert len(again) == 5 and {i["source"] for i in again} == {"buy_again"}
+    trending = service.post("/trending", json={"k": 3, "offset": 1}).json()["items"]
+    assert [i["item_id"] for i in trending][0] != "85123A" and len(trending) == 3  # page 2 starts at #2
+
+
+def test_a_new_champion_is_served_without_a_restart(service, trained_home):
+    shelfwise(trained_home, "train", "churn", "--as-of", "2011-09-01")  # same data: stays challenger
+    shelfwise(trained_home, "promote", "churn", "2")
+    assert service.post("/admin/reload").json()["models"]["churn"] == "shelfwise-churn/2"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the other worker's poll (every second here) follows
+        answers = [service.post("/customer", json={"customer_id": "13085"}) for _ in range(10)]
+        assert all(r.status_code == 200 for r in answers)  # no request fails during the switch
+        versions = {r.json()["model_versions"]["churn"] for r in answers}
+        if versions == {"shelfwise-churn/2"}:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"workers still serve {versions}")
+    assert service.get("/v1/status").json()["registry"] == "ok"
 
 
 def test_status_and_openapi_describe_the_service(service):
     status = service.get("/v1/status").json()
     assert status["models"]["recs"] == "shelfwise-recs/1" and status["customers_scored"] > 5000
     spec = service.get("/docs.json").json()
-    assert {"/recommend", "/customer"} <= set(spec["paths"])
+    assert {"/recommend", "/similar_items", "/frequently_bought_together", "/buy_again", "/trending",
+            "/events", "/items", "/customer", "/admin/reload", "/ping"} <= set(spec["paths"])
 
 
 def test_serving_without_trained_models_exits_with_a_clear_message(tmp_path):

@@ -130,7 +130,7 @@ def cmd_events_simulate(ws: Workspace, args: argparse.Namespace) -> int:
 def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     orders = ws.read_table("orders")
-    events = ws.read_table_if_present("events")
+    events = ws.read_events()
     items = ws.read_table_if_present("items")
     fs = get_feature_set(args.feature_set)
     out = ws.features / fs.name / f"as_of={args.as_of.date()}"
@@ -197,7 +197,7 @@ def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
             result = train_recs(ws, orders, ws.read_table("items"), args.as_of, log=_say)
         else:
             result = train_customer_model(ws, orders, family, args.as_of, args.horizon_days,
-                                          log=_say, events=ws.read_table_if_present("events"))
+                                          log=_say, events=ws.read_events())
         for line in result.lines():
             _say(line)
         _say(f"[{family}] done in {time.perf_counter() - t0:.1f}s")

@@ -1,0 +1,141 @@
+"""The live store: events and catalogue updates the service receives between trainings.
+
+One SQLite database in the workspace (``live.sqlite``), in WAL mode so that every worker
+process of the service appends and reads concurrently: an event accepted by one worker is
+visible to the next query of any other, and it survives a restart. Training reads the
+events back (:meth:`LiveStore.events_frame`, merged by :meth:`Workspace.read_events`), so
+the next run learns from them.
+
+Several machines need a networked store instead; the README ("Serving at scale") describes
+the path. Every method here is one short transaction, which is what makes that swap small.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features import schema as s
+
+EVENT_COLUMNS = (s.EVENT_ID, s.USER_ID, s.SESSION_ID, s.ITEM_ID, s.EVENT_TYPE, s.TIMESTAMP,
+                 s.PRICE, s.QUANTITY)
+ITEM_COLUMNS = (s.ITEM_ID, s.TITLE, s.CATEGORY, s.PRICE, s.IN_STOCK)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE, user_id TEXT, session_id TEXT, item_id TEXT NOT NULL,
+    event_type TEXT NOT NULL, timestamp TEXT NOT NULL, price REAL, quantity REAL,
+    received_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, seq);
+CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, seq);
+CREATE TABLE IF NOT EXISTS item_updates (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL, title TEXT, category TEXT, price REAL, in_stock INTEGER,
+    received_at REAL NOT NULL);
+"""
+
+
+class LiveStore:
+    """Append-only events and item updates in one SQLite file shared by processes.
+
+    A connection per thread: SQLite connections may not cross threads, and the service
+    answers from a thread pool.
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._conn() as c:
+            c.executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL keeps every commit durable against a process crash (WAL), not against
+            # power loss mid-checkpoint; FULL would fsync each event.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def append_events(self, events: Iterable[dict]) -> int:
+        """Store events (dicts keyed by :data:`EVENT_COLUMNS`); an already stored
+        ``event_id`` is skipped, so a client may retry a batch. Returns how many were new."""
+        now = time.time()
+        rows = [(e[s.EVENT_ID], e.get(s.USER_ID), e.get(s.SESSION_ID), e[s.ITEM_ID], e[s.EVENT_TYPE],
+                 _naive_utc(e[s.TIMESTAMP]).isoformat(), e.get(s.PRICE), e.get(s.QUANTITY), now)
+                for e in events]
+        conn = self._conn()
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO events (event_id, user_id, session_id, item_id, event_type, "
+                "timestamp, price, quantity, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            return conn.total_changes - before
+
+    def recent_events(self, user_id: str | None = None, session_id: str | None = None,
+                      limit: int = 50) -> list[tuple[str, str, float]]:
+        """The newest ``limit`` events of a customer or an anonymous session, newest first,
+        as ``(item_id, event_type, received_at)``."""
+        column, key = (s.USER_ID, user_id) if user_id is not None else (s.SESSION_ID, session_id)
+        if key is None:
+            return []
+        return self._conn().execute(
+            f"SELECT item_id, event_type, received_at FROM events WHERE {column} = ? "
+            "ORDER BY seq DESC LIMIT ?", (key, limit)).fetchall()
+
+    def events_frame(self) -> pd.DataFrame:
+        """Every stored event in the canonical ``events`` schema (``simulated`` false)."""
+        frame = pd.read_sql_query(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events ORDER BY seq",
+                                  self._conn())
+        frame[s.TIMESTAMP] = pd.to_datetime(frame[s.TIMESTAMP], format="ISO8601")
+        frame[s.SIMULATED] = False
+        for col in (s.PRICE, s.QUANTITY):
+            frame[col] = frame[col].astype(float)
+        return frame
+
+    def update_items(self, items: Iterable[dict]) -> int:
+        """Append catalogue updates (dicts keyed by :data:`ITEM_COLUMNS`; a missing or None
+        field keeps the item's current value). Returns the number stored."""
+        now = time.time()
+        rows = [(i[s.ITEM_ID], i.get(s.TITLE), i.get(s.CATEGORY), i.get(s.PRICE),
+                 None if i.get(s.IN_STOCK) is None else int(i[s.IN_STOCK]), now) for i in items]
+        conn = self._conn()
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT INTO item_updates (item_id, title, category, price, in_stock, "
+                             "received_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def last_item_update(self) -> int:
+        """Sequence number of the newest item update (0: none); cheap enough to ask per request."""
+        return self._conn().execute("SELECT COALESCE(MAX(seq), 0) FROM item_updates").fetchone()[0]
+
+    def item_updates_after(self, seq: int) -> list[tuple]:
+        """Updates newer than ``seq``, oldest first, as ``(seq, *ITEM_COLUMNS)``."""
+        return self._conn().execute(
+            "SELECT seq, item_id, title, category, price, in_stock FROM item_updates WHERE seq > ? "
+            "ORDER BY seq", (seq,)).fetchall()
+
+    def purchases_since(self, received_after: float) -> pd.Series:
+        """Purchase events per item received after a time (seconds since the epoch)."""
+        rows = self._conn().execute(
+            "SELECT item_id, COUNT(*) FROM events WHERE event_type = 'purchase' AND received_at > ? "
+            "GROUP BY item_id", (received_after,)).fetchall()
+        return pd.Series(dict(rows), dtype=np.float64)
+
+
+def _naive_utc(value) -> pd.Timestamp:
+    """Workspace tables hold naive timestamps; a zone-aware one is converted to UTC first."""
+    ts = pd.Timestamp(value)
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts

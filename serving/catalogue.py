@@ -1,0 +1,83 @@
+"""The catalogue the service answers from: titles, categories, prices and stock.
+
+Positions ``0 .. n_model - 1`` are the recommender's items, in the model's order, so model
+scores index it directly; items the model never saw (later imports, ``POST /items``) come
+after them. Updates from the live store are applied in sequence order by every worker.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features import schema as s
+from serving.rules import CatalogueView
+
+
+class Catalogue:
+    def __init__(self, model_item_ids: list[str], model_titles: list[str], items: pd.DataFrame | None):
+        self.ids = list(model_item_ids)
+        self.titles = list(model_titles)
+        self.n_model = len(self.ids)
+        self.index = {item: i for i, item in enumerate(self.ids)}
+        n = len(self.ids)
+        self.category = np.full(n, "", dtype=object)
+        self.price = np.full(n, np.nan)
+        self.in_stock = np.ones(n, dtype=bool)
+        self.seq = 0  # newest live-store update applied
+        if items is not None and len(items):
+            self._merge(items)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _grow(self, item_id: str, title: str) -> int:
+        self.index[item_id] = len(self.ids)
+        self.ids.append(item_id)
+        self.titles.append(title)
+        self.category = np.append(self.category, "")
+        self.price = np.append(self.price, np.nan)
+        self.in_stock = np.append(self.in_stock, True)
+        return len(self.ids) - 1
+
+    def _merge(self, items: pd.DataFrame) -> None:
+        """The workspace's items table: the model's items get their attributes, others are added."""
+        for item_id, title in zip(items[s.ITEM_ID], items[s.TITLE], strict=True):
+            if item_id not in self.index:
+                self._grow(item_id, title if isinstance(title, str) else "")
+        pos = np.array([self.index[i] for i in items[s.ITEM_ID]], dtype=np.int64)
+        self.category[pos] = items[s.CATEGORY].fillna("").astype(str).to_numpy(object)
+        self.price[pos] = items[s.PRICE].to_numpy(float)
+        self.in_stock[pos] = items[s.IN_STOCK].fillna(True).to_numpy(bool)
+
+    def apply(self, updates: list[tuple]) -> None:
+        """Apply live-store rows ``(seq, item_id, title, category, price, in_stock)``; a None
+        field keeps the current value."""
+        for seq, item_id, title, category, price, in_stock in updates:
+            pos = self.index.get(item_id)
+            if pos is None:
+                pos = self._grow(item_id, title or "")
+            if title is not None:
+                self.titles[pos] = title
+            if category is not None:
+                self.category[pos] = category
+            if price is not None:
+                self.price[pos] = price
+            if in_stock is not None:
+                self.in_stock[pos] = bool(in_stock)
+            self.seq = max(self.seq, seq)
+
+    def positions(self, item_ids: list[str]) -> tuple[np.ndarray, list[str]]:
+        """Positions of the known ids, and the ids this catalogue does not have."""
+        found = [self.index.get(i, -1) for i in item_ids]
+        unknown = [i for i, p in zip(item_ids, found, strict=True) if p < 0]
+        return np.array([p for p in found if p >= 0], dtype=np.int64), unknown
+
+    def view(self) -> CatalogueView:
+        return CatalogueView(self.category, self.price, self.in_stock)
+
+    def pad(self, scores: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        """Model scores (one per model item) extended to the whole catalogue."""
+        if len(scores) == len(self.ids):
+            return scores
+        return np.concatenate([scores, np.full(len(self.ids) - len(scores), fill, scores.dtype)])
