@@ -84,14 +84,14 @@ class LiveStore:
             return conn.total_changes - before
 
     def recent_events(self, user_id: str | None = None, session_id: str | None = None,
-                      limit: int = 50) -> list[tuple[str, str, float]]:
-        """The newest ``limit`` events of a customer or an anonymous session, newest first,
-        as ``(item_id, event_type, received_at)``."""
+                      limit: int = 50) -> list[tuple[str, str]]:
+        """The newest ``limit`` events of a customer (``user_id`` when given) or else an
+        anonymous session, newest first, as ``(item_id, event_type)``."""
         column, key = (s.USER_ID, user_id) if user_id is not None else (s.SESSION_ID, session_id)
         if key is None:
             return []
         return self._conn().execute(
-            f"SELECT item_id, event_type, received_at FROM events WHERE {column} = ? "
+            f"SELECT item_id, event_type FROM events WHERE {column} = ? "
             "ORDER BY seq DESC LIMIT ?", (key, limit)).fetchall()
 
     def events_frame(self) -> pd.DataFrame:

@@ -139,6 +139,9 @@ class Shelfwise:
         return self.models is not None
 
     # -- storefront ---------------------------------------------------------------------
+    def _list(self, picked: list[Picked], models: Models) -> ItemsResponse:
+        return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
+
     def _answer(self, picked: list[Picked], models: Models) -> list[RecommendedItem]:
         cat = models.storefront.catalogue
         return [RecommendedItem(item_id=cat.ids[p.item], title=cat.titles[p.item], score=p.score,
@@ -166,7 +169,7 @@ class Shelfwise:
         models = self.models
         picked = self._catch(lambda: models.storefront.similar_items(
             req.item_id, req.k, _rules(req, models)), not_found=True)
-        return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
+        return self._list(picked, models)
 
     @bentoml.api(input_spec=BoughtTogetherRequest)
     def frequently_bought_together(self, **fields) -> ItemsResponse:
@@ -175,7 +178,7 @@ class Shelfwise:
         models = self.models
         picked = self._catch(lambda: models.storefront.bought_together(
             req.item_ids, req.k, _rules(req, models)), not_found=True)
-        return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
+        return self._list(picked, models)
 
     @bentoml.api(input_spec=BuyAgainRequest)
     def buy_again(self, **fields) -> ItemsResponse:
@@ -183,7 +186,7 @@ class Shelfwise:
         req = BuyAgainRequest.model_construct(**fields)
         models = self.models
         picked = models.storefront.buy_again(req.user_id, req.k, _rules(req, models))
-        return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
+        return self._list(picked, models)
 
     @bentoml.api(input_spec=ListOptions)
     def trending(self, **fields) -> ItemsResponse:
@@ -191,7 +194,7 @@ class Shelfwise:
         req = ListOptions.model_construct(**fields)
         models = self.models
         picked = models.storefront.trending(req.k, _rules(req, models))
-        return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
+        return self._list(picked, models)
 
     @bentoml.api
     def events(self, events: Annotated[list[Event], Field(min_length=1, max_length=1000)]) -> Accepted:

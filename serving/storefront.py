@@ -67,13 +67,12 @@ class Storefront:
             self.catalogue.apply(self.store.item_updates_after(self.catalogue.seq))
 
     def live(self, user_id: str | None, session_id: str | None) -> LiveState:
-        rows = (self.store.recent_events(user_id=user_id, limit=RECENT_EVENTS) if user_id is not None
-                else self.store.recent_events(session_id=session_id, limit=RECENT_EVENTS))
+        rows = self.store.recent_events(user_id, session_id, RECENT_EVENTS)
         interest: dict[int, float] = {}
         in_cart: set[int] = set()
         settled: set[int] = set()  # items whose newest cart event is already known
         purchased: set[int] = set()
-        for rank, (item_id, event_type, _) in enumerate(rows):  # newest first
+        for rank, (item_id, event_type) in enumerate(rows):  # newest first
             pos = self.catalogue.index.get(item_id)
             if pos is None:
                 continue
