@@ -98,7 +98,9 @@ class LiveStore:
         """Every stored event in the canonical ``events`` schema (``simulated`` false)."""
         frame = pd.read_sql_query(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events ORDER BY seq",
                                   self._conn())
-        frame[s.TIMESTAMP] = pd.to_datetime(frame[s.TIMESTAMP], format="ISO8601")
+        # Stored as naive UTC; utc=True also reads any row written with an offset.
+        stamps = pd.to_datetime(frame[s.TIMESTAMP], format="ISO8601", utc=True)
+        frame[s.TIMESTAMP] = stamps.dt.tz_localize(None)
         frame[s.SIMULATED] = False
         for col in (s.PRICE, s.QUANTITY):
             frame[col] = frame[col].astype(float)
