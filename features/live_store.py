@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS item_updates (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     item_id TEXT NOT NULL, title TEXT, category TEXT, price REAL, in_stock INTEGER,
     received_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS signals (name TEXT PRIMARY KEY, count INTEGER NOT NULL);
 """
 
 
@@ -128,6 +129,20 @@ class LiveStore:
         return self._conn().execute(
             "SELECT seq, item_id, title, category, price, in_stock FROM item_updates WHERE seq > ? "
             "ORDER BY seq", (seq,)).fetchall()
+
+    def send_signal(self, name: str) -> int:
+        """Count one more ``name`` signal (for example "reload"), seen by every process
+        that polls :meth:`signal_count`; returns the new count."""
+        conn = self._conn()
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO signals VALUES (?, 1) ON CONFLICT (name) DO UPDATE "
+                         "SET count = count + 1", (name,))
+            return self.signal_count(name)
+
+    def signal_count(self, name: str) -> int:
+        row = self._conn().execute("SELECT count FROM signals WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else 0
 
     def purchases_since(self, received_after: float) -> pd.Series:
         """Purchase events per item received after a time (seconds since the epoch)."""

@@ -1,18 +1,24 @@
-"""``python -m serving``: check the registry, then start ``bentoml serve``.
+"""``python -m serving``: check the registry, then run ``bentoml serve`` and watch its start.
 
 BentoML restarts a worker whose start-up fails, forever. Checking for champion models
-first turns the commonest failure (nothing trained yet) into a clear message and a
-non-zero exit.
+first turns the commonest failure (nothing trained yet) into a clear message; a worker
+that still cannot load its models (a broken artifact, a feature set this code does not
+know) writes why to a file this process watches, which then stops the server and exits 3.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 from features.workspace import Settings, Workspace
+from serving.champions import START_FAILURE_ENV
 from serving.registry import MODEL_NAMES, NoChampionError, find_champions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,12 +40,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"serving {', '.join(f'{MODEL_NAMES[f]}/{v}' for f, v in versions.items())} from {ws.home} "
           f"at http://{args.host}:{args.port}", flush=True)
-    env = {**os.environ, "SHELFWISE_HOME": str(ws.home), "BENTOML_DO_NOT_TRACK": "true",
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
-    cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:Shelfwise",
-           "--host", args.host, "--port", str(args.port), "--working-dir", str(PROJECT_ROOT)]
-    os.execve(sys.executable, cmd, env)
-    return 0  # pragma: no cover
+    with tempfile.TemporaryDirectory(prefix="shelfwise-start-") as tmp:
+        failure = Path(tmp) / "failure.txt"
+        env = {**os.environ, "SHELFWISE_HOME": str(ws.home), "BENTOML_DO_NOT_TRACK": "true",
+               "MLFLOW_DISABLE_TELEMETRY": "true", START_FAILURE_ENV: str(failure)}
+        cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:Shelfwise",
+               "--host", args.host, "--port", str(args.port), "--working-dir", str(PROJECT_ROOT)]
+        return _watch(subprocess.Popen(cmd, env=env), failure)
+
+
+def _watch(server: subprocess.Popen, failure: Path) -> int:
+    """Wait for the server; stop it and exit 3 as soon as a worker reports a failed start."""
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    try:
+        while server.poll() is None:
+            if failure.exists():
+                print(f"error: the service could not load its models, so it is stopping instead "
+                      f"of restarting forever:\n{failure.read_text()}", file=sys.stderr, flush=True)
+                server.terminate()
+                server.wait(timeout=30)
+                return 3
+            time.sleep(0.5)
+    except KeyboardInterrupt:  # Ctrl-C reached the server too; let it finish stopping
+        server.wait(timeout=30)
+    return server.returncode or 0
 
 
 if __name__ == "__main__":

@@ -174,3 +174,10 @@ class StatusResponse(BaseModel):
     registry: str = Field(description="'ok', or why the last check for new champions failed (the "
                                       "service keeps serving the models it has).")
     last_registry_check: str | None = None
+
+
+class ReloadResponse(BaseModel):
+    requested: bool = Field(description="Every worker checks the registry within about a second.")
+    models: dict[str, str] = Field(description="The versions this worker served when asked; "
+                                               "GET /v1/status shows them after the switch.")
+    registry: str = Field(description="'ok', or why this worker's last check failed.")

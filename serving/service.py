@@ -5,7 +5,8 @@ Start it with ``shelfwise serve`` (or ``python -m serving``), which checks that 
 models exist before handing over to ``bentoml serve``. Each worker process loads the
 models; live events and catalogue updates go through the workspace's SQLite live store, so
 every worker sees what any of them accepted. A background thread polls the registry and
-swaps in a new champion without failing a request; ``POST /admin/reload`` does it at once.
+swaps in a new champion without failing a request (:mod:`serving.champions`);
+``POST /admin/reload`` makes every worker check at once.
 """
 
 from __future__ import annotations
@@ -13,11 +14,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import tempfile
-import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import bentoml
@@ -28,10 +24,8 @@ from pydantic import Field
 
 from features.live_store import LiveStore
 from features.workspace import Settings, Workspace
-from serving.catalogue import Catalogue
-from serving.registry import MODEL_NAMES, download_champions, find_champions
+from serving.champions import Champions, Models, load_models, registry_versions
 from serving.rules import Picked, Rules
-from serving.runtime import BlendedRuntime, CustomerScorer
 from serving.schemas import (
     Accepted,
     BoughtTogetherRequest,
@@ -44,10 +38,11 @@ from serving.schemas import (
     RecommendedItem,
     RecommendRequest,
     RecommendResponse,
+    ReloadResponse,
     SimilarItemsRequest,
     StatusResponse,
 )
-from serving.storefront import Storefront, UnknownItemsError
+from serving.storefront import UnknownItemsError
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 log = logging.getLogger("shelfwise")
@@ -57,27 +52,6 @@ UserId = Annotated[str, Field(min_length=1, max_length=64, examples=["13085"],
 
 status_app = FastAPI(title="shelfwise status")
 SETTINGS = Settings()
-
-
-@dataclass
-class Models:
-    """Everything loaded from one set of champion versions; swapped as a whole."""
-
-    versions: dict[str, str]
-    storefront: Storefront
-    customers: CustomerScorer
-    tmp: tempfile.TemporaryDirectory
-
-
-def load_models(workspace: Workspace) -> Models:
-    tmp = tempfile.TemporaryDirectory(prefix="shelfwise-serving-")
-    artifacts = download_champions(workspace.tracking_uri, Path(tmp.name))
-    recs = BlendedRuntime(artifacts["recs"].path)
-    catalogue = Catalogue(recs.item_ids, recs.titles, workspace.read_table_if_present("items"))
-    storefront = Storefront(recs, catalogue, LiveStore(workspace.live_store_path))
-    customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path,
-                               workspace.read_table("orders"), workspace.read_events())
-    return Models({f: a.label for f, a in artifacts.items()}, storefront, customers, tmp)
 
 
 def _rules(options: ListOptions, models: Models) -> Rules:
@@ -101,42 +75,17 @@ class Shelfwise:
 
     def __init__(self) -> None:
         self.workspace = Workspace.from_settings(SETTINGS)
-        self.models = load_models(self.workspace)
-        self.registry_state, self.last_check = "ok", None
-        self._reload_lock = threading.Lock()
-        if SETTINGS.reload_seconds > 0:
-            threading.Thread(target=self._poll_registry, daemon=True, name="registry-poll").start()
+        self.champions = Champions(lambda: load_models(self.workspace),
+                                   lambda: registry_versions(self.workspace.tracking_uri),
+                                   LiveStore(self.workspace.live_store_path))
+        self.champions.poll(SETTINGS.reload_seconds)
         # Loaded state never changes: keep it out of the collector's way (GC pauses under load).
         gc.collect()
         gc.freeze()
 
-    # -- model updates ------------------------------------------------------------------
-    def _poll_registry(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(SETTINGS.reload_seconds):
-            self.reload_models()
-
-    def reload_models(self) -> dict[str, str]:
-        """Load the registry's current champions if they changed; keep serving on failure."""
-        with self._reload_lock:
-            self.last_check = datetime.now(UTC).isoformat(timespec="seconds")
-            try:
-                champions = find_champions(self.workspace.tracking_uri)
-                current = {f: f"{MODEL_NAMES[f]}/{v}" for f, v in champions.items()}
-                if current != self.models.versions:
-                    old = self.models
-                    self.models = load_models(self.workspace)  # one assignment: requests see old or new
-                    log.info("champions changed: %s -> %s", old.versions, self.models.versions)
-                    gc.collect()
-                    gc.freeze()
-                self.registry_state = "ok"
-            except Exception as exc:  # unreachable registry, broken artifact: keep the last good models
-                self.registry_state = f"last check failed, serving the loaded models: {exc}"
-                log.warning("registry check failed: %s", exc)
-            return self.models.versions
-
-    def __is_ready__(self) -> bool:
-        return self.models is not None
+    @property
+    def models(self) -> Models:
+        return self.champions.models
 
     # -- storefront ---------------------------------------------------------------------
     def _list(self, picked: list[Picked], models: Models) -> ItemsResponse:
@@ -215,10 +164,12 @@ class Shelfwise:
         return {"ok": True}
 
     @bentoml.api(route="/admin/reload")
-    def reload(self) -> dict:
-        """Check the registry now and switch to new champions if there are any."""
-        versions = self.reload_models()
-        return {"models": versions, "registry": self.registry_state}
+    def reload(self) -> ReloadResponse:
+        """Ask every worker to check the registry within a second and switch to new champions
+        if there are any; /v1/status then shows the versions served."""
+        self.champions.request_reload()
+        return ReloadResponse(requested=True, models=self.models.versions,
+                              registry=self.champions.registry_state)
 
     @staticmethod
     def _catch(call, not_found: bool = False):
@@ -259,4 +210,4 @@ class Shelfwise:
             ready=True, workspace=str(self.workspace.home), models=models.versions,
             customers_scored=len(models.customers.scores),
             features_as_of=models.customers.as_of.date().isoformat(),
-            registry=self.registry_state, last_registry_check=self.last_check)
+            registry=self.champions.registry_state, last_registry_check=self.champions.last_check)

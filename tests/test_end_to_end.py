@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return {**env, "SHELFWISE_HOME": str(home), "OPENBLAS_NUM_THREADS": "1", "SHELFWISE_RELOAD_SECONDS": "1",
+    return {**env, "SHELFWISE_HOME": str(home), "OPENBLAS_NUM_THREADS": "1", "SHELFWISE_RELOAD_SECONDS": "0",
             "BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
             "PYTHONPATH": str(ROOT)}
 
@@ -202,6 +203,67 @@ def test_status_and_openapi_describe_the_service(service):
     spec = service.get("/docs.json").json()
     assert {"/recommend", "/similar_items", "/frequently_bought_together", "/buy_again", "/trending",
             "/events", "/items", "/customer", "/admin/reload", "/ping"} <= set(spec["paths"])
+
+
+def test_a_new_champion_is_served_after_admin_reload_without_failing_a_request(service, trained_home):
+    # Polling is off in these tests (SHELFWISE_RELOAD_SECONDS=0): only the admin call can switch.
+    shelfwise(trained_home, "train", "churn", "--as-of", "2011-09-01")
+    assert "champion" in shelfwise(trained_home, "promote", "churn", "2")
+    answered, failed, stop = [], [], threading.Event()
+
+    def shop():  # storefront and marketing traffic all through the switch
+        with httpx.Client(base_url=service.base_url, timeout=10) as client:
+            while not stop.is_set():
+                for path, body in (("/recommend", {"user_id": "13085", "k": 5}),
+                                   ("/customer", {"customer_id": "13085"})):
+                    r = client.post(path, json=body)
+                    (answered if r.status_code == 200 else failed).append((path, r.status_code, r.text[:200]))
+
+    traffic = threading.Thread(target=shop)
+    traffic.start()
+    try:
+        time.sleep(1)
+        reload = service.post("/admin/reload").json()
+        assert reload["requested"] is True and reload["registry"] == "ok"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            # Two workers answer in turn: both must have switched.
+            if {service.get("/v1/status").json()["models"]["churn"] for _ in range(6)} == {"shelfwise-churn/2"}:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the service did not switch to shelfwise-churn/2 in 120 s")
+        time.sleep(1)
+    finally:
+        stop.set()
+        traffic.join()
+    assert not failed, failed[:3]
+    assert len(answered) > 20
+    body = service.post("/customer", json={"customer_id": "13085"}).json()
+    assert body["model_versions"]["churn"] == "shelfwise-churn/2"
+    assert service.get("/v1/status").json()["registry"] == "ok"
+
+
+def test_a_champion_that_cannot_load_stops_the_start_with_a_message_instead_of_restarting(tmp_path):
+    from features.workspace import Workspace
+    from training import registry
+
+    ws = Workspace(tmp_path)
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "meta.json").write_text('{"format": "something-else"}')
+    client = registry.connect(ws)
+    for family in registry.MODEL_NAMES:
+        _, version = registry.log_and_register(client, ws, family, broken, params={}, metrics={},
+                                               tags={}, run_name="broken")
+        registry.set_alias(client, family, registry.CHAMPION, version)
+    ws.table_path("orders").touch()
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "serving", "--port", str(_free_port())],
+                         env=_env(tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert "could not load its models" in out.stderr and "'something-else'" in out.stderr
+    assert time.monotonic() - started < 120
 
 
 def test_serving_without_trained_models_exits_with_a_clear_message(tmp_path):

@@ -235,7 +235,8 @@ def cmd_promote(ws: Workspace, args: argparse.Namespace) -> int:
                          "(see `shelfwise models list`)") from exc
     _say(f"{registry.MODEL_NAMES[args.family]} version {args.version} is now champion"
          + (f"; version {previous} is challenger" if previous and str(previous) != str(args.version) else "")
-         + ". A running service picks it up when restarted.")
+         + ". A running service switches to it within SHELFWISE_RELOAD_SECONDS (default 30), "
+           "or at once after POST /admin/reload.")
     return 0
 
 

@@ -1,0 +1,140 @@
+"""The champion models a worker serves, and how it switches to new ones without downtime.
+
+:class:`Champions` holds one :class:`Models` at a time and replaces it whole, so a request
+that took a reference keeps a consistent set while a swap happens. A background thread
+checks the registry every ``reload_seconds``, and at once when any worker asks for it
+(``POST /admin/reload`` sends a "reload" signal through the shared live store, so the
+call reaches every worker process, not only the one that answered it). When the registry
+cannot be read or the new champion fails to load, the last good models stay in service and
+:attr:`Champions.registry_state` says so.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from features.live_store import LiveStore
+from features.workspace import Workspace
+from serving.catalogue import Catalogue
+from serving.registry import MODEL_NAMES, download_champions, find_champions
+from serving.runtime import BlendedRuntime, CustomerScorer
+from serving.storefront import Storefront
+
+log = logging.getLogger("shelfwise")
+RELOAD_SIGNAL = "reload"
+# Set by ``python -m serving``: where a worker writes why its models did not load.
+START_FAILURE_ENV = "SHELFWISE_START_FAILURE_FILE"
+
+
+@dataclass
+class Models:
+    """Everything loaded from one set of champion versions; swapped as a whole."""
+
+    versions: dict[str, str]
+    storefront: Storefront
+    customers: CustomerScorer
+    tmp: tempfile.TemporaryDirectory | None = None
+
+
+def load_models(workspace: Workspace) -> Models:
+    """Download the registry's champions and build what the service answers from."""
+    tmp = tempfile.TemporaryDirectory(prefix="shelfwise-serving-")
+    artifacts = download_champions(workspace.tracking_uri, Path(tmp.name))
+    recs = BlendedRuntime(artifacts["recs"].path)
+    catalogue = Catalogue(recs.item_ids, recs.titles, workspace.read_table_if_present("items"))
+    storefront = Storefront(recs, catalogue, LiveStore(workspace.live_store_path))
+    customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path,
+                               workspace.read_table("orders"), workspace.read_events())
+    return Models({f: a.label for f, a in artifacts.items()}, storefront, customers, tmp)
+
+
+def registry_versions(tracking_uri: str) -> dict[str, str]:
+    """The champion labels (``name/version``) the registry names now, as in :attr:`Models.versions`."""
+    return {f: f"{MODEL_NAMES[f]}/{v}" for f, v in find_champions(tracking_uri).items()}
+
+
+class Champions:
+    """The models one worker serves, swapped when the registry's champions change.
+
+    Parameters
+    ----------
+    load, find :
+        Build a :class:`Models`; return the champion labels the registry names now. Both
+        may raise (registry unreachable, broken artifact): the current models then stay.
+    store :
+        Where the reload signal of any worker is seen.
+    """
+
+    def __init__(self, load: Callable[[], Models], find: Callable[[], dict[str, str]], store: LiveStore):
+        self._load, self._find, self._store = load, find, store
+        try:
+            self.models = load()
+        except Exception as exc:
+            _report_start_failure(exc)
+            raise
+        self.registry_state = "ok"
+        self.last_check: str | None = None
+        self._lock = threading.Lock()
+        self._signals_seen = store.signal_count(RELOAD_SIGNAL)
+        self._stop = threading.Event()
+
+    def check(self) -> bool:
+        """Load the registry's champions if they differ from the served ones; True if swapped."""
+        with self._lock:
+            self.last_check = datetime.now(UTC).isoformat(timespec="seconds")
+            try:
+                swapped = self._find() != self.models.versions
+                if swapped:
+                    old, self.models = self.models, self._load()  # one assignment: old or new, never half
+                    log.info("champions changed: %s -> %s", old.versions, self.models.versions)
+                    # The new models never change either: keep them out of the collector's way.
+                    gc.collect()
+                    gc.freeze()
+                self.registry_state = "ok"
+                return swapped
+            except Exception as exc:  # unreachable registry, broken artifact: keep the last good models
+                self.registry_state = f"last check failed, serving the loaded models: {exc}"
+                log.warning("registry check failed: %s", exc)
+                return False
+
+    def request_reload(self) -> int:
+        """Ask every worker (this one included) to check the registry within a second."""
+        return self._store.send_signal(RELOAD_SIGNAL)
+
+    def poll(self, every_seconds: float, tick: float = 1.0) -> threading.Thread:
+        """Check the registry every ``every_seconds`` (0: only on request) and within
+        ``tick`` seconds of a reload signal, in a daemon thread."""
+        def run() -> None:
+            waited = 0.0
+            while not self._stop.wait(tick):
+                waited += tick
+                try:
+                    signals = self._store.signal_count(RELOAD_SIGNAL)
+                except Exception as exc:  # a locked or missing store must not end the polling
+                    log.warning("reading the reload signal failed: %s", exc)
+                    signals = self._signals_seen
+                if signals != self._signals_seen or (every_seconds and waited >= every_seconds):
+                    self._signals_seen, waited = signals, 0.0
+                    self.check()
+
+        thread = threading.Thread(target=run, daemon=True, name="registry-poll")
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _report_start_failure(exc: Exception) -> None:
+    """Tell ``python -m serving`` (when it started this worker) why loading failed."""
+    path = os.environ.get(START_FAILURE_ENV)
+    if path:
+        Path(path).write_text(f"{type(exc).__name__}: {exc}\n")

@@ -1,0 +1,97 @@
+import time
+
+import pytest
+
+from features.live_store import LiveStore
+from serving.champions import Champions, Models
+
+
+class Registry:
+    """A registry whose champion labels a test sets, and that can be unreachable."""
+
+    def __init__(self):
+        self.versions = {"recs": "shelfwise-recs/1"}
+        self.down = False
+        self.broken = False
+        self.loads = 0
+
+    def find(self):
+        if self.down:
+            raise ConnectionError("registry at http://mlflow:5000 unreachable")
+        return dict(self.versions)
+
+    def load(self):
+        if self.broken:
+            raise ValueError("model.npz: not a zip file")
+        self.loads += 1
+        return Models(dict(self.versions), storefront=f"storefront {self.loads}", customers=None)
+
+
+@pytest.fixture()
+def registry():
+    return Registry()
+
+
+@pytest.fixture()
+def store(tmp_path):
+    return LiveStore(tmp_path / "live.sqlite")
+
+
+def test_a_new_champion_replaces_the_served_models_and_an_unchanged_one_does_not(registry, store):
+    champions = Champions(registry.load, registry.find, store)
+    assert not champions.check() and registry.loads == 1
+    registry.versions["recs"] = "shelfwise-recs/2"
+    assert champions.check()
+    assert champions.models.versions == {"recs": "shelfwise-recs/2"} and registry.loads == 2
+    assert champions.registry_state == "ok" and champions.last_check is not None
+
+
+def test_an_unreachable_registry_keeps_the_last_good_models_and_says_so(registry, store):
+    champions = Champions(registry.load, registry.find, store)
+    served = champions.models
+    registry.down = True
+    assert not champions.check()
+    assert champions.models is served
+    assert "unreachable" in champions.registry_state and "serving the loaded models" in champions.registry_state
+    registry.down = False
+    champions.check()
+    assert champions.registry_state == "ok"
+
+
+def test_a_champion_that_fails_to_load_leaves_the_served_models_in_place(registry, store):
+    champions = Champions(registry.load, registry.find, store)
+    served = champions.models
+    registry.versions["recs"], registry.broken = "shelfwise-recs/2", True
+    assert not champions.check()
+    assert champions.models is served and "not a zip file" in champions.registry_state
+
+
+def test_a_reload_asked_of_one_worker_reaches_another_through_the_store(registry, tmp_path):
+    # Two workers: separate processes in the service, separate objects sharing the file here.
+    answering = Champions(registry.load, registry.find, LiveStore(tmp_path / "live.sqlite"))
+    other = Champions(registry.load, registry.find, LiveStore(tmp_path / "live.sqlite"))
+    other.poll(every_seconds=0, tick=0.02)  # 0: never on its own, only when signalled
+    try:
+        registry.versions["recs"] = "shelfwise-recs/2"
+        time.sleep(0.1)
+        assert other.models.versions["recs"] == "shelfwise-recs/1"
+        answering.request_reload()
+        deadline = time.monotonic() + 5
+        while other.models.versions["recs"] != "shelfwise-recs/2" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert other.models.versions["recs"] == "shelfwise-recs/2"
+    finally:
+        other.stop()
+
+
+def test_polling_picks_up_a_new_champion_on_its_own(registry, store):
+    champions = Champions(registry.load, registry.find, store)
+    champions.poll(every_seconds=0.05, tick=0.01)
+    try:
+        registry.versions["recs"] = "shelfwise-recs/2"
+        deadline = time.monotonic() + 5
+        while champions.models.versions["recs"] != "shelfwise-recs/2" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert champions.models.versions["recs"] == "shelfwise-recs/2"
+    finally:
+        champions.stop()
