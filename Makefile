@@ -15,7 +15,7 @@ RECS_AS_OF ?= 2011-09-01
 CHURN_AS_OF ?= 2011-09-01
 CLTV_AS_OF ?= 2011-06-01
 
-.PHONY: env demo pipeline serve test lint bench-features bench-recs clean
+.PHONY: env demo pipeline serve test lint bench-features bench-recs bench-load clean
 
 env: $(VENV)/.installed
 
@@ -61,6 +61,11 @@ bench-features: env
 # Time to train the champion recommender on the full data (README, "Benchmarks").
 bench-recs: env
 	$(BIN)/python -m training.benchmark --as-of $(RECS_AS_OF)
+
+# Throughput, latency, event-to-answer time and memory of the running service (`make serve`
+# in another terminal; needs wrk: apt-get install wrk). README, "Speed".
+bench-load: env
+	$(BIN)/python -m serving.loadtest --url http://127.0.0.1:$(PORT)
 
 clean:
 	rm -rf $(VENV) .shelfwise

@@ -6,6 +6,7 @@ are the contract with ``training``.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from features.purchase_history import (
 )
 
 BLENDED_FORMAT = "shelfwise-recs-v2"
+# Customers whose ranked list a worker keeps (about 1 KB each: ~100 candidates).
+PERSONAL_CACHE_SIZE = 50_000
 LGBM_FORMAT = "shelfwise-lgbm-v1"
 
 
@@ -70,6 +73,8 @@ class BlendedRuntime:
                                   shape=(n, n)) if "fbt_scores" in arrays else sp.csr_matrix((n, n)))
         # Trending: purchases weighted by recency (60-day half-life) at the model's as_of.
         self.trending = np.asarray(self.history.decayed.sum(axis=0), dtype=np.float64).ravel()
+        # Per instance, so a swapped-out model takes its cache with it.
+        self._cached_personal = functools.lru_cache(maxsize=PERSONAL_CACHE_SIZE)(self._personal)
 
     @property
     def n_items(self) -> int:
@@ -77,23 +82,37 @@ class BlendedRuntime:
 
     def user_row(self, user_id: str | None) -> int:
         """Row of a customer the model knows, else -1."""
-        return -1 if user_id is None else int(self.history.users.indices([user_id])[0])
+        try:
+            return -1 if user_id is None else self.history.users.index(user_id)
+        except KeyError:
+            return -1
 
     def bought(self, row: int) -> np.ndarray:
         return self.history.orders[row].indices
 
     def personal(self, row: int, k: int, include_purchased: bool,
                  live_interest: dict[int, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The ranker's list for a known customer, with live interest folded in."""
-        extra = None
-        if live_interest:
-            cols = np.fromiter(live_interest, dtype=np.int64)
-            extra = sp.csr_matrix((np.fromiter(live_interest.values(), dtype=np.float32),
-                                   (np.zeros(len(cols), np.int64), cols)), shape=(1, self.n_items))
-        _, items, X = candidate_features(self.history, self.item_weights, np.array([row]),
-                                         n_new=max(self.n_new, k), include_purchased=include_purchased,
-                                         recent_extra=extra)
-        return self._ranked(items, X)
+        """The ranker's list for a known customer, with live interest folded in.
+
+        Without live interest the list depends only on the model, so it is computed once
+        per customer and kept (least recently used first out): a shopper asks on every
+        page view. With it, it is computed afresh.
+        """
+        n_new = max(self.n_new, k)
+        if not live_interest:
+            return self._cached_personal(row, n_new, include_purchased)
+        cols = np.fromiter(live_interest, dtype=np.int64)
+        extra = sp.csr_matrix((np.fromiter(live_interest.values(), dtype=np.float32),
+                               (np.zeros(len(cols), np.int64), cols)), shape=(1, self.n_items))
+        return self._personal(row, n_new, include_purchased, extra)
+
+    def _personal(self, row: int, n_new: int, include_purchased: bool,
+                  extra: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+        _, items, X = candidate_features(self.history, self.item_weights, np.array([row]), n_new=n_new,
+                                         include_purchased=include_purchased, recent_extra=extra)
+        items, scores = self._ranked(items, X)
+        items.flags.writeable = scores.flags.writeable = False  # cached: shared by later requests
+        return items, scores
 
     def buy_again(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """The customer's own items only, ordered by the same ranker."""

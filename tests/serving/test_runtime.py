@@ -31,12 +31,13 @@ def test_blended_runtime_ranks_exactly_the_trained_models_lists(blended_dir):
     path, model = blended_dir
     runtime = BlendedRuntime(path)
     h = model.history_
-    for include in (True, False):
+    for include in (True, False, True):  # the second True answers from the per-customer cache
         ids, _ = model.recommend(np.arange(len(h.users)), k=4, include_purchased=include)
         for row, user in enumerate(h.users.ids):
             items, _ = runtime.personal(runtime.user_row(user), 4, include)
             expected = [i for i in ids[row] if i >= 0]
             assert items[: len(expected)].tolist() == expected
+    assert runtime.user_row("no-such-customer") == -1
 
 
 def test_next_purchase_date_is_the_bgnbd_median_wait_or_none_when_likely_gone(tmp_path):

@@ -1,0 +1,213 @@
+"""Load benchmark of the running service: throughput and latency under concurrency, how fast
+an event changes the next answer, and the memory the recommender's per-customer state takes.
+
+``python -m serving.loadtest --url http://127.0.0.1:3000`` drives ``POST /recommend``
+(customers of the workspace's orders, in turn) and the no-op ``POST /ping`` with `wrk
+<https://github.com/wg/wrk>`_ (``apt-get install wrk``; C and epoll, so the client takes
+little of the CPU the server needs) at each ``--concurrency``, and prints requests/s,
+p50 and p99 per endpoint and the ``/recommend`` to ``/ping`` throughput ratio. Each configuration
+runs ``--repeat`` times and the summary takes the median: a keep-alive client's connections
+may all land on one of the two workers (BentoML shares one listening socket among them,
+bentoml/BentoML#5426), which halves a run's throughput, so single runs vary a lot. Then it
+posts a view for fresh anonymous sessions and times, on new connections (so either worker
+may answer), how long until ``/recommend`` reflects it. Last, it builds the served
+recommender's state with ``--memory-users`` customers (the champion's customers repeated
+under new ids, so the history per customer is real) in a fresh process and reports its
+resident memory per million customers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features import schema as s
+from features.workspace import Settings, Workspace
+
+TARGETS = {"ratio": 0.8, "p99_ms": 25.0, "rps": 1000.0}  # at concurrency 8, from the storefront issue
+
+_LUA = r"""
+local bodies, i = {}, 0
+init = function(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+end
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\nRESULT {"requests": %d, "seconds": %f, "socket_errors": %d, "non_2xx": %d, '
+    .. '"p50_ms": %f, "p99_ms": %f}\n',
+    summary.requests, summary.duration / 1e6, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def run_wrk(url: str, bodies: list[str], concurrency: int, seconds: float, tmp: Path) -> dict:
+    """One wrk run (a single client thread) cycling through ``bodies``; its summary as a dict."""
+    script, data = tmp / "bodies.lua", tmp / f"bodies-{uuid.uuid4().hex}.txt"
+    script.write_text(_LUA)
+    data.write_text("\n".join(bodies) + "\n")
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s",
+                          "-s", str(script), url, "--", str(data)],
+                         capture_output=True, text=True, check=True)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def _post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:  # a new connection per call
+        return json.loads(resp.read())
+
+
+def event_to_answer(url: str, items: list[str], n: int) -> list[float]:
+    """Seconds from posting a view for a new anonymous session to a ``/recommend`` answer
+    (on another connection) whose first item is similar to it; one figure per session."""
+    delays = []
+    for item in items[:n]:
+        session = f"loadtest-{uuid.uuid4().hex[:12]}"
+        event = {"session_id": session, "item_id": item, "event_type": "view"}
+        start = time.perf_counter()
+        _post(f"{url}/events", {"events": [event]})
+        while True:
+            body = _post(f"{url}/recommend", {"session_id": session, "k": 10})
+            if body["items"] and body["items"][0]["source"] == "similar_to_recent":
+                break
+            if time.perf_counter() - start > 5:
+                raise RuntimeError(f"a view of {item} did not change session {session}'s list in 5 s")
+        delays.append(time.perf_counter() - start)
+    return delays
+
+
+_MEMORY_PROBE = r"""
+import gc, json, resource, sys
+from pathlib import Path
+import numpy as np
+def rss_mb():
+    return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 2**20
+from serving.runtime import BlendedRuntime
+gc.collect(); before = rss_mb()
+runtime = BlendedRuntime(Path(sys.argv[1]))
+gc.collect(); after = rss_mb()
+print(json.dumps({"users": len(runtime.history.users), "rss_mb": after - before}))
+"""
+
+
+def _tile_users(src: Path, dest: Path, users: int) -> None:
+    """A copy of the recommender artifact whose purchase history repeats the real customers
+    (their rows, pair and customer statistics) under new ids until there are ``users``."""
+    shutil.copytree(src, dest)
+    a = dict(np.load(src / "model.npz", allow_pickle=False))
+    n = len(a["user_ids"])
+    reps = -(-users // n)
+    rows = np.tile(np.arange(n), reps)[:users]
+    lengths = np.diff(a["indptr"])[rows]
+    starts = a["indptr"][:-1][rows]
+    out_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    take = np.repeat(starts - out_starts, lengths) + np.arange(lengths.sum())
+    a["user_ids"] = np.array([f"u{i:07d}" for i in range(users)])
+    a["indptr"] = np.concatenate([[0], np.cumsum(lengths)]).astype(a["indptr"].dtype)
+    for key in ("indices", "orders", "decayed", "pair_stats"):
+        a[key] = a[key][take]
+    a["user_stats"] = a["user_stats"][rows]
+    np.savez(dest / "model.npz", **a)
+
+
+def model_state_memory(artifact: Path, sizes: list[int], tmp: Path) -> list[dict]:
+    """Resident memory of the loaded recommender at each number of customers, each in a
+    fresh process; the slope between sizes is the per-customer cost."""
+    out = []
+    for users in sizes:
+        dest = tmp / f"recs-{users}"
+        _tile_users(artifact, dest, users)
+        probe = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(dest)], capture_output=True,
+                               text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+        out.append(json.loads(probe.stdout.strip().splitlines()[-1]))
+        shutil.rmtree(dest)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--url", default="http://127.0.0.1:3000")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--seconds", type=int, default=5, help="per run")
+    p.add_argument("--repeat", type=int, default=3, help="runs per endpoint and concurrency")
+    p.add_argument("--events", type=int, default=50, help="sessions timed from event to changed answer")
+    p.add_argument("--memory-users", type=int, nargs="*", default=[100_000, 1_000_000],
+                   help="customer counts the memory probe loads (none: skip it)")
+    args = p.parse_args(argv)
+    if shutil.which("wrk") is None:
+        p.error("wrk is not installed; on Debian or Ubuntu: apt-get install wrk")
+    ws = Workspace.from_settings(Settings())
+    orders = ws.read_table("orders")
+    customers = orders[s.CUSTOMER_ID].drop_duplicates().sample(frac=1, random_state=0).tolist()[:2000]
+    popular = orders[s.ITEM_ID].value_counts().index[:200].tolist()
+    bodies = {"ping": ["{}"],
+              "recommend": [json.dumps({"user_id": c, "k": 10}) for c in customers]}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="shelfwise-loadtest-") as tmp:
+        for path in bodies:  # warm both workers up
+            run_wrk(f"{args.url}/{path}", bodies[path], 4, 2, Path(tmp))
+        for c in args.concurrency:
+            for path in bodies:
+                for _ in range(args.repeat):
+                    r = run_wrk(f"{args.url}/{path}", bodies[path], c, args.seconds, Path(tmp))
+                    rows.append({"endpoint": f"/{path}", "concurrency": c, **r})
+                    errors = r["socket_errors"] + r["non_2xx"]
+                    print(f"/{path:<9} c={c:<3} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+                          f"p99 {r['p99_ms']:6.2f} ms  errors {errors}", flush=True)
+        runs = pd.DataFrame(rows)
+        table = runs.groupby(["endpoint", "concurrency"])[["rps", "p50_ms", "p99_ms"]].median()
+        print(f"\nmedian of {args.repeat} runs:\n{table.round(1).to_string()}")
+        print("\n/recommend throughput as a share of /ping's:")
+        for c in args.concurrency:
+            ratio = table.loc[("/recommend", c), "rps"] / table.loc[("/ping", c), "rps"]
+            print(f"  c={c}: {ratio:.2f}")
+        if 8 in args.concurrency:
+            rec = table.loc[("/recommend", 8)]
+            ratio = rec["rps"] / table.loc[("/ping", 8), "rps"]
+            print(f"targets at c=8: ratio {ratio:.2f} (>= {TARGETS['ratio']}), p99 {rec['p99_ms']:.1f} ms "
+                  f"(< {TARGETS['p99_ms']:.0f}), {rec['rps']:.0f} req/s (>= {TARGETS['rps']:.0f}): "
+                  + ("met" if ratio >= TARGETS["ratio"] and rec["p99_ms"] < TARGETS["p99_ms"]
+                     and rec["rps"] >= TARGETS["rps"] else "MISSED"))
+
+        if args.events:
+            delays = np.array(event_to_answer(args.url, popular, args.events)) * 1000
+            print(f"\nevent -> changed /recommend over {len(delays)} sessions: "
+                  f"p50 {np.median(delays):.1f} ms, max {delays.max():.1f} ms (target < 1000 ms)")
+
+        if args.memory_users:
+            from serving.registry import download_champions
+
+            art = download_champions(ws.tracking_uri, Path(tmp) / "champion", ("recs",))["recs"]
+            sizes = model_state_memory(art.path, sorted(args.memory_users), Path(tmp))
+            for m in sizes:
+                print(f"recommender loaded with {m['users']:,} customers: {m['rss_mb']:,.0f} MiB resident")
+            if len(sizes) > 1:
+                per_million = ((sizes[-1]["rss_mb"] - sizes[0]["rss_mb"])
+                               / (sizes[-1]["users"] - sizes[0]["users"]) * 1e6 / 1024)
+                print(f"per-customer state: {per_million:.2f} GiB per million customers "
+                      f"(target < 0.5 GiB at 64 factors)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
