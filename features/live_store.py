@@ -6,8 +6,8 @@ visible to the next query of any other, and it survives a restart. Training read
 events back (:meth:`LiveStore.events_frame`, merged by :meth:`Workspace.read_events`), so
 the next run learns from them.
 
-Several machines need a networked store instead; the README ("Serving at scale") describes
-the path. Every method here is one short transaction, which is what makes that swap small.
+Several machines need a networked store instead: :class:`features.redis_store.RedisLiveStore`
+has the same methods, and :func:`open_live_store` picks it when a Redis URL is configured.
 """
 
 from __future__ import annotations
@@ -97,15 +97,8 @@ class LiveStore:
 
     def events_frame(self) -> pd.DataFrame:
         """Every stored event in the canonical ``events`` schema (``simulated`` false)."""
-        frame = pd.read_sql_query(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events ORDER BY seq",
-                                  self._conn())
-        # Stored as naive UTC; utc=True also reads any row written with an offset.
-        stamps = pd.to_datetime(frame[s.TIMESTAMP], format="ISO8601", utc=True)
-        frame[s.TIMESTAMP] = stamps.dt.tz_localize(None)
-        frame[s.SIMULATED] = False
-        for col in (s.PRICE, s.QUANTITY):
-            frame[col] = frame[col].astype(float)
-        return frame
+        return events_from_rows(pd.read_sql_query(
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events ORDER BY seq", self._conn()))
 
     def update_items(self, items: Iterable[dict]) -> int:
         """Append catalogue updates (dicts keyed by :data:`ITEM_COLUMNS`; a missing or None
@@ -150,6 +143,26 @@ class LiveStore:
             "SELECT item_id, COUNT(*) FROM events WHERE event_type = 'purchase' AND received_at > ? "
             "GROUP BY item_id", (received_after,)).fetchall()
         return pd.Series(dict(rows), dtype=np.float64)
+
+
+def open_live_store(path: Path, url: str | None = None):
+    """The Redis store at ``url`` when one is given, else the SQLite store at ``path``."""
+    if url:
+        from features.redis_store import RedisLiveStore
+
+        return RedisLiveStore(url)
+    return LiveStore(path)
+
+
+def events_from_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Stored event rows (timestamps as ISO text) in the canonical ``events`` schema."""
+    # Stored as naive UTC; utc=True also reads any row written with an offset.
+    stamps = pd.to_datetime(frame[s.TIMESTAMP], format="ISO8601", utc=True)
+    frame[s.TIMESTAMP] = stamps.dt.tz_localize(None)
+    frame[s.SIMULATED] = False
+    for col in (s.PRICE, s.QUANTITY):
+        frame[col] = frame[col].astype(float)
+    return frame
 
 
 def _naive_utc(value) -> pd.Timestamp:

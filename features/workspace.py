@@ -16,7 +16,7 @@ import pandas as pd
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from features.live_store import LiveStore
+from features.live_store import open_live_store
 
 
 class Settings(BaseSettings):
@@ -30,6 +30,9 @@ class Settings(BaseSettings):
                           "re-order (a gift wholesaler), false where they rarely do (furniture).")
     workers: int = Field(2, ge=1, description="Service worker processes (one per core).")
     access_log: bool = Field(False, description="Log every request (costs throughput).")
+    live_store_url: str | None = Field(
+        None, description="redis://host:port/db: share live events and item updates between machines; "
+                          "unset: SQLite (live.sqlite) in the workspace, shared by one machine's workers.")
     reload_seconds: float = Field(
         30.0, ge=0, description="How often the service checks the registry for new champions (0: never; "
                                 "POST /admin/reload checks at once).")
@@ -38,12 +41,14 @@ class Settings(BaseSettings):
 class Workspace:
     """Paths of a workspace; creates directories on demand, never at import time."""
 
-    def __init__(self, home: Path | str):
+    def __init__(self, home: Path | str, live_store_url: str | None = None):
         self.home = Path(home).resolve()
+        self.live_store_url = live_store_url
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Workspace:
-        return cls((settings or Settings()).home)
+        settings = settings or Settings()
+        return cls(settings.home, settings.live_store_url)
 
     def _dir(self, *parts: str) -> Path:
         path = self.home.joinpath(*parts)
@@ -88,11 +93,17 @@ class Workspace:
         """The service's SQLite store of live events and catalogue updates."""
         return self.home / "live.sqlite"
 
+    def live_store(self):
+        """The store of live events and item updates: Redis when ``live_store_url`` is set,
+        else SQLite in the workspace."""
+        return open_live_store(self.live_store_path, self.live_store_url)
+
     def read_events(self) -> pd.DataFrame | None:
         """Imported or simulated events plus the events the service received since
         (:mod:`features.live_store`); ``None`` when there are neither."""
         imported = self.read_table_if_present("events")
-        live = LiveStore(self.live_store_path).events_frame() if self.live_store_path.exists() else None
+        has_live = self.live_store_url or self.live_store_path.exists()
+        live = self.live_store().events_frame() if has_live else None
         if live is None or live.empty:
             return imported
         if imported is None:

@@ -2,8 +2,8 @@
 
 BentoML restarts a worker whose start-up fails, forever. Checking for champion models
 first turns the commonest failure (nothing trained yet) into a clear message; a worker
-that still cannot load its models (a broken artifact, a feature set this code does not
-know) writes why to a file this process watches, which then stops the server and exits 3.
+that still cannot start (a broken artifact, a feature set this code does not know, an
+unreachable live store) writes why to a file this process watches, which then stops the server and exits 3.
 """
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ def _watch(server: subprocess.Popen, failure: Path) -> int:
     try:
         while server.poll() is None:
             if failure.exists():
-                print(f"error: the service could not load its models, so it is stopping instead "
-                      f"of restarting forever:\n{failure.read_text()}", file=sys.stderr, flush=True)
+                print(f"error: the service failed to start (its models or its live store), so it is "
+                      f"stopping instead of restarting forever:\n{failure.read_text()}",
+                      file=sys.stderr, flush=True)
                 server.terminate()
                 server.wait(timeout=30)
                 return 3

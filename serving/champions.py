@@ -50,7 +50,7 @@ def load_models(workspace: Workspace) -> Models:
     artifacts = download_champions(workspace.tracking_uri, Path(tmp.name))
     recs = BlendedRuntime(artifacts["recs"].path)
     catalogue = Catalogue(recs.item_ids, recs.titles, workspace.read_table_if_present("items"))
-    storefront = Storefront(recs, catalogue, LiveStore(workspace.live_store_path))
+    storefront = Storefront(recs, catalogue, workspace.live_store())
     customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path,
                                workspace.read_table("orders"), workspace.read_events())
     return Models({f: a.label for f, a in artifacts.items()}, storefront, customers, tmp)
@@ -75,11 +75,7 @@ class Champions:
 
     def __init__(self, load: Callable[[], Models], find: Callable[[], dict[str, str]], store: LiveStore):
         self._load, self._find, self._store = load, find, store
-        try:
-            self.models = load()
-        except Exception as exc:
-            _report_start_failure(exc)
-            raise
+        self.models = load()
         self.registry_state = "ok"
         self.last_check: str | None = None
         self._lock = threading.Lock()
@@ -133,7 +129,7 @@ class Champions:
         self._stop.set()
 
 
-def _report_start_failure(exc: Exception) -> None:
+def report_start_failure(exc: Exception) -> None:
     """Tell ``python -m serving`` (when it started this worker) why loading failed."""
     path = os.environ.get(START_FAILURE_ENV)
     if path:

@@ -22,9 +22,8 @@ from bentoml.exceptions import BadInput, NotFound
 from fastapi import FastAPI
 from pydantic import Field
 
-from features.live_store import LiveStore
 from features.workspace import Settings, Workspace
-from serving.champions import Champions, Models, load_models, registry_versions
+from serving.champions import Champions, Models, load_models, registry_versions, report_start_failure
 from serving.rules import Picked, Rules
 from serving.schemas import (
     Accepted,
@@ -75,9 +74,13 @@ class Shelfwise:
 
     def __init__(self) -> None:
         self.workspace = Workspace.from_settings(SETTINGS)
-        self.champions = Champions(lambda: load_models(self.workspace),
-                                   lambda: registry_versions(self.workspace.tracking_uri),
-                                   LiveStore(self.workspace.live_store_path))
+        try:
+            self.champions = Champions(lambda: load_models(self.workspace),
+                                       lambda: registry_versions(self.workspace.tracking_uri),
+                                       self.workspace.live_store())
+        except Exception as exc:  # broken artifact, unreachable live store: stop, don't loop
+            report_start_failure(exc)
+            raise
         self.champions.poll(SETTINGS.reload_seconds)
         # Loaded state never changes: keep it out of the collector's way (GC pauses under load).
         gc.collect()

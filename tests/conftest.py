@@ -124,3 +124,52 @@ def events() -> pd.DataFrame:
         ("", "s4", "x", "view", "2011-02-28 12:00"),  # anonymous visitor
         ("A", "s5", "x", "view", "2011-03-02 12:00"),  # after the cutoff
     ])
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A real Redis server on a free port of 127.0.0.1, for the networked live store; the
+    tests that use it are skipped where redis-server is not installed (.ci/run installs it)."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(workdir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def open_store(request, tmp_path):
+    """Opens the live store of one test, SQLite or Redis: each call is a new connection to
+    the same store, as another worker process would make."""
+    import uuid
+
+    from features.live_store import LiveStore
+    from features.redis_store import RedisLiveStore
+
+    if request.param == "sqlite":
+        return lambda: LiveStore(tmp_path / "live.sqlite")
+    url, prefix = request.getfixturevalue("redis_url"), f"test-{uuid.uuid4().hex}:"
+    return lambda: RedisLiveStore(url, prefix=prefix)

@@ -1,6 +1,8 @@
 import sqlite3
+import time
 
 import pandas as pd
+import pytest
 
 from features import schema as s
 from features.live_store import LiveStore
@@ -11,15 +13,15 @@ def _event(event_id, item="i1", user="u1", session=None, kind="view", ts="2026-1
             s.EVENT_TYPE: kind, s.TIMESTAMP: ts, s.PRICE: None, s.QUANTITY: None}
 
 
-def test_a_retried_batch_stores_each_event_once(tmp_path):
-    store = LiveStore(tmp_path / "live.sqlite")
+def test_a_retried_batch_stores_each_event_once(open_store):
+    store = open_store()
     assert store.append_events([_event("e1"), _event("e2", item="i2")]) == 2
     assert store.append_events([_event("e2", item="i2"), _event("e3", item="i3")]) == 1
     assert len(store.events_frame()) == 3
 
 
-def test_recent_events_are_the_customers_newest_first_else_the_sessions(tmp_path):
-    store = LiveStore(tmp_path / "live.sqlite")
+def test_recent_events_are_the_customers_newest_first_else_the_sessions(open_store):
+    store = open_store()
     store.append_events([_event("e1", "i1"), _event("e2", "i2", kind="add_to_cart"),
                          _event("e3", "i3", user=None, session="s9"), _event("e4", "i4", user="u2")])
     assert store.recent_events("u1") == [("i2", "add_to_cart"), ("i1", "view")]
@@ -28,10 +30,10 @@ def test_recent_events_are_the_customers_newest_first_else_the_sessions(tmp_path
     assert store.recent_events(None, None) == []
 
 
-def test_events_survive_a_restart_and_read_back_in_the_workspace_schema(tmp_path):
-    LiveStore(tmp_path / "live.sqlite").append_events(
+def test_events_survive_a_restart_and_read_back_in_the_workspace_schema(open_store):
+    open_store().append_events(
         [_event("e1", ts="2026-11-20T11:00:00+01:00"), _event("e2", ts=pd.Timestamp("2026-11-20 10:30"))])
-    frame = LiveStore(tmp_path / "live.sqlite").events_frame()
+    frame = open_store().events_frame()
     # Zone-aware timestamps are stored as naive UTC, like every workspace table.
     assert frame[s.TIMESTAMP].tolist() == [pd.Timestamp("2026-11-20 10:00"), pd.Timestamp("2026-11-20 10:30")]
     assert not frame[s.SIMULATED].any()
@@ -45,8 +47,8 @@ def test_rows_written_with_an_offset_by_an_older_version_still_read(tmp_path):
     assert store.events_frame()[s.TIMESTAMP].tolist() == [pd.Timestamp("2026-11-20 10:00")]
 
 
-def test_item_updates_are_read_in_order_after_a_sequence_number(tmp_path):
-    store = LiveStore(tmp_path / "live.sqlite")
+def test_item_updates_are_read_in_order_after_a_sequence_number(open_store):
+    store = open_store()
     assert store.last_item_update() == 0
     store.update_items([{s.ITEM_ID: "i1", s.IN_STOCK: False}, {s.ITEM_ID: "i2", s.PRICE: 2.5}])
     first = store.last_item_update()
@@ -55,8 +57,34 @@ def test_item_updates_are_read_in_order_after_a_sequence_number(tmp_path):
     assert [(r[1], r[5]) for r in store.item_updates_after(first)] == [("i1", 1)]
 
 
-def test_signals_are_counted_across_connections(tmp_path):
-    a, b = LiveStore(tmp_path / "live.sqlite"), LiveStore(tmp_path / "live.sqlite")
+def test_signals_are_counted_across_connections(open_store):
+    a, b = open_store(), open_store()
     assert b.signal_count("reload") == 0
     assert a.send_signal("reload") == 1 and a.send_signal("reload") == 2
     assert b.signal_count("reload") == 2 and b.signal_count("other") == 0
+
+
+def test_live_purchases_are_counted_per_item_by_the_time_they_arrived(open_store):
+    store = open_store()
+    store.append_events([_event("p1", "i1", kind="purchase"), _event("p2", "i1", kind="purchase"),
+                         _event("p3", "i2", kind="purchase"), _event("v1", "i3")])
+    assert store.purchases_since(0).to_dict() == {"i1": 2.0, "i2": 1.0}
+    assert store.purchases_since(time.time() + 60).empty
+
+
+def test_the_workspace_opens_redis_when_a_url_is_set(redis_url, tmp_path):
+    from features.redis_store import RedisLiveStore
+    from features.workspace import Workspace
+
+    assert isinstance(Workspace(tmp_path).live_store(), LiveStore)
+    ws = Workspace(tmp_path, live_store_url=redis_url)
+    assert isinstance(ws.live_store(), RedisLiveStore)
+    ws.live_store().append_events([_event("w1")])
+    assert "w1" in set(ws.read_events()[s.EVENT_ID])
+
+
+def test_an_unreachable_redis_is_named_when_the_store_opens():
+    from features.redis_store import RedisLiveStore
+
+    with pytest.raises(ConnectionError, match="redis://127.0.0.1:1/0 unreachable"):
+        RedisLiveStore("redis://127.0.0.1:1/0")

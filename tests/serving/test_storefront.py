@@ -15,13 +15,13 @@ from serving.storefront import Storefront, UnknownItemsError
 
 
 @pytest.fixture
-def shop(blended_dir, tmp_path):
+def shop(blended_dir, open_store):
+    """Workers sharing one live store, SQLite (one machine) or Redis (several)."""
     path, _ = blended_dir
     recs = BlendedRuntime(path)
-    store_path = tmp_path / "live.sqlite"
 
     def worker() -> Storefront:  # each service worker process builds its own
-        return Storefront(recs, Catalogue(recs.item_ids, recs.titles, None), LiveStore(store_path))
+        return Storefront(recs, Catalogue(recs.item_ids, recs.titles, None), open_store())
 
     return worker
 
@@ -136,7 +136,11 @@ def test_events_are_durable_and_the_next_training_run_reads_them(shop, tmp_path)
     with pytest.raises(UnknownItemsError):
         front.record_events([event("nope", session="s")])
     assert front.record_events([event("i1", session="s9"), event("i2", "add_to_cart", user="c3")]) == 2
-    events = Workspace(tmp_path).read_events()  # the shop fixture's store is the workspace's
+    # Training reads the workspace's store: SQLite here (Redis: tests/features/test_live_store.py).
+    def read():
+        return Workspace(tmp_path).read_events() if isinstance(front.store, LiveStore) else front.store.events_frame()
+
+    events = read()
     assert events["item_id"].tolist() == ["i1", "i2"] and not events["simulated"].any()
     front.record_events([{**event("i3", session="s9"), "timestamp": pd.Timestamp("2011-03-02 10:00+01:00")}])
-    assert Workspace(tmp_path).read_events()["timestamp"].iloc[-1] == pd.Timestamp("2011-03-02 09:00")
+    assert read()["timestamp"].iloc[-1] == pd.Timestamp("2011-03-02 09:00")
