@@ -30,7 +30,7 @@ from serving.storefront import Storefront
 
 log = logging.getLogger("shelfwise")
 RELOAD_SIGNAL = "reload"
-# Set by ``python -m serving``: where a worker writes why its models did not load.
+# Set by ``python -m serving``: where a worker writes why it could not start.
 START_FAILURE_ENV = "SHELFWISE_START_FAILURE_FILE"
 
 
@@ -44,13 +44,14 @@ class Models:
     tmp: tempfile.TemporaryDirectory | None = None
 
 
-def load_models(workspace: Workspace) -> Models:
-    """Download the registry's champions and build what the service answers from."""
+def load_models(workspace: Workspace, store: LiveStore) -> Models:
+    """Download the registry's champions and build what the service answers from, over the
+    worker's one connection to the live store."""
     tmp = tempfile.TemporaryDirectory(prefix="shelfwise-serving-")
     artifacts = download_champions(workspace.tracking_uri, Path(tmp.name))
     recs = BlendedRuntime(artifacts["recs"].path)
     catalogue = Catalogue(recs.item_ids, recs.titles, workspace.read_table_if_present("items"))
-    storefront = Storefront(recs, catalogue, workspace.live_store())
+    storefront = Storefront(recs, catalogue, store)
     customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path,
                                workspace.read_table("orders"), workspace.read_events())
     return Models({f: a.label for f, a in artifacts.items()}, storefront, customers, tmp)
@@ -130,7 +131,7 @@ class Champions:
 
 
 def report_start_failure(exc: Exception) -> None:
-    """Tell ``python -m serving`` (when it started this worker) why loading failed."""
+    """Tell ``python -m serving`` (when it started this worker) why start-up failed."""
     path = os.environ.get(START_FAILURE_ENV)
     if path:
         Path(path).write_text(f"{type(exc).__name__}: {exc}\n")

@@ -3,10 +3,10 @@
 
 Start it with ``shelfwise serve`` (or ``python -m serving``), which checks that champion
 models exist before handing over to ``bentoml serve``. Each worker process loads the
-models; live events and catalogue updates go through the workspace's SQLite live store, so
-every worker sees what any of them accepted. A background thread polls the registry and
-swaps in a new champion without failing a request (:mod:`serving.champions`);
-``POST /admin/reload`` makes every worker check at once.
+models; live events and catalogue updates go through the live store (SQLite in the
+workspace, or Redis), so every worker sees what any of them accepted. A background thread
+polls the registry and swaps in a new champion without failing a request
+(:mod:`serving.champions`); ``POST /admin/reload`` makes every worker check at once.
 """
 
 from __future__ import annotations
@@ -75,9 +75,9 @@ class Shelfwise:
     def __init__(self) -> None:
         self.workspace = Workspace.from_settings(SETTINGS)
         try:
-            self.champions = Champions(lambda: load_models(self.workspace),
-                                       lambda: registry_versions(self.workspace.tracking_uri),
-                                       self.workspace.live_store())
+            store = self.workspace.live_store()
+            self.champions = Champions(lambda: load_models(self.workspace, store),
+                                       lambda: registry_versions(self.workspace.tracking_uri), store)
         except Exception as exc:  # broken artifact, unreachable live store: stop, don't loop
             report_start_failure(exc)
             raise

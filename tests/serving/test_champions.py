@@ -27,6 +27,14 @@ class Registry:
         return Models(dict(self.versions), storefront=f"storefront {self.loads}", customers=None)
 
 
+def _serves_within(champions, label, seconds):
+    """Whether ``champions`` serves ``label`` as its recs model within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while champions.models.versions["recs"] != label and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return champions.models.versions["recs"] == label
+
+
 @pytest.fixture()
 def registry():
     return Registry()
@@ -76,10 +84,7 @@ def test_a_reload_asked_of_one_worker_reaches_another_through_the_store(registry
         time.sleep(0.1)
         assert other.models.versions["recs"] == "shelfwise-recs/1"
         answering.request_reload()
-        deadline = time.monotonic() + 5
-        while other.models.versions["recs"] != "shelfwise-recs/2" and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert other.models.versions["recs"] == "shelfwise-recs/2"
+        assert _serves_within(other, "shelfwise-recs/2", seconds=5)
     finally:
         other.stop()
 
@@ -89,9 +94,6 @@ def test_polling_picks_up_a_new_champion_on_its_own(registry, store):
     champions.poll(every_seconds=0.05, tick=0.01)
     try:
         registry.versions["recs"] = "shelfwise-recs/2"
-        deadline = time.monotonic() + 5
-        while champions.models.versions["recs"] != "shelfwise-recs/2" and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert champions.models.versions["recs"] == "shelfwise-recs/2"
+        assert _serves_within(champions, "shelfwise-recs/2", seconds=5)
     finally:
         champions.stop()
