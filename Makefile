@@ -15,7 +15,7 @@ RECS_AS_OF ?= 2011-09-01
 CHURN_AS_OF ?= 2011-09-01
 CLTV_AS_OF ?= 2011-06-01
 
-.PHONY: env demo pipeline serve test lint bench-features bench-recs bench-load clean
+.PHONY: env demo pipeline serve test lint notebooks bench-features bench-recs bench-load clean
 
 env: $(VENV)/.installed
 
@@ -50,8 +50,13 @@ serve: env
 test: env
 	$(BIN)/python -m pytest
 
+# Run the notebooks on the bundled data; executed copies (with plots) go to the workspace,
+# the notebooks in git stay without outputs. `make test` runs them too.
+notebooks: env
+	$(BIN)/python notebooks/run.py --out $(SHELFWISE_HOME)/notebooks
+
 lint: env
-	$(BIN)/ruff check features training serving tests
+	$(BIN)/ruff check features training serving tests notebooks
 	$(BIN)/lint-imports
 
 # Wall time and peak memory of every feature table on the full data (README, "Benchmarks").

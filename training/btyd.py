@@ -9,6 +9,7 @@ older than this project's. Fitted on the summary of
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
@@ -134,3 +135,20 @@ def expected_clv(bg: BetaGeoModel, gg: GammaGammaModel, frequency, recency, T, m
         total += (cumulative - previous) * spend / (1 + discount_rate) ** k
         previous = cumulative
     return total
+
+
+def btyd_scores(summary: pd.DataFrame, bg: BetaGeoModel, task: str, horizon: int,
+                customers: pd.Index) -> np.ndarray:
+    """BG/NBD P(no purchase in the horizon) for churn; BG/NBD + Gamma-Gamma CLV for CLTV.
+
+    ``summary`` is the (x, t_x, T, m_x) summary of all purchases before ``as_of``, in weeks,
+    and ``bg`` the BG/NBD model fitted on it.
+    """
+    summary = summary.reindex(customers)
+    x, t_x, big_t = summary["frequency"], summary["recency"], summary["T"]
+    weeks = horizon / 7.0
+    if task == "churn":
+        return bg.probability_no_purchase(weeks, x, t_x, big_t)
+    gg = GammaGammaModel().fit(x, summary["monetary_value"])
+    # A one-time buyer has no repeat spend of their own: Gamma-Gamma gives the population mean.
+    return expected_clv(bg, gg, x, t_x, big_t, summary["monetary_value"].where(x > 0, 0.0), weeks)

@@ -22,10 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from features import schema as s
 from features.interactions import IdIndex, purchases_in_window
 from training.metrics import catalogue_coverage, ranking_report
+from training.recommenders import Recommender, top_k
 
 KS = (10, 20)
 CURVE_KS = (1, 5, 10, 20)  # NDCG by k for the plot
@@ -66,6 +68,23 @@ def heldout_window(orders: pd.DataFrame, users: IdIndex, as_of: pd.Timestamp,
 
 Recommend = Callable[[np.ndarray, int, str], np.ndarray]
 """``(rows, k, task) -> item columns (rows x k, -1 pads)``; ``task`` is one of :data:`TASKS`."""
+
+
+def matrix_recommender(model: Recommender, matrix: sp.csr_matrix) -> Recommend:
+    """Adapt a :class:`~training.recommenders.Recommender` fitted on ``matrix`` to :func:`evaluate`:
+    discovery leaves out what the customer bought, buy again ranks only their own items."""
+    def recommend(rows: np.ndarray, k: int, task: str) -> np.ndarray:
+        if task != "buy_again":
+            return model.recommend(rows, matrix, k, filter_purchased=task == "discovery")[0]
+        # Buy it again: the model's order among the customer's own items only.
+        own = matrix[rows]
+        pos = np.repeat(np.arange(len(rows)), np.diff(own.indptr))
+        scores = np.full((len(rows), matrix.shape[1]), -np.inf, np.float32)
+        scores[pos, own.indices] = np.asarray(model.scores(rows, matrix))[pos, own.indices]
+        ids, values = top_k(scores, k)
+        ids[~np.isfinite(values)] = -1
+        return ids
+    return recommend
 
 
 def evaluate(recommend: Recommend, test: TestWindow, items: IdIndex) -> dict[str, float]:

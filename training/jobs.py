@@ -17,8 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from features import schema as s
 from features.customer_features import (
@@ -35,16 +33,17 @@ from features.interactions import IdIndex, basket_matrix
 from features.purchase_history import RANKER_FEATURE_SET
 from features.workspace import Workspace
 from training import plots, registry
-from training.btyd import BetaGeoModel, GammaGammaModel, expected_clv
+from training.btyd import BetaGeoModel, btyd_scores
 from training.customer_models import CustomerModel, TwoPartCLTV
-from training.evaluation import CURVE_KS, evaluate, evaluate_baskets, evaluate_new_customers, heldout_window
-from training.metrics import (
-    decile_mape,
-    expected_calibration_error,
-    normalized_gini,
-    ranking_report,
-    top_decile_lift,
+from training.evaluation import (
+    CURVE_KS,
+    evaluate,
+    evaluate_baskets,
+    evaluate_new_customers,
+    heldout_window,
+    matrix_recommender,
 )
+from training.metrics import customer_metrics, ranking_report
 from training.ranker import BlendedRecommender, FitCache, RankerParams
 from training.recommenders import (
     ALSRecommender,
@@ -56,7 +55,6 @@ from training.recommenders import (
     Recommender,
     RepurchaseRecommender,
     TrendingRecommender,
-    top_k,
 )
 
 PRIMARY_METRIC = {"recs": "all_ndcg_at_10", "churn": "roc_auc", "cltv": "normalized_gini"}
@@ -155,21 +153,6 @@ BASELINES: dict[str, Callable[[], Recommender]] = {
 EASE_L2_GRID = (100.0, 300.0, 1000.0)
 
 
-def _matrix_recommender(model: Recommender, matrix) -> Callable:
-    def recommend(rows: np.ndarray, k: int, task: str) -> np.ndarray:
-        if task != "buy_again":
-            return model.recommend(rows, matrix, k, filter_purchased=task == "discovery")[0]
-        # Buy it again: the model's order among the customer's own items only.
-        own = matrix[rows]
-        pos = np.repeat(np.arange(len(rows)), np.diff(own.indptr))
-        scores = np.full((len(rows), matrix.shape[1]), -np.inf, np.float32)
-        scores[pos, own.indices] = np.asarray(model.scores(rows, matrix))[pos, own.indices]
-        ids, values = top_k(scores, k)
-        ids[~np.isfinite(values)] = -1
-        return ids
-    return recommend
-
-
 def _tune_ease(cache: FitCache, as_of: pd.Timestamp, window_days: int,
                log: Callable[[str], None]) -> tuple[float, list[dict]]:
     """Pick EASE's L2 on the validation window: fit before it, score all purchases in it."""
@@ -180,7 +163,7 @@ def _tune_ease(cache: FitCache, as_of: pd.Timestamp, window_days: int,
     for l2 in EASE_L2_GRID:
         model = EASERecommender(l2)
         model.item_weights_ = cache.ease(start, l2)
-        m = evaluate(_matrix_recommender(model, history.orders), val, history.items)
+        m = evaluate(matrix_recommender(model, history.orders), val, history.items)
         trials.append({"run_name": f"ease l2={l2:g}",
                        "params": {"l2": l2, "window": f"{start.date()}..{as_of.date()}"},
                        "metrics": {"validation_all_ndcg_at_10": m["all_ndcg_at_10"]}})
@@ -255,7 +238,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
                 est = make(params.ease_l2) if name == "ease" else make()
                 # Trending learns from recency-weighted purchases; the rest from order counts.
                 est.fit(history.decayed if name == "trending" else history.orders)
-                table[name] = evaluate(_matrix_recommender(est, history.orders), test, history.items)
+                table[name] = evaluate(matrix_recommender(est, history.orders), test, history.items)
         def blended(rows: np.ndarray, k: int, task: str) -> np.ndarray:
             own_only = 0 if task == "buy_again" else None
             return model.recommend(rows, k, include_purchased=task != "discovery", n_new=own_only)[0]
@@ -297,10 +280,11 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
         plot_files = []
         if table:
             curves = {n: {k: r[f"all_ndcg_at_{k}"] for k in CURVE_KS} for n, r in table.items()}
-            plot_files.append(plots.metric_by_k(curves, "NDCG (all purchases)", Path(tmp) / "ndcg_by_k.png"))
+            plot_files.append(plots.save(plots.metric_by_k(curves, "NDCG (all purchases)"),
+                                         Path(tmp) / "ndcg_by_k.png"))
             groups = {n: {g: r[f"all_ndcg_at_10_{g}"] for g in ("new", "light", "heavy")
                           if f"all_ndcg_at_10_{g}" in r} for n, r in table.items()}
-            plot_files.append(plots.by_group(groups, "NDCG@10", Path(tmp) / "ndcg_by_group.png"))
+            plot_files.append(plots.save(plots.by_group(groups, "NDCG@10"), Path(tmp) / "ndcg_by_group.png"))
         logged = {**metrics, **{f"{name}.{m}": v for name, row in table.items() if name != "blended"
                                 for m, v in row.items()},
                   **{f"{name}.{m}": v for name, row in fbt_table.items() for m, v in row.items()},
@@ -320,36 +304,6 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
         if truth else None)
     return TrainResult("recs", version, run_id, metrics, "popularity", baseline, promoted,
                        reason, window, notes, table)
-
-
-def _customer_metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    if task == "churn":
-        # A baseline scored by recency (days) is a ranking, not a probability: no Brier or ECE.
-        prob = pred.min() >= 0 and pred.max() <= 1
-        return {"roc_auc": roc_auc_score(y, pred), "pr_auc": average_precision_score(y, pred),
-                "brier": brier_score_loss(y, pred) if prob else np.nan,
-                "ece": expected_calibration_error(y, pred) if prob else np.nan,
-                "top_decile_lift": top_decile_lift(y, pred)}
-    return {"normalized_gini": normalized_gini(y, pred), "spearman": float(spearmanr(y, pred).statistic),
-            "mae": float(np.mean(np.abs(y - pred))), "decile_mape": decile_mape(y, pred),
-            "total_revenue_error": float((pred.sum() - y.sum()) / y.sum())}
-
-
-def _btyd_baseline(summary: pd.DataFrame, bg: BetaGeoModel, task: str, horizon: int,
-                   customers: pd.Index) -> np.ndarray:
-    """BG/NBD P(no purchase in the horizon) for churn; BG/NBD + Gamma-Gamma CLV for CLTV.
-
-    ``summary`` is the (x, t_x, T, m_x) summary of all purchases before ``as_of``, in weeks,
-    and ``bg`` the BG/NBD model fitted on it.
-    """
-    summary = summary.reindex(customers)
-    x, t_x, big_t = summary["frequency"], summary["recency"], summary["T"]
-    weeks = horizon / 7.0
-    if task == "churn":
-        return bg.probability_no_purchase(weeks, x, t_x, big_t)
-    gg = GammaGammaModel().fit(x, summary["monetary_value"])
-    # A one-time buyer has no repeat spend of their own: Gamma-Gamma gives the population mean.
-    return expected_clv(bg, gg, x, t_x, big_t, summary["monetary_value"].where(x > 0, 0.0), weeks)
 
 
 def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: pd.Timestamp,
@@ -394,12 +348,12 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         test = build_training_set(history, [as_of], horizon, feature_set=feature_set)
         y = test[label].to_numpy(float)
         pred = model.predict(test)
-        metrics = _customer_metrics(task, y, pred)
-        btyd = _btyd_baseline(summary, bg, task, horizon, pd.Index(test[s.CUSTOMER_ID]))
+        metrics = customer_metrics(task, y, pred)
+        btyd = btyd_scores(summary, bg, task, horizon, pd.Index(test[s.CUSTOMER_ID]))
         if task == "churn":
-            baseline = _customer_metrics(task, y, test["recency_days"].to_numpy(float))
-            table = {"recency alone": baseline, "BG/NBD": _customer_metrics(task, y, btyd),
-                     "LightGBM uncalibrated": _customer_metrics(task, y,
+            baseline = customer_metrics(task, y, test["recency_days"].to_numpy(float))
+            table = {"recency alone": baseline, "BG/NBD": customer_metrics(task, y, btyd),
+                     "LightGBM uncalibrated": customer_metrics(task, y,
                                                                 model.predict(test, calibrated=False)),
                      "LightGBM": metrics}
             notes.append(f"test customers: {len(test):,}, churn rate {y.mean():.3f}; calibration: "
@@ -408,10 +362,10 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         else:
             before = build_labels(orders, pd.Index(test[s.CUSTOMER_ID]),
                                   as_of - pd.Timedelta(days=horizon), horizon)
-            baseline = _customer_metrics(task, y, before[FUTURE_REVENUE].clip(lower=0).to_numpy())
+            baseline = customer_metrics(task, y, before[FUTURE_REVENUE].clip(lower=0).to_numpy())
             two_part = TwoPartCLTV(feature_set=feature_set).fit(train).predict(test)
-            table = {"last-period spend": baseline, "BG/NBD + Gamma-Gamma": _customer_metrics(task, y, btyd),
-                     "LightGBM two-part": _customer_metrics(task, y, two_part),
+            table = {"last-period spend": baseline, "BG/NBD + Gamma-Gamma": customer_metrics(task, y, btyd),
+                     "LightGBM two-part": customer_metrics(task, y, two_part),
                      "LightGBM (Tweedie)": metrics}
             notes.append(f"test customers: {len(test):,}, mean revenue {y.mean():.1f}")
     else:
@@ -429,7 +383,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         if pred is not None:
             plot = (plots.calibration_and_lift if task == "churn"
                     else plots.deciles_predicted_vs_actual)
-            plot_files.append(plot(y, pred, Path(tmp) / f"{task}_deciles.png"))
+            plot_files.append(plots.save(plot(y, pred), Path(tmp) / f"{task}_deciles.png"))
         clean = lambda d: {k: v for k, v in d.items() if not np.isnan(v)}  # noqa: E731
         run_id, version = registry.log_and_register(
             client, ws, task, model_dir,
@@ -454,7 +408,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         # The champion may use another feature set: score it on its own features, same rows.
         old_test = (test if old.feature_set == feature_set else
                     build_training_set(history, [as_of], horizon, feature_set=old.feature_set))
-        return _customer_metrics(task, old_test[label].to_numpy(float),
+        return customer_metrics(task, old_test[label].to_numpy(float),
                                  old.predict(old_test))[PRIMARY_METRIC[task]]
 
     promoted, reason = _promote(client, task, version, metrics.get(PRIMARY_METRIC[task]),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.stats import spearmanr
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 
 def precision_at_k(recommended: Sequence[str], relevant: set[str], k: int) -> float:
@@ -120,3 +122,17 @@ def decile_mape(actual: np.ndarray, predicted: np.ndarray) -> float:
         if mean_actual != 0:
             errors.append(abs(predicted[d].mean() - mean_actual) / abs(mean_actual))
     return float(np.mean(errors)) if errors else float("nan")
+
+
+def customer_metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """The churn (``task="churn"``) or CLTV metrics of the README's tables, for one prediction."""
+    if task == "churn":
+        # A baseline scored by recency (days) is a ranking, not a probability: no Brier or ECE.
+        prob = pred.min() >= 0 and pred.max() <= 1
+        return {"roc_auc": roc_auc_score(y, pred), "pr_auc": average_precision_score(y, pred),
+                "brier": brier_score_loss(y, pred) if prob else np.nan,
+                "ece": expected_calibration_error(y, pred) if prob else np.nan,
+                "top_decile_lift": top_decile_lift(y, pred)}
+    return {"normalized_gini": normalized_gini(y, pred), "spearman": float(spearmanr(y, pred).statistic),
+            "mae": float(np.mean(np.abs(y - pred))), "decile_mape": decile_mape(y, pred),
+            "total_revenue_error": float((pred.sum() - y.sum()) / y.sum())}
