@@ -17,10 +17,17 @@ from scipy.special import betaln, gammaln, hyp2f1
 def _fit(neg_log_likelihood, n_params: int) -> np.ndarray:
     # Parameters are positive: optimise their logs. Nelder-Mead is robust on these
     # likelihoods, which are flat in some directions.
-    res = minimize(neg_log_likelihood, np.zeros(n_params), method="Nelder-Mead",
-                   options={"maxiter": 10_000, "xatol": 1e-9, "fatol": 1e-9})
+    options = {"maxiter": 10_000, "xatol": 1e-9, "fatol": 1e-9}
+    res = minimize(neg_log_likelihood, np.zeros(n_params), method="Nelder-Mead", options=options)
     if not res.success:
-        raise RuntimeError(f"maximum likelihood did not converge: {res.message}")
+        # The optimum can lie at infinity along a ridge where the likelihood no longer changes:
+        # with no spread in purchase rates among customers, r and alpha grow together without
+        # bound and Gamma(r, alpha) tends to one rate. Accept that limit when a restart cannot
+        # improve the likelihood; a fit that is still improving is an error.
+        again = minimize(neg_log_likelihood, res.x, method="Nelder-Mead", options=options)
+        if res.fun - again.fun > 1e-6 * max(abs(res.fun), 1.0):
+            raise RuntimeError(f"maximum likelihood did not converge: {res.message}")
+        res = again
     return np.exp(res.x)
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from features.interactions import InteractionWeights, build_interactions
 from features.item_features import build_item_features
 from features.simulate import SimulationParams, funnel, simulate_events
 from features.workspace import Settings, Workspace
+from training import progress
 
 SOURCES = ("online-retail-ii", "cdnow", "mapped")
 # Tables an orders import derives; replaced on each orders import unless imported themselves.
@@ -59,40 +62,39 @@ def _say(msg: str) -> None:
             f.write(f"{stamp} {msg}\n")
 
 
-def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
+def _read_import(path: Path, source: str | None, mapping_file: Path | None = None,
+                 table_name: str | None = None) -> tuple[str, pd.DataFrame, pd.DataFrame, ImportReport, str]:
+    """Read and validate one file: ``(table name, accepted rows, rejects, report, label)``."""
     t0 = time.perf_counter()
-    source = "mapped" if args.mapping or args.table else args.source
+    source = "mapped" if mapping_file or table_name else source
     if source == "mapped":
-        if args.mapping:
-            mapping = mapped.Mapping.read(args.mapping)
-            label = f"{args.path} mapped by {args.mapping}"
-        elif args.table:
-            mapping = mapped.Mapping.canonical(args.table, args.path)
-            label = f"{args.path} (canonical columns)"
+        if mapping_file:
+            mapping = mapped.Mapping.read(mapping_file)
+            label = f"{path} mapped by {mapping_file}"
+        elif table_name:
+            mapping = mapped.Mapping.canonical(table_name, path)
+            label = f"{path} (canonical columns)"
         else:
             raise ValueError("--source mapped needs --mapping FILE (a .toml or .yaml column mapping), "
                              "or --table NAME for a file that already has the canonical columns")
-        table, rejects, report = mapped.load(args.path, mapping)
-        name = mapping.table
-    elif source == "cdnow":
-        table = read_cdnow(args.path)
+        table, rejects, report = mapped.load(path, mapping)
+        return mapping.table, table, rejects, report, label
+    if source == "cdnow":
+        table = read_cdnow(path)
         rejects = pd.DataFrame(columns=[s.SOURCE_ROW, s.REASON])
-        report = ImportReport(str(args.path), "orders", len(table), len(table))
-        name, label = "orders", f"{args.path} (CDNOW)"
-    elif source == "online-retail-ii":
-        raw = online_retail.read_raw(args.path)
-        _say(f"read {len(raw):,} rows from {args.path} ({time.perf_counter() - t0:.1f}s)")
-        table, rejects, report = online_retail.load_orders(raw, str(args.path))
-        name, label = "orders", f"{args.path} (Online Retail II)"
-    else:
-        raise ValueError("give --source (online-retail-ii, cdnow) or --mapping FILE")
-    # Each import replaces the table it writes, so re-importing a file is idempotent.
+        return "orders", table, rejects, ImportReport(str(path), "orders", len(table), len(table)), \
+            f"{path} (CDNOW)"
+    if source == "online-retail-ii":
+        raw = online_retail.read_raw(path)
+        _say(f"read {len(raw):,} rows from {path} ({time.perf_counter() - t0:.1f}s)")
+        table, rejects, report = online_retail.load_orders(raw, str(path))
+        return "orders", table, rejects, report, f"{path} (Online Retail II)"
+    raise ValueError("give --source (online-retail-ii, cdnow) or --mapping FILE")
+
+
+def _store_import(ws: Workspace, name: str, table: pd.DataFrame, label: str) -> list[str]:
+    """Write a table (replacing it) and, for orders, the tables derived from it."""
     ws.write_table(name, table, label)
-    rejects.to_parquet(ws.rejects / f"{name}.parquet", index=False)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (ws.reports / f"ingest-{name}-{stamp}.json").write_text(json.dumps(report.as_dict(), indent=2))
-    for line in report.lines():
-        _say(line)
     written = [f"{len(table):,} rows -> table '{name}'"]
     if name == "orders":
         sources = ws.table_sources()
@@ -103,20 +105,36 @@ def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
                 written.append(f"{len(rows):,} {derived} derived from orders")
             else:
                 written.append(f"{derived} kept as imported from {sources[derived]['source']}")
-    _say(f"{'; '.join(written)}; rejects with reasons -> {ws.rejects / f'{name}.parquet'} "
-         f"({time.perf_counter() - t0:.1f}s)")
+    return written
+
+
+def _keep_report(ws: Workspace, name: str, rejects: pd.DataFrame, report: ImportReport,
+                 rejects_name: str | None = None) -> Path:
+    """Keep the rejects with their reasons and the import's counts in the workspace; print them."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = ws.rejects / f"{rejects_name or name}.parquet"
+    rejects.to_parquet(out, index=False)
+    (ws.reports / f"ingest-{name}-{stamp}.json").write_text(json.dumps(report.as_dict(), indent=2))
+    for line in report.lines():
+        _say(line)
+    return out
+
+
+def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    name, table, rejects, report, label = _read_import(args.path, args.source, args.mapping, args.table)
+    # Each import replaces the table it writes, so re-importing a file is idempotent.
+    kept = _keep_report(ws, name, rejects, report)
+    written = _store_import(ws, name, table, label)
+    _say(f"{'; '.join(written)}; rejects with reasons -> {kept} ({time.perf_counter() - t0:.1f}s)")
     return 0
 
 
-def cmd_events_simulate(ws: Workspace, args: argparse.Namespace) -> int:
+def _simulate(ws: Workspace, seed: int) -> None:
     t0 = time.perf_counter()
-    current = ws.table_sources().get("events", {}).get("source", "")
-    if current and not current.startswith("simulated") and not args.replace_recorded:
-        raise ValueError(f"the workspace's events were imported from {current}; simulating would replace "
-                         "a recorded log (pass --replace-recorded to do it anyway)")
     orders = ws.read_table("orders")
-    events = simulate_events(orders, SimulationParams(seed=args.seed))
-    ws.write_table("events", events, f"simulated around the orders table (seed {args.seed})")
+    events = simulate_events(orders, SimulationParams(seed=seed))
+    ws.write_table("events", events, f"simulated around the orders table (seed {seed})")
     rates = funnel(events, orders)
     _say(f"simulated {len(events):,} browsing events (marked simulated) in {rates['sessions']:,} sessions, "
          f"{rates['anonymous_session_share']:.0%} anonymous -> {ws.table_path('events')} "
@@ -124,6 +142,14 @@ def cmd_events_simulate(ws: Workspace, args: argparse.Namespace) -> int:
     _say(f"funnel: {rates['views_per_order_line']:.2f} views per order line bought, view->cart "
          f"{rates['view_to_cart']:.1%}, cart->purchase {rates['cart_to_purchase']:.1%}, "
          f"cart removals {rates['cart_removal_rate']:.1%}")
+
+
+def cmd_events_simulate(ws: Workspace, args: argparse.Namespace) -> int:
+    current = ws.table_sources().get("events", {}).get("source", "")
+    if current and not current.startswith("simulated") and not args.replace_recorded:
+        raise ValueError(f"the workspace's events were imported from {current}; simulating would replace "
+                         "a recorded log (pass --replace-recorded to do it anyway)")
+    _simulate(ws, args.seed)
     return 0
 
 
@@ -157,14 +183,16 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     n = int((args.as_of - pd.Timedelta(days=args.horizon_days) - first).days // 30)
     cutoffs = monthly_cutoffs(args.as_of, args.horizon_days, n) if n > 0 else []
 
-    def progress(i: int, n: int, cutoff: pd.Timestamp, rows: int) -> None:
+    def report(i: int, n: int, cutoff: pd.Timestamp, rows: int) -> None:
+        cutoff_bar.update(1)
         _say(f"[features] cutoff {i}/{n} {cutoff.date()}: {rows:,} customers "
              f"({time.perf_counter() - t0:.1f}s)")
 
     rows = 0
     if cutoffs:
-        train = build_training_set(history, cutoffs, args.horizon_days, feature_set=fs.name,
-                                   progress=progress)
+        with progress.bar(total=len(cutoffs), desc="feature cutoffs", unit="cutoff") as cutoff_bar:
+            train = build_training_set(history, cutoffs, args.horizon_days, feature_set=fs.name,
+                                       progress=report)
         train.to_parquet(out / "training_set.parquet", index=False)
         rows = len(train)
     manifest = {
@@ -201,6 +229,87 @@ def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
         for line in result.lines():
             _say(line)
         _say(f"[{family}] done in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def _ingest_inbox(ws: Workspace, inbox: Path, source: str) -> None:
+    """Merge the inbox's order files into the orders table (``shelfwise retrain``'s first step)."""
+    from training.retrain import inbox_files, merge_orders, move_processed
+
+    files = inbox_files(inbox)
+    # Every file is read and checked before anything is written: one unreadable file stops the
+    # run with the workspace and the registry as they were.
+    imports = [(f, *_read_import(f, source)) for f in files]
+    current = ws.read_table_if_present("orders")
+    if current is None and not imports:
+        raise ValueError(f"nothing to train on: no orders in the workspace and no files in {inbox}; "
+                         "put order exports there or run `shelfwise ingest` first")
+    if not imports:
+        _say(f"[retrain] no new files in {inbox}: retraining on the workspace's data")
+        return
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for f, _, _, rejects, report, _ in imports:
+        _keep_report(ws, "orders", rejects, report, rejects_name=f"orders-{stamp}-{f.stem}")
+    merged, added = merge_orders(current, [table for _, _, table, *_ in imports])
+    accepted = sum(len(table) for _, _, table, *_ in imports)
+    written = _store_import(ws, "orders", merged, f"{len(files)} inbox file(s) merged")
+    moved = move_processed(files, inbox)
+    _say(f"[retrain] inbox: {len(files)} file(s), {accepted:,} lines accepted, {added:,} new and "
+         f"{accepted - added:,} already in the table; {'; '.join(written)}; files moved to {moved[0].parent}")
+    events_source = ws.table_sources().get("events", {}).get("source", "")
+    if events_source.startswith("simulated"):  # simulated events follow the orders they surround
+        _simulate(ws, int(m.group(1)) if (m := re.search(r"seed (\d+)", events_source)) else 0)
+
+
+def cmd_retrain(ws: Workspace, args: argparse.Namespace) -> int:
+    from training import registry
+    from training.jobs import PRIMARY_METRIC, apply_decision, train_customer_model, train_recs
+    from training.retrain import EXIT_LOCKED, FAMILIES, Locked, exclusive_lock, retrain_as_of, summary_lines
+
+    try:
+        with exclusive_lock(ws.home / "retrain.lock"):
+            t0 = time.perf_counter()
+            _ingest_inbox(ws, args.inbox or ws.home / "inbox", args.source)
+            orders = ws.read_table("orders")
+            cmd_features_build(ws, argparse.Namespace(as_of=retrain_as_of(orders, "churn"), horizon_days=90,
+                                                      feature_set=DEFAULT_FEATURE_SET))
+            results = []
+            for family in FAMILIES:
+                as_of = retrain_as_of(orders, family)
+                _say(f"[retrain] training {family} before {as_of.date()}")
+                try:
+                    results.append(
+                        train_recs(ws, orders, ws.read_table("items"), as_of, log=_say, promote=False)
+                        if family == "recs" else
+                        train_customer_model(ws, orders, family, as_of, log=_say, events=ws.read_events(),
+                                             promote=False))
+                except Exception as exc:  # a cron job reports any failure and leaves the champions alone
+                    _say(f"[retrain] failed while training {family}: {type(exc).__name__}: {exc}")
+                    _say("[retrain] no alias was changed: the champions are the ones before this run "
+                         "(versions it registered have no alias: "
+                         f"{', '.join(f'{r.family} v{r.version}' for r in results) or 'none'})")
+                    if _log_file is not None:
+                        with open(_log_file, "a") as f:
+                            traceback.print_exc(file=f)
+                    return 1
+                for line in results[-1].lines():
+                    _say(line)
+            # Aliases last, all together: a run that fails above changes none.
+            client, rows = registry.connect(ws), []
+            for r in results:
+                apply_decision(client, r.family, r.version, r.promoted)
+                metric = PRIMARY_METRIC[r.family]
+                rows.append({"family": r.family, "metric": metric, "old_version": r.champion_version,
+                             "old_score": r.champion_score, "version": r.version,
+                             "score": r.metrics.get(metric),
+                             "decision": f"{'promoted' if r.promoted else 'kept the champion'}: {r.reason}"})
+            _say(f"[retrain] done in {time.perf_counter() - t0:.0f}s; a running service switches to the new "
+                 "champions within SHELFWISE_RELOAD_SECONDS (default 30)")
+            for line in summary_lines(rows):
+                _say(line)
+    except Locked as exc:
+        print(f"error: {exc}; try again when it has finished", file=sys.stderr)
+        return EXIT_LOCKED
     return 0
 
 
@@ -244,6 +353,18 @@ def cmd_score_customers(ws: Workspace, args: argparse.Namespace) -> int:
     # A subprocess, not an import: scoring reads the registry's champions like the service.
     env = {**os.environ, "SHELFWISE_HOME": str(ws.home)}
     return subprocess.run([sys.executable, "-m", "serving.score", "--out", str(args.out)], env=env).returncode
+
+
+def cmd_mlflow_ui(ws: Workspace, args: argparse.Namespace) -> int:
+    _say(f"MLflow UI for {ws.tracking_uri} at http://{args.host}:{args.port} (Ctrl-C to stop). Experiments "
+         "shelfwise-recs/-churn/-cltv hold the runs (metrics, tags as_of/window/data_digest/feature_set/"
+         "code_version, plots/ under Artifacts); Models lists the registered versions and their "
+         "champion/challenger aliases.")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", ws.tracking_uri,
+           "--default-artifact-root", ws.artifact_root.as_uri(),
+           "--host", args.host, "--port", str(args.port), "--workers", "1"]  # one person browsing
+    os.execv(sys.executable, cmd)
+    return 0  # pragma: no cover - execv does not return
 
 
 def cmd_serve(ws: Workspace, args: argparse.Namespace) -> int:
@@ -292,6 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="churn/CLTV label window (default 90 for churn, 180 for CLTV)")
     train.set_defaults(func=cmd_train)
 
+    retrain = sub.add_parser("retrain", help="ingest the inbox, rebuild features, retrain every family, "
+                                             "promote only the winners (safe from cron)")
+    retrain.add_argument("--inbox", type=Path, default=None,
+                         help="folder of new order files (default: $SHELFWISE_HOME/inbox)")
+    retrain.add_argument("--source", choices=("online-retail-ii", "cdnow"), default="online-retail-ii",
+                         help="the format of the inbox's order files")
+    retrain.set_defaults(func=cmd_retrain)
+
     models = sub.add_parser("models", help="registered model versions").add_subparsers(
         dest="action", required=True)
     listing = models.add_parser("list", help="every version with its aliases, as-of date and primary metric")
@@ -305,6 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     customers = score.add_parser("customers", help="every customer's churn and CLTV scores to a file")
     customers.add_argument("--out", type=Path, required=True, help="output .csv or .parquet")
     customers.set_defaults(func=cmd_score_customers)
+
+    ui = sub.add_parser("mlflow-ui", help="open the MLflow UI on the workspace's tracking database")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.set_defaults(func=cmd_mlflow_ui)
 
     serve = sub.add_parser("serve", help="serve the champion models over HTTP (BentoML)")
     serve.add_argument("--port", type=int, default=3000)

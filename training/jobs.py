@@ -32,7 +32,7 @@ from features.customer_features import (
 from features.interactions import IdIndex, basket_matrix
 from features.purchase_history import RANKER_FEATURE_SET
 from features.workspace import Workspace
-from training import plots, registry
+from training import plots, progress, registry
 from training.btyd import BetaGeoModel, btyd_scores
 from training.customer_models import CustomerModel, TwoPartCLTV
 from training.evaluation import (
@@ -83,6 +83,9 @@ class TrainResult:
     window: str
     notes: list[str] = field(default_factory=list)
     table: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> metrics
+    champion_version: str | None = None  # the champion when this version was evaluated
+    champion_score: float | None = None  # its primary metric on the same test window
+    applied: bool = True  # False: the alias is left to the caller (`shelfwise retrain` sets it last)
 
     def lines(self) -> list[str]:
         out = [f"[{self.family}] registered {registry.MODEL_NAMES[self.family]} "
@@ -102,7 +105,9 @@ class TrainResult:
                 b = self.baseline.get(k)
                 out.append(f"  {k:<22}{v:>12.4f}{(f'{b:.4f}' if b is not None else '-'):>24}")
         out += [f"  note: {n}" for n in self.notes]
-        out.append(f"  alias: {'champion' if self.promoted else 'challenger'} ({self.reason})")
+        alias = "champion" if self.promoted else "challenger"
+        out.append(f"  alias: {alias if self.applied else f'{alias} once every family is trained'} "
+                   f"({self.reason})")
         return out
 
 
@@ -115,28 +120,38 @@ def _digest(path: Path) -> str:
 
 
 def _promote(client, family: str, version: str, new_score: float | None,
-             champion_score: Callable[[Path], float] | None) -> tuple[bool, str]:
+             champion_score: Callable[[Path], float] | None, apply: bool = True
+             ) -> tuple[bool, str, str | None, float | None]:
+    """Decide whether ``version`` becomes champion; set the alias unless ``apply`` is false.
+
+    Returns ``(promoted, reason, champion version, its score on the same test window)``; the
+    last two are None when there is no champion or nothing to compare on.
+    """
     metric = PRIMARY_METRIC[family]
     with registry.scratch_dir() as tmp:
         current = registry.champion_dir(client, family, Path(tmp))
+        old_version, old_score = (current[1] if current else None), None
         if current is None:
-            registry.set_alias(client, family, registry.CHAMPION, version)
-            return True, "no champion yet"
-        path, old_version = current
-        if new_score is None or champion_score is None:
-            registry.set_alias(client, family, registry.CHALLENGER, version)
-            return False, f"no test window to compare with champion v{old_version}"
-        try:
-            old_score = champion_score(path)
-        except (ValueError, KeyError, OSError) as exc:
-            old_score, note = float("-inf"), f"; champion v{old_version} cannot be scored: {exc}"
+            promoted, reason = True, "no champion yet"
+        elif new_score is None or champion_score is None:
+            promoted, reason = False, f"no test window to compare with champion v{old_version}"
         else:
-            note = ""
-        if new_score > old_score:
-            registry.set_alias(client, family, registry.CHAMPION, version)
-            return True, f"{metric} {new_score:.4f} beats champion v{old_version}'s {old_score:.4f}{note}"
-        registry.set_alias(client, family, registry.CHALLENGER, version)
-        return False, f"{metric} {new_score:.4f} does not beat champion v{old_version}'s {old_score:.4f}"
+            path = current[0]
+            try:
+                old_score, note = champion_score(path), ""
+            except (ValueError, KeyError, OSError) as exc:
+                old_score, note = float("-inf"), f"; champion v{old_version} cannot be scored: {exc}"
+            promoted = new_score > old_score
+            reason = (f"{metric} {new_score:.4f} {'beats' if promoted else 'does not beat'} champion "
+                      f"v{old_version}'s {old_score:.4f}{note}")
+    if apply:
+        apply_decision(client, family, version, promoted)
+    return promoted, reason, old_version, old_score
+
+
+def apply_decision(client, family: str, version: str, promoted: bool) -> None:
+    """Give ``version`` the alias its evaluation earned: ``champion`` or ``challenger``."""
+    registry.set_alias(client, family, registry.CHAMPION if promoted else registry.CHALLENGER, version)
 
 
 # Baselines and single models reported beside the blended champion, fitted on the same
@@ -160,7 +175,7 @@ def _tune_ease(cache: FitCache, as_of: pd.Timestamp, window_days: int,
     history = cache.history(start)
     val = heldout_window(cache.orders, history.users, start, as_of)
     trials = []
-    for l2 in EASE_L2_GRID:
+    for l2 in progress.bar(EASE_L2_GRID, desc="EASE L2 trials", unit="trial"):
         model = EASERecommender(l2)
         model.item_weights_ = cache.ease(start, l2)
         m = evaluate(matrix_recommender(model, history.orders), val, history.items)
@@ -203,7 +218,7 @@ def _champion_recommend(path: Path) -> Callable[[list[str], int], dict[str, list
 
 def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp,
                log: Callable[[str], None] = print, params: RankerParams | None = None,
-               baselines: bool = True) -> TrainResult:
+               baselines: bool = True, promote: bool = True) -> TrainResult:
     """Fit the blended recommender before ``as_of``; report it and the baselines after it.
 
     EASE's L2 is tuned on the last window before ``as_of`` (logged as nested runs), the
@@ -296,20 +311,37 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
             metrics={k: v for k, v in logged.items() if np.isfinite(v)},
             tags={"as_of": str(as_of.date()), "window": window, "feature_set": RANKER_FEATURE_SET,
                   "data_digest": _digest(ws.table_path("orders"))},
-            run_name=f"blended as_of={as_of.date()}", plots=plot_files, trials=trials)
+            run_name=f"blended as_of={as_of.date()}", plots=plot_files, trials=trials,
+            example=_recs_example(model, history))
     truth = test.truth["all"] if test is not None and test.users else {}
-    promoted, reason = _promote(
+    promoted, reason, old_version, old_score = _promote(
         client, "recs", version, metrics.get(PRIMARY_METRIC["recs"]),
         (lambda p: ranking_report(_champion_recommend(p)(list(truth), 10), truth, 10)["ndcg_at_10"])
-        if truth else None)
+        if truth else None, apply=promote)
     return TrainResult("recs", version, run_id, metrics, "popularity", baseline, promoted,
-                       reason, window, notes, table)
+                       reason, window, notes, table, old_version, old_score, applied=promote)
+
+
+def _recs_example(model: BlendedRecommender, history, n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Signature example of the "for you" model: customer ids and k in, item ids out."""
+    rows = np.arange(min(n, len(history.users)))
+    items = model.recommend(rows, 10)[0]
+    return (pd.DataFrame({"customer_id": history.users.ids[rows].astype(str), "k": 10}),
+            pd.DataFrame({"item_ids": [[str(history.items.ids[i]) for i in r if i >= 0] for r in items]}))
+
+
+def _customer_example(model: CustomerModel, rows: pd.DataFrame, n: int = 5
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Signature example of a churn or CLTV model: feature rows in, the prediction out."""
+    x = rows[model.columns].head(n).astype(float).reset_index(drop=True)
+    name = "churn_probability" if model.task == "churn" else "expected_revenue"
+    return x, pd.DataFrame({name: model.predict(rows.head(n))})
 
 
 def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: pd.Timestamp,
                          horizon_days: int | None = None, n_cutoffs: int = 12,
                          log: Callable[[str], None] = print, events: pd.DataFrame | None = None,
-                         feature_set: str = DEFAULT_FEATURE_SET) -> TrainResult:
+                         feature_set: str = DEFAULT_FEATURE_SET, promote: bool = True) -> TrainResult:
     """Train the churn or CLTV booster on cutoffs whose label windows end by ``as_of``.
 
     The test set is the snapshot at ``as_of`` with labels from ``[as_of, as_of + horizon)``,
@@ -398,6 +430,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
                   "train_cutoffs": ",".join(str(c.date()) for c in cutoffs),
                   "data_digest": _digest(ws.table_path("orders"))},
             run_name=f"lightgbm {task} as_of={as_of.date()}", plots=plot_files,
+            example=_customer_example(model, train),
             trials=[{"run_name": f"{trial['num_leaves']} leaves, min_child {trial['min_child_samples']}",
                      "params": {k: v for k, v in trial.items() if k != "validation_score"},
                      "metrics": {f"validation_{PRIMARY_METRIC[task]}": trial["validation_score"]}}
@@ -411,7 +444,8 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         return customer_metrics(task, old_test[label].to_numpy(float),
                                  old.predict(old_test))[PRIMARY_METRIC[task]]
 
-    promoted, reason = _promote(client, task, version, metrics.get(PRIMARY_METRIC[task]),
-                                champion_score if test is not None else None)
+    promoted, reason, old_version, old_score = _promote(
+        client, task, version, metrics.get(PRIMARY_METRIC[task]),
+        champion_score if test is not None else None, apply=promote)
     return TrainResult(task, version, run_id, metrics, baseline_name, baseline, promoted,
-                       reason, window, notes, table)
+                       reason, window, notes, table, old_version, old_score, applied=promote)

@@ -74,3 +74,18 @@ def test_probability_of_no_purchase_mixes_death_and_a_quiet_spell():
     alive = 1 / (1 + 0.5 * 4)
     expected = 1 - alive + alive * (4 / 5) ** 2
     assert bg.probability_no_purchase(1.0, [1], [1.0], [3.0])[0] == pytest.approx(expected)
+
+
+def test_fit_accepts_an_optimum_at_infinity_when_purchase_rates_do_not_vary():
+    # A shop whose repeat buyers all buy at about one rate: the likelihood keeps rising as r and
+    # alpha grow together, so the optimiser runs out of steps without "converging". That limit
+    # is a valid model (one Poisson rate), and the fit must not fail the training job.
+    from tests.conftest import make_small_shop
+
+    orders = make_small_shop()
+    summary = build_rfm_summary(orders, pd.Timestamp("2011-03-27"))
+    bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+
+    assert bg.params_["r"] > 1e4 and bg.params_["alpha"] > 1e4
+    p = bg.probability_no_purchase(13.0, summary["frequency"], summary["recency"], summary["T"])
+    assert np.isfinite(p).all() and ((p > 0) & (p < 1)).all()
