@@ -23,6 +23,7 @@ from features.customer_features import (
     FUTURE_REVENUE,
     get_feature_set,
 )
+from training import progress
 from training.metrics import normalized_gini
 
 FORMAT = "shelfwise-lgbm-v1"
@@ -102,13 +103,16 @@ class CustomerModel:
             self.best_rounds_ = p.max_rounds // 20
         else:
             best = None
-            for leaves in p.leaves_grid:
-                for min_child in p.min_child_grid:
+            grid = [(leaves, min_child) for leaves in p.leaves_grid for min_child in p.min_child_grid]
+            for leaves, min_child in progress.bar(grid, desc=f"{self.task}: tree sizes", unit="trial"):
+                with progress.bar(total=p.max_rounds, desc=f"{leaves} leaves, {min_child} per leaf",
+                                  unit="round") as rounds:
                     probe = lgb.train(self._lgb_params(leaves, min_child),
                                       lgb.Dataset(X[probe_rows], y[probe_rows]),
                                       num_boost_round=p.max_rounds,
                                       valid_sets=[lgb.Dataset(X[last], y[last])],
-                                      callbacks=[lgb.early_stopping(p.early_stopping_rounds, verbose=False)])
+                                      callbacks=[lgb.early_stopping(p.early_stopping_rounds, verbose=False),
+                                                 progress.lightgbm_rounds(rounds)])
                     raw = probe.predict(X[last], num_iteration=probe.best_iteration)
                     score = _validation_score(self.task, y[last], raw)
                     self.tuning_.append({"num_leaves": leaves, "min_child_samples": min_child,
@@ -118,8 +122,10 @@ class CustomerModel:
             _, self.num_leaves_, self.min_child_samples_, self.best_rounds_, raw = best
             if self.task == "churn":
                 self.calibration_ = choose_calibration(raw, y[last], p.seed)
-        self.booster_ = lgb.train(self._lgb_params(self.num_leaves_, self.min_child_samples_),
-                                  lgb.Dataset(X, y), num_boost_round=self.best_rounds_)
+        with progress.bar(total=self.best_rounds_, desc=f"{self.task}: final fit", unit="round") as rounds:
+            self.booster_ = lgb.train(self._lgb_params(self.num_leaves_, self.min_child_samples_),
+                                      lgb.Dataset(X, y), num_boost_round=self.best_rounds_,
+                                      callbacks=[progress.lightgbm_rounds(rounds)])
         return self
 
     def _xy(self, df: pd.DataFrame, label: str) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ from features.purchase_history import (
     candidate_features,
     purchase_history,
 )
+from training import progress
 from training.recommenders import EASERecommender
 
 FORMAT = "shelfwise-recs-v2"
@@ -123,7 +124,7 @@ class BlendedRecommender:
         cache = cache or FitCache(orders)
         cutoffs = [as_of - pd.Timedelta(days=p.window_days * j) for j in range(p.n_windows, 0, -1)]
         windows = []
-        for c in cutoffs:
+        for c in progress.bar(cutoffs, desc="ranker windows", unit="window"):
             if (orders[s.TIMESTAMP] < c).sum() == 0:
                 continue
             windows.append(window_data(cache, c, p.window_days, p.ease_l2, p.n_new))
@@ -134,17 +135,21 @@ class BlendedRecommender:
         train, valid = windows[:-1], windows[-1]
         self.cutoffs_ = cutoffs
         if train:
-            probe = lgb.train(self._lgb_params(sum(len(w.y) for w in train)), _dataset(train),
-                              num_boost_round=p.max_rounds, valid_sets=[_dataset([valid])],
-                              callbacks=[lgb.early_stopping(p.early_stopping_rounds, verbose=False)])
+            with progress.bar(total=p.max_rounds, desc="ranker: early stopping", unit="round") as rounds:
+                probe = lgb.train(self._lgb_params(sum(len(w.y) for w in train)), _dataset(train),
+                                  num_boost_round=p.max_rounds, valid_sets=[_dataset([valid])],
+                                  callbacks=[lgb.early_stopping(p.early_stopping_rounds, verbose=False),
+                                             progress.lightgbm_rounds(rounds)])
             self.best_rounds_ = max(probe.best_iteration, 1)
             self.validation_ndcg_ = float(probe.best_score["valid_0"]["ndcg@10"])
         else:
             self.best_rounds_, self.validation_ndcg_ = p.max_rounds // 4, float("nan")
         log(f"ranker: {self.best_rounds_} rounds "
             f"(validation NDCG@10 of candidates {self.validation_ndcg_:.4f})")
-        self.booster_ = lgb.train(self._lgb_params(sum(len(w.y) for w in windows)), _dataset(windows),
-                                  num_boost_round=self.best_rounds_)
+        with progress.bar(total=self.best_rounds_, desc="ranker: final fit", unit="round") as rounds:
+            self.booster_ = lgb.train(self._lgb_params(sum(len(w.y) for w in windows)), _dataset(windows),
+                                      num_boost_round=self.best_rounds_,
+                                      callbacks=[progress.lightgbm_rounds(rounds)])
         self.history_ = cache.history(as_of)
         self.item_weights_ = cache.ease(as_of, p.ease_l2)
         return self

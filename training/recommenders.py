@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -295,7 +296,9 @@ class ALSRecommender(Recommender):
         return {k: getattr(self, k) for k in
                 ("factors", "regularization", "iterations", "alpha", "random_state")}
 
-    def fit(self, user_items: sp.csr_matrix, show_progress: bool = False) -> ALSRecommender:
+    def fit(self, user_items: sp.csr_matrix, show_progress: bool | None = None) -> ALSRecommender:
+        """Fit on ``user_items`` (counts); ``show_progress`` draws implicit's epoch bar (default:
+        when standard error is a terminal)."""
         # BLAS threads fight implicit's own threads: ALS runs several times slower without this.
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         from implicit.cpu.als import AlternatingLeastSquares
@@ -311,6 +314,8 @@ class ALSRecommender(Recommender):
             iterations=self.iterations, random_state=self.random_state,
             calculate_training_loss=False,
         )
+        if show_progress is None:
+            show_progress = sys.stderr.isatty()
         with threadpool_limits(1, "blas"):
             model.fit(confidence, show_progress=show_progress)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -66,11 +68,13 @@ def log_and_register(
     client: MlflowClient, ws: Workspace, family: str, model_dir: Path, *,
     params: dict, metrics: dict[str, float], tags: dict[str, str], run_name: str,
     plots: list[Path] = (), trials: list[dict] = (),
+    example: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> tuple[str, str]:
     """Log one training run and register its model directory as a new version.
 
     ``trials`` (dicts of ``run_name``, ``params``, ``metrics``) are logged as nested runs
-    under it: the tuning trials that chose the run's parameters.
+    under it: the tuning trials that chose the run's parameters. ``example`` (a few input
+    rows and the model's output for them) becomes the version's signature and input example.
 
     Returns
     -------
@@ -78,6 +82,8 @@ def log_and_register(
     """
     exp = experiment_id(client, ws, family)
     tags = {"code_version": code_version(), **tags}
+    if example is not None:
+        describe(model_dir, *example)
     with mlflow.start_run(experiment_id=exp, run_name=run_name) as run:
         mlflow.log_params(params)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
@@ -98,6 +104,24 @@ def log_and_register(
     version = client.create_model_version(
         name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id, tags=tags)
     return run.info.run_id, str(version.version)
+
+
+def describe(model_dir: Path, inputs: pd.DataFrame, outputs: pd.DataFrame) -> None:
+    """Write an ``MLmodel`` file with the signature inferred from ``inputs`` -> ``outputs``, and
+    ``inputs`` as the input example, so the registry's UI shows what the model takes and gives.
+
+    The artifact stays in shelfwise's own format (no MLflow flavor): the service loads it, and
+    MLflow only describes it.
+    """
+    from mlflow.models import Model, infer_signature
+
+    (model_dir / "input_example.json").write_text(inputs.to_json(orient="split", index=False))
+    with warnings.catch_warnings():  # "integer columns cannot hold missing values": ours never miss
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(inputs, outputs)
+    Model(signature=signature,
+          saved_input_example_info={"artifact_path": "input_example.json", "type": "dataframe",
+                                    "pandas_orient": "split"}).save(str(model_dir / "MLmodel"))
 
 
 def set_alias(client: MlflowClient, family: str, alias: str, version: str) -> None:

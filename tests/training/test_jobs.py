@@ -1,5 +1,8 @@
 """Training jobs against a real MLflow registry in a temporary SQLite store."""
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -131,3 +134,24 @@ def test_churn_is_calibrated_and_compared_with_bgnbd_and_scores_export_with_driv
     scorer = CustomerScorer(model_dir, cltv_dir, small_shop)
     assert len(scorer.drivers["churn"]["c1"]) == 3
     assert scores.loc["c1", "churn_probability"] == pytest.approx(scorer.scores["c1"][0])
+
+
+def test_registered_versions_carry_a_signature_and_an_input_example(workspace, small_shop):
+    import mlflow.models
+
+    jobs.train_recs(workspace, small_shop, build_items(small_shop), pd.Timestamp("2011-03-01"),
+                    log=lambda _: None, baselines=False)
+    jobs.train_customer_model(workspace, small_shop, "churn", pd.Timestamp("2011-03-01"),
+                              horizon_days=60, n_cutoffs=3, log=lambda _: None)
+    client = MlflowClient(workspace.tracking_uri)
+    for family, inputs, output in [("recs", ["customer_id", "k"], "item_ids"),
+                                   ("churn", None, "churn_probability")]:
+        source = client.get_model_version(registry.MODEL_NAMES[family], "1").source
+        path = Path(mlflow.artifacts.download_artifacts(source))
+        described = mlflow.models.Model.load(str(path))
+        example = described.load_input_example(str(path))
+        expected = inputs or json.loads((path / "meta.json").read_text())["feature_columns"]
+
+        assert described.signature.inputs.input_names() == expected
+        assert described.signature.outputs.input_names() == [output]
+        assert list(example.columns) == expected and len(example) >= 1
