@@ -15,7 +15,7 @@ RECS_AS_OF ?= 2011-09-01
 CHURN_AS_OF ?= 2011-09-01
 CLTV_AS_OF ?= 2011-06-01
 
-.PHONY: env demo pipeline serve test lint notebooks bench-features bench-recs bench-load clean
+.PHONY: env demo pipeline serve retrain mlflow-ui test lint notebooks bench-features bench-recs bench-load clean
 
 env: $(VENV)/.installed
 
@@ -46,6 +46,14 @@ demo: pipeline
 
 serve: env
 	$(BIN)/shelfwise serve --port $(PORT)
+
+# Ingest $(SHELFWISE_HOME)/inbox, retrain every family, promote only the winners (cron-safe).
+retrain: env
+	$(BIN)/shelfwise retrain
+
+# MLflow's UI on the workspace's runs and registered models: http://127.0.0.1:5000
+mlflow-ui: env
+	$(BIN)/shelfwise mlflow-ui
 
 test: env
 	$(BIN)/python -m pytest
