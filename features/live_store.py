@@ -43,6 +43,26 @@ CREATE TABLE IF NOT EXISTS signals (name TEXT PRIMARY KEY, count INTEGER NOT NUL
 """
 
 
+def _use_wal(conn: sqlite3.Connection, wait_seconds: float = 10.0) -> None:
+    """Switch the file to write-ahead logging (readers never wait for the writer).
+
+    The mode is stored in the file, so this changes something only for a new file. Switching
+    needs a moment alone with it and SQLite answers "database is locked" at once, without
+    waiting, when another process is switching too: the service's workers all open a new
+    store at the same moment on a fresh workspace. So wait and retry.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class LiveStore:
     """Append-only events and item updates in one SQLite file shared by processes.
 
@@ -61,7 +81,7 @@ class LiveStore:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             # NORMAL keeps every commit durable against a process crash (WAL), not against
             # power loss mid-checkpoint; FULL would fsync each event.
             conn.execute("PRAGMA synchronous=NORMAL")

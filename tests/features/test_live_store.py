@@ -88,3 +88,27 @@ def test_an_unreachable_redis_is_named_when_the_store_opens():
 
     with pytest.raises(ConnectionError, match="redis://127.0.0.1:1/0 unreachable"):
         RedisLiveStore("redis://127.0.0.1:1/0")
+
+
+def _open_at_once(path, barrier):
+    barrier.wait()
+    LiveStore(path).append_events([])
+
+
+def test_workers_opening_a_new_store_at_the_same_moment_all_start(tmp_path):
+    # The service's workers open the store together on a fresh workspace; switching a new file
+    # to WAL made some of them fail with "database is locked" and the service exit at start.
+    import multiprocessing as mp
+
+    failed = 0
+    for trial in range(15):
+        barrier = mp.Barrier(6)
+        workers = [mp.Process(target=_open_at_once, args=(tmp_path / f"live{trial}.sqlite", barrier))
+                   for _ in range(6)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=60)
+        failed += sum(w.exitcode != 0 for w in workers)
+
+    assert failed == 0
