@@ -322,6 +322,24 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
                        reason, window, notes, table, old_version, old_score, applied=promote)
 
 
+def baseline_predictions(task: str, orders: pd.DataFrame, test: pd.DataFrame, as_of: pd.Timestamp,
+                         horizon: int, summary: pd.DataFrame, bg: BetaGeoModel) -> dict[str, np.ndarray]:
+    """What a careful analyst would use instead, scored on the rows of ``test``.
+
+    Churn: recency alone (older last purchase = more likely to churn) and BG/NBD's
+    P(no purchase in the horizon). CLTV: net spend in the ``horizon`` days before ``as_of``
+    and BG/NBD + Gamma-Gamma. ``summary`` and ``bg`` are the purchase summary before
+    ``as_of`` and the BG/NBD model fitted on it. The first entry is the README's baseline.
+    """
+    customers = pd.Index(test[s.CUSTOMER_ID])
+    btyd = np.asarray(btyd_scores(summary, bg, task, horizon, customers), float)
+    if task == "churn":
+        return {"recency alone": test["recency_days"].to_numpy(float), "BG/NBD": btyd}
+    before = build_labels(orders, customers, as_of - pd.Timedelta(days=horizon), horizon)
+    return {"last-period spend": before[FUTURE_REVENUE].clip(lower=0).to_numpy(),
+            "BG/NBD + Gamma-Gamma": btyd}
+
+
 def _recs_example(model: BlendedRecommender, history, n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Signature example of the "for you" model: customer ids and k in, item ids out."""
     rows = np.arange(min(n, len(history.users)))
@@ -381,24 +399,19 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         y = test[label].to_numpy(float)
         pred = model.predict(test)
         metrics = customer_metrics(task, y, pred)
-        btyd = btyd_scores(summary, bg, task, horizon, pd.Index(test[s.CUSTOMER_ID]))
+        table = {name: customer_metrics(task, y, p)
+                 for name, p in baseline_predictions(task, orders, test, as_of, horizon, summary, bg).items()}
+        baseline = next(iter(table.values()))
         if task == "churn":
-            baseline = customer_metrics(task, y, test["recency_days"].to_numpy(float))
-            table = {"recency alone": baseline, "BG/NBD": customer_metrics(task, y, btyd),
-                     "LightGBM uncalibrated": customer_metrics(task, y,
-                                                                model.predict(test, calibrated=False)),
-                     "LightGBM": metrics}
+            table["LightGBM uncalibrated"] = customer_metrics(task, y, model.predict(test, calibrated=False))
+            table["LightGBM"] = metrics
             notes.append(f"test customers: {len(test):,}, churn rate {y.mean():.3f}; calibration: "
                          f"{model.calibration_['method'] if model.calibration_ else 'none'} (chosen on the "
                          f"validation cutoff {cutoffs[-1].date()})")
         else:
-            before = build_labels(orders, pd.Index(test[s.CUSTOMER_ID]),
-                                  as_of - pd.Timedelta(days=horizon), horizon)
-            baseline = customer_metrics(task, y, before[FUTURE_REVENUE].clip(lower=0).to_numpy())
             two_part = TwoPartCLTV(feature_set=feature_set).fit(train).predict(test)
-            table = {"last-period spend": baseline, "BG/NBD + Gamma-Gamma": customer_metrics(task, y, btyd),
-                     "LightGBM two-part": customer_metrics(task, y, two_part),
-                     "LightGBM (Tweedie)": metrics}
+            table["LightGBM two-part"] = customer_metrics(task, y, two_part)
+            table["LightGBM (Tweedie)"] = metrics
             notes.append(f"test customers: {len(test):,}, mean revenue {y.mean():.1f}")
     else:
         notes.append(f"data ends {data_end.date()}, before the test window ends "
