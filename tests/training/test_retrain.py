@@ -23,6 +23,13 @@ def _raw(orders: pd.DataFrame) -> pd.DataFrame:
     })[list(RAW_COLUMNS)]
 
 
+def _ingest(orders: pd.DataFrame, folder) -> None:
+    """Import ``orders`` the way a shop starts: `shelfwise ingest` of its export."""
+    path = folder / "orders.csv"
+    _raw(orders).to_csv(path, index=False)
+    assert main(["ingest", "--source", "online-retail-ii", str(path)]) == 0
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("SHELFWISE_HOME", str(tmp_path / "ws"))
@@ -57,9 +64,7 @@ def test_merge_appends_new_lines_and_ignores_lines_already_there():
 @pytest.mark.slow
 def test_retrain_ingests_the_inbox_retrains_every_family_and_promotes_only_winners(home, shop, tmp_path, capsys):
     before, after = shop
-    first = tmp_path / "first.csv"
-    _raw(before).to_csv(first, index=False)
-    assert main(["ingest", "--source", "online-retail-ii", str(first)]) == 0
+    _ingest(before, tmp_path)
     inbox = home / "inbox"
     inbox.mkdir()
     _raw(after).to_csv(inbox / "2011-06.csv", index=False)
@@ -95,9 +100,7 @@ def test_retrain_ingests_the_inbox_retrains_every_family_and_promotes_only_winne
 @pytest.mark.slow
 def test_a_failed_retrain_exits_non_zero_and_changes_no_champion(home, shop, tmp_path, capsys, monkeypatch):
     before, _ = shop
-    path = tmp_path / "orders.csv"
-    _raw(before).to_csv(path, index=False)
-    assert main(["ingest", "--source", "online-retail-ii", str(path)]) == 0
+    _ingest(before, tmp_path)
     assert main(["retrain"]) == 0
     champions = _aliases(home)
 
@@ -121,9 +124,7 @@ def test_a_failed_retrain_exits_non_zero_and_changes_no_champion(home, shop, tmp
 
 def test_an_unreadable_inbox_file_stops_the_run_before_anything_changes(home, shop, tmp_path, capsys):
     before, _ = shop
-    path = tmp_path / "orders.csv"
-    _raw(before).to_csv(path, index=False)
-    assert main(["ingest", "--source", "online-retail-ii", str(path)]) == 0
+    _ingest(before, tmp_path)
     inbox = home / "inbox"
     inbox.mkdir()
     (inbox / "broken.csv").write_text("Invoice;StockCode\n1;2\n")
