@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from features import schema as s
+from features.categories import categorize
 from features.imports import MALFORMED, RAW_LINE, ImportReport, first_reason, malformed, read_file, split
 
 RAW_COLUMNS = ("Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price",
@@ -172,8 +173,8 @@ def build_items(orders: pd.DataFrame) -> pd.DataFrame:
     """Derive the ``items`` table from order lines.
 
     The title is the most frequent description of the item; the price is the median unit
-    price on sales. This data set has no category or stock level: ``category`` is empty
-    and every item is in stock.
+    price on sales. This data set has no category or stock level: ``category`` is derived
+    from the title (:func:`features.categories.categorize`) and every item is in stock.
     """
     sales = orders[~orders[s.IS_RETURN]]
     titled = sales[sales[s.TITLE] != ""]
@@ -187,7 +188,7 @@ def build_items(orders: pd.DataFrame) -> pd.DataFrame:
     items[s.PRICE] = sales.groupby(s.ITEM_ID)[s.UNIT_PRICE].median()
     items[s.PRICE] = items[s.PRICE].fillna(g[s.UNIT_PRICE].median())
     items[s.TITLE] = title.reindex(items.index).fillna(pd.Series(items.index, index=items.index))
-    items[s.CATEGORY] = ""
+    items[s.CATEGORY] = categorize(items[s.TITLE])
     items[s.IN_STOCK] = True
     return s.ITEMS.validate(items.reset_index(), "build_items")
 
