@@ -24,6 +24,7 @@ from pathlib import Path
 from features.live_store import LiveStore
 from features.workspace import Workspace
 from serving.catalogue import Catalogue
+from serving.marketing import Marketing
 from serving.registry import MODEL_NAMES, download_champions, find_champions
 from serving.runtime import BlendedRuntime, CustomerScorer
 from serving.storefront import Storefront
@@ -42,6 +43,7 @@ class Models:
     storefront: Storefront
     customers: CustomerScorer
     tmp: tempfile.TemporaryDirectory | None = None
+    marketing: Marketing | None = None
 
 
 def load_models(workspace: Workspace, store: LiveStore) -> Models:
@@ -54,7 +56,9 @@ def load_models(workspace: Workspace, store: LiveStore) -> Models:
     storefront = Storefront(recs, catalogue, store)
     customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path,
                                workspace.read_table("orders"), workspace.read_events())
-    return Models({f: a.label for f, a in artifacts.items()}, storefront, customers, tmp)
+    versions = {f: a.label for f, a in artifacts.items()}
+    marketing = Marketing.build(workspace, customers, recs, versions)
+    return Models(versions, storefront, customers, tmp, marketing)
 
 
 def registry_versions(tracking_uri: str) -> dict[str, str]:

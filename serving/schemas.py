@@ -9,6 +9,7 @@ from uuid import uuid4
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from features.schema import EVENT_TYPES
+from serving.segments import SegmentFilter
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 ItemId = Annotated[str, Field(min_length=1, max_length=64, examples=["85123A"])]
@@ -181,3 +182,62 @@ class ReloadResponse(BaseModel):
     models: dict[str, str] = Field(description="The versions this worker served when asked; "
                                                "GET /v1/status shows them after the switch.")
     registry: str = Field(description="'ok', or why this worker's last check failed.")
+
+
+class SegmentQuery(BaseModel):
+    """A named segment (built in or saved) or an ad-hoc filter, one page of members at a time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=64, examples=["rfm-champions"],
+                             description="A built-in or saved segment (`shelfwise segments list`).")
+    filter: SegmentFilter | None = Field(
+        None, description="Conditions that must all hold.",
+        examples=[{"rfm_segment": ["Champions"], "never_bought_category": ["garden"]}])
+    limit: int = Field(100, ge=1, le=1000, description="Members per page.")
+    offset: int = Field(0, ge=0, description="Members to skip.")
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.name is None) == (self.filter is None):
+            raise ValueError("give either name (a built-in or saved segment) or filter (ad-hoc conditions)")
+        return self
+
+
+class SegmentPage(BaseModel):
+    segment: str
+    definition: dict = Field(description="The conditions members meet.")
+    size: int = Field(description="All members, not only this page.")
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page; null on the last.")
+    as_of: str
+    model_versions: dict[str, str]
+    customers: list[dict] = Field(description="customer_id, segment and the scores behind membership.")
+
+
+class OfferRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Id = Field(examples=["13085"])
+    campaign: str | None = Field(None, max_length=64, description="Choose among this campaign's offers only.")
+
+
+class OfferAlternative(BaseModel):
+    offer: str
+    expected_value: float
+
+
+class OfferResponse(BaseModel):
+    customer_id: str
+    offer: str = Field(description='The offer to send, or "no offer" when none pays.')
+    description: str | None = None
+    expected_value: float = Field(description="Expected margin minus cost, in the shop's currency.")
+    expected_revenue: float
+    cost: float
+    reason: str = Field(description="The formula with this customer's numbers.")
+    alternatives: list[OfferAlternative]
+    bundle: list[str] | None = Field(None, description="Item ids of a cross-sell bundle.")
+    inputs: dict = Field(description="The scores and profile the decision used (also in the decision log).")
+    assumptions: dict
+    as_of: str
+    model_versions: dict[str, str]

@@ -18,12 +18,15 @@ from typing import Annotated
 
 import bentoml
 import pandas as pd
-from bentoml.exceptions import BadInput, NotFound
-from fastapi import FastAPI
+from bentoml.exceptions import BadInput, NotFound, ServiceUnavailable
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import Field
 
 from features.workspace import Settings, Workspace
 from serving.champions import Champions, Models, load_models, registry_versions, report_start_failure
+from serving.marketing import Marketing
+from serving.report import report_path
 from serving.rules import Picked, Rules
 from serving.schemas import (
     Accepted,
@@ -34,13 +37,18 @@ from serving.schemas import (
     ItemsResponse,
     ItemUpdate,
     ListOptions,
+    OfferRequest,
+    OfferResponse,
     RecommendedItem,
     RecommendRequest,
     RecommendResponse,
     ReloadResponse,
+    SegmentPage,
+    SegmentQuery,
     SimilarItemsRequest,
     StatusResponse,
 )
+from serving.segments import SegmentError
 from serving.storefront import UnknownItemsError
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
@@ -50,6 +58,10 @@ UserId = Annotated[str, Field(min_length=1, max_length=64, examples=["13085"],
                               description="The retailer's customer id.")]
 
 status_app = FastAPI(title="shelfwise status")
+# GET pages (a segment's CSV, the report). Mounted at the root but matched only when one of
+# its routes matches, after the service's own API routes.
+pages_app = FastAPI(title="shelfwise pages", docs_url=None, redoc_url=None, openapi_url=None)
+EXPORT_CHUNK = 5000
 SETTINGS = Settings()
 
 
@@ -62,6 +74,7 @@ def _rules(options: ListOptions, models: Models) -> Rules:
 
 
 @bentoml.asgi_app(status_app, path="/v1")
+@bentoml.asgi_app(pages_app, path="")
 @bentoml.service(
     name="shelfwise",
     # A short timeout bounds how long per-request objects live (see README, "Serving").
@@ -204,6 +217,76 @@ class Shelfwise:
             days_since_last_order=recency, as_of=customers.as_of.date().isoformat(),
             feature_set=customers.churn_meta["feature_set"],
             model_versions={f: models.versions[f] for f in ("churn", "cltv")})
+
+    # -- marketers ------------------------------------------------------------------------
+    def _marketing(self) -> Marketing:
+        marketing = self.models.marketing
+        if marketing is None:  # pragma: no cover - every loaded model set builds one
+            raise ServiceUnavailable("segments are not loaded")
+        return marketing
+
+    @bentoml.api(route="/segments/query", input_spec=SegmentQuery)
+    def segments_query(self, **fields) -> SegmentPage:
+        """Members of a built-in or saved segment, or of ad-hoc conditions, a page at a time,
+        with the scores behind their membership."""
+        req = SegmentQuery.model_construct(**fields)
+        m = self._marketing()
+        try:
+            if req.name is not None:
+                record, f = m.segment(req.name)
+                name = req.name
+            else:
+                f, name = req.filter, "query"
+                record = {"definition": f.model_dump(mode="json", exclude_unset=True)}
+            members = m.base.export(name, f)
+        except SegmentError as exc:
+            raise (NotFound if str(exc).startswith("no segment") else BadInput)(str(exc)) from None
+        page = members.iloc[req.offset:req.offset + req.limit]
+        end = req.offset + len(page)
+        return SegmentPage(segment=name, definition=record["definition"], size=len(members),
+                           offset=req.offset, next_offset=end if end < len(members) else None,
+                           as_of=m.base.as_of.date().isoformat(), model_versions=m.versions,
+                           customers=page.to_dict(orient="records"))
+
+    @pages_app.get("/segments/{name}/export")
+    def segment_export(self, name: str) -> StreamingResponse:
+        """A segment's members as CSV (customer_id, segment, the scores behind it), streamed."""
+        m = self._marketing()
+        try:
+            _, f = m.segment(name)
+            members = m.base.export(name, f)
+        except SegmentError as exc:
+            raise HTTPException(404, detail=str(exc)) from None
+
+        def chunks():
+            for start in range(0, max(len(members), 1), EXPORT_CHUNK):
+                yield members.iloc[start:start + EXPORT_CHUNK].to_csv(index=False, header=start == 0)
+
+        return StreamingResponse(chunks(), media_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{name}.csv"',
+            "X-Segment-Size": str(len(members)), "X-As-Of": m.base.as_of.date().isoformat()})
+
+    @bentoml.api(route="/offers", input_spec=OfferRequest)
+    def offers(self, **fields) -> OfferResponse:
+        """The next best offer for one customer, with the reason in words and numbers; the
+        decision is logged with its inputs."""
+        req = OfferRequest.model_construct(**fields)
+        m = self._marketing()
+        if req.customer_id not in m.policy.values.index:
+            raise NotFound(f"customer_id {req.customer_id!r} has no scores as of {m.base.as_of.date()}; "
+                           "offers exist only for known customers")
+        try:
+            return OfferResponse(**m.decide(req.customer_id, req.campaign))
+        except SegmentError as exc:
+            raise BadInput(str(exc)) from None
+
+    @pages_app.get("/report", response_class=HTMLResponse)
+    def report(self) -> HTMLResponse:
+        """The latest marketer report (`shelfwise report --out DIR` writes it)."""
+        path = report_path(self.workspace)
+        if not path.exists():
+            raise HTTPException(404, detail="no report yet: `shelfwise report --out DIR` writes it")
+        return HTMLResponse(path.read_text())
 
     @status_app.get("/status", response_model=StatusResponse)
     def status(self) -> StatusResponse:

@@ -355,6 +355,16 @@ def cmd_score_customers(ws: Workspace, args: argparse.Namespace) -> int:
     return subprocess.run([sys.executable, "-m", "serving.score", "--out", str(args.out)], env=env).returncode
 
 
+MARKETING = ("segments", "offers", "report")
+
+
+def cmd_marketing(ws: Workspace, argv: list[str]) -> int:
+    # A subprocess, like scoring: segments, offers and the report read the registry's champions.
+    # Its options (and --help) are serving.marketing's own.
+    env = {**os.environ, "SHELFWISE_HOME": str(ws.home)}
+    return subprocess.run([sys.executable, "-m", "serving.marketing", *argv], env=env).returncode
+
+
 def cmd_mlflow_ui(ws: Workspace, args: argparse.Namespace) -> int:
     _say(f"MLflow UI for {ws.tracking_uri} at http://{args.host}:{args.port} (Ctrl-C to stop). Experiments "
          "shelfwise-recs/-churn/-cltv hold the runs (metrics, tags as_of/window/data_digest/feature_set/"
@@ -435,6 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
     customers.add_argument("--out", type=Path, required=True, help="output .csv or .parquet")
     customers.set_defaults(func=cmd_score_customers)
 
+    for name, text in (("segments", "segments: list | show NAME | save NAME --filter JSON | "
+                                     "export NAME --format csv|parquet --out FILE"),
+                       ("offers", "next best offers: plan --campaign NAME [--budget N] --out FILE | "
+                                  "decide CUSTOMER_ID"),
+                       ("report", "the marketer report: --out DIR (a self-contained HTML page)")):
+        sub.add_parser(name, help=text, add_help=False)  # for the listing; main() hands these over
+
     ui = sub.add_parser("mlflow-ui", help="open the MLflow UI on the workspace's tracking database")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1")
@@ -449,11 +466,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     global _log_file
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     ws = Workspace.from_settings(Settings())
+    if argv and argv[0] in MARKETING:
+        return cmd_marketing(ws, argv)
+    args = build_parser().parse_args(argv)
     if args.command != "serve":
         _log_file = ws.logs / "shelfwise.log"
-        _say(f"$ shelfwise {' '.join(argv if argv is not None else sys.argv[1:])}")
+        _say(f"$ shelfwise {' '.join(argv)}")
     try:
         return args.func(ws, args)
     except (ValueError, FileNotFoundError) as exc:
