@@ -32,6 +32,10 @@ pipeline: env
 	$(BIN)/shelfwise train recs --as-of $(RECS_AS_OF)
 	$(BIN)/shelfwise train churn --as-of $(CHURN_AS_OF)
 	$(BIN)/shelfwise train cltv --as-of $(CLTV_AS_OF)
+	$(BIN)/shelfwise segments save garden-free-champions \
+	    --filter '{"rfm_segment": ["Champions"], "never_bought_category": ["garden"]}'
+	$(BIN)/shelfwise offers plan --campaign winter-retention --out $(SHELFWISE_HOME)/plans/winter-retention.csv
+	$(BIN)/shelfwise report --out $(SHELFWISE_HOME)/report-out
 
 demo: pipeline
 	@echo
@@ -40,6 +44,10 @@ demo: pipeline
 	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/recommend -H 'Content-Type: application/json' -d '{\"user_id\": \"13085\", \"k\": 5, \"include_purchased\": false}'"
 	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/recommend -H 'Content-Type: application/json' -d '{\"user_id\": \"new-visitor\", \"k\": 5}'"
 	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/customer -H 'Content-Type: application/json' -d '{\"customer_id\": \"13085\"}'"
+	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/segments/query -H 'Content-Type: application/json' -d '{\"name\": \"rfm-champions\", \"limit\": 3}'"
+	@echo "  curl -s http://127.0.0.1:$(PORT)/segments/garden-free-champions/export | head"
+	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/offers -H 'Content-Type: application/json' -d '{\"customer_id\": \"13085\"}'"
+	@echo "  open http://127.0.0.1:$(PORT)/report in a browser (the marketer report)"
 	@echo "  curl -s http://127.0.0.1:$(PORT)/v1/status ; curl -s http://127.0.0.1:$(PORT)/readyz"
 	@echo
 	$(BIN)/shelfwise serve --port $(PORT)

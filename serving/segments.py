@@ -257,7 +257,7 @@ class CustomerBase:
                 )
         binary = self.recs.history.orders.copy()
         binary.data[:] = 1.0
-        score = np.asarray(binary @ self.recs.item_weights[:, cols].sum(axis=1)).ravel()
+        score = np.asarray(binary @ self.recs.item_weights[:, cols].sum(axis=1)).ravel().astype(np.float64)
         if not target.include_past_buyers:
             bought = np.asarray((binary[:, cols]).sum(axis=1)).ravel() > 0
             score[bought] = 0.0

@@ -173,3 +173,58 @@ def open_store(request, tmp_path):
         return lambda: LiveStore(tmp_path / "live.sqlite")
     url, prefix = request.getfixturevalue("redis_url"), f"test-{uuid.uuid4().hex}:"
     return lambda: RedisLiveStore(url, prefix=prefix)
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (no browser download). `.ci/run`
+    installs the package; elsewhere the tests that need it are skipped, saying why, unless
+    SHELFWISE_REQUIRE_BROWSER=1 (CI) makes a missing browser a failure."""
+    import os
+
+    missing = None
+    if not os.path.exists(CHROMIUM):
+        missing = f"{CHROMIUM} not found (apt-get install chromium)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing = "playwright is not installed (pip install -r requirements.lock)"
+    if missing:
+        if os.environ.get("SHELFWISE_REQUIRE_BROWSER") == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    with sync_playwright() as p:
+        # Without the background-networking flags Chromium keeps dialling Google on a closed network.
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic"])
+        yield b
+        b.close()
+
+
+def assert_charts_drawn(page, expected: set[str], screenshot: str) -> None:
+    """Every expected chart of the marketer report is an image the browser decoded and
+    painted (its pixels on screen are not blank), and the page is saved as a screenshot."""
+    import io
+
+    from PIL import Image
+
+    page.wait_for_load_state("load")
+    charts = page.evaluate("""Array.from(document.querySelectorAll('figure.chart')).map(f => {
+        const img = f.querySelector('img'); const box = img.getBoundingClientRect();
+        return {name: f.dataset.chart, complete: img.complete, width: img.naturalWidth, shown: box.width * box.height};
+    })""")
+    assert {c["name"] for c in charts} == expected
+    for c in charts:
+        assert c["complete"] and c["width"] > 0 and c["shown"] > 10_000, c
+        pixels = Image.open(io.BytesIO(page.locator(f'figure[data-chart="{c["name"]}"] img').screenshot()))
+        grey = pixels.convert("L")
+        inked = sum(n for level, n in enumerate(grey.histogram()) if level < 200) / (grey.width * grey.height)
+        assert inked > 0.01, f"chart {c['name']} looks blank on screen ({inked:.2%} of pixels drawn)"
+        assert len(pixels.convert("RGB").getcolors(1 << 20) or []) > 20, f"chart {c['name']} has no colours"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)

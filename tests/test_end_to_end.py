@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,7 +14,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
+
+from tests.conftest import assert_charts_drawn
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet"
@@ -166,6 +171,82 @@ def test_client_errors_are_4xx_with_a_message(service):
     for path, body, status, message in cases:
         r = service.post(path, json=body)
         assert (r.status_code, message in r.text) == (status, True), (path, body, r.text)
+
+
+def test_marketers_segments_offers_and_report_from_the_command_line(trained_home):
+    listing = shelfwise(trained_home, "segments", "list")
+    sizes = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s*.+?\s+(rfm-[a-z-]+)\s+(\d+)", listing, re.M)}
+    assert len(sizes) == 11 and all(n > 0 for n in sizes.values())
+    total = int(re.search(r"([\d,]+) customers scored", listing).group(1).replace(",", ""))
+    assert sum(sizes.values()) == total  # every customer is in exactly one RFM group
+
+    garden = '{"rfm_segment": ["Champions"], "never_bought_category": ["garden"]}'
+    saved = shelfwise(trained_home, "segments", "save", "garden-free-champions", "--filter", garden)
+    size = int(re.search(r"([\d,]+) customers", saved).group(1).replace(",", ""))
+    assert 0 < size < sizes["rfm-champions"]
+    out = trained_home / "garden.csv"
+    shelfwise(trained_home, "segments", "export", "garden-free-champions", "--format", "csv", "--out", str(out))
+    exported = pd.read_csv(out, dtype={"customer_id": str})
+    assert len(exported) == size and set(exported["rfm_segment"]) == {"Champions"}
+    assert list(exported.columns) == ["customer_id", "segment", "rfm_segment", "r", "f", "m", "spend_garden"]
+    assert (exported["spend_garden"] == 0).all()
+
+    bad = subprocess.run([sys.executable, "-m", "training.cli", "segments", "save", "x", "--filter",
+                          '{"contry": ["France"]}'], env=_env(trained_home), cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "contry: Extra inputs are not permitted" in bad.stderr
+
+    plan_file = trained_home / "plan.csv"
+    printed = shelfwise(trained_home, "offers", "plan", "--campaign", "winter-retention", "--out", str(plan_file))
+    plan = pd.read_csv(plan_file, dtype={"customer_id": str})
+    assert f"customers reached {len(plan):,}" in printed and 0 < len(plan)
+    assert plan["cost"].sum() <= 5000 and (plan["expected_value"] > 0).all() and plan["customer_id"].is_unique
+    log = (trained_home / "offers" / "decisions.jsonl").read_text().splitlines()
+    logged = [json.loads(line) for line in log]
+    assert sum(r["campaign"] == "winter-retention" for r in logged) == len(plan)
+    assert {"churn_probability", "predicted_cltv"} <= set(logged[0]["inputs"])
+
+    assert "report as of" in shelfwise(trained_home, "report", "--out", str(trained_home / "report-out"))
+    assert 'data-chart="campaign-plan"' in (trained_home / "report-out" / "index.html").read_text()
+
+
+def test_marketer_endpoints_segments_offers_and_the_report_in_a_browser(service, browser):
+    first = service.post("/segments/query", json={"name": "rfm-champions", "limit": 50}).json()
+    assert first["size"] > 50 and len(first["customers"]) == 50 and first["next_offset"] == 50
+    second = service.post("/segments/query", json={"name": "rfm-champions", "limit": 50, "offset": 50}).json()
+    assert not {c["customer_id"] for c in first["customers"]} & {c["customer_id"] for c in second["customers"]}
+    likely = service.post("/segments/query", json={"filter": {"likely_buyers_of": {"category": "garden",
+                                                                                     "top": 20}}}).json()
+    scores = [c["affinity"] for c in likely["customers"]]
+    assert len(scores) == 20 and scores == sorted(scores, reverse=True)
+
+    export = service.get("/segments/garden-free-champions/export")
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    rows = export.text.strip().splitlines()
+    assert rows[0] == "customer_id,segment,rfm_segment,r,f,m,spend_garden"
+    assert len(rows) - 1 == int(export.headers["x-segment-size"])
+
+    offer = service.post("/offers", json={"customer_id": "13085"}).json()
+    assert offer["offer"] and offer["reason"] and offer["model_versions"]["churn"].startswith("shelfwise-churn/")
+    assert offer["offer"] == "no offer" or offer["expected_value"] > 0
+    for path, body, status, message in [
+        ("/segments/query", {"filter": {"contry": ["France"]}}, 400, "contry"),
+        ("/segments/query", {"filter": {"country": ["Narnia"]}}, 400, "Narnia"),
+        ("/segments/query", {"name": "no-such-segment"}, 404, "no segment named"),
+        ("/segments/query", {"name": "rfm-lost", "limit": 5000}, 400, "less than or equal to 1000"),
+        ("/segments/query", {}, 400, "give either name"),
+        ("/offers", {"customer_id": "no-such-customer"}, 404, "no-such-customer"),
+        ("/offers", {"customer_id": "13085", "campaign": "nope"}, 400, "not in the offer catalogue"),
+    ]:
+        r = service.post(path, json=body)
+        assert (r.status_code, message in r.text) == (status, True), (path, body, r.text)
+    assert service.get("/segments/no-such-segment/export").status_code == 404
+
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(str(service.base_url).rstrip("/") + "/report")
+    assert_charts_drawn(page, {"segment-sizes", "value-by-segment", "churn-risk", "cohort-retention",
+                               "categories-by-segment", "campaign-plan"}, "report.png")
+    page.close()
 
 
 def test_events_and_stock_shape_the_next_answer_from_every_worker(service):
