@@ -75,9 +75,10 @@ def customer_profiles(orders: pd.DataFrame, as_of: pd.Timestamp, customers: pd.D
 
     Columns: ``country``, ``first_order_date``, ``last_order_date``, ``tenure_days`` (since
     the first order), ``recency_days`` (since the last), ``orders`` (distinct purchase
-    orders), ``revenue`` (net of returns), ``average_order_value`` (sales per order, before
-    returns: what a discount on the next order is a share of), the scores ``r``, ``f``, ``m`` and ``fm`` (the
-    mean of f and m, rounded half up), ``rfm_segment`` and ``lifecycle``.
+    orders), ``revenue`` (net of returns), ``average_order_value`` (the median order's sales,
+    before returns: what a discount on the next order is a share of; the median, because one
+    huge order that was then cancelled says nothing about the next), the scores ``r``, ``f``,
+    ``m`` and ``fm`` (the mean of f and m, rounded half up), ``rfm_segment`` and ``lifecycle``.
     Returns do not count as orders; a customer with only returns has no profile.
     """
     before = orders[orders[s.TIMESTAMP] < as_of]
@@ -86,7 +87,8 @@ def customer_profiles(orders: pd.DataFrame, as_of: pd.Timestamp, customers: pd.D
     out = pd.DataFrame({"first_order_date": g[s.TIMESTAMP].min(), "last_order_date": g[s.TIMESTAMP].max(),
                         "orders": g[s.ORDER_ID].nunique()})
     out["revenue"] = before.groupby(s.CUSTOMER_ID)[s.REVENUE].sum().reindex(out.index).round(2)
-    out["average_order_value"] = (g[s.REVENUE].sum() / out["orders"]).round(2)
+    per_order = sales.groupby([s.CUSTOMER_ID, s.ORDER_ID])[s.REVENUE].sum()
+    out["average_order_value"] = per_order.groupby(level=0).median().round(2)
     out["tenure_days"] = (as_of - out["first_order_date"]).dt.days
     out["recency_days"] = (as_of - out["last_order_date"]).dt.days
     if customers is not None and s.COUNTRY in customers:

@@ -35,7 +35,7 @@ def test_rfm_scores_groups_and_lifecycle_by_hand():
     assert list(p.index) == ["A", "B", "C", "D", "E"]
     assert p["orders"].tolist() == [5, 1, 4, 3, 2]
     assert p["revenue"].tolist() == [500.0, 10.0, 400.0, 300.0, 250.0]
-    assert p["average_order_value"].tolist() == [100.0, 10.0, 100.0, 100.0, 150.0]  # E: 300 of sales / 2
+    assert p["average_order_value"].tolist() == [100.0, 10.0, 100.0, 100.0, 150.0]  # median order; E: 150 and 150
     assert p["recency_days"].tolist() == [11, 3, 153, 275, 426]
     # Five distinct values: the scores are the ranks.
     assert p["r"].tolist() == [4, 5, 3, 2, 1]
