@@ -34,7 +34,11 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 class SegmentError(ValueError):
-    """A filter that names something the data does not have, or a segment that does not exist."""
+    """A filter that names something the data does not have."""
+
+
+class UnknownSegmentError(SegmentError):
+    """No built-in or saved segment has that name."""
 
 
 class LikelyBuyers(BaseModel):
@@ -309,7 +313,7 @@ class SavedSegments:
             return {"name": name, "family": family, "definition": f.model_dump(exclude_unset=True)}
         path = self.dir / f"{name}.json"
         if not NAME.match(name) or not path.exists():
-            raise SegmentError(
+            raise UnknownSegmentError(
                 f"no segment named {name!r}; `shelfwise segments list` shows them "
                 f"({len(BUILT_IN)} built in, {len(self.names())} saved)"
             )

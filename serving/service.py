@@ -48,7 +48,7 @@ from serving.schemas import (
     SimilarItemsRequest,
     StatusResponse,
 )
-from serving.segments import SegmentError
+from serving.segments import SegmentError, UnknownSegmentError
 from serving.storefront import UnknownItemsError
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
@@ -240,7 +240,7 @@ class Shelfwise:
                 record = {"definition": f.model_dump(mode="json", exclude_unset=True)}
             members = m.base.export(name, f)
         except SegmentError as exc:
-            raise (NotFound if str(exc).startswith("no segment") else BadInput)(str(exc)) from None
+            raise (NotFound if isinstance(exc, UnknownSegmentError) else BadInput)(str(exc)) from None
         page = members.iloc[req.offset:req.offset + req.limit]
         end = req.offset + len(page)
         return SegmentPage(segment=name, definition=record["definition"], size=len(members),

@@ -3,7 +3,15 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from serving.segments import BUILT_IN, CustomerBase, LikelyBuyers, SavedSegments, SegmentError, SegmentFilter
+from serving.segments import (
+    BUILT_IN,
+    CustomerBase,
+    LikelyBuyers,
+    SavedSegments,
+    SegmentError,
+    SegmentFilter,
+    UnknownSegmentError,
+)
 
 
 @pytest.fixture
@@ -85,5 +93,5 @@ def test_saved_segments_keep_definition_size_and_time(base, tmp_path):
         saved.save("rfm-champions", SegmentFilter(), base)
     with pytest.raises(SegmentError, match="use 1-64 lower-case letters"):
         saved.save("../etc", SegmentFilter(), base)
-    with pytest.raises(SegmentError, match="no segment named 'nope'"):
+    with pytest.raises(UnknownSegmentError, match="no segment named 'nope'"):
         saved.get("nope")
