@@ -1,5 +1,6 @@
-"""The BentoML service: thin API methods over :class:`serving.storefront.Storefront` and
-:class:`serving.runtime.CustomerScorer`.
+"""The BentoML service: thin API methods over :class:`serving.storefront.Storefront`,
+:class:`serving.runtime.CustomerScorer` and, for marketers, :class:`serving.marketing.Marketing`
+(segments, offers and the report).
 
 Start it with ``shelfwise serve`` (or ``python -m serving``), which checks that champion
 models exist before handing over to ``bentoml serve``. Each worker process loads the

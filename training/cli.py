@@ -468,12 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     global _log_file
     argv = sys.argv[1:] if argv is None else argv
     ws = Workspace.from_settings(Settings())
+    if argv and argv[0] != "serve":
+        _log_file = ws.logs / "shelfwise.log"
+        _say(f"$ shelfwise {' '.join(argv)}")
     if argv and argv[0] in MARKETING:
         return cmd_marketing(ws, argv)
     args = build_parser().parse_args(argv)
-    if args.command != "serve":
-        _log_file = ws.logs / "shelfwise.log"
-        _say(f"$ shelfwise {' '.join(argv)}")
     try:
         return args.func(ws, args)
     except (ValueError, FileNotFoundError) as exc:
