@@ -63,17 +63,13 @@ class Marketing:
             dict(versions),
         )
 
-    def segment(self, name: str) -> tuple[dict, SegmentFilter]:
-        record = self.saved.get(name)
-        return record, SegmentFilter.model_validate(record["definition"])
-
     def list_segments(self) -> pd.DataFrame:
         """Built-in and saved segments with their sizes now."""
         sizes = self.base.family_sizes()
         saved = [
             (r["family"], n, len(self.base.select(f)), r.get("computed_at"))
             for n in self.saved.names()
-            for r, f in [self.segment(n)]
+            for r, f in [self.saved.segment(n)]
         ]
         saved_frame = pd.DataFrame(saved, columns=["family", "segment", "customers", "computed_at"])
         saved_frame["share"] = (saved_frame["customers"] / max(len(self.base), 1)).round(4)
@@ -227,7 +223,7 @@ def _run(m: Marketing, ws: Workspace, args: argparse.Namespace, filt: SegmentFil
             print(f"{len(m.base):,} customers scored as of {as_of} ({', '.join(m.versions.values())})")
             print(listing.fillna("").to_string(index=False))
         elif args.action == "show":
-            record, f = m.segment(args.name)
+            record, f = m.saved.segment(args.name)
             members = m.base.export(args.name, f)
             print(json.dumps({**record, "size": len(members), "as_of": str(as_of)}, indent=2, default=str))
             print(members.head(10).to_string(index=False))
@@ -235,11 +231,11 @@ def _run(m: Marketing, ws: Workspace, args: argparse.Namespace, filt: SegmentFil
             record = m.saved.save(args.name, filt, m.base)
             print(f"saved segment {args.name!r}: {record['size']:,} customers as of {record['as_of']}")
         else:
-            record, f = m.segment(args.name)
+            record, f = m.saved.segment(args.name)
             members = m.base.export(args.name, f)
             write_frame(members, args.out, args.format)
-            if args.name in m.saved.names():
-                m.saved.refresh(args.name, m.base)
+            if args.name in m.saved.names():  # its size and time as of this export
+                m.saved.save(args.name, f, m.base)
             print(f"exported {len(members):,} customers of {args.name!r} as of {as_of} -> {args.out}")
     elif args.command == "offers":
         if args.action == "decide":

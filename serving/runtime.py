@@ -208,8 +208,9 @@ class CustomerScorer:
             "days_since_last_order": features["recency_days"].to_numpy()}, index=features.index)
         self.frame["risk_band"] = pd.cut(self.frame["churn_probability"], RISK_BANDS[0],
                                          labels=RISK_BANDS[1], include_lowest=True).astype(str)
-        # CLTV decile among all scored customers: 1 = the top 10%.
+        # CLTV rank among all scored customers (percent, best first); decile 1 = the top 10%.
         rank = self.frame["predicted_cltv"].rank(ascending=False, method="first") / len(self.frame)
+        self.frame["cltv_rank_pct"] = rank * 100
         self.frame["cltv_decile"] = np.minimum(np.ceil(rank * 10), 10).astype(int)
         self.frame["cltv_tier"] = np.select([rank <= 0.01, rank <= 0.05, rank <= 0.10],
                                             ["top 1%", "top 5%", "top 10%"], "other")

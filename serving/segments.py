@@ -14,6 +14,7 @@ item-affinity idea of AWS Personalize's segment recipes.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import UTC, date, datetime
@@ -22,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from features.profiles import LIFECYCLE_STAGES, RFM_SEGMENTS, category_revenue, customer_profiles
@@ -161,12 +163,11 @@ class CustomerBase:
         self.as_of = scorer.as_of
         profiles = customer_profiles(orders, self.as_of, customers)
         scores = scorer.frame[
-            ["churn_probability", "risk_band", "predicted_cltv", "cltv_decile", "next_purchase_date"]
+            ["churn_probability", "risk_band", "predicted_cltv", "cltv_rank_pct", "cltv_decile",
+             "next_purchase_date"]
         ]
+        # The scorer's CLTV rank, so "top 10%" and decile 1 are the same customers.
         table = profiles.join(scores, how="inner")
-        table["cltv_rank_pct"] = (
-            table["predicted_cltv"].rank(ascending=False, method="first") / len(table) * 100
-        )
         self.table = table
         if items is None:
             items = pd.DataFrame({"item_id": pd.Series(dtype=str), "category": pd.Series(dtype=str)})
@@ -239,6 +240,13 @@ class CustomerBase:
             raise SegmentError(f"{field}: unknown categories {unknown}; the catalogue has {self.categories}")
         return self.category_spend[categories]
 
+    @functools.cached_property
+    def _bought(self) -> sp.csr_matrix:
+        """Which items each customer of the recommender bought (1/0), as EASE scores them."""
+        binary = self.recs.history.orders.copy()
+        binary.data[:] = 1.0
+        return binary
+
     def affinity(self, target: LikelyBuyers) -> pd.Series:
         """Each customer the recommender knows, scored for the item or category (higher =
         likelier); customers who bought it already are left out unless asked for."""
@@ -259,8 +267,7 @@ class CustomerBase:
                     f"likely_buyers_of.category: no item of the recommender is in "
                     f"{target.category!r}; the catalogue has {self.categories}"
                 )
-        binary = self.recs.history.orders.copy()
-        binary.data[:] = 1.0
+        binary = self._bought
         score = np.asarray(binary @ self.recs.item_weights[:, cols].sum(axis=1)).ravel().astype(np.float64)
         if not target.include_past_buyers:
             bought = np.asarray((binary[:, cols]).sum(axis=1)).ravel() > 0
@@ -319,8 +326,13 @@ class SavedSegments:
             )
         return json.loads(path.read_text())
 
+    def segment(self, name: str) -> tuple[dict, SegmentFilter]:
+        """A segment's record and its filter."""
+        record = self.get(name)
+        return record, SegmentFilter.model_validate(record["definition"])
+
     def filter(self, name: str) -> SegmentFilter:
-        return SegmentFilter.model_validate(self.get(name)["definition"])
+        return self.segment(name)[1]
 
     def save(self, name: str, f: SegmentFilter, base: CustomerBase) -> dict:
         """Compute a filter and keep it under ``name`` (replacing one of that name)."""
@@ -341,13 +353,3 @@ class SavedSegments:
         tmp.write_text(json.dumps(record, indent=2) + "\n")
         tmp.replace(self.dir / f"{name}.json")
         return record
-
-    def refresh(self, name: str, base: CustomerBase) -> dict:
-        """Recompute a saved segment's size with the current scores (built-ins are not stored)."""
-        if name in BUILT_IN:
-            return {
-                **self.get(name),
-                "size": len(base.select(BUILT_IN[name][1])),
-                "as_of": base.as_of.date().isoformat(),
-            }
-        return self.save(name, self.filter(name), base)

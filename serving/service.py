@@ -234,7 +234,7 @@ class Shelfwise:
         m = self._marketing()
         try:
             if req.name is not None:
-                record, f = m.segment(req.name)
+                record, f = m.saved.segment(req.name)
                 name = req.name
             else:
                 f, name = req.filter, "query"
@@ -254,7 +254,7 @@ class Shelfwise:
         """A segment's members as CSV (customer_id, segment, the scores behind it), streamed."""
         m = self._marketing()
         try:
-            _, f = m.segment(name)
+            _, f = m.saved.segment(name)
             members = m.base.export(name, f)
         except SegmentError as exc:
             raise HTTPException(404, detail=str(exc)) from None

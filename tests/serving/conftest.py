@@ -80,7 +80,8 @@ def marketing_shop():
         "predicted_cltv": [1000.0, 100.0, 500.0, 50.0, 0.0],
         "days_since_last_order": [11, 3, 153, 275, 426]}, index=pd.Index(list("ABCDE"), name="customer_id"))
     frame["risk_band"] = ["low", "medium", "high", "high", "high"]
-    frame["cltv_decile"] = [1, 4, 2, 6, 10]  # as the scorer ranks five customers
+    frame["cltv_rank_pct"] = [20.0, 60.0, 40.0, 80.0, 100.0]  # as the scorer ranks CLTV 1000, 100, 500, 50, 0
+    frame["cltv_decile"] = [2, 6, 4, 8, 10]
     frame["next_purchase_date"] = pd.NaT
     # Purchases as the recommender saw them; EASE weights: mug -> seed 0.5, bag -> seed 0.2.
     recs = _Recs(list("ABCDE"), ["mug", "bag", "seed"],
