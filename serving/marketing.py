@@ -77,14 +77,7 @@ class Marketing:
 
     def decide(self, customer_id: str, campaign: str | None = None, source: str = "api") -> dict:
         """The next best offer for one customer, logged with its inputs and model versions."""
-        offers = None
-        if campaign is not None:
-            if campaign not in self.policy.catalogue.campaigns:
-                raise SegmentError(
-                    f"campaign {campaign!r} is not in the offer catalogue "
-                    f"({sorted(self.policy.catalogue.campaigns)})"
-                )
-            offers = self.policy.catalogue.campaigns[campaign].offers
+        offers = None if campaign is None else self.policy.catalogue.campaign(campaign).offers
         decision = self.policy.decide(customer_id, offers)
         decision.update(
             as_of=self.base.as_of.date().isoformat(),
@@ -94,18 +87,22 @@ class Marketing:
         self.log.append([{"source": source, "campaign": None, "considered_for": campaign, **decision}])
         return decision
 
+    @property
+    def last_plan_path(self) -> Path:
+        return self.log.path.parent / "last_plan.json"
+
+    def last_plan(self) -> dict | None:
+        """The summary of the newest campaign plan (the report shows it), if any."""
+        path = self.last_plan_path
+        return json.loads(path.read_text()) if path.exists() else None
+
     def plan(self, campaign: str, budget: float | None = None) -> tuple[pd.DataFrame, dict]:
-        """A campaign's plan; every chosen decision goes to the log as a contact."""
-        spec = self.policy.catalogue.campaigns.get(campaign)
-        if spec is None:
-            raise SegmentError(
-                f"campaign {campaign!r} is not in the offer catalogue {self.catalogue_file} "
-                f"({sorted(self.policy.catalogue.campaigns)})"
-            )
+        """A campaign's plan; every chosen decision goes to the log as a contact, and the
+        summary becomes the last plan."""
+        spec = self.policy.catalogue.campaign(campaign)
         contacted = self.log.contacts(spec.contact_window_days, exclude_campaign=campaign)
         plan, summary = self.policy.plan(campaign, budget, contacted)
         summary.update(catalogue=str(self.catalogue_file), model_versions=self.versions)
-        inputs = self.policy.inputs
         self.log.append(
             [
                 {
@@ -116,16 +113,15 @@ class Marketing:
                     "expected_value": r.expected_value,
                     "cost": r.cost,
                     "expected_revenue": r.expected_revenue,
-                    "inputs": {
-                        k: (v.item() if hasattr(v, "item") else v)
-                        for k, v in inputs.loc[r.customer_id].items()
-                    },
+                    "inputs": self.policy.inputs_of(r.customer_id),
                     "as_of": summary["as_of"],
                     "model_versions": self.versions,
                 }
                 for r in plan.itertuples()
             ]
         )
+        self.last_plan_path.parent.mkdir(parents=True, exist_ok=True)  # a plan may reach no one
+        self.last_plan_path.write_text(json.dumps(summary, indent=2) + "\n")
         return plan, summary
 
 
@@ -248,8 +244,6 @@ def _run(m: Marketing, ws: Workspace, args: argparse.Namespace, filt: SegmentFil
                 raise SegmentError(f"--out {args.out}: write .csv or .parquet")
             plan, summary = m.plan(args.campaign, args.budget)
             write_frame(plan, args.out, fmt)
-            (ws.home / "offers").mkdir(parents=True, exist_ok=True)
-            (ws.home / "offers" / "last_plan.json").write_text(json.dumps(summary, indent=2) + "\n")
             print(_summary_text(summary) + f"\nplan -> {args.out}; decisions logged to {m.log.path}")
     else:
         from serving.report import write_report  # matplotlib: only when a report is asked for

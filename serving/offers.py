@@ -24,9 +24,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from serving.segments import CustomerBase, SegmentFilter
+from serving.segments import CustomerBase, SegmentError, SegmentFilter
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("offers.toml")
 NO_OFFER = "no offer"
@@ -78,6 +78,7 @@ class OfferCatalogue(BaseModel):
     assumptions: Assumptions = Assumptions()
     offers: dict[str, Offer] = Field(min_length=1)
     campaigns: dict[str, Campaign] = {}
+    _source: str = PrivateAttr("")  # the file it was read from, for messages
 
     @model_validator(mode="after")
     def _known_offers(self) -> OfferCatalogue:
@@ -93,7 +94,7 @@ class OfferCatalogue(BaseModel):
     def read(cls, path: Path) -> OfferCatalogue:
         """Parse and validate; errors name the file and the field."""
         try:
-            return cls.model_validate(tomllib.loads(path.read_text()))
+            catalogue = cls.model_validate(tomllib.loads(path.read_text()))
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{path}: not valid TOML: {exc}") from None
         except ValidationError as exc:
@@ -101,6 +102,17 @@ class OfferCatalogue(BaseModel):
                 f"{'.'.join(str(p) for p in e['loc']) or 'catalogue'}: {e['msg']}" for e in exc.errors()
             )
             raise ValueError(f"{path}: {problems}") from None
+        catalogue._source = str(path)
+        return catalogue
+
+    def campaign(self, name: str) -> Campaign:
+        """The campaign called ``name``; a :class:`SegmentError` (a client error) naming the
+        catalogue's campaigns if there is none."""
+        if name not in self.campaigns:
+            raise SegmentError(
+                f"campaign {name!r} is not in the offer catalogue {self._source} ({sorted(self.campaigns)})"
+            )
+        return self.campaigns[name]
 
 
 def catalogue_path(home: Path, override: Path | None = None) -> Path:
@@ -178,7 +190,8 @@ class OfferPolicy:
         own = recs.history.orders[row]
         favourites = own.indices[np.argsort(-own.data, kind="stable")[:3]]
         items, _ = recs.bought_together(favourites)
-        items = [i for i in items if i not in set(own.indices)][:size]
+        bought = set(own.indices)
+        items = [i for i in items if i not in bought][:size]
         if not items:
             return np.nan
         ids = [recs.item_ids[i] for i in items]
@@ -187,6 +200,10 @@ class OfferPolicy:
         return float(price.sum() * self.assumptions.bundle_quantity)
 
     # -- one customer ------------------------------------------------------------------------
+    def inputs_of(self, customer_id: str) -> dict:
+        """What a decision for the customer was based on, as plain JSON values (for the log)."""
+        return {k: (v.item() if hasattr(v, "item") else v) for k, v in self.inputs.loc[customer_id].items()}
+
     def decide(self, customer_id: str, offers: list[str] | None = None) -> dict:
         """The best offer for one customer among ``offers`` (default: all), with the reason
         in words and numbers, the alternatives and the inputs."""
@@ -194,7 +211,7 @@ class OfferPolicy:
             raise KeyError(customer_id)
         names = offers or list(self.values.columns)
         row = self.values.loc[customer_id, names].dropna().sort_values(ascending=False, kind="stable")
-        inputs = {k: (v.item() if hasattr(v, "item") else v) for k, v in self.inputs.loc[customer_id].items()}
+        inputs = self.inputs_of(customer_id)
         alternatives = [{"offer": n, "expected_value": float(v)} for n, v in row.items()]
         if row.empty or row.iloc[0] <= 0:
             why = (
@@ -265,11 +282,7 @@ class OfferPolicy:
         window; customers at the limit are left out. Returns the plan (one row per chosen
         customer, best value per cost first) and its summary.
         """
-        if campaign_name not in self.catalogue.campaigns:
-            raise KeyError(
-                f"no campaign {campaign_name!r}; the catalogue has {sorted(self.catalogue.campaigns)}"
-            )
-        campaign = self.catalogue.campaigns[campaign_name]
+        campaign = self.catalogue.campaign(campaign_name)
         budget = campaign.budget if budget is None else budget
         values = self.values[campaign.offers]
         best = values.fillna(-np.inf).idxmax(axis=1).where(values.notna().any(axis=1))

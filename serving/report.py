@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -199,8 +198,7 @@ def build_report(marketing, workspace: Workspace) -> str:
             ],
         }
     )
-    plan_file = workspace.home / "offers" / "last_plan.json"
-    plan = json.loads(plan_file.read_text()) if plan_file.exists() else None
+    plan = marketing.last_plan()
 
     sizes = marketing.list_segments()
     families = "".join(

@@ -1,4 +1,3 @@
-import json
 from pathlib import Path
 
 from features.workspace import Workspace
@@ -25,18 +24,14 @@ def test_report_is_one_self_contained_page_with_the_last_plan(marketing_shop, tm
     assert report_path(ws).read_text() == page  # the copy the service serves
     # Nothing to fetch: no external scripts, styles or images.
     assert "http://" not in page and "https://" not in page and "<script" not in page
-    _, summary = m.plan("winter-retention")
-    (ws.home / "offers").mkdir(exist_ok=True)
-    (ws.home / "offers" / "last_plan.json").write_text(json.dumps(summary))
+    m.plan("winter-retention")
     page = write_report(m, ws, tmp_path / "out").read_text()
     assert 'data-chart="campaign-plan"' in page and "winter-retention" in page
 
 
 def test_report_charts_are_drawn_in_a_real_browser(marketing_shop, tmp_path, browser):
     m, ws = marketing(marketing_shop, tmp_path / "home")
-    _, summary = m.plan("winter-retention")
-    (ws.home / "offers").mkdir(exist_ok=True)
-    (ws.home / "offers" / "last_plan.json").write_text(json.dumps(summary))
+    m.plan("winter-retention")
     path = write_report(m, ws, tmp_path / "out")
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.goto(path.as_uri())
