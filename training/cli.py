@@ -349,20 +349,23 @@ def cmd_promote(ws: Workspace, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_score_customers(ws: Workspace, args: argparse.Namespace) -> int:
-    # A subprocess, not an import: scoring reads the registry's champions like the service.
+def _run_serving(ws: Workspace, module: str, *args: str) -> int:
+    """Run a ``serving`` module on this workspace. A subprocess, not an import: training and
+    serving meet only through the registry's champions."""
     env = {**os.environ, "SHELFWISE_HOME": str(ws.home)}
-    return subprocess.run([sys.executable, "-m", "serving.score", "--out", str(args.out)], env=env).returncode
+    return subprocess.run([sys.executable, "-m", module, *args], env=env).returncode
+
+
+def cmd_score_customers(ws: Workspace, args: argparse.Namespace) -> int:
+    return _run_serving(ws, "serving.score", "--out", str(args.out))
 
 
 MARKETING = ("segments", "offers", "report")
 
 
 def cmd_marketing(ws: Workspace, argv: list[str]) -> int:
-    # A subprocess, like scoring: segments, offers and the report read the registry's champions.
-    # Its options (and --help) are serving.marketing's own.
-    env = {**os.environ, "SHELFWISE_HOME": str(ws.home)}
-    return subprocess.run([sys.executable, "-m", "serving.marketing", *argv], env=env).returncode
+    # The options (and --help) of segments, offers and report are serving.marketing's own.
+    return _run_serving(ws, "serving.marketing", *argv)
 
 
 def cmd_mlflow_ui(ws: Workspace, args: argparse.Namespace) -> int:
