@@ -52,12 +52,13 @@ def load_models(workspace: Workspace, store: LiveStore) -> Models:
     tmp = tempfile.TemporaryDirectory(prefix="shelfwise-serving-")
     artifacts = download_champions(workspace.tracking_uri, Path(tmp.name))
     recs = BlendedRuntime(artifacts["recs"].path)
-    catalogue = Catalogue(recs.item_ids, recs.titles, workspace.read_table_if_present("items"))
+    items, orders = workspace.read_table_if_present("items"), workspace.read_table("orders")
+    catalogue = Catalogue(recs.item_ids, recs.titles, items)
     storefront = Storefront(recs, catalogue, store)
-    customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path,
-                               workspace.read_table("orders"), workspace.read_events())
+    customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path, orders,
+                               workspace.read_events())
     versions = {f: a.label for f, a in artifacts.items()}
-    marketing = Marketing.build(workspace, customers, recs, versions)
+    marketing = Marketing.build(workspace, customers, recs, versions, orders, items)
     return Models(versions, storefront, customers, tmp, marketing)
 
 

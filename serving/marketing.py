@@ -45,12 +45,13 @@ class Marketing:
         scorer: CustomerScorer,
         recs: BlendedRuntime | None,
         versions: dict[str, str],
+        orders: pd.DataFrame,
+        items: pd.DataFrame | None,
         offers_file: Path | None = None,
     ) -> Marketing:
-        items = workspace.read_table_if_present("items")
-        base = CustomerBase(
-            scorer, workspace.read_table("orders"), workspace.read_table_if_present("customers"), items, recs
-        )
+        """``orders`` and ``items`` are the workspace's tables, which the caller has read already
+        (for the scorer and the catalogue)."""
+        base = CustomerBase(scorer, orders, workspace.read_table_if_present("customers"), items, recs)
         path = catalogue_path(workspace.home, offers_file)
         prices = items.set_index("item_id")["price"] if items is not None else None
         policy = OfferPolicy(base, OfferCatalogue.read(path), prices)
@@ -128,14 +129,12 @@ class Marketing:
 def load(workspace: Workspace, tmp: Path, offers_file: Path | None = None) -> Marketing:
     """Download the champions into ``tmp`` and build :class:`Marketing` (the command line's way)."""
     artifacts = download_champions(workspace.tracking_uri, tmp)
-    scorer = CustomerScorer(
-        artifacts["churn"].path,
-        artifacts["cltv"].path,
-        workspace.read_table("orders"),
-        workspace.read_events(),
-    )
+    orders = workspace.read_table("orders")
+    scorer = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path, orders, workspace.read_events())
     recs = BlendedRuntime(artifacts["recs"].path)
-    return Marketing.build(workspace, scorer, recs, {f: a.label for f, a in artifacts.items()}, offers_file)
+    versions = {f: a.label for f, a in artifacts.items()}
+    items = workspace.read_table_if_present("items")
+    return Marketing.build(workspace, scorer, recs, versions, orders, items, offers_file)
 
 
 def write_frame(frame: pd.DataFrame, out: Path, fmt: str) -> None:

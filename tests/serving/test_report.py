@@ -14,7 +14,7 @@ def marketing(marketing_shop, home: Path) -> tuple[Marketing, Workspace]:
     ws.write_table("orders", orders, "fixture")
     ws.write_table("customers", customers.assign(first_seen=orders["timestamp"].min()), "fixture")
     ws.write_table("items", items.assign(in_stock=True, first_seen=orders["timestamp"].min()), "fixture")
-    return Marketing.build(ws, scorer, recs, {"churn": "shelfwise-churn/1"}), ws
+    return Marketing.build(ws, scorer, recs, {"churn": "shelfwise-churn/1"}, orders, ws.read_table("items")), ws
 
 
 def test_report_is_one_self_contained_page_with_the_last_plan(marketing_shop, tmp_path):
