@@ -39,16 +39,20 @@ pipeline: env
 
 demo: pipeline
 	@echo
-	@echo "Service: http://127.0.0.1:$(PORT)  (OpenAPI page at /, Ctrl-C to stop). Try:"
-	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/recommend -H 'Content-Type: application/json' -d '{\"user_id\": \"13085\", \"k\": 5}'"
-	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/recommend -H 'Content-Type: application/json' -d '{\"user_id\": \"13085\", \"k\": 5, \"include_purchased\": false}'"
-	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/recommend -H 'Content-Type: application/json' -d '{\"user_id\": \"new-visitor\", \"k\": 5}'"
-	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/customer -H 'Content-Type: application/json' -d '{\"customer_id\": \"13085\"}'"
-	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/segments/query -H 'Content-Type: application/json' -d '{\"name\": \"rfm-champions\", \"limit\": 3}'"
-	@echo "  curl -s http://127.0.0.1:$(PORT)/segments/garden-free-champions/export | head"
-	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/offers -H 'Content-Type: application/json' -d '{\"customer_id\": \"13085\"}'"
-	@echo "  open http://127.0.0.1:$(PORT)/report in a browser (the marketer report)"
-	@echo "  curl -s http://127.0.0.1:$(PORT)/v1/status ; curl -s http://127.0.0.1:$(PORT)/readyz"
+	@echo 'API keys made for this demo (shelfwise keeps only their SHA-256). Paste the exports'
+	@echo 'into the shell you run curl from:'
+	@$(BIN)/shelfwise keys demo 2>/dev/null
+	@echo
+	@echo 'Service: http://127.0.0.1:$(PORT)  (OpenAPI page at /, Ctrl-C to stop). Try:'
+	@echo '  curl -s -X POST http://127.0.0.1:$(PORT)/recommend -H "Authorization: Bearer $$SHELFWISE_STOREFRONT_KEY" -H '\''Content-Type: application/json'\'' -d '\''{"user_id": "13085", "k": 5}'\'''
+	@echo '  curl -s -X POST http://127.0.0.1:$(PORT)/recommend -H "Authorization: Bearer $$SHELFWISE_STOREFRONT_KEY" -H '\''Content-Type: application/json'\'' -d '\''{"user_id": "13085", "k": 5, "include_purchased": false}'\'''
+	@echo '  curl -s -X POST http://127.0.0.1:$(PORT)/recommend -H "Authorization: Bearer $$SHELFWISE_STOREFRONT_KEY" -H '\''Content-Type: application/json'\'' -d '\''{"user_id": "new-visitor", "k": 5}'\'''
+	@echo '  curl -s -X POST http://127.0.0.1:$(PORT)/customer -H "Authorization: Bearer $$SHELFWISE_MARKETER_KEY" -H '\''Content-Type: application/json'\'' -d '\''{"customer_id": "13085"}'\'''
+	@echo '  curl -s -X POST http://127.0.0.1:$(PORT)/segments/query -H "Authorization: Bearer $$SHELFWISE_MARKETER_KEY" -H '\''Content-Type: application/json'\'' -d '\''{"name": "rfm-champions", "limit": 3}'\'''
+	@echo '  curl -s http://127.0.0.1:$(PORT)/segments/garden-free-champions/export -H "Authorization: Bearer $$SHELFWISE_MARKETER_KEY" | head'
+	@echo '  curl -s -X POST http://127.0.0.1:$(PORT)/offers -H "Authorization: Bearer $$SHELFWISE_MARKETER_KEY" -H '\''Content-Type: application/json'\'' -d '\''{"customer_id": "13085"}'\'''
+	@echo '  open http://127.0.0.1:$(PORT)/report in a browser (the marketer report; password: the marketer key)'
+	@echo '  curl -s http://127.0.0.1:$(PORT)/v1/status -H "Authorization: Bearer $$SHELFWISE_ADMIN_KEY" ; curl -s http://127.0.0.1:$(PORT)/readyz'
 	@echo
 	$(BIN)/shelfwise serve --port $(PORT)
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from features.workspace import Settings, Workspace
+from serving.access import KEYS_ENV, AccessConfigError, keys_path, load_keys
 from serving.champions import START_FAILURE_ENV
 from serving.registry import MODEL_NAMES, NoChampionError, find_champions
 
@@ -37,6 +38,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not ws.table_path("orders").exists():
         print(f"error: no orders table in {ws.home}; run `shelfwise ingest` first", file=sys.stderr)
+        return 2
+    try:
+        keys = load_keys(ws.home)
+    except AccessConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not len(keys):
+        print(f"error: no API keys: every endpoint but the probes needs one. Create them with "
+              f"`shelfwise keys create --role storefront|marketer|admin` (stored in {keys_path(ws.home)}) "
+              f"or set {KEYS_ENV}=role:key,...", file=sys.stderr)
         return 2
     print(f"serving {', '.join(f'{MODEL_NAMES[f]}/{v}' for f, v in versions.items())} from {ws.home} "
           f"at http://{args.host}:{args.port}", flush=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import urllib.request
 
@@ -29,9 +30,10 @@ def ndcg_at_10(recommended: list[str], relevant: set[str]) -> float:
     return dcg / ideal if ideal else 0.0
 
 
-def _post(url: str, body: dict) -> tuple[dict, float]:
+def _post(url: str, body: dict, key: str) -> tuple[dict, float]:
     t0 = time.perf_counter()
-    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    req = urllib.request.Request(url, json.dumps(body).encode(),
+                                 {"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
     with urllib.request.urlopen(req, timeout=30) as resp:
         out = json.loads(resp.read())
     return out, time.perf_counter() - t0
@@ -42,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", default="http://127.0.0.1:3000")
     p.add_argument("--as-of", required=True, help="the recommender's training cutoff, YYYY-MM-DD")
     p.add_argument("--limit", type=int, default=None, help="only the first N test customers")
+    p.add_argument("--key", default=os.environ.get("SHELFWISE_API_KEY"),
+                   help="a storefront API key (default: $SHELFWISE_API_KEY)")
     args = p.parse_args(argv)
+    if not args.key:
+        p.error("give a storefront API key: --key KEY or SHELFWISE_API_KEY (`shelfwise keys create`)")
     as_of = pd.Timestamp(args.as_of)
     orders = Workspace.from_settings(Settings()).read_table("orders")
     before = purchases_in_window(orders, orders[s.TIMESTAMP].min(), as_of)
@@ -55,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             truth = window[c] if include else window[c] - before[c]
             if not truth:
                 continue
-            body, secs = _post(f"{args.url}/recommend", {"user_id": c, "k": 10, "include_purchased": include})
+            body, secs = _post(f"{args.url}/recommend", {"user_id": c, "k": 10, "include_purchased": include},
+                               args.key)
             latency.append(secs)
             scores.append(ndcg_at_10([i["item_id"] for i in body["items"]], truth))
         task = "all purchases" if include else "discovery"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -38,13 +39,14 @@ from features.workspace import Settings, Workspace
 TARGETS = {"ratio": 0.8, "p99_ms": 25.0, "rps": 1000.0}  # at concurrency 8, from the storefront issue
 
 _LUA = r"""
-local bodies, i = {}, 0
+local bodies, i, headers = {}, 0, {["Content-Type"] = "application/json"}
 init = function(args)
   for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  headers["Authorization"] = "Bearer " .. args[2]
 end
 request = function()
   i = i % #bodies + 1
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[i])
+  return wrk.format("POST", nil, headers, bodies[i])
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -57,13 +59,13 @@ end
 """
 
 
-def run_wrk(url: str, bodies: list[str], concurrency: int, seconds: float, tmp: Path) -> dict:
+def run_wrk(url: str, bodies: list[str], concurrency: int, seconds: float, tmp: Path, key: str) -> dict:
     """One wrk run (a single client thread) cycling through ``bodies``; its summary as a dict."""
     script, data = tmp / "bodies.lua", tmp / f"bodies-{uuid.uuid4().hex}.txt"
     script.write_text(_LUA)
     data.write_text("\n".join(bodies) + "\n")
     out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s",
-                          "-s", str(script), url, "--", str(data)],
+                          "-s", str(script), url, "--", str(data), key],
                          capture_output=True, text=True, check=True)
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
@@ -71,13 +73,14 @@ def run_wrk(url: str, bodies: list[str], concurrency: int, seconds: float, tmp: 
     return result
 
 
-def _post(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+def _post(url: str, body: dict, key: str) -> dict:
+    req = urllib.request.Request(url, json.dumps(body).encode(),
+                                 {"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
     with urllib.request.urlopen(req, timeout=10) as resp:  # a new connection per call
         return json.loads(resp.read())
 
 
-def event_to_answer(url: str, items: list[str], n: int) -> list[float]:
+def event_to_answer(url: str, items: list[str], n: int, key: str) -> list[float]:
     """Seconds from posting a view for a new anonymous session to a ``/recommend`` answer
     (on another connection) whose first item is similar to it; one figure per session."""
     delays = []
@@ -85,9 +88,9 @@ def event_to_answer(url: str, items: list[str], n: int) -> list[float]:
         session = f"loadtest-{uuid.uuid4().hex[:12]}"
         event = {"session_id": session, "item_id": item, "event_type": "view"}
         start = time.perf_counter()
-        _post(f"{url}/events", {"events": [event]})
+        _post(f"{url}/events", {"events": [event]}, key)
         while True:
-            body = _post(f"{url}/recommend", {"session_id": session, "k": 10})
+            body = _post(f"{url}/recommend", {"session_id": session, "k": 10}, key)
             if body["items"] and body["items"][0]["source"] == "similar_to_recent":
                 break
             if time.perf_counter() - start > 5:
@@ -147,6 +150,8 @@ def model_state_memory(artifact: Path, sizes: list[int], tmp: Path) -> list[dict
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--url", default="http://127.0.0.1:3000")
+    p.add_argument("--key", default=os.environ.get("SHELFWISE_API_KEY"),
+                   help="a storefront API key (default: $SHELFWISE_API_KEY)")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--seconds", type=int, default=5, help="per run")
     p.add_argument("--repeat", type=int, default=3, help="runs per endpoint and concurrency")
@@ -154,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory-users", type=int, nargs="*", default=[100_000, 1_000_000],
                    help="customer counts the memory probe loads (none: skip it)")
     args = p.parse_args(argv)
+    if not args.key:
+        p.error("give a storefront API key: --key KEY or SHELFWISE_API_KEY (`shelfwise keys create`)")
     if shutil.which("wrk") is None:
         p.error("wrk is not installed; on Debian or Ubuntu: apt-get install wrk")
     ws = Workspace.from_settings(Settings())
@@ -165,11 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="shelfwise-loadtest-") as tmp:
         for path in bodies:  # warm both workers up
-            run_wrk(f"{args.url}/{path}", bodies[path], 4, 2, Path(tmp))
+            run_wrk(f"{args.url}/{path}", bodies[path], 4, 2, Path(tmp), args.key)
         for c in args.concurrency:
             for path in bodies:
                 for _ in range(args.repeat):
-                    r = run_wrk(f"{args.url}/{path}", bodies[path], c, args.seconds, Path(tmp))
+                    r = run_wrk(f"{args.url}/{path}", bodies[path], c, args.seconds, Path(tmp), args.key)
                     rows.append({"endpoint": f"/{path}", "concurrency": c, **r})
                     errors = r["socket_errors"] + r["non_2xx"]
                     print(f"/{path:<9} c={c:<3} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
@@ -190,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                      and rec["rps"] >= TARGETS["rps"] else "MISSED"))
 
         if args.events:
-            delays = np.array(event_to_answer(args.url, popular, args.events)) * 1000
+            delays = np.array(event_to_answer(args.url, popular, args.events, args.key)) * 1000
             print(f"\nevent -> changed /recommend over {len(delays)} sessions: "
                   f"p50 {np.median(delays):.1f} ms, max {delays.max():.1f} ms (target < 1000 ms)")
 

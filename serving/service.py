@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import Field
 
 from features.workspace import Settings, Workspace
+from serving.access import AccessMiddleware, load_keys
 from serving.champions import Champions, Models, load_models, registry_versions, report_start_failure
 from serving.marketing import Marketing
 from serving.report import report_path
@@ -298,3 +299,8 @@ class Shelfwise:
             customers_scored=len(models.customers.scores),
             features_as_of=models.customers.as_of.date().isoformat(),
             registry=self.champions.registry_state, last_registry_check=self.champions.last_check)
+
+
+# Every request passes the key check first (serving.access); `python -m serving` refuses to
+# start without keys, so an empty key set here means no request gets through.
+Shelfwise.add_asgi_middleware(AccessMiddleware, keys=load_keys(SETTINGS.home))

@@ -59,7 +59,17 @@ def trained_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def service(trained_home):
+def api_keys(trained_home) -> dict[str, str]:
+    """One key per role, made the way `shelfwise keys create` makes them."""
+    from serving.access import ROLES, KeyStore, keys_path
+
+    store = KeyStore(keys_path(trained_home))
+    return {role: store.create(role, f"e2e-{role}")[1] for role in ROLES}
+
+
+@pytest.fixture(scope="module")
+def service(trained_home, api_keys):
+    """A client of the running service with the admin key (which may call everything)."""
     port = _free_port()
     log = open(trained_home / "service.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "serving", "--port", str(port)],
@@ -78,7 +88,7 @@ def service(trained_home):
             time.sleep(0.5)
         else:
             pytest.fail("service not ready in 120 s:\n" + (trained_home / "service.log").read_text()[-3000:])
-        yield httpx.Client(base_url=url, timeout=10)
+        yield httpx.Client(base_url=url, timeout=10, headers={"Authorization": f"Bearer {api_keys['admin']}"})
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -120,7 +130,7 @@ def test_customer_scores_carry_horizons_and_model_versions(service):
 
 
 def test_served_lists_are_the_trained_models_lists_and_respect_include_purchased(service, trained_home,
-                                                                               monkeypatch):
+                                                                               api_keys, monkeypatch):
     import numpy as np
     import pandas as pd
 
@@ -142,7 +152,8 @@ def test_served_lists_are_the_trained_models_lists_and_respect_include_purchased
                 assert not {i["item_id"] for i in body["items"]} & set(h.items.ids[h.orders[row].indices])
     assert model.history_.as_of == pd.Timestamp("2011-09-01")
     monkeypatch.setenv("SHELFWISE_HOME", str(trained_home))
-    assert benchmark(["--url", str(service.base_url).rstrip("/"), "--as-of", "2011-09-01", "--limit", "50"]) == 0
+    assert benchmark(["--url", str(service.base_url).rstrip("/"), "--as-of", "2011-09-01", "--limit", "50",
+                      "--key", api_keys["storefront"]]) == 0
 
 
 def test_client_errors_are_4xx_with_a_message(service):
@@ -210,7 +221,7 @@ def test_marketers_segments_offers_and_report_from_the_command_line(trained_home
     assert 'data-chart="campaign-plan"' in (trained_home / "report-out" / "index.html").read_text()
 
 
-def test_marketer_endpoints_segments_offers_and_the_report_in_a_browser(service, browser):
+def test_marketer_endpoints_segments_offers_and_the_report_in_a_browser(service, api_keys, browser):
     first = service.post("/segments/query", json={"name": "rfm-champions", "limit": 50}).json()
     assert first["size"] > 50 and len(first["customers"]) == 50 and first["next_offset"] == 50
     second = service.post("/segments/query", json={"name": "rfm-champions", "limit": 50, "offset": 50}).json()
@@ -242,11 +253,14 @@ def test_marketer_endpoints_segments_offers_and_the_report_in_a_browser(service,
         assert (r.status_code, message in r.text) == (status, True), (path, body, r.text)
     assert service.get("/segments/no-such-segment/export").status_code == 404
 
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    # A marketer's browser: asked for credentials (HTTP Basic), answers with the marketer key.
+    context = browser.new_context(viewport={"width": 1200, "height": 900},
+                                  http_credentials={"username": "marketer", "password": api_keys["marketer"]})
+    page = context.new_page()
     page.goto(str(service.base_url).rstrip("/") + "/report")
     assert_charts_drawn(page, {"segment-sizes", "value-by-segment", "churn-risk", "cohort-retention",
                                "categories-by-segment", "campaign-plan"}, "report.png")
-    page.close()
+    context.close()
 
 
 def test_events_and_stock_shape_the_next_answer_from_every_worker(service):
@@ -293,7 +307,7 @@ def test_a_new_champion_is_served_after_admin_reload_without_failing_a_request(s
     answered, failed, stop = [], [], threading.Event()
 
     def shop():  # storefront and marketing traffic all through the switch
-        with httpx.Client(base_url=service.base_url, timeout=10) as client:
+        with httpx.Client(base_url=service.base_url, timeout=10, headers=service.headers) as client:
             while not stop.is_set():
                 for path, body in (("/recommend", {"user_id": "13085", "k": 5}),
                                    ("/customer", {"customer_id": "13085"})):
@@ -327,6 +341,7 @@ def test_a_new_champion_is_served_after_admin_reload_without_failing_a_request(s
 
 def test_a_champion_that_cannot_load_stops_the_start_with_a_message_instead_of_restarting(tmp_path):
     from features.workspace import Workspace
+    from serving.access import KeyStore, keys_path
     from training import registry
 
     ws = Workspace(tmp_path)
@@ -339,6 +354,7 @@ def test_a_champion_that_cannot_load_stops_the_start_with_a_message_instead_of_r
                                                tags={}, run_name="broken")
         registry.set_alias(client, family, registry.CHAMPION, version)
     ws.table_path("orders").touch()
+    KeyStore(keys_path(tmp_path)).create("admin")
     started = time.monotonic()
     out = subprocess.run([sys.executable, "-m", "serving", "--port", str(_free_port())],
                          env=_env(tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=180)

@@ -360,12 +360,15 @@ def cmd_score_customers(ws: Workspace, args: argparse.Namespace) -> int:
     return _run_serving(ws, "serving.score", "--out", str(args.out))
 
 
-MARKETING = ("segments", "offers", "report")
+# Commands that are a serving module's own (its options and --help too).
+SERVING_COMMANDS = {"segments": "serving.marketing", "offers": "serving.marketing",
+                    "report": "serving.marketing", "keys": "serving.access", "forget": "serving.privacy"}
 
 
-def cmd_marketing(ws: Workspace, argv: list[str]) -> int:
-    # The options (and --help) of segments, offers and report are serving.marketing's own.
-    return _run_serving(ws, "serving.marketing", *argv)
+def cmd_serving(ws: Workspace, argv: list[str]) -> int:
+    module = SERVING_COMMANDS[argv[0]]
+    # serving.marketing takes the command name as its first argument; the others do not.
+    return _run_serving(ws, module, *(argv if module == "serving.marketing" else argv[1:]))
 
 
 def cmd_mlflow_ui(ws: Workspace, args: argparse.Namespace) -> int:
@@ -452,7 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "export NAME --format csv|parquet --out FILE"),
                        ("offers", "next best offers: plan --campaign NAME [--budget N] --out FILE | "
                                   "decide CUSTOMER_ID"),
-                       ("report", "the marketer report: --out DIR (a self-contained HTML page)")):
+                       ("report", "the marketer report: --out DIR (a self-contained HTML page)"),
+                       ("keys", "API keys of the service: create --role storefront|marketer|admin | "
+                                "list | revoke NAME"),
+                       ("forget", "erase a customer everywhere: forget CUSTOMER_ID (with an audit record)")):
         sub.add_parser(name, help=text, add_help=False)  # for the listing; main() hands these over
 
     ui = sub.add_parser("mlflow-ui", help="open the MLflow UI on the workspace's tracking database")
@@ -474,8 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] != "serve":
         _log_file = ws.logs / "shelfwise.log"
         _say(f"$ shelfwise {' '.join(argv)}")
-    if argv and argv[0] in MARKETING:
-        return cmd_marketing(ws, argv)
+    if argv and argv[0] in SERVING_COMMANDS:
+        return cmd_serving(ws, argv)
     args = build_parser().parse_args(argv)
     try:
         return args.func(ws, args)
