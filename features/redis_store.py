@@ -106,6 +106,46 @@ class RedisLiveStore:
     def signal_count(self, name: str) -> int:
         return int(self._redis.get(self._key("signal", name)) or 0)
 
+    def forget_customer(self, customer_id: str) -> int:
+        """Put the customer on the forgotten list and delete their events and those of the
+        sessions they were seen in; returns the number of events deleted."""
+        from redis.exceptions import WatchError
+
+        self._redis.sadd(self._key("forgotten"), customer_id)
+        self._redis.delete(self._key("recent", "user", customer_id))
+        key = self._key("events")
+        while True:  # optimistic: redo if another writer appended meanwhile
+            with self._redis.pipeline() as pipe:
+                try:
+                    pipe.watch(key)
+                    rows = [json.loads(x) for x in pipe.lrange(key, 0, -1)]
+                    sessions = {r[s.SESSION_ID] for r in rows
+                                if r[s.USER_ID] == customer_id and r[s.SESSION_ID] is not None}
+                    gone = [r for r in rows if r[s.USER_ID] == customer_id or r[s.SESSION_ID] in sessions]
+                    if not gone:
+                        pipe.unwatch()
+                        break
+                    pipe.multi()
+                    pipe.delete(key)
+                    kept = [json.dumps(r) for r in rows if r not in gone]
+                    if kept:
+                        pipe.rpush(key, *kept)
+                    pipe.srem(self._key("event_ids"), *[r[s.EVENT_ID] for r in gone])
+                    pipe.zrem(self._key("purchases"), *[f"{r[s.EVENT_ID]}|{r[s.ITEM_ID]}" for r in gone])
+                    if sessions:
+                        pipe.delete(*[self._key("recent", "session", x) for x in sessions])
+                    pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        return len(gone)
+
+    def is_forgotten(self, customer_id: str) -> bool:
+        return bool(self._redis.sismember(self._key("forgotten"), customer_id))
+
+    def forgotten_ids(self) -> set[str]:
+        return set(self._redis.smembers(self._key("forgotten")))
+
     def purchases_since(self, received_after: float) -> pd.Series:
         """Purchase events per item received after a time (seconds since the epoch)."""
         members = self._redis.zrangebyscore(self._key("purchases"), f"({received_after}", "+inf")

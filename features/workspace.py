@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     live_store_url: str | None = Field(
         None, description="redis://host:port/db: share live events and item updates between machines; "
                           "unset: SQLite (live.sqlite) in the workspace, shared by one machine's workers.")
+    max_body_bytes: int = Field(1_000_000, ge=1_000, description="Largest request body the service reads.")
+    body_seconds: float = Field(
+        10.0, gt=0, description="Time a client has to send its whole request body (then 408).")
     reload_seconds: float = Field(
         30.0, ge=0, description="How often the service checks the registry for new champions (0: never; "
                                 "POST /admin/reload checks at once).")

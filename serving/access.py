@@ -197,17 +197,17 @@ class AccessMiddleware:
             browser = b"text/html" in headers.get(b"accept", b"")
             challenge = 'Basic realm="shelfwise"' if browser else 'Bearer realm="shelfwise"'
             why = "no API key" if key is None else "unknown API key"
-            return await _reply(send, 401, f"{why}: send `Authorization: Bearer KEY` (or X-API-Key: KEY); "
+            return await reply(send, 401, f"{why}: send `Authorization: Bearer KEY` (or X-API-Key: KEY); "
                                 "`shelfwise keys create --role ROLE` makes one",
                                 [(b"www-authenticate", challenge.encode())])
         if not may_call(record.role, scope["method"], scope["path"]):
-            return await _reply(send, 403, f"the key {record.name!r} has role {record.role!r}, which may not "
+            return await reply(send, 403, f"the key {record.name!r} has role {record.role!r}, which may not "
                                 f"call {scope['method']} {scope['path']}; see README, 'Access'")
         scope.setdefault("state", {})["api_key"] = record.name
         return await self.app(scope, receive, send)
 
 
-async def _reply(send, status: int, message: str, headers: list | None = None) -> None:
+async def reply(send, status: int, message: str, headers: list | None = None) -> None:
     body = json.dumps({"error": message}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.schema import EVENT_TYPES
 from serving.segments import SegmentFilter
 
+
+def _nullable(schema: dict) -> None:
+    # BentoML writes OpenAPI 3.0 and keeps only the first type of `X | None`: say "nullable"
+    # too, or a null it sends breaks its own document (found by the fuzz run).
+    for prop in schema.get("properties", {}).values():
+        if any(option.get("type") == "null" for option in prop.get("anyOf", [])):
+            prop["nullable"] = True
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_nullable)
+
+
 Id = Annotated[str, Field(min_length=1, max_length=64)]
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 ItemId = Annotated[str, Field(min_length=1, max_length=64, examples=["85123A"])]
 SOURCES = ("personal: the ranker's list for this customer; similar_to_recent: like what the shopper "
            "viewed or carted just now; similar / bought_together / popular_in_category: item and cart "
            "lists; buy_again / bought_recently: the customer's own items; trending, popular: fallbacks")
 
 
-class ListOptions(BaseModel):
+class ListOptions(Model):
     """The shop's rules, accepted by every endpoint that returns items."""
 
     model_config = ConfigDict(extra="forbid")
@@ -30,8 +44,10 @@ class ListOptions(BaseModel):
     category: str | list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
         None, description="Only items of this category, or of any of these.", examples=[["Kitchen"]])
     in_stock_only: bool = Field(True, description="Leave out items marked out of stock.")
-    min_price: float | None = Field(None, ge=0, description="Lowest price; items without a price drop out.")
-    max_price: float | None = Field(None, ge=0, description="Highest price; items without a price drop out.")
+    min_price: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                    description="Lowest price; items without a price drop out.")
+    max_price: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                    description="Highest price; items without a price drop out.")
     max_per_category: int | None = Field(
         None, ge=1, le=100, description="Diversity: at most this many items of one category.")
 
@@ -73,7 +89,7 @@ class BuyAgainRequest(ListOptions):
     user_id: Id = Field(examples=["13085"])
 
 
-class Event(BaseModel):
+class Event(Model):
     model_config = ConfigDict(extra="forbid")
 
     event_id: Id = Field(default_factory=lambda: uuid4().hex,
@@ -84,8 +100,8 @@ class Event(BaseModel):
     event_type: Literal[EVENT_TYPES] = Field(examples=["view"])  # type: ignore[valid-type]
     timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC),
                                 description="When it happened (ISO 8601); default: now.")
-    price: float | None = Field(None, ge=0)
-    quantity: float | None = None
+    price: float | None = Field(None, ge=0, allow_inf_nan=False)
+    quantity: float | None = Field(None, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _who(self):
@@ -93,18 +109,28 @@ class Event(BaseModel):
             raise ValueError("each event needs user_id or session_id")
         return self
 
+    @field_validator("timestamp")
+    @classmethod
+    def _plausible_time(cls, value: datetime) -> datetime:
+        # Stored events are read back as nanosecond timestamps (years 1677-2262): a far-off
+        # date would stop the next start (found by the fuzz run). Allow a day of clock skew.
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        if not EARLIEST <= aware <= datetime.now(UTC) + timedelta(days=1):
+            raise ValueError(f"timestamp {value.isoformat()} is not between {EARLIEST.date()} and tomorrow")
+        return value
 
-class ItemUpdate(BaseModel):
+
+class ItemUpdate(Model):
     model_config = ConfigDict(extra="forbid")
 
     item_id: ItemId
     title: str | None = Field(None, max_length=300)
     category: str | None = Field(None, max_length=100)
-    price: float | None = Field(None, ge=0)
+    price: float | None = Field(None, ge=0, allow_inf_nan=False)
     in_stock: bool | None = None
 
 
-class RecommendedItem(BaseModel):
+class RecommendedItem(Model):
     item_id: str = Field(description="The retailer's item id (stock code).", examples=["85123A"])
     title: str = Field(description="Item title.", examples=["WHITE HANGING HEART T-LIGHT HOLDER"])
     score: float = Field(description="Score within its source; only the order is meaningful.")
@@ -113,7 +139,7 @@ class RecommendedItem(BaseModel):
     price: float | None = Field(description="Current price, when known.")
 
 
-class ItemsResponse(BaseModel):
+class ItemsResponse(Model):
     items: list[RecommendedItem]
     model_version: str = Field(description="Registered model name/version that answered.",
                                examples=["shelfwise-recs/1"])
@@ -128,19 +154,19 @@ class RecommendResponse(ItemsResponse):
     include_purchased: bool = Field(description="Whether items the customer bought before could appear.")
 
 
-class Accepted(BaseModel):
+class Accepted(Model):
     received: int
     stored: int = Field(description="New ones; events already stored (same event_id) are not counted.")
 
 
-class Driver(BaseModel):
+class Driver(Model):
     feature: str = Field(examples=["recency_days"])
     value: float | None = Field(description="The customer's value of the feature (null: unknown).")
     contribution: float = Field(description="Push on the model's raw score (log-odds for churn, log "
                                             "spend for CLTV); positive raises the prediction.")
 
 
-class CustomerResponse(BaseModel):
+class CustomerResponse(Model):
     customer_id: str = Field(examples=["13085"])
     churn_probability: float = Field(
         ge=0, le=1, description="Probability of no purchase within churn_horizon_days after as_of.")
@@ -166,7 +192,7 @@ class CustomerResponse(BaseModel):
         examples=[{"churn": "shelfwise-churn/1", "cltv": "shelfwise-cltv/1"}])
 
 
-class StatusResponse(BaseModel):
+class StatusResponse(Model):
     ready: bool
     workspace: str
     models: dict[str, str] = Field(description="Family -> registered model name/version served.")
@@ -177,14 +203,14 @@ class StatusResponse(BaseModel):
     last_registry_check: str | None = None
 
 
-class ReloadResponse(BaseModel):
+class ReloadResponse(Model):
     requested: bool = Field(description="Every worker checks the registry within about a second.")
     models: dict[str, str] = Field(description="The versions this worker served when asked; "
                                                "GET /v1/status shows them after the switch.")
     registry: str = Field(description="'ok', or why this worker's last check failed.")
 
 
-class SegmentQuery(BaseModel):
+class SegmentQuery(Model):
     """A named segment (built in or saved) or an ad-hoc filter, one page of members at a time."""
 
     model_config = ConfigDict(extra="forbid")
@@ -204,7 +230,7 @@ class SegmentQuery(BaseModel):
         return self
 
 
-class SegmentPage(BaseModel):
+class SegmentPage(Model):
     segment: str
     definition: dict = Field(description="The conditions members meet.")
     size: int = Field(description="All members, not only this page.")
@@ -215,19 +241,19 @@ class SegmentPage(BaseModel):
     customers: list[dict] = Field(description="customer_id, segment and the scores behind membership.")
 
 
-class OfferRequest(BaseModel):
+class OfferRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     customer_id: Id = Field(examples=["13085"])
     campaign: str | None = Field(None, max_length=64, description="Choose among this campaign's offers only.")
 
 
-class OfferAlternative(BaseModel):
+class OfferAlternative(Model):
     offer: str
     expected_value: float
 
 
-class OfferResponse(BaseModel):
+class OfferResponse(Model):
     customer_id: str
     offer: str = Field(description='The offer to send, or "no offer" when none pays.')
     description: str | None = None

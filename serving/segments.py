@@ -279,7 +279,9 @@ class CustomerBase:
         the filter's conditions are about, nothing else."""
         members = self.select(f)
         columns: list[str] = []
-        for field in f.model_fields_set:
+        for field in type(f).model_fields:  # in declaration order: the same columns every time
+            if field not in f.model_fields_set or getattr(f, field) is None:  # null: no condition
+                continue
             key = re.sub(r"_(min|max|after|before)$", "", field)
             key = "cltv" if key.startswith("cltv") or key == "predicted_cltv" else key
             columns += [c for c in COLUMNS_OF.get(key, []) if c not in columns]

@@ -20,14 +20,17 @@ from typing import Annotated
 import bentoml
 import pandas as pd
 from bentoml.exceptions import BadInput, NotFound, ServiceUnavailable
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import Field
 
 from features.workspace import Settings, Workspace
 from serving.access import AccessMiddleware, load_keys
 from serving.champions import Champions, Models, load_models, registry_versions, report_start_failure
+from serving.errors import ErrorBodyMiddleware, keep_client_errors_out_of_the_log
+from serving.limits import LimitsMiddleware
 from serving.marketing import Marketing
+from serving.privacy import forget
 from serving.report import report_path
 from serving.rules import Picked, Rules
 from serving.schemas import (
@@ -90,7 +93,7 @@ class Shelfwise:
     def __init__(self) -> None:
         self.workspace = Workspace.from_settings(SETTINGS)
         try:
-            store = self.workspace.live_store()
+            self.store = store = self.workspace.live_store()
             self.champions = Champions(lambda: load_models(self.workspace, store),
                                        lambda: registry_versions(self.workspace.tracking_uri), store)
         except Exception as exc:  # broken artifact, unreachable live store: stop, don't loop
@@ -123,8 +126,10 @@ class Shelfwise:
         req = RecommendRequest.model_construct(**fields)
         include = SETTINGS.include_purchased if req.include_purchased is None else req.include_purchased
         models = self.models
+        # A forgotten customer is answered like an unknown visitor (their history is gone).
+        user_id = None if self._forgotten(req.user_id) else req.user_id
         picked, known = models.storefront.recommend(
-            req.user_id, req.session_id, req.k, _rules(req, models), include)
+            user_id, req.session_id, req.k, _rules(req, models), include)
         return RecommendResponse(user_id=req.user_id, session_id=req.session_id, fallback=not known,
                                  include_purchased=include, items=self._answer(picked, models),
                                  model_version=models.versions["recs"])
@@ -152,6 +157,8 @@ class Shelfwise:
         """The customer's own items to re-order, best first (empty for a customer with none)."""
         req = BuyAgainRequest.model_construct(**fields)
         models = self.models
+        if self._forgotten(req.user_id):
+            return self._list([], models)
         picked = models.storefront.buy_again(req.user_id, req.k, _rules(req, models))
         return self._list(picked, models)
 
@@ -167,7 +174,9 @@ class Shelfwise:
     def events(self, events: Annotated[list[Event], Field(min_length=1, max_length=1000)]) -> Accepted:
         """A shopper's events; the next /recommend for that shopper reflects them. Stored
         durably in the workspace for the next training run."""
-        stored = self._catch(lambda: self.models.storefront.record_events([e.model_dump() for e in events]))
+        # Events of a forgotten customer are acknowledged but not kept (received > stored).
+        kept = [e.model_dump() for e in events if not self._forgotten(e.user_id)]
+        stored = self._catch(lambda: self.models.storefront.record_events(kept)) if kept else 0
         return Accepted(received=len(events), stored=stored)
 
     @bentoml.api
@@ -189,6 +198,13 @@ class Shelfwise:
         return ReloadResponse(requested=True, models=self.models.versions,
                               registry=self.champions.registry_state)
 
+    def _forgotten(self, customer_id: str | None) -> bool:
+        return customer_id is not None and self.store.is_forgotten(customer_id)
+
+    def _without_forgotten(self, members: pd.DataFrame) -> pd.DataFrame:
+        forgotten = self.store.forgotten_ids()
+        return members[~members["customer_id"].isin(forgotten)] if forgotten else members
+
     @staticmethod
     def _catch(call, not_found: bool = False):
         try:
@@ -202,7 +218,7 @@ class Shelfwise:
         """Churn probability and predicted lifetime value over the next horizon."""
         models = self.models
         customers = models.customers
-        scores = customers.score(customer_id)
+        scores = None if self._forgotten(customer_id) else customers.score(customer_id)
         if scores is None:
             raise NotFound(f"customer_id {customer_id!r} has no purchase history in the "
                            f"workspace's orders; scores exist only for known customers")
@@ -240,7 +256,7 @@ class Shelfwise:
             else:
                 f, name = req.filter, "query"
                 record = {"definition": f.model_dump(mode="json", exclude_unset=True)}
-            members = m.base.export(name, f)
+            members = self._without_forgotten(m.base.export(name, f))
         except SegmentError as exc:
             raise (NotFound if isinstance(exc, UnknownSegmentError) else BadInput)(str(exc)) from None
         page = members.iloc[req.offset:req.offset + req.limit]
@@ -250,13 +266,13 @@ class Shelfwise:
                            as_of=m.base.as_of.date().isoformat(), model_versions=m.versions,
                            customers=page.to_dict(orient="records"))
 
-    @pages_app.get("/segments/{name}/export")
+    @pages_app.get("/segments/{name}/export", responses={404: {"description": "No segment of that name."}})
     def segment_export(self, name: str) -> StreamingResponse:
         """A segment's members as CSV (customer_id, segment, the scores behind it), streamed."""
         m = self._marketing()
         try:
             _, f = m.saved.segment(name)
-            members = m.base.export(name, f)
+            members = self._without_forgotten(m.base.export(name, f))
         except SegmentError as exc:
             raise HTTPException(404, detail=str(exc)) from None
 
@@ -274,7 +290,7 @@ class Shelfwise:
         decision is logged with its inputs."""
         req = OfferRequest.model_construct(**fields)
         m = self._marketing()
-        if req.customer_id not in m.policy.values.index:
+        if req.customer_id not in m.policy.values.index or self._forgotten(req.customer_id):
             raise NotFound(f"customer_id {req.customer_id!r} has no scores as of {m.base.as_of.date()}; "
                            "offers exist only for known customers")
         try:
@@ -282,13 +298,22 @@ class Shelfwise:
         except SegmentError as exc:
             raise BadInput(str(exc)) from None
 
-    @pages_app.get("/report", response_class=HTMLResponse)
+    @pages_app.get("/report", response_class=HTMLResponse,
+                   responses={404: {"description": "No report written yet."}})
     def report(self) -> HTMLResponse:
         """The latest marketer report (`shelfwise report --out DIR` writes it)."""
         path = report_path(self.workspace)
         if not path.exists():
             raise HTTPException(404, detail="no report yet: `shelfwise report --out DIR` writes it")
         return HTMLResponse(path.read_text())
+
+    @pages_app.delete("/customers/{customer_id}")
+    def forget_customer(self, request: Request,
+                        customer_id: Annotated[str, Path(min_length=1, max_length=64)]) -> dict:
+        """Erase a customer everywhere (admin keys only): from this moment no endpoint or export
+        returns them; the workspace's files lose their rows; an audit record is written."""
+        who = f"api:{request.state.api_key}" if hasattr(request.state, "api_key") else "api"
+        return forget(self.workspace, customer_id, who, store=self.store)
 
     @status_app.get("/status", response_model=StatusResponse)
     def status(self) -> StatusResponse:
@@ -304,3 +329,7 @@ class Shelfwise:
 # Every request passes the key check first (serving.access); `python -m serving` refuses to
 # start without keys, so an empty key set here means no request gets through.
 Shelfwise.add_asgi_middleware(AccessMiddleware, keys=load_keys(SETTINGS.home))
+Shelfwise.add_asgi_middleware(LimitsMiddleware, max_body_bytes=SETTINGS.max_body_bytes,
+                              body_seconds=SETTINGS.body_seconds)
+Shelfwise.add_asgi_middleware(ErrorBodyMiddleware)
+keep_client_errors_out_of_the_log()

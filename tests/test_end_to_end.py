@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     return {**env, "SHELFWISE_HOME": str(home), "OPENBLAS_NUM_THREADS": "1", "SHELFWISE_RELOAD_SECONDS": "0",
+            "SHELFWISE_BODY_SECONDS": "3",
             "BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
             "PYTHONPATH": str(ROOT)}
 
@@ -337,6 +338,120 @@ def test_a_new_champion_is_served_after_admin_reload_without_failing_a_request(s
     body = service.post("/customer", json={"customer_id": "13085"}).json()
     assert body["model_versions"]["churn"] == "shelfwise-churn/2"
     assert service.get("/v1/status").json()["registry"] == "ok"
+
+
+def test_keys_and_roles_guard_every_endpoint_and_no_key_reaches_a_log(service, api_keys, trained_home):
+    url = str(service.base_url).rstrip("/")
+
+    def call(role: str | None, method: str, path: str, body: dict | None = None) -> int:
+        headers = {"Authorization": f"Bearer {api_keys[role]}"} if role else {}
+        return httpx.request(method, url + path, json=body, headers=headers, timeout=30).status_code
+
+    rec, cust = {"user_id": "13085", "k": 3}, {"customer_id": "13085"}
+    expected = [
+        (None, "POST", "/recommend", rec, 401), ("storefront", "POST", "/recommend", rec, 200),
+        ("storefront", "POST", "/trending", {"k": 3}, 200), ("marketer", "POST", "/recommend", rec, 403),
+        ("storefront", "POST", "/customer", cust, 403), ("marketer", "POST", "/customer", cust, 200),
+        ("storefront", "POST", "/segments/query", {"name": "rfm-lost"}, 403),
+        ("marketer", "POST", "/segments/query", {"name": "rfm-lost", "limit": 1}, 200),
+        ("storefront", "GET", "/segments/rfm-lost/export", None, 403),
+        ("storefront", "POST", "/offers", cust, 403), ("storefront", "GET", "/report", None, 403),
+        ("marketer", "POST", "/admin/reload", None, 403), ("storefront", "POST", "/admin/reload", None, 403),
+        ("marketer", "DELETE", "/customers/13085", None, 403), (None, "DELETE", "/customers/13085", None, 401),
+        (None, "GET", "/v1/status", None, 401), (None, "GET", "/readyz", None, 200),
+        (None, "GET", "/docs.json", None, 200), (None, "GET", "/metrics", None, 200),
+    ]
+    got = [(role, method, path, body, call(role, method, path, body)) for role, method, path, body, _ in expected]
+    assert got == expected
+    logs = [trained_home / "service.log", *(trained_home / "logs").glob("*")]
+    for key in api_keys.values():
+        assert not any(key in p.read_text(errors="replace") for p in logs)
+        assert key not in (trained_home / "keys.json").read_text()
+
+
+def test_oversized_slow_and_stuck_clients_do_not_hold_up_the_service(service, api_keys):
+    big = service.post("/events", content=b"[" + b" " * 2_000_000 + b"]", headers={"content-type": "application/json"})
+    assert big.status_code == 413 and "limit of 1,000,000 bytes" in big.text
+    host, port = service.base_url.host, service.base_url.port
+    head = (f"POST /recommend HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {api_keys['storefront']}\r\n"
+            "Content-Type: application/json\r\n").encode()
+    stuck_in_headers, stuck_in_body = [], []
+    try:
+        for _ in range(50):
+            s = socket.create_connection((host, port))
+            s.sendall(head)  # the headers never end
+            stuck_in_headers.append(s)
+            s = socket.create_connection((host, port))
+            s.sendall(head + b"Content-Length: 100\r\n\r\n{\"user_id\": ")  # nor does the body
+            stuck_in_body.append(s)
+        # Everyone else is answered meanwhile, by both workers.
+        for _ in range(20):
+            r = service.post("/recommend", json={"user_id": "13085", "k": 5}, timeout=5)
+            assert r.status_code == 200
+        for s in stuck_in_body:  # and the trickling clients are told and let go (body_seconds = 3)
+            s.settimeout(20)
+            assert s.recv(4096).startswith(b"HTTP/1.1 408")
+    finally:
+        for s in stuck_in_headers + stuck_in_body:
+            s.close()
+
+
+def test_a_forgotten_customer_is_gone_from_every_endpoint_export_and_file(service, trained_home, api_keys):
+    from serving.segments import BUILT_IN
+
+    champions = service.post("/segments/query", json={"name": "rfm-champions", "limit": 20}).json()
+    who = next(c["customer_id"] for c in champions["customers"]
+               if service.post("/buy_again", json={"user_id": c["customer_id"], "k": 3}).json()["items"])
+    seen = {"events": [{"user_id": who, "session_id": "forget-me", "item_id": "22423", "event_type": "view"}]}
+    assert service.post("/events", json=seen).json()["stored"] == 1
+    assert service.post("/offers", json={"customer_id": who}).status_code == 200
+    assert service.post("/recommend", json={"user_id": who, "k": 5}).json()["fallback"] is False
+
+    r = service.delete(f"/customers/{who}")
+    assert r.status_code == 200, r.text
+    record = r.json()
+    assert record["who"] == "api:e2e-admin" and record["customer_id"] == who
+    assert record["removed"]["tables/orders.parquet"] > 0 and record["removed"]["live events"] == 1
+    audit = [json.loads(line) for line in (trained_home / "audit" / "erasures.jsonl").read_text().splitlines()]
+    assert audit[-1] == record
+
+    # Every endpoint that answers for a customer, from either worker.
+    for _ in range(4):
+        assert service.post("/customer", json={"customer_id": who}).status_code == 404
+        assert service.post("/offers", json={"customer_id": who}).status_code == 404
+        recs = service.post("/recommend", json={"user_id": who, "k": 5}).json()
+        assert recs["fallback"] is True and "personal" not in {i["source"] for i in recs["items"]}
+        assert service.post("/buy_again", json={"user_id": who, "k": 5}).json()["items"] == []
+    assert service.post("/events", json=seen).json() == {"received": 1, "stored": 0}
+    # Every segment, built in or saved, and its export; likely buyers too.
+    for name in [*BUILT_IN, "garden-free-champions"]:
+        export = service.get(f"/segments/{name}/export")
+        assert export.status_code in (200, 404) and f"\n{who}," not in export.text, name
+        page = service.post("/segments/query", json={"name": name, "limit": 1000})
+        assert who not in {c["customer_id"] for c in page.json().get("customers", [])}
+    likely = service.post("/segments/query", json={"filter": {"likely_buyers_of": {"category": "garden",
+                                                                                     "top": 1000}}}).json()
+    assert who not in {c["customer_id"] for c in likely["customers"]}
+    # Batch scores and exports from the command line, which read the erased files.
+    shelfwise(trained_home, "score", "customers", "--out", str(trained_home / "scores.csv"))
+    assert who not in set(pd.read_csv(trained_home / "scores.csv", dtype={"customer_id": str})["customer_id"])
+    # The workspace's files, read directly.
+    for table in ("orders", "customers"):
+        assert who not in set(pd.read_parquet(trained_home / "tables" / f"{table}.parquet")["customer_id"])
+    events = pd.read_parquet(trained_home / "tables" / "events.parquet")
+    assert who not in set(events["user_id"].dropna())
+    rejects = pd.read_parquet(trained_home / "rejects" / "orders.parquet")
+    assert float(who) not in set(rejects["Customer ID"].dropna())
+    for snapshot in (trained_home / "features").rglob("*.parquet"):
+        frame = pd.read_parquet(snapshot)
+        for col in {"customer_id", "user_id"} & set(frame.columns):
+            assert who not in set(frame[col]), snapshot
+    decisions = (trained_home / "offers" / "decisions.jsonl").read_text().splitlines()
+    assert decisions and who not in {json.loads(line)["customer_id"] for line in decisions}
+    # The next import (and so the next training run) leaves them out.
+    again = shelfwise(trained_home, "ingest", "--source", "online-retail-ii", str(DATA))
+    assert "forgotten_customer:" in again
+    assert who not in set(pd.read_parquet(trained_home / "tables" / "orders.parquet")["customer_id"])
 
 
 def test_a_champion_that_cannot_load_stops_the_start_with_a_message_instead_of_restarting(tmp_path):

@@ -34,6 +34,7 @@ from features.customer_features import (
 from features.imports import ImportReport
 from features.interactions import InteractionWeights, build_interactions
 from features.item_features import build_item_features
+from features.privacy import drop_forgotten
 from features.simulate import SimulationParams, funnel, simulate_events
 from features.workspace import Settings, Workspace
 from training import progress
@@ -92,6 +93,24 @@ def _read_import(path: Path, source: str | None, mapping_file: Path | None = Non
     raise ValueError("give --source (online-retail-ii, cdnow) or --mapping FILE")
 
 
+def _leave_out_forgotten(ws: Workspace, table: pd.DataFrame, rejects: pd.DataFrame,
+                         report: ImportReport) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of customers erased by `shelfwise forget` stay out of the workspace: counted as set
+    aside (reason forgotten_customer), their contents not kept, not even among the rejects."""
+    has_store = ws.live_store_url or ws.live_store_path.exists()
+    forgotten = ws.live_store().forgotten_ids() if has_store else set()
+    table, n = drop_forgotten(table, forgotten)
+    rejects, n_rejects = drop_forgotten(rejects, forgotten)
+    if n:
+        report.accepted -= n
+        report.rejected["forgotten_customer"] = n
+        report.reasons["forgotten_customer"] = "the customer was erased (shelfwise forget); rows not kept"
+    if n_rejects:
+        report.notes.append(f"{n_rejects:,} rejected rows of erased customers counted but not kept")
+    report.check()
+    return table, rejects
+
+
 def _store_import(ws: Workspace, name: str, table: pd.DataFrame, label: str) -> list[str]:
     """Write a table (replacing it) and, for orders, the tables derived from it."""
     ws.write_table(name, table, label)
@@ -123,6 +142,7 @@ def _keep_report(ws: Workspace, name: str, rejects: pd.DataFrame, report: Import
 def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     name, table, rejects, report, label = _read_import(args.path, args.source, args.mapping, args.table)
+    table, rejects = _leave_out_forgotten(ws, table, rejects, report)
     # Each import replaces the table it writes, so re-importing a file is idempotent.
     kept = _keep_report(ws, name, rejects, report)
     written = _store_import(ws, name, table, label)
@@ -240,6 +260,8 @@ def _ingest_inbox(ws: Workspace, inbox: Path, source: str) -> None:
     # Every file is read and checked before anything is written: one unreadable file stops the
     # run with the workspace and the registry as they were.
     imports = [(f, *_read_import(f, source)) for f in files]
+    imports = [(f, name, *_leave_out_forgotten(ws, table, rejects, report), report, label)
+               for f, name, table, rejects, report, label in imports]
     current = ws.read_table_if_present("orders")
     if current is None and not imports:
         raise ValueError(f"nothing to train on: no orders in the workspace and no files in {inbox}; "

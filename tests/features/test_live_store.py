@@ -47,6 +47,15 @@ def test_rows_written_with_an_offset_by_an_older_version_still_read(tmp_path):
     assert store.events_frame()[s.TIMESTAMP].tolist() == [pd.Timestamp("2026-11-20 10:00")]
 
 
+def test_an_event_with_a_date_pandas_cannot_hold_is_left_out_with_a_warning(open_store, caplog):
+    store = open_store()
+    store.append_events([_event("e1"), _event("e2", ts="2503-07-23T13:12:07")])
+    frame = store.events_frame()
+    assert frame[s.EVENT_ID].tolist() == ["e1"]
+    assert "1 stored events" in caplog.text and "e2" in caplog.text
+    assert str(frame[s.TIMESTAMP].dtype) == "datetime64[ns]"
+
+
 def test_item_updates_are_read_in_order_after_a_sequence_number(open_store):
     store = open_store()
     assert store.last_item_update() == 0
@@ -112,3 +121,19 @@ def test_workers_opening_a_new_store_at_the_same_moment_all_start(tmp_path):
         failed += sum(w.exitcode != 0 for w in workers)
 
     assert failed == 0
+
+
+def test_a_forgotten_customer_loses_their_events_and_their_sessions_events(open_store):
+    store = open_store()
+    store.append_events([_event("e1", "i1", user="u1", session="s1"), _event("e2", "i2", user=None, session="s1"),
+                         _event("e3", "i3", user="u1", kind="purchase"), _event("e4", "i4", user="u2"),
+                         _event("e5", "i5", user=None, session="s2")])
+    assert store.forget_customer("u1") == 3  # e1, e3 and e2 (same session as e1)
+    assert store.is_forgotten("u1") and not store.is_forgotten("u2")
+    assert store.forgotten_ids() == {"u1"}
+    assert sorted(store.events_frame()[s.EVENT_ID]) == ["e4", "e5"]
+    assert store.recent_events("u1") == [] and store.recent_events(None, "s1") == []
+    assert store.purchases_since(0).empty
+    # Forgetting twice is harmless, and a forgotten event id may be stored again later.
+    assert store.forget_customer("u1") == 0
+    assert store.append_events([_event("e1", "i1", user="u3")]) == 1

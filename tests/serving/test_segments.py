@@ -80,6 +80,9 @@ def test_export_has_the_id_the_segment_and_only_the_scores_asked_about(base):
                                               "spend_garden": 0.0}]
     risky = base.export("risky", SegmentFilter(churn_probability_min=0.9))
     assert risky.columns.tolist() == ["customer_id", "segment", "churn_probability"]
+    # Conditions given as null are no conditions (found by the API fuzz run: it was a 500).
+    nulls = base.export("all", SegmentFilter.model_validate({"likely_buyers_of": None, "country": None}))
+    assert nulls.columns.tolist() == ["customer_id", "segment"] and len(nulls) == len(base.select(SegmentFilter()))
 
 
 def test_saved_segments_keep_definition_size_and_time(base, tmp_path):

@@ -1,0 +1,52 @@
+"""Erasing a customer from every file of a workspace, on tiny literal files."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from features.privacy import drop_forgotten, erase_from_files
+
+
+def test_every_file_with_a_customer_column_loses_that_customers_rows(tmp_path):
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "rejects").mkdir()
+    (tmp_path / "features" / "v1").mkdir(parents=True)
+    (tmp_path / "offers").mkdir()
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "mlflow").mkdir()
+    pd.DataFrame({"customer_id": ["c1", "c2", "c1"], "item_id": ["a", "b", "c"]}).to_parquet(
+        tmp_path / "tables" / "orders.parquet")
+    pd.DataFrame({"event_id": ["e1", "e2", "e3"], "user_id": ["c1", None, "c2"],
+                  "session_id": ["s1", "s1", "s2"]}).to_parquet(tmp_path / "tables" / "events.parquet")
+    pd.DataFrame({"reason": ["bad price"], "Customer ID": [1.0]}).to_parquet(tmp_path / "rejects" / "orders.parquet")
+    pd.DataFrame({"item_id": ["a"], "price": [1.0]}).to_parquet(tmp_path / "tables" / "items.parquet")
+    pd.DataFrame({"user_id": ["c1", "c2"], "item_id": ["a", "a"]}).to_parquet(
+        tmp_path / "features" / "v1" / "interactions.parquet")
+    (tmp_path / "offers" / "plan.csv").write_text("customer_id,offer\nc1,x\nc2,y\n")
+    (tmp_path / "offers" / "decisions.jsonl").write_text(
+        json.dumps({"customer_id": "c1", "offer": "x"}) + "\n" + json.dumps({"customer_id": "c2"}) + "\n")
+    (tmp_path / "logs" / "shelfwise.log").write_text("$ shelfwise offers decide c1\n$ shelfwise offers decide c12\n")
+    pd.DataFrame({"customer_id": ["c1"]}).to_parquet(tmp_path / "mlflow" / "kept.parquet")
+
+    removed = erase_from_files(tmp_path, "c1")
+
+    assert removed == {"tables/orders.parquet": 2, "tables/events.parquet": 2,
+                       "features/v1/interactions.parquet": 1, "offers/plan.csv": 1,
+                       "offers/decisions.jsonl": 1, "logs/shelfwise.log": 1}
+    assert pd.read_parquet(tmp_path / "tables" / "orders.parquet")["customer_id"].tolist() == ["c2"]
+    assert pd.read_parquet(tmp_path / "tables" / "events.parquet")["event_id"].tolist() == ["e3"]
+    assert (tmp_path / "offers" / "plan.csv").read_text() == "customer_id,offer\nc2,y\n"
+    assert "c1\n" not in (tmp_path / "logs" / "shelfwise.log").read_text()
+    assert "c12" in (tmp_path / "logs" / "shelfwise.log").read_text()  # whole ids only
+    # A raw export's numeric id matches the canonical text id.
+    assert erase_from_files(tmp_path, "1") == {"rejects/orders.parquet": 1}
+    assert not list(tmp_path.rglob("*.erasing"))
+
+
+def test_an_import_leaves_forgotten_customers_out_and_counts_them():
+    frame = pd.DataFrame({"Customer ID": [13085.0, 12346.0, None], "StockCode": ["a", "b", "c"]})
+    kept, n = drop_forgotten(frame, {"13085"})
+    assert n == 1 and kept["StockCode"].tolist() == ["b", "c"]
+    assert drop_forgotten(frame, set()) == (frame, 0)

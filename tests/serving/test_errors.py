@@ -1,0 +1,26 @@
+"""Every error answer in the one documented shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from serving.errors import normalize
+
+
+@pytest.mark.parametrize(("body", "status", "expected"), [
+    # BentoML's validation error: detail is a list of pydantic errors.
+    ({"error": "1 validation error for Input", "detail": [
+        {"type": "less_than_equal", "loc": ["k"], "msg": "Input should be less than or equal to 100"},
+        {"type": "missing", "loc": ["body", "user_id"], "msg": "Field required"}]}, 400,
+     {"error": "1 validation error for Input",
+      "detail": "k: Input should be less than or equal to 100; user_id: Field required"}),
+    # BentoML's 404: a one-element list.
+    ([{"error": "customer_id 'x' is unknown"}], 404, {"error": "customer_id 'x' is unknown"}),
+    # FastAPI's HTTPException and its validation error.
+    ({"detail": "no segment named 'x'"}, 404, {"error": "no segment named 'x'"}),
+    ({"detail": [{"loc": ["path", "customer_id"], "msg": "String should have at most 64 characters"}]}, 422,
+     {"error": "invalid request", "detail": "path.customer_id: String should have at most 64 characters"}),
+    ({"error": "no API key"}, 401, {"error": "no API key"}),
+])
+def test_error_bodies_take_the_documented_shape(body, status, expected):
+    assert normalize(body, status) == expected
