@@ -162,6 +162,9 @@ def _read_csv(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
         names = next(csv.reader([header.decode(encoding).rstrip("\r\n")], delimiter=delimiter))
     except UnicodeDecodeError:
         names = []
+    except csv.Error as exc:  # a header "field" over 128 KiB: not a CSV header (found by fuzzing)
+        raise ValueError(f"{path}: the first line is not a CSV header with delimiter {delimiter!r} "
+                         f"({exc})") from None
     if not [n for n in names if n.strip()]:
         raise ValueError(f"{path}: file has no header row")
     broken: list[tuple[int, str]] = []

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+SERVER: dict[str, int] = {}  # the service fixture's process group, for the test that kills it
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -77,6 +78,7 @@ def service(trained_home, api_keys):
                             env=_env(trained_home), cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    SERVER["pgid"] = proc.pid
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -91,11 +93,13 @@ def service(trained_home, api_keys):
             pytest.fail("service not ready in 120 s:\n" + (trained_home / "service.log").read_text()[-3000:])
         yield httpx.Client(base_url=url, timeout=10, headers={"Authorization": f"Bearer {api_keys['admin']}"})
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
         try:
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # killed by the test that kills it
+            pass
         log.close()
 
 
@@ -452,6 +456,51 @@ def test_a_forgotten_customer_is_gone_from_every_endpoint_export_and_file(servic
     again = shelfwise(trained_home, "ingest", "--source", "online-retail-ii", str(DATA))
     assert "forgotten_customer:" in again
     assert who not in set(pd.read_parquet(trained_home / "tables" / "orders.parquet")["customer_id"])
+
+
+def test_thousands_of_requests_generated_from_the_openapi_document_get_no_5xx_and_match_it(service, api_keys):
+    # Last of the tests on this service: the generated requests change stock and store events.
+    # `make fuzz-api` runs the same for longer (README, "Trust").
+    out = subprocess.run(
+        [sys.executable, "-m", "serving.fuzz", "--url", str(service.base_url).rstrip("/"),
+         "--key", api_keys["admin"], "--seconds", "30"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-5000:] + out.stderr[-2000:]
+    generated = int(re.search(r"(\d+) requests, 0 failures", out.stdout).group(1))
+    assert generated >= 1000
+
+
+def test_killing_the_service_mid_stream_of_events_loses_no_acknowledged_event(service, trained_home):
+    # The very last test on this service: it kills it (SIGKILL, every worker) mid-stream.
+    from features.live_store import LiveStore
+
+    acknowledged, stop = [], threading.Event()
+
+    def shopper(n: int) -> None:
+        with httpx.Client(base_url=service.base_url, headers=service.headers, timeout=5) as client:
+            for i in range(100_000):
+                if stop.is_set():
+                    return
+                event = {"event_id": f"kill-{n}-{i}", "session_id": f"kill-{n}", "item_id": "22423",
+                         "event_type": "view"}
+                try:
+                    r = client.post("/events", json={"events": [event]})
+                except httpx.TransportError:
+                    return  # the service is gone
+                if r.status_code == 200 and r.json()["stored"] == 1:
+                    acknowledged.append(event["event_id"])
+
+    shoppers = [threading.Thread(target=shopper, args=(n,)) for n in range(4)]
+    for t in shoppers:
+        t.start()
+    time.sleep(3)
+    os.killpg(SERVER["pgid"], signal.SIGKILL)
+    stop.set()
+    for t in shoppers:
+        t.join()
+    assert len(acknowledged) > 100
+    stored = set(LiveStore(trained_home / "live.sqlite").events_frame()["event_id"])
+    assert not set(acknowledged) - stored
 
 
 def test_a_champion_that_cannot_load_stops_the_start_with_a_message_instead_of_restarting(tmp_path):
