@@ -15,7 +15,7 @@ RECS_AS_OF ?= 2011-09-01
 CHURN_AS_OF ?= 2011-09-01
 CLTV_AS_OF ?= 2011-06-01
 
-.PHONY: env demo pipeline serve retrain mlflow-ui test lint notebooks bench-features bench-recs bench-load clean
+.PHONY: env demo pipeline serve retrain mlflow-ui test lint notebooks bench-features bench-recs bench-load fuzz-api clean
 
 env: $(VENV)/.installed
 
@@ -88,9 +88,15 @@ bench-recs: env
 	$(BIN)/python -m training.benchmark --as-of $(RECS_AS_OF)
 
 # Throughput, latency, event-to-answer time and memory of the running service (`make serve`
-# in another terminal; needs wrk: apt-get install wrk). README, "Speed".
+# in another terminal; needs wrk: apt-get install wrk, and SHELFWISE_API_KEY=a storefront key).
+# README, "Speed".
 bench-load: env
 	$(BIN)/python -m serving.loadtest --url http://127.0.0.1:$(PORT)
+
+# Requests generated from the running service's OpenAPI for 10 minutes (schemathesis; needs
+# SHELFWISE_API_KEY=an admin key). Changes stock and stores events: use a demo workspace.
+fuzz-api: env
+	$(BIN)/python -m serving.fuzz --url http://127.0.0.1:$(PORT) --seconds 600
 
 clean:
 	rm -rf $(VENV) .shelfwise

@@ -35,7 +35,7 @@ class LimitsMiddleware:
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             return await reply(send, 413 if declared.isdigit() else 400,
-                               f"request body of {declared.decode('latin-1')} bytes: the limit is "
+                               f"request body of {declared.decode('latin-1')} bytes is over the limit of "
                                f"{self.max_body_bytes:,} bytes; send fewer events or items per call")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.body_seconds
@@ -46,8 +46,8 @@ class LimitsMiddleware:
             except TimeoutError:
                 return await reply(send, 408, f"the request body did not arrive in {self.body_seconds:g} s",
                                    CLOSE)
-            if message["type"] == "http.disconnect":
-                return None  # the client left; nobody to answer
+            if message["type"] == "http.disconnect":  # answered in case anyone still listens
+                return await reply(send, 400, "the request ended before its body arrived", CLOSE)
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_body_bytes:

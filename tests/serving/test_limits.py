@@ -41,7 +41,7 @@ def test_a_body_within_the_limits_reaches_the_service_whole():
 
 def test_a_declared_or_actual_body_over_the_limit_is_413():
     status, body = _run([b"x"], headers=[(b"content-length", b"5000")])
-    assert status == 413 and "5000 bytes" in body["error"] and "100 bytes" in body["error"]
+    assert status == 413 and "5000 bytes is over the limit of 100 bytes" in body["error"]
     status, body = _run([b"x" * 60, b"x" * 60])  # chunked, no length given
     assert status == 413 and "limit of 100 bytes" in body["error"]
     assert _run([b"x"], headers=[(b"content-length", b"ten")])[0] == 400
