@@ -118,16 +118,18 @@ class RedisLiveStore:
             with self._redis.pipeline() as pipe:
                 try:
                     pipe.watch(key)
-                    rows = [json.loads(x) for x in pipe.lrange(key, 0, -1)]
+                    raw = pipe.lrange(key, 0, -1)
+                    rows = [json.loads(x) for x in raw]
                     sessions = {r[s.SESSION_ID] for r in rows
                                 if r[s.USER_ID] == customer_id and r[s.SESSION_ID] is not None}
-                    gone = [r for r in rows if r[s.USER_ID] == customer_id or r[s.SESSION_ID] in sessions]
+                    is_gone = [r[s.USER_ID] == customer_id or r[s.SESSION_ID] in sessions for r in rows]
+                    gone = [r for r, g in zip(rows, is_gone, strict=True) if g]
                     if not gone:
                         pipe.unwatch()
                         break
                     pipe.multi()
                     pipe.delete(key)
-                    kept = [json.dumps(r) for r in rows if r not in gone]
+                    kept = [x for x, g in zip(raw, is_gone, strict=True) if not g]  # stored text as is
                     if kept:
                         pipe.rpush(key, *kept)
                     pipe.srem(self._key("event_ids"), *[r[s.EVENT_ID] for r in gone])

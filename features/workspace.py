@@ -101,12 +101,23 @@ class Workspace:
         else SQLite in the workspace."""
         return open_live_store(self.live_store_path, self.live_store_url)
 
+    def existing_live_store(self):
+        """The live store if the service ever opened one (Redis when configured), else ``None``:
+        readers must not create an empty ``live.sqlite``."""
+        has_live = self.live_store_url or self.live_store_path.exists()
+        return self.live_store() if has_live else None
+
+    def forgotten_ids(self) -> set[str]:
+        """Customers erased by ``shelfwise forget`` (kept on the live store's list)."""
+        store = self.existing_live_store()
+        return store.forgotten_ids() if store is not None else set()
+
     def read_events(self) -> pd.DataFrame | None:
         """Imported or simulated events plus the events the service received since
         (:mod:`features.live_store`); ``None`` when there are neither."""
         imported = self.read_table_if_present("events")
-        has_live = self.live_store_url or self.live_store_path.exists()
-        live = self.live_store().events_frame() if has_live else None
+        store = self.existing_live_store()
+        live = store.events_frame() if store is not None else None
         if live is None or live.empty:
             return imported
         if imported is None:

@@ -2,7 +2,7 @@
 
 BentoML 1.4 answers a validation error with ``detail`` as a list of pydantic errors and a
 404 as a one-element JSON list, while its own OpenAPI document promises an object whose
-``detail`` is a string (found by the schema-driven fuzz run, tests/test_fuzz_api.py). The
+``detail`` is a string (found by the schema-driven fuzz run, :mod:`serving.fuzz`). The
 mounted FastAPI pages answer ``{"detail": ...}``. :class:`ErrorBodyMiddleware` rewrites
 every JSON error body to the documented ``{"error": str, "detail": str}``, the detail naming
 each field and what is wrong with it; successful answers pass untouched.

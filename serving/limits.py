@@ -23,6 +23,10 @@ class LimitsMiddleware:
     def __init__(self, app, max_body_bytes: int, body_seconds: float):
         self.app, self.max_body_bytes, self.body_seconds = app, max_body_bytes, body_seconds
 
+    def _too_large(self, size: str) -> str:
+        return (f"request body{size} over the limit of {self.max_body_bytes:,} bytes; "
+                "send fewer events or items per call")
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
@@ -35,8 +39,7 @@ class LimitsMiddleware:
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             return await reply(send, 413 if declared.isdigit() else 400,
-                               f"request body of {declared.decode('latin-1')} bytes is over the limit of "
-                               f"{self.max_body_bytes:,} bytes; send fewer events or items per call")
+                               self._too_large(f" of {declared.decode('latin-1')} bytes is"))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.body_seconds
         body, more = bytearray(), True
@@ -51,8 +54,7 @@ class LimitsMiddleware:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_body_bytes:
-                return await reply(send, 413, f"request body over the limit of {self.max_body_bytes:,} "
-                                   "bytes; send fewer events or items per call", CLOSE)
+                return await reply(send, 413, self._too_large(""), CLOSE)
         replayed = False
 
         async def replay():

@@ -93,12 +93,10 @@ def _read_import(path: Path, source: str | None, mapping_file: Path | None = Non
     raise ValueError("give --source (online-retail-ii, cdnow) or --mapping FILE")
 
 
-def _leave_out_forgotten(ws: Workspace, table: pd.DataFrame, rejects: pd.DataFrame,
+def _leave_out_forgotten(forgotten: set[str], table: pd.DataFrame, rejects: pd.DataFrame,
                          report: ImportReport) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows of customers erased by `shelfwise forget` stay out of the workspace: counted as set
     aside (reason forgotten_customer), their contents not kept, not even among the rejects."""
-    has_store = ws.live_store_url or ws.live_store_path.exists()
-    forgotten = ws.live_store().forgotten_ids() if has_store else set()
     table, n = drop_forgotten(table, forgotten)
     rejects, n_rejects = drop_forgotten(rejects, forgotten)
     if n:
@@ -142,7 +140,7 @@ def _keep_report(ws: Workspace, name: str, rejects: pd.DataFrame, report: Import
 def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     name, table, rejects, report, label = _read_import(args.path, args.source, args.mapping, args.table)
-    table, rejects = _leave_out_forgotten(ws, table, rejects, report)
+    table, rejects = _leave_out_forgotten(ws.forgotten_ids(), table, rejects, report)
     # Each import replaces the table it writes, so re-importing a file is idempotent.
     kept = _keep_report(ws, name, rejects, report)
     written = _store_import(ws, name, table, label)
@@ -260,7 +258,8 @@ def _ingest_inbox(ws: Workspace, inbox: Path, source: str) -> None:
     # Every file is read and checked before anything is written: one unreadable file stops the
     # run with the workspace and the registry as they were.
     imports = [(f, *_read_import(f, source)) for f in files]
-    imports = [(f, name, *_leave_out_forgotten(ws, table, rejects, report), report, label)
+    forgotten = ws.forgotten_ids()
+    imports = [(f, name, *_leave_out_forgotten(forgotten, table, rejects, report), report, label)
                for f, name, table, rejects, report, label in imports]
     current = ws.read_table_if_present("orders")
     if current is None and not imports:
