@@ -92,7 +92,7 @@ class KeyStore:
             return [KeyRecord(**r) for r in json.loads(self.path.read_text())["keys"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise AccessConfigError(f"{self.path} is not a shelfwise keys file ({exc}); "
-                            "recreate it with `shelfwise keys create`") from None
+                                    "recreate it with `shelfwise keys create`") from None
 
     def _write(self, records: list[KeyRecord]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +130,7 @@ def parse_env_keys(value: str) -> list[KeyRecord]:
         role, sep, key = part.partition(":")
         if not sep or role not in ROLES or len(key) < 16:
             raise AccessConfigError(f"{KEYS_ENV} entry {n + 1} is not ROLE:KEY with a role in {ROLES} "
-                            "and a key of at least 16 characters")
+                                    "and a key of at least 16 characters")
         out.append(KeyRecord(f"env-{role}-{n + 1}", role, _digest(key), ""))
     return out
 
