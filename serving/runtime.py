@@ -7,7 +7,6 @@ are the contract with ``training``.
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import lightgbm as lgb
@@ -15,33 +14,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.customer_features import History, build_customer_features, build_rfm_summary, get_feature_set
-from features.purchase_history import (
-    CANDIDATE_FEATURES,
-    RANKER_FEATURE_SET,
-    PurchaseHistory,
-    candidate_features,
-)
+from features.artifacts import check_model
+from features.customer_features import History, build_customer_features, build_rfm_summary
+from features.purchase_history import PurchaseHistory, candidate_features
 
-BLENDED_FORMAT = "shelfwise-recs-v2"
 # Customers whose ranked list a worker keeps (about 1 KB each: ~100 candidates).
 PERSONAL_CACHE_SIZE = 50_000
-LGBM_FORMAT = "shelfwise-lgbm-v1"
-
-
-class IncompatibleModelError(ValueError):
-    """An artifact this code cannot serve (unknown format or feature set)."""
-
-
-def _meta(path: Path, expected_format: str) -> dict:
-    meta_file = path / "meta.json"
-    if not meta_file.exists():
-        raise IncompatibleModelError(f"{path}: no meta.json; not a shelfwise model")
-    meta = json.loads(meta_file.read_text())
-    if meta.get("format") != expected_format:
-        raise IncompatibleModelError(
-            f"{path}: model format {meta.get('format')!r}, this service reads {expected_format!r}")
-    return meta
 
 
 class BlendedRuntime:
@@ -55,11 +33,7 @@ class BlendedRuntime:
     """
 
     def __init__(self, path: Path):
-        self.meta = _meta(path, BLENDED_FORMAT)
-        if self.meta.get("features") != list(CANDIDATE_FEATURES):
-            raise IncompatibleModelError(
-                f"{path}: ranker trained on features {self.meta.get('feature_set')!r} that differ from "
-                f"this service's {RANKER_FEATURE_SET!r}; retrain recs with the current code")
+        self.meta = check_model(path, "recs")
         arrays = dict(np.load(path / "model.npz", allow_pickle=False))
         self.history = PurchaseHistory.from_arrays(arrays)
         self.item_weights = np.ascontiguousarray(arrays["item_weights"])
@@ -171,23 +145,14 @@ class CustomerScorer:
 
     Features are built from the workspace's orders (and events, when there are any) as of
     the day after the last order, with the builder of the feature set each model records.
-    A model whose feature set this code cannot build is refused.
+    A model whose feature set this code cannot build, or whose files changed since
+    training, is refused (:func:`features.artifacts.check_model`).
     """
 
     def __init__(self, churn_path: Path, cltv_path: Path, orders: pd.DataFrame,
                  events: pd.DataFrame | None = None):
-        self.churn_meta = _meta(churn_path, LGBM_FORMAT)
-        self.cltv_meta = _meta(cltv_path, LGBM_FORMAT)
-        for meta, path in ((self.churn_meta, churn_path), (self.cltv_meta, cltv_path)):
-            try:
-                columns = get_feature_set(meta.get("feature_set")).columns
-            except KeyError as exc:
-                raise IncompatibleModelError(
-                    f"{path}: {exc.args[0]}; retrain with the current code") from None
-            if list(columns) != meta.get("feature_columns"):
-                raise IncompatibleModelError(
-                    f"{path}: feature set {meta['feature_set']!r} had other columns at training time; "
-                    "retrain with the current code")
+        self.churn_meta = check_model(churn_path, "churn")
+        self.cltv_meta = check_model(cltv_path, "cltv")
         self.as_of = (orders["timestamp"].max() + pd.Timedelta(days=1)).normalize()
         history = History(orders, events)
         built: dict[str, pd.DataFrame] = {}

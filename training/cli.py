@@ -353,16 +353,9 @@ def cmd_models_list(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def cmd_promote(ws: Workspace, args: argparse.Namespace) -> int:
-    from mlflow.exceptions import MlflowException
-
     from training import registry
 
-    client = registry.connect(ws)
-    try:
-        previous = registry.promote(client, args.family, str(args.version))
-    except MlflowException as exc:
-        raise ValueError(f"{registry.MODEL_NAMES[args.family]} has no version {args.version} "
-                         "(see `shelfwise models list`)") from exc
+    previous = registry.promote(registry.connect(ws), args.family, str(args.version))
     _say(f"{registry.MODEL_NAMES[args.family]} version {args.version} is now champion"
          + (f"; version {previous} is challenger" if previous and str(previous) != str(args.version) else "")
          + ". A running service switches to it within SHELFWISE_RELOAD_SECONDS (default 30), "

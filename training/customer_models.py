@@ -16,6 +16,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.artifacts import LGBM_FORMAT, check_model, write_checksums
 from features.customer_features import (
     CHURNED,
     CUTOFF,
@@ -26,7 +27,6 @@ from features.customer_features import (
 from training import progress
 from training.metrics import normalized_gini
 
-FORMAT = "shelfwise-lgbm-v1"
 BOOSTER = "model.lgb"
 META = "meta.json"
 
@@ -145,25 +145,17 @@ class CustomerModel:
         path.mkdir(parents=True, exist_ok=True)
         self.booster_.save_model(str(path / BOOSTER))
         meta = {
-            "format": FORMAT, "task": self.task, "feature_set": self.feature_set,
+            "format": LGBM_FORMAT, "task": self.task, "feature_set": self.feature_set,
             "feature_columns": self.columns, "best_rounds": self.best_rounds_,
             "calibration": getattr(self, "calibration_", None),
             "params": asdict(self.params or CustomerModelParams()), **extra_meta,
         }
         (path / META).write_text(json.dumps(meta, indent=2, default=str))
+        write_checksums(path)
 
     @classmethod
-    def load(cls, path: Path) -> tuple[CustomerModel, dict]:
-        meta = json.loads((path / META).read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
-        try:
-            columns = list(get_feature_set(meta.get("feature_set")).columns)
-        except KeyError as exc:
-            raise ValueError(f"{path}: {exc.args[0]}") from None
-        if meta.get("feature_columns") != columns:
-            raise ValueError(f"{path}: feature set {meta['feature_set']!r} had other columns when "
-                             "this model was trained; retrain it")
+    def load(cls, path: Path, task: str) -> tuple[CustomerModel, dict]:
+        meta = check_model(path, task)
         model = cls(meta["task"], CustomerModelParams(**meta["params"]), meta["feature_set"])
         model.booster_ = lgb.Booster(model_file=str(path / BOOSTER))
         model.best_rounds_ = meta["best_rounds"]

@@ -150,7 +150,10 @@ def _promote(client, family: str, version: str, new_score: float | None,
 
 
 def apply_decision(client, family: str, version: str, promoted: bool) -> None:
-    """Give ``version`` the alias its evaluation earned: ``champion`` or ``challenger``."""
+    """Give ``version`` the alias its evaluation earned: ``champion`` (once the registered
+    files pass :func:`registry.check_version`) or ``challenger``."""
+    if promoted:
+        registry.check_version(family, version)
     registry.set_alias(client, family, registry.CHAMPION if promoted else registry.CHALLENGER, version)
 
 
@@ -450,7 +453,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
                     for trial in model.tuning_])
 
     def champion_score(path: Path) -> float:
-        old, _ = CustomerModel.load(path)
+        old, _ = CustomerModel.load(path, task)
         # The champion may use another feature set: score it on its own features, same rows.
         old_test = (test if old.feature_set == feature_set else
                     build_training_set(history, [as_of], horizon, feature_set=old.feature_set))

@@ -25,6 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features import schema as s
+from features.artifacts import RECS_FORMAT, check_model, write_checksums
 from features.purchase_history import (
     CANDIDATE_FEATURES,
     RANKER_FEATURE_SET,
@@ -34,8 +35,6 @@ from features.purchase_history import (
 )
 from training import progress
 from training.recommenders import EASERecommender
-
-FORMAT = "shelfwise-recs-v2"
 
 
 @dataclass
@@ -173,18 +172,15 @@ class BlendedRecommender:
         np.savez(path / "model.npz", item_weights=self.item_weights_, item_titles=np.asarray(titles, str),
                  popularity=np.asarray(popularity, np.float32), **self.history_.to_arrays(), **fbt)
         self.booster_.save_model(str(path / "ranker.lgb"))
-        meta = {"format": FORMAT, "model": "blended", "feature_set": RANKER_FEATURE_SET,
+        meta = {"format": RECS_FORMAT, "model": "blended", "feature_set": RANKER_FEATURE_SET,
                 "features": list(CANDIDATE_FEATURES), "params": asdict(self.params),
                 "best_rounds": self.best_rounds_, "as_of": str(self.history_.as_of.date()), **extra_meta}
         (path / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        write_checksums(path)
 
     @classmethod
     def load(cls, path: Path) -> BlendedRecommender:
-        meta = json.loads((path / "meta.json").read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
-        if meta.get("features") != list(CANDIDATE_FEATURES):
-            raise ValueError(f"{path}: ranker features differ from this code's {RANKER_FEATURE_SET}; retrain")
+        meta = check_model(path, "recs")
         arrays = dict(np.load(path / "model.npz", allow_pickle=False))
         model = cls(RankerParams(**meta["params"]))
         model.history_ = PurchaseHistory.from_arrays(arrays)

@@ -18,6 +18,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from features.artifacts import IncompatibleModelError, check_model
 from features.workspace import Workspace
 
 CHAMPION = "champion"
@@ -152,10 +153,34 @@ def list_versions(client: MlflowClient) -> list[dict]:
     return sorted(rows, key=lambda r: (r["family"], r["version"]))
 
 
-def promote(client: MlflowClient, family: str, version: str) -> str | None:
-    """Make ``version`` the champion; the previous champion becomes challenger. Returns it."""
+def check_version(family: str, version: str) -> None:
+    """Download a registered version as the service would and check it against this code
+    (format, feature set, file checksums): what may become champion must be servable.
+
+    Raises
+    ------
+    IncompatibleModelError
+        Naming the version and what is wrong with it.
+    """
     name = MODEL_NAMES[family]
-    client.get_model_version(name, version)  # raises naming the version if it does not exist
+    with scratch_dir() as tmp:
+        path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=tmp)
+        try:
+            check_model(Path(path), family)
+        except IncompatibleModelError as exc:
+            raise IncompatibleModelError(f"{name} version {version} cannot be served, so it is not "
+                                         f"promoted: {exc}") from None
+
+
+def promote(client: MlflowClient, family: str, version: str) -> str | None:
+    """Make ``version`` the champion once it passes :func:`check_version`; the previous
+    champion becomes challenger. Returns it."""
+    name = MODEL_NAMES[family]
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise ValueError(f"{name} has no version {version} (see `shelfwise models list`)") from exc
+    check_version(family, version)
     try:
         previous = client.get_model_version_by_alias(name, CHAMPION).version
     except MlflowException:

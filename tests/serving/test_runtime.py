@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.runtime import BlendedRuntime, CustomerScorer, IncompatibleModelError
+from features.artifacts import IncompatibleModelError, write_checksums
+from serving.runtime import BlendedRuntime, CustomerScorer
 
 
 def test_artifact_of_another_format_is_refused(tmp_path):
@@ -23,6 +24,7 @@ def test_customer_model_whose_feature_set_cannot_be_built_is_refused(tmp_path, o
     for name in ("churn", "cltv"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "meta.json").write_text(json.dumps({"format": "shelfwise-lgbm-v1", **meta}))
+        write_checksums(tmp_path / name)
     with pytest.raises(IncompatibleModelError, match=error):
         CustomerScorer(tmp_path / "churn", tmp_path / "cltv", orders)
 

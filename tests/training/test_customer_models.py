@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from features.artifacts import write_checksums
 from features.customer_features import build_training_set, monthly_cutoffs
 from training.customer_models import CustomerModel, CustomerModelParams
 
@@ -27,7 +28,7 @@ def test_churn_model_ranks_churners_above_loyal_customers(training_set):
 def test_saved_booster_reloads_with_identical_predictions(training_set, tmp_path):
     model = CustomerModel("cltv", FAST).fit(training_set, 60)
     model.save(tmp_path, {"horizon_days": 60})
-    loaded, meta = CustomerModel.load(tmp_path)
+    loaded, meta = CustomerModel.load(tmp_path, "cltv")
     assert meta["horizon_days"] == 60 and meta["task"] == "cltv"
     np.testing.assert_allclose(loaded.predict(training_set), model.predict(training_set))
 
@@ -36,8 +37,9 @@ def test_loading_a_model_of_another_feature_set_is_refused(training_set, tmp_pat
     CustomerModel("churn", FAST).fit(training_set, 60).save(tmp_path, {"horizon_days": 60})
     meta = json.loads((tmp_path / "meta.json").read_text())
     (tmp_path / "meta.json").write_text(json.dumps({**meta, "feature_set": "other_v9"}))
+    write_checksums(tmp_path)  # a model trained by code that had that feature set
     with pytest.raises(ValueError, match="feature set 'other_v9'"):
-        CustomerModel.load(tmp_path)
+        CustomerModel.load(tmp_path, "churn")
 
 
 def test_unknown_task_is_rejected_at_fit(training_set):

@@ -101,6 +101,16 @@ def test_people_can_list_versions_and_override_the_champion(workspace, small_sho
     assert main(["promote", "churn", "7"]) == 2
     assert "shelfwise-churn has no version 7" in capsys.readouterr().err
 
+    # A version whose files changed in the artifact store since training is never promoted.
+    source = MlflowClient(workspace.tracking_uri).get_model_version("shelfwise-churn", "1").source
+    booster = Path(source.removeprefix("file://")) / "model.lgb"
+    booster.write_bytes(booster.read_bytes()[:-100])
+    assert main(["promote", "churn", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "shelfwise-churn version 1 cannot be served, so it is not promoted" in err
+    assert "model.lgb" in err and "truncated" in err
+    assert _alias(workspace, "churn", "champion") == "2"
+
 
 def test_churn_is_calibrated_and_compared_with_bgnbd_and_scores_export_with_drivers(workspace, small_shop,
                                                                                     monkeypatch, tmp_path):

@@ -1,0 +1,39 @@
+import json
+
+import pytest
+
+from features.artifacts import IncompatibleModelError, check_model, write_checksums
+from features.customer_features import get_feature_set
+
+
+@pytest.fixture
+def churn_dir(tmp_path):
+    columns = list(get_feature_set("customer_v2").columns)
+    (tmp_path / "meta.json").write_text(json.dumps(
+        {"format": "shelfwise-lgbm-v1", "feature_set": "customer_v2", "feature_columns": columns}))
+    (tmp_path / "model.lgb").write_text("tree\n" * 100)
+    write_checksums(tmp_path)
+    return tmp_path
+
+
+def test_an_untouched_model_passes_and_its_meta_is_returned(churn_dir):
+    assert check_model(churn_dir, "churn")["feature_set"] == "customer_v2"
+
+
+@pytest.mark.parametrize("damage, error", [
+    (lambda p: p.write_text("tree\n" * 99), r"model.lgb: 495 bytes, 500 when it was trained \(truncated"),
+    (lambda p: p.write_text("TREE\n" * 100), "model.lgb: content differs from when it was trained"),
+    (lambda p: p.unlink(), "model.lgb: missing from the model"),
+])
+def test_a_truncated_changed_or_missing_file_is_refused_naming_it(churn_dir, damage, error):
+    damage(churn_dir / "model.lgb")
+    with pytest.raises(IncompatibleModelError, match=error):
+        check_model(churn_dir, "churn")
+
+
+def test_a_model_of_another_family_or_without_checksums_is_refused(churn_dir):
+    with pytest.raises(IncompatibleModelError, match="'shelfwise-lgbm-v1', this code reads 'shelfwise-recs-v2'"):
+        check_model(churn_dir, "recs")
+    (churn_dir / "checksums.json").unlink()
+    with pytest.raises(IncompatibleModelError, match="no checksums.json"):
+        check_model(churn_dir, "churn")
