@@ -15,7 +15,7 @@ RECS_AS_OF ?= 2011-09-01
 CHURN_AS_OF ?= 2011-09-01
 CLTV_AS_OF ?= 2011-06-01
 
-.PHONY: env demo pipeline serve retrain mlflow-ui test lint notebooks bench-features bench-recs bench-load fuzz-api clean
+.PHONY: env demo pipeline serve retrain mlflow-ui test lint notebooks bench-features bench-recs bench-load soak fuzz-api clean
 
 env: $(VENV)/.installed
 
@@ -92,6 +92,11 @@ bench-recs: env
 # README, "Speed".
 bench-load: env
 	$(BIN)/python -m serving.loadtest --url http://127.0.0.1:$(PORT)
+
+# Ten minutes of mixed traffic at 80% of the running service's measured peak: errors, p99 and
+# memory per minute (needs wrk and SHELFWISE_API_KEY=an admin key). README, "Trust".
+soak: env
+	$(BIN)/python -m serving.soak --url http://127.0.0.1:$(PORT) --minutes 10 --out $(SHELFWISE_HOME)/soak
 
 # Requests generated from the running service's OpenAPI for 10 minutes (schemathesis; needs
 # SHELFWISE_API_KEY=an admin key). Changes stock and stores events: use a demo workspace.

@@ -1,7 +1,9 @@
 """``python -m serving``: check the registry, then run ``bentoml serve`` and watch its start.
 
 BentoML restarts a worker whose start-up fails, forever. Checking for champion models
-first turns the commonest failure (nothing trained yet) into a clear message; a worker
+first turns the commonest failure (nothing trained yet) into a clear message; a registry
+that cannot be read is survived when the workspace has cached models from an earlier
+start (:mod:`serving.model_cache`), and is a clear message otherwise; a worker
 that still cannot start (a broken artifact, a feature set this code does not know, an
 unreachable live store) writes why to a file this process watches, which then stops the server and exits 3.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +23,7 @@ from pathlib import Path
 from features.workspace import Settings, Workspace
 from serving.access import KEYS_ENV, AccessConfigError, keys_path, load_keys
 from serving.champions import START_FAILURE_ENV
+from serving.model_cache import ModelCache, NoCachedModelsError
 from serving.registry import MODEL_NAMES, NoChampionError, find_champions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     except NoChampionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # the registry cannot be read: start from the cached models if any
+        unreadable = f"the MLflow registry at {ws.tracking_uri} cannot be read ({_first_line(exc)})"
+        try:
+            versions = {f: a.version for f, a in ModelCache(ws).last_good().items()}
+        except NoCachedModelsError as none:
+            print(f"error: {unreadable}, and {none}", file=sys.stderr)
+            return 2
+        print(f"warning: {unreadable}; starting from the last good models cached in the workspace. "
+              "GET /v1/status says 'degraded' until the registry answers again.", file=sys.stderr, flush=True)
     if not ws.table_path("orders").exists():
         print(f"error: no orders table in {ws.home}; run `shelfwise ingest` first", file=sys.stderr)
         return 2
@@ -58,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:Shelfwise",
                "--host", args.host, "--port", str(args.port), "--working-dir", str(PROJECT_ROOT)]
         return _watch(subprocess.Popen(cmd, env=env), failure)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    refused = re.search(r"Failed to establish a new connection: ([^'\")]+)", text)
+    return f"cannot connect: {refused.group(1)}" if refused else text.splitlines()[0][:300]
 
 
 def _watch(server: subprocess.Popen, failure: Path) -> int:

@@ -6,7 +6,9 @@ checks the registry every ``reload_seconds``, and at once when any worker asks f
 (``POST /admin/reload`` sends a "reload" signal through the shared live store, so the
 call reaches every worker process, not only the one that answered it). When the registry
 cannot be read or the new champion fails to load, the last good models stay in service and
-:attr:`Champions.registry_state` says so.
+:attr:`Champions.registry_state` says so. At start-up the same failures fall back on the
+models cached in the workspace (:mod:`serving.model_cache`), and the service is "degraded"
+until the registry answers again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from features.live_store import LiveStore
 from features.workspace import Workspace
 from serving.catalogue import Catalogue
 from serving.marketing import Marketing
-from serving.registry import MODEL_NAMES, download_champions, find_champions
+from serving.model_cache import ModelCache
+from serving.registry import MODEL_NAMES, LoadedArtifact, find_champions
 from serving.runtime import BlendedRuntime, CustomerScorer
 from serving.storefront import Storefront
 
@@ -42,15 +44,12 @@ class Models:
     versions: dict[str, str]
     storefront: Storefront
     customers: CustomerScorer
-    tmp: tempfile.TemporaryDirectory | None = None
     marketing: Marketing | None = None
 
 
-def load_models(workspace: Workspace, store: LiveStore) -> Models:
-    """Download the registry's champions and build what the service answers from, over the
+def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, LoadedArtifact]) -> Models:
+    """Build what the service answers from out of the champions' model directories, over the
     worker's one connection to the live store."""
-    tmp = tempfile.TemporaryDirectory(prefix="shelfwise-serving-")
-    artifacts = download_champions(workspace.tracking_uri, Path(tmp.name))
     recs = BlendedRuntime(artifacts["recs"].path)
     items, orders = workspace.read_table_if_present("items"), workspace.read_table("orders")
     catalogue = Catalogue(recs.item_ids, recs.titles, items)
@@ -59,7 +58,15 @@ def load_models(workspace: Workspace, store: LiveStore) -> Models:
                                workspace.read_events())
     versions = {f: a.label for f, a in artifacts.items()}
     marketing = Marketing.build(workspace, customers, recs, versions, orders, items)
-    return Models(versions, storefront, customers, tmp, marketing)
+    return Models(versions, storefront, customers, marketing)
+
+
+def load_champions(workspace: Workspace, store: LiveStore, cache: ModelCache) -> Models:
+    """The registry's champions, through the workspace's cache; remembered once they load."""
+    artifacts = cache.fetch(find_champions(workspace.tracking_uri))
+    models = load_models(workspace, store, artifacts)
+    cache.remember(artifacts)
+    return models
 
 
 def registry_versions(tracking_uri: str) -> dict[str, str]:
@@ -77,12 +84,27 @@ class Champions:
         may raise (registry unreachable, broken artifact): the current models then stay.
     store :
         Where the reload signal of any worker is seen.
+    fallback :
+        Build the last good :class:`Models` without the registry, for a start-up whose
+        ``load`` fails (:meth:`serving.model_cache.ModelCache.last_good`).
     """
 
-    def __init__(self, load: Callable[[], Models], find: Callable[[], dict[str, str]], store: LiveStore):
+    def __init__(self, load: Callable[[], Models], find: Callable[[], dict[str, str]], store: LiveStore,
+                 fallback: Callable[[], Models] | None = None):
         self._load, self._find, self._store = load, find, store
-        self.models = load()
         self.registry_state = "ok"
+        try:
+            self.models = load()
+        except Exception as exc:
+            if fallback is None:
+                raise
+            try:
+                self.models = fallback()
+            except Exception as none:  # NoCachedModelsError, or a cached model that fails its checks
+                raise RuntimeError(f"{exc}; and no cached models to fall back on: {none}") from exc
+            self.registry_state = ("serving the last good models cached in the workspace, because "
+                                   f"loading the registry's champions failed: {exc}")
+            log.warning("%s", self.registry_state)
         self.last_check: str | None = None
         self._lock = threading.Lock()
         self._signals_seen = store.signal_count(RELOAD_SIGNAL)
@@ -106,6 +128,12 @@ class Champions:
                 self.registry_state = f"last check failed, serving the loaded models: {exc}"
                 log.warning("registry check failed: %s", exc)
                 return False
+
+    @property
+    def degraded(self) -> bool:
+        """The last attempt to read the registry's champions failed: what is served may not be
+        the champion (readiness says so; requests are still answered)."""
+        return self.registry_state != "ok"
 
     def request_reload(self) -> int:
         """Ask every worker (this one included) to check the registry within a second."""

@@ -8,6 +8,8 @@ from pathlib import Path
 
 MODEL_NAMES = {"recs": "shelfwise-recs", "churn": "shelfwise-churn", "cltv": "shelfwise-cltv"}
 CHAMPION = "champion"
+# What the registry answers for a model or alias it does not have (anything else: unreadable).
+_NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,10 @@ class NoChampionError(RuntimeError):
 def _client(tracking_uri: str):
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow retries an unreachable tracking server for minutes by default; a service starting
+    # or polling would rather fall back to its cached models within seconds (serving.model_cache).
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     import mlflow
     from mlflow import MlflowClient
 
@@ -44,6 +50,8 @@ def find_champions(tracking_uri: str,
     ------
     NoChampionError
         Naming every family without a champion and the command that makes one.
+    MlflowException
+        When the registry cannot be read (a tracking server that is down, for example).
     """
     from mlflow.exceptions import MlflowException
 
@@ -52,7 +60,9 @@ def find_champions(tracking_uri: str,
     for family in families:
         try:
             found[family] = str(client.get_model_version_by_alias(MODEL_NAMES[family], CHAMPION).version)
-        except MlflowException:
+        except MlflowException as exc:
+            if exc.error_code not in _NOT_FOUND:  # the registry could not be read: say so
+                raise
             missing.append(family)
     if missing:
         raise NoChampionError(
@@ -70,15 +80,18 @@ def download_champions(tracking_uri: str, dest: Path,
     NoChampionError
         As :func:`find_champions`.
     """
+    versions = find_champions(tracking_uri, families)
+    return {family: download_version(tracking_uri, family, version, dest / family)
+            for family, version in versions.items()}
+
+
+def download_version(tracking_uri: str, family: str, version: str, dest: Path) -> LoadedArtifact:
+    """Download one registered version's model directory into ``dest``."""
     import mlflow
 
-    versions = find_champions(tracking_uri, families)
-    found = {}
-    for family, version in versions.items():
-        name = MODEL_NAMES[family]
-        # By version, not alias: the files are those of the version just resolved even if
-        # the alias moves meanwhile.
-        path = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}", dst_path=str(dest / family))
-        found[family] = LoadedArtifact(family, name, version, Path(path))
-    return found
+    _client(tracking_uri)
+    name = MODEL_NAMES[family]
+    # By version, not alias: the files are those of the version resolved even if the alias
+    # moves meanwhile.
+    path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dest))
+    return LoadedArtifact(family, name, version, Path(path))

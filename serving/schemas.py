@@ -193,7 +193,11 @@ class CustomerResponse(Model):
 
 
 class StatusResponse(Model):
-    ready: bool
+    ready: bool = Field(description="Requests are answered (also when degraded).")
+    state: Literal["ok", "degraded"] = Field(
+        description="'degraded': the last attempt to read the registry's champions failed, so the "
+                    "models served (the last good ones, cached in the workspace at start-up) may not "
+                    "be the champions; 'registry' says why.")
     workspace: str
     models: dict[str, str] = Field(description="Family -> registered model name/version served.")
     customers_scored: int

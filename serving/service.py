@@ -26,10 +26,18 @@ from pydantic import Field
 
 from features.workspace import Settings, Workspace
 from serving.access import AccessMiddleware, load_keys
-from serving.champions import Champions, Models, load_models, registry_versions, report_start_failure
+from serving.champions import (
+    Champions,
+    Models,
+    load_champions,
+    load_models,
+    registry_versions,
+    report_start_failure,
+)
 from serving.errors import ErrorBodyMiddleware, keep_client_errors_out_of_the_log
 from serving.limits import LimitsMiddleware
 from serving.marketing import Marketing
+from serving.model_cache import ModelCache
 from serving.privacy import forget
 from serving.report import report_path
 from serving.rules import Picked, Rules
@@ -94,8 +102,10 @@ class Shelfwise:
         self.workspace = Workspace.from_settings(SETTINGS)
         try:
             self.store = store = self.workspace.live_store()
-            self.champions = Champions(lambda: load_models(self.workspace, store),
-                                       lambda: registry_versions(self.workspace.tracking_uri), store)
+            cache = ModelCache(self.workspace)
+            self.champions = Champions(lambda: load_champions(self.workspace, store, cache),
+                                       lambda: registry_versions(self.workspace.tracking_uri), store,
+                                       fallback=lambda: load_models(self.workspace, store, cache.last_good()))
         except Exception as exc:  # broken artifact, unreachable live store: stop, don't loop
             report_start_failure(exc)
             raise
@@ -322,7 +332,8 @@ class Shelfwise:
         """Which model versions are served, from which workspace, and the registry's state."""
         models = self.models
         return StatusResponse(
-            ready=True, workspace=str(self.workspace.home), models=models.versions,
+            ready=True, state="degraded" if self.champions.degraded else "ok",
+            workspace=str(self.workspace.home), models=models.versions,
             customers_scored=len(models.customers.scores),
             features_as_of=models.customers.as_of.date().isoformat(),
             registry=self.champions.registry_state, last_registry_check=self.champions.last_check)

@@ -21,6 +21,7 @@ class Registry:
         return dict(self.versions)
 
     def load(self):
+        self.find()
         if self.broken:
             raise ValueError("model.npz: not a zip file")
         self.loads += 1
@@ -97,3 +98,26 @@ def test_polling_picks_up_a_new_champion_on_its_own(registry, store):
         assert _serves_within(champions, "shelfwise-recs/2", seconds=5)
     finally:
         champions.stop()
+
+
+def test_a_start_without_the_registry_serves_the_cached_models_degraded_until_it_answers(registry, store):
+    registry.down = True
+    cached = Models({"recs": "shelfwise-recs/1"}, storefront="cached", customers=None)
+    champions = Champions(registry.load, registry.find, store, fallback=lambda: cached)
+    assert champions.models is cached and champions.degraded
+    assert "last good models cached in the workspace" in champions.registry_state
+    assert "unreachable" in champions.registry_state
+    registry.down = False  # back, and still naming the cached version: nothing to load
+    assert not champions.check()
+    assert not champions.degraded and champions.models is cached and registry.loads == 0
+
+
+def test_a_start_with_neither_registry_nor_cache_fails_saying_both(registry, store):
+    from serving.model_cache import NoCachedModelsError
+
+    def nothing():
+        raise NoCachedModelsError("no cached models in /ws/serving/models: none has loaded here yet")
+
+    registry.down = True
+    with pytest.raises(RuntimeError, match="unreachable; and no cached models to fall back on: no cached"):
+        Champions(registry.load, registry.find, store, fallback=nothing)
