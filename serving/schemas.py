@@ -9,19 +9,12 @@ from uuid import uuid4
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.schema import EVENT_TYPES
+from serving.openapi import nullable_as_openapi30
 from serving.segments import SegmentFilter
 
 
-def _nullable(schema: dict) -> None:
-    # BentoML writes OpenAPI 3.0 and keeps only the first type of `X | None`: say "nullable"
-    # too, or a null it sends breaks its own document (found by the fuzz run).
-    for prop in schema.get("properties", {}).values():
-        if any(option.get("type") == "null" for option in prop.get("anyOf", [])):
-            prop["nullable"] = True
-
-
 class Model(BaseModel):
-    model_config = ConfigDict(json_schema_extra=_nullable)
+    model_config = ConfigDict(json_schema_extra=nullable_as_openapi30)
 
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
