@@ -2,17 +2,24 @@
 its measured peak, minute by minute, with the service's resident memory beside it.
 
 ``python -m serving.soak --url http://127.0.0.1:3000 --key ADMIN_KEY`` first measures the peak
-requests/s of the mix (``wrk`` unpaced at concurrency 8, median of three runs), then sends the
+requests/s of the mix (``wrk`` unpaced, median of three runs), then sends the
 same mix at ``--share`` of it (default 0.8) for ``--minutes`` (default 10), one ``wrk`` run per
 ``--interval``. Requests are paced by a clock in wrk's Lua script (LuaJIT's FFI), so the rate
 holds whatever the latency; a request sent late after a stall is timed from when it was sent
 (no correction for coordinated omission, unlike wrk2). After every interval it sums the
 resident memory of the server process and its workers.
 
-It prints one row per interval (requests/s, p50, p99, errors, memory), the verdict on the three
-targets (zero errors; every interval's p99 within twice the median interval's; memory at the
-end within 10% of memory after the first interval), and writes ``soak.csv`` and ``soak.png``
-to ``--out``.
+It prints one row per interval (requests/s, p50, p99, errors, memory), the verdict on the
+targets (every interval at 95% of the rate or more; zero errors; every interval's p99 within
+twice the median interval's; memory at the end within 10% of memory after the first
+interval), and writes ``soak.csv`` and ``soak.png`` to ``--out``.
+
+Every request comes on a new connection (``Connection: close``), as through a balancer that
+does not pool: the two workers share one listening socket, and a run's keep-alive
+connections can all land on one of them (bentoml/BentoML#5426), which halves what the
+service can do for that run. Soaks over keep-alive connections fell to half the rate in 3
+of 10 minutes over 8 connections and in 1 of 10 over 32, so the figures measured the
+socket, not the service.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from features.workspace import Settings, Workspace
 # The mix: a storefront's page views with some marketing reads (weights per 100 requests).
 MIX = {"recommend": 45, "similar_items": 15, "frequently_bought_together": 10, "buy_again": 10,
        "trending": 5, "events": 10, "customer": 5}
-P99_SPREAD, MEMORY_GROWTH = 2.0, 0.10
+P99_SPREAD, MEMORY_GROWTH, RATE_HELD = 2.0, 0.10, 0.95
 
 _LUA = r"""
 local ffi = require("ffi")
@@ -47,7 +54,9 @@ local function now_ms()
 end
 local requests, i, interval, next_at = {}, 0, 0, nil
 init = function(args)
-  local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. args[2]}
+  -- A new connection per request: see the module docstring.
+  local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. args[2],
+                   ["Connection"] = "close"}
   for line in io.lines(args[1]) do
     local path, body = line:match("^(%S+) (.*)$")
     requests[#requests + 1] = wrk.format("POST", path, headers, body)
@@ -142,15 +151,16 @@ def server_rss_mb(port: int) -> float:
     return sum(rss[p] for p in tree)
 
 
-def verdict(intervals: pd.DataFrame) -> dict:
-    """The three soak targets on the interval table."""
+def verdict(intervals: pd.DataFrame, rate: float) -> dict:
+    """The soak targets on the interval table: the rate held, no errors, p99 and memory stable."""
     p99 = intervals["p99_ms"]
     first, last = intervals["rss_mb"].iloc[0], intervals["rss_mb"].iloc[-1]
-    return {"errors": int(intervals["errors"].sum()),
+    short = int((intervals["rps"] < RATE_HELD * rate).sum())
+    return {"errors": int(intervals["errors"].sum()), "intervals_short_of_rate": short,
             "p99_max_over_median": float(p99.max() / p99.median()),
             "memory_growth": float(last / first - 1),
-            "met": bool(intervals["errors"].sum() == 0 and p99.max() <= P99_SPREAD * p99.median()
-                        and last <= (1 + MEMORY_GROWTH) * first)}
+            "met": bool(intervals["errors"].sum() == 0 and short == 0
+                        and p99.max() <= P99_SPREAD * p99.median() and last <= (1 + MEMORY_GROWTH) * first)}
 
 
 def plot(intervals: pd.DataFrame, path: Path, share: float) -> None:
@@ -181,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=float, default=60.0, help="seconds per measured interval")
     p.add_argument("--share", type=float, default=0.8, help="of the measured peak")
     p.add_argument("--probe-seconds", type=float, default=10.0, help="per peak-measuring run (three runs)")
-    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--concurrency", type=int, default=8, help="requests in flight")
     p.add_argument("--out", type=Path, default=Path("soak"), help="directory for soak.csv and soak.png")
     args = p.parse_args(argv)
     if not args.key:
@@ -218,9 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     intervals = pd.DataFrame(rows)
     intervals.to_csv(args.out / "soak.csv", index=False)
     plot(intervals, args.out / "soak.png", args.share)
-    v = verdict(intervals)
+    v = verdict(intervals, rate)
     total = int((intervals["rps"] * intervals["end_s"].diff().fillna(intervals["end_s"])).sum())
-    print(f"about {total:,} requests, {v['errors']} errors; p99 max/median {v['p99_max_over_median']:.2f} "
+    print(f"about {total:,} requests, {v['errors']} errors; {v['intervals_short_of_rate']} intervals below "
+          f"{RATE_HELD:.0%} of the rate; p99 max/median {v['p99_max_over_median']:.2f} "
           f"(<= {P99_SPREAD}); memory {v['memory_growth']:+.1%} from the first interval "
           f"(<= +{MEMORY_GROWTH:.0%}): {'met' if v['met'] else 'MISSED'}; {args.out / 'soak.csv'}, "
           f"{args.out / 'soak.png'}")
