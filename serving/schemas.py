@@ -9,12 +9,12 @@ from uuid import uuid4
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.schema import EVENT_TYPES
-from serving.openapi import nullable_as_openapi30
+from serving.openapi import as_openapi30
 from serving.segments import SegmentFilter
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(json_schema_extra=nullable_as_openapi30)
+    model_config = ConfigDict(json_schema_extra=as_openapi30)
 
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from features.profiles import LIFECYCLE_STAGES, RFM_SEGMENTS, category_revenue, customer_profiles
-from serving.openapi import nullable_as_openapi30
+from serving.openapi import as_openapi30
 from serving.runtime import RISK_BANDS, BlendedRuntime, CustomerScorer
 
 RfmSegment = Literal[RFM_SEGMENTS]  # type: ignore[valid-type]
@@ -47,7 +47,7 @@ class UnknownSegmentError(SegmentError):
 class LikelyBuyers(BaseModel):
     """The ``top`` customers the recommender scores highest for an item or a category."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=as_openapi30)
     item_id: str | None = Field(None, min_length=1, max_length=64, examples=["85123A"])
     category: str | None = Field(None, min_length=1, max_length=64, examples=["garden"])
     top: int = Field(500, ge=1, le=100_000, description="How many customers, best first.")
@@ -63,7 +63,7 @@ class LikelyBuyers(BaseModel):
 class SegmentFilter(BaseModel):
     """Conditions on a customer; all must hold. Lists mean "any of"; an unset field is no condition."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=nullable_as_openapi30)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=as_openapi30)
     rfm_segment: list[RfmSegment] | None = Field(None, min_length=1, examples=[["Champions"]])
     lifecycle: list[Lifecycle] | None = Field(None, min_length=1, examples=[["at risk"]])
     risk_band: list[RiskBand] | None = Field(None, min_length=1, examples=[["high"]])

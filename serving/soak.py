@@ -163,7 +163,7 @@ def verdict(intervals: pd.DataFrame, rate: float) -> dict:
                         and p99.max() <= P99_SPREAD * p99.median() and last <= (1 + MEMORY_GROWTH) * first)}
 
 
-def plot(intervals: pd.DataFrame, path: Path, share: float) -> None:
+def plot(intervals: pd.DataFrame, path: Path, share: float, rate: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,10 +173,12 @@ def plot(intervals: pd.DataFrame, path: Path, share: float) -> None:
     minutes = intervals["end_s"] / 60
     a.plot(minutes, intervals["p50_ms"], marker="o", label="p50")
     a.plot(minutes, intervals["p99_ms"], marker="o", label="p99")
-    a.set(xlabel="minutes", ylabel="latency (ms)", title=f"latency at {share:.0%} of peak", ylim=(0, None))
+    a.set(xlabel="minutes", ylabel="latency (ms)", ylim=(0, None),
+          title=f"latency at {share:.0%} of peak ({rate:.0f} requests/s)")
     a.legend()
     b.plot(minutes, intervals["rss_mb"], marker="o", color="tab:green")
-    b.set(xlabel="minutes", ylabel="MiB", title="service resident memory", ylim=(0, None))
+    b.set(xlabel="minutes", ylabel="MiB", title="service resident memory (server and workers)",
+          ylim=(0, 1.2 * intervals["rss_mb"].max()))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -227,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     intervals = pd.DataFrame(rows)
     intervals.to_csv(args.out / "soak.csv", index=False)
-    plot(intervals, args.out / "soak.png", args.share)
+    plot(intervals, args.out / "soak.png", args.share, rate)
     v = verdict(intervals, rate)
     total = int((intervals["rps"] * intervals["end_s"].diff().fillna(intervals["end_s"])).sum())
     print(f"about {total:,} requests, {v['errors']} errors; {v['intervals_short_of_rate']} intervals below "
