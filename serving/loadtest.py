@@ -38,16 +38,8 @@ from features.workspace import Settings, Workspace
 
 TARGETS = {"ratio": 0.8, "p99_ms": 25.0, "rps": 1000.0}  # at concurrency 8, from the storefront issue
 
-_LUA = r"""
-local bodies, i, headers = {}, 0, {["Content-Type"] = "application/json"}
-init = function(args)
-  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
-  headers["Authorization"] = "Bearer " .. args[2]
-end
-request = function()
-  i = i % #bodies + 1
-  return wrk.format("POST", nil, headers, bodies[i])
-end
+WRK_DONE_LUA = r"""
+-- The run's summary as one JSON line (read by wrk_result).
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -58,6 +50,18 @@ done = function(summary, latency, requests)
 end
 """
 
+_LUA = r"""
+local bodies, i, headers = {}, 0, {["Content-Type"] = "application/json"}
+init = function(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  headers["Authorization"] = "Bearer " .. args[2]
+end
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", nil, headers, bodies[i])
+end
+""" + WRK_DONE_LUA
+
 
 def run_wrk(url: str, bodies: list[str], concurrency: int, seconds: float, tmp: Path, key: str) -> dict:
     """One wrk run (a single client thread) cycling through ``bodies``; its summary as a dict."""
@@ -67,7 +71,12 @@ def run_wrk(url: str, bodies: list[str], concurrency: int, seconds: float, tmp: 
     out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s",
                           "-s", str(script), url, "--", str(data), key],
                          capture_output=True, text=True, check=True)
-    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
+    return wrk_result(out.stdout)
+
+
+def wrk_result(stdout: str) -> dict:
+    """The summary line that the scripts' ``done`` writes, with requests/s."""
+    line = next(x for x in stdout.splitlines() if x.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
     result["rps"] = result["requests"] / result["seconds"]
     return result

@@ -3,12 +3,12 @@
 Every version a worker loads is downloaded once into ``$SHELFWISE_HOME/serving/models/
 <registry>/<name>/<version>/`` (``<registry>``: a digest of the tracking URI, as two
 registries both have a version 1), and after a set of champions loads, ``last_good.json``
-there names it. When
-the MLflow registry or its artifact store cannot be read at start-up (or the champion there
-fails its checks), the service starts from that last good set instead and says "degraded" in
-``GET /v1/status`` until the registry answers again. The workers of one machine share the
-directory: each downloads into a private folder and renames it into place, and the loser
-of a race uses the winner's copy.
+there names it. When the MLflow registry or its artifact store cannot be read at start-up
+(or the champion there fails its checks), the service starts from that last good set
+instead and says "degraded" in ``GET /v1/status`` until the registry answers again.
+
+The workers of one machine share the directory: each downloads into a private folder and
+renames it into place, and the loser of a race uses the winner's copy.
 """
 
 from __future__ import annotations

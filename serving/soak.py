@@ -38,6 +38,7 @@ import pandas as pd
 
 from features import schema as s
 from features.workspace import Settings, Workspace
+from serving.loadtest import WRK_DONE_LUA, wrk_result
 
 # The mix: a storefront's page views with some marketing reads (weights per 100 requests).
 MIX = {"recommend": 45, "similar_items": 15, "frequently_bought_together": 10, "buy_again": 10,
@@ -77,15 +78,7 @@ request = function()
   i = i % #requests + 1
   return requests[i]
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '\nRESULT {"requests": %d, "seconds": %f, "socket_errors": %d, "non_2xx": %d, '
-    .. '"p50_ms": %f, "p99_ms": %f}\n',
-    summary.requests, summary.duration / 1e6, e.connect + e.read + e.write + e.timeout, e.status,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
-end
-"""
+""" + WRK_DONE_LUA
 
 
 def mixed_requests(orders: pd.DataFrame, n: int = 2000, seed: int = 0) -> list[str]:
@@ -116,9 +109,7 @@ def run_wrk(url: str, lines_file: Path, script: Path, key: str, seconds: float, 
     out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "--timeout", "10s",
                           "-s", str(script), url, "--", str(lines_file), key, str(rate)],
                          capture_output=True, text=True, check=True)
-    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
-    result = json.loads(line.removeprefix("RESULT "))
-    result["rps"] = result["requests"] / result["seconds"]
+    result = wrk_result(out.stdout)
     result["errors"] = result["socket_errors"] + result["non_2xx"]
     return result
 
