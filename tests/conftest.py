@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 
 from features import schema as s
+
+
+@pytest.fixture(autouse=True)
+def _own_tracking_uri():
+    """Every test's workspace uses its own MLflow database. ``mlflow.set_tracking_uri`` (run
+    by ``training.registry.connect``) also sets ``MLFLOW_TRACKING_URI``, which
+    ``Workspace.tracking_uri`` obeys: left set, it points later tests at an earlier test's
+    registry."""
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+
 
 RAW_COLUMNS = ["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price",
                "Customer ID", "Country"]

@@ -10,8 +10,7 @@ from serving.model_cache import KEEP_VERSIONS, ModelCache, NoCachedModelsError
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+def workspace(tmp_path):
     return Workspace(tmp_path / "ws")
 
 
