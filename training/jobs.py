@@ -153,7 +153,7 @@ def apply_decision(client, family: str, version: str, promoted: bool) -> None:
     """Give ``version`` the alias its evaluation earned: ``champion`` (once the registered
     files pass :func:`registry.check_version`) or ``challenger``."""
     if promoted:
-        registry.check_version(family, version)
+        registry.check_version(client, family, version)
     registry.set_alias(client, family, registry.CHAMPION if promoted else registry.CHALLENGER, version)
 
 

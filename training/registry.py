@@ -153,23 +153,25 @@ def list_versions(client: MlflowClient) -> list[dict]:
     return sorted(rows, key=lambda r: (r["family"], r["version"]))
 
 
-def check_version(family: str, version: str) -> None:
+def check_version(client: MlflowClient, family: str, version: str) -> None:
     """Download a registered version as the service would and check it against this code
     (format, feature set, file checksums): what may become champion must be servable.
 
     Raises
     ------
     IncompatibleModelError
-        Naming the version and what is wrong with it.
+        Naming the version, the file in the artifact store, and what is wrong with it.
     """
     name = MODEL_NAMES[family]
+    source = client.get_model_version(name, version).source
     with scratch_dir() as tmp:
         path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=tmp)
         try:
             check_model(Path(path), family)
         except IncompatibleModelError as exc:
+            where = str(exc).replace(str(Path(path)), source)  # the store's file, not our copy's
             raise IncompatibleModelError(f"{name} version {version} cannot be served, so it is not "
-                                         f"promoted: {exc}") from None
+                                         f"promoted: {where}") from None
 
 
 def promote(client: MlflowClient, family: str, version: str) -> str | None:
@@ -180,7 +182,7 @@ def promote(client: MlflowClient, family: str, version: str) -> str | None:
         client.get_model_version(name, version)
     except MlflowException as exc:
         raise ValueError(f"{name} has no version {version} (see `shelfwise models list`)") from exc
-    check_version(family, version)
+    check_version(client, family, version)
     try:
         previous = client.get_model_version_by_alias(name, CHAMPION).version
     except MlflowException:

@@ -108,7 +108,7 @@ def test_people_can_list_versions_and_override_the_champion(workspace, small_sho
     assert main(["promote", "churn", "1"]) == 2
     err = capsys.readouterr().err
     assert "shelfwise-churn version 1 cannot be served, so it is not promoted" in err
-    assert "model.lgb" in err and "truncated" in err
+    assert f"{source}/model.lgb" in err and "truncated" in err
     assert _alias(workspace, "churn", "champion") == "2"
 
 
