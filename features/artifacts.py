@@ -17,7 +17,7 @@ from pathlib import Path
 from features.customer_features import get_feature_set
 from features.purchase_history import CANDIDATE_FEATURES
 
-RECS_FORMAT = "shelfwise-recs-v2"
+RECS_FORMAT = "shelfwise-recs-v3"  # v3: pair statistics stored compactly (pair_days, pair_counts)
 LGBM_FORMAT = "shelfwise-lgbm-v1"
 FORMATS = {"recs": RECS_FORMAT, "churn": LGBM_FORMAT, "cltv": LGBM_FORMAT}
 META = "meta.json"

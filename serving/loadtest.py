@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
+from features.artifacts import write_checksums
 from features.workspace import Settings, Workspace
 
 TARGETS = {"ratio": 0.8, "p99_ms": 25.0, "rps": 1000.0}  # at concurrency 8, from the storefront issue
@@ -177,10 +178,11 @@ def _tile_users(src: Path, dest: Path, users: int) -> None:
     take = np.repeat(starts - out_starts, lengths) + np.arange(lengths.sum())
     a["user_ids"] = np.array([f"u{i:07d}" for i in range(users)])
     a["indptr"] = np.concatenate([[0], np.cumsum(lengths)]).astype(a["indptr"].dtype)
-    for key in ("indices", "orders", "decayed", "pair_stats"):
+    for key in ("indices", "orders", "decayed", "pair_days", "pair_counts"):
         a[key] = a[key][take]
     a["user_stats"] = a["user_stats"][rows]
     np.savez(dest / "model.npz", **a)
+    write_checksums(dest)  # a new model.npz, so new checksums, or the runtime refuses it
 
 
 def model_state_memory(artifact: Path, sizes: list[int], tmp: Path) -> list[dict]:
@@ -191,7 +193,9 @@ def model_state_memory(artifact: Path, sizes: list[int], tmp: Path) -> list[dict
         dest = tmp / f"recs-{users}"
         _tile_users(artifact, dest, users)
         probe = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(dest)], capture_output=True,
-                               text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+                               text=True, cwd=Path(__file__).resolve().parent.parent)
+        if probe.returncode:
+            raise RuntimeError(f"memory probe at {users:,} customers failed:\n{probe.stderr[-2000:]}")
         out.append(json.loads(probe.stdout.strip().splitlines()[-1]))
         shutil.rmtree(dest)
     return out

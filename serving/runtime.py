@@ -23,7 +23,7 @@ PERSONAL_CACHE_SIZE = 50_000
 
 
 class BlendedRuntime:
-    """The recommender artifact (``shelfwise-recs-v2``) and the lists it can rank.
+    """The recommender artifact (``shelfwise-recs-v3``) and the lists it can rank.
 
     The "for you" list is the customer's own items and EASE candidates ordered by the
     LightGBM ranker, with features from :func:`features.purchase_history.candidate_features`

@@ -45,6 +45,7 @@ from training.evaluation import (
 )
 from training.metrics import customer_metrics, ranking_report
 from training.ranker import BlendedRecommender, FitCache, RankerParams
+from training.recommenders import FORMAT as ALS_FORMAT
 from training.recommenders import (
     ALSRecommender,
     BPRRecommender,
@@ -191,9 +192,10 @@ def _tune_ease(cache: FitCache, as_of: pd.Timestamp, window_days: int,
 
 
 def _champion_recommend(path: Path) -> Callable[[list[str], int], dict[str, list[str]]]:
-    """Customer ids -> top-k item ids from a saved recommender of either format."""
+    """Customer ids -> top-k item ids from a saved recommender: the blended one, or the ALS
+    model of the first releases (an older blended format raises IncompatibleModelError)."""
     meta = json.loads((path / "meta.json").read_text())
-    if meta.get("format") == "shelfwise-recs-v2":
+    if meta.get("format") != ALS_FORMAT:
         model = BlendedRecommender.load(path)
         users, items = model.history_.users, model.history_.items
 
