@@ -14,6 +14,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
+
 from features.customer_features import get_feature_set
 from features.purchase_history import CANDIDATE_FEATURES
 
@@ -22,11 +24,30 @@ LGBM_FORMAT = "shelfwise-lgbm-v1"
 FORMATS = {"recs": RECS_FORMAT, "churn": LGBM_FORMAT, "cltv": LGBM_FORMAT}
 META = "meta.json"
 CHECKSUMS = "checksums.json"
+ARRAYS = "model.npz"
+MAPPED = "mapped"  # one .npy per large array, memory-mapped by every process that loads it
 
 
 class IncompatibleModelError(ValueError):
     """A model directory this code cannot serve: corrupt, incomplete, or of another format or
     feature set."""
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray], mapped: dict[str, np.ndarray]) -> None:
+    """Write small ``arrays`` to ``model.npz`` and each of ``mapped`` to ``mapped/<name>.npy``."""
+    np.savez(path / ARRAYS, **arrays)
+    (path / MAPPED).mkdir(exist_ok=True)
+    for name, a in mapped.items():
+        np.save(path / MAPPED / f"{name}.npy", np.ascontiguousarray(a))
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays :func:`save_arrays` wrote; the mapped ones read-only and memory-mapped, so
+    the service's workers share one copy of them in the page cache instead of one each."""
+    arrays = dict(np.load(path / ARRAYS, allow_pickle=False))
+    arrays.update({f.stem: np.load(f, mmap_mode="r", allow_pickle=False)
+                   for f in sorted((path / MAPPED).glob("*.npy"))})
+    return arrays
 
 
 def _sha256(path: Path) -> str:

@@ -11,6 +11,7 @@ can never disagree about a feature.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,9 @@ class PurchaseHistory:
     pair_counts: np.ndarray
     user_stats: np.ndarray
     item_stats: np.ndarray
+
+    # The arrays that grow with customers x items: saved apart, so that they can be mapped.
+    MAPPED: ClassVar[tuple[str, ...]] = ("indptr", "indices", "orders", "decayed", "pair_days", "pair_counts")
 
     def pair_stats(self, stored: np.ndarray | None = None) -> np.ndarray:
         """:data:`PAIR_STATS` (float32, one row per pair) of the stored pairs ``stored``

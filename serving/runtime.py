@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.artifacts import check_model
+from features.artifacts import check_model, load_arrays
 from features.customer_features import History, build_customer_features, build_rfm_summary
 from features.purchase_history import PurchaseHistory, candidate_features
 
@@ -34,7 +34,7 @@ class BlendedRuntime:
 
     def __init__(self, path: Path):
         self.meta = check_model(path, "recs")
-        arrays = dict(np.load(path / "model.npz", allow_pickle=False))
+        arrays = load_arrays(path)
         self.history = PurchaseHistory.from_arrays(arrays)
         self.item_weights = np.ascontiguousarray(arrays["item_weights"])
         self.booster = lgb.Booster(model_file=str(path / "ranker.lgb"))

@@ -244,9 +244,9 @@ class CustomerBase:
     @functools.cached_property
     def _bought(self) -> sp.csr_matrix:
         """Which items each customer of the recommender bought (1/0), as EASE scores them."""
-        binary = self.recs.history.orders.copy()
-        binary.data[:] = 1.0
-        return binary
+        orders = self.recs.history.orders  # its index arrays are shared (memory-mapped), not copied
+        return sp.csr_matrix((np.ones(orders.nnz, np.float32), orders.indices, orders.indptr),
+                             shape=orders.shape)
 
     def affinity(self, target: LikelyBuyers) -> pd.Series:
         """Each customer the recommender knows, scored for the item or category (higher =

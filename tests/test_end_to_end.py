@@ -70,6 +70,24 @@ def api_keys(trained_home) -> dict[str, str]:
     return {role: store.create(role, f"e2e-{role}")[1] for role in ROLES}
 
 
+def _kill_tree(pid: int, sig: int) -> None:
+    """Signal a process and all its descendants: BentoML's workers run in sessions of their
+    own, so a signal to the service's process group leaves them serving, orphaned."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        family = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        return
+    for p in family:
+        try:
+            p.send_signal(sig)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=20)
+
+
 @contextmanager
 def _serving(home: Path, log_name: str, **env: str):
     """Run ``python -m serving`` on ``home`` until the block ends; yields (process, url)."""
@@ -93,13 +111,9 @@ def _serving(home: Path, log_name: str, **env: str):
             pytest.fail("service not ready in 120 s:\n" + (home / log_name).read_text()[-3000:])
         yield proc, url
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:  # killed by the test that kills it
-            pass
+        _kill_tree(proc.pid, signal.SIGTERM)
+        _kill_tree(proc.pid, signal.SIGKILL)  # whatever did not stop in 20 s
+        proc.wait(timeout=20)
         log.close()
 
 
@@ -549,7 +563,7 @@ def test_killing_the_service_mid_stream_of_events_loses_no_acknowledged_event(se
     for t in shoppers:
         t.start()
     time.sleep(3)
-    os.killpg(SERVER["pgid"], signal.SIGKILL)
+    _kill_tree(SERVER["pgid"], signal.SIGKILL)
     stop.set()
     for t in shoppers:
         t.join()

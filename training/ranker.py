@@ -25,7 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features import schema as s
-from features.artifacts import RECS_FORMAT, check_model, write_checksums
+from features.artifacts import RECS_FORMAT, check_model, load_arrays, save_arrays, write_checksums
 from features.purchase_history import (
     CANDIDATE_FEATURES,
     RANKER_FEATURE_SET,
@@ -164,13 +164,17 @@ class BlendedRecommender:
 
     def save(self, path: Path, titles: np.ndarray, popularity: np.ndarray, extra_meta: dict,
              fbt_scores: sp.csr_matrix | None = None) -> None:
-        """``model.npz`` (history, EASE weights, titles, popularity and, if given, the
-        frequently-bought-together rule scores as ``fbt_*`` CSR arrays), ``ranker.lgb``, ``meta.json``."""
+        """``model.npz`` (titles, popularity, customer and item statistics and, if given, the
+        frequently-bought-together rule scores as ``fbt_*`` CSR arrays), ``mapped/`` (EASE
+        weights and the per-pair history, memory-mapped when loaded), ``ranker.lgb``,
+        ``meta.json``."""
         path.mkdir(parents=True, exist_ok=True)
         fbt = ({"fbt_indptr": fbt_scores.indptr, "fbt_indices": fbt_scores.indices,
                 "fbt_scores": fbt_scores.data} if fbt_scores is not None else {})
-        np.savez(path / "model.npz", item_weights=self.item_weights_, item_titles=np.asarray(titles, str),
-                 popularity=np.asarray(popularity, np.float32), **self.history_.to_arrays(), **fbt)
+        arrays = self.history_.to_arrays()
+        mapped = {"item_weights": self.item_weights_, **{k: arrays.pop(k) for k in PurchaseHistory.MAPPED}}
+        small = {"item_titles": np.asarray(titles, str), "popularity": np.asarray(popularity, np.float32)}
+        save_arrays(path, {**small, **arrays, **fbt}, mapped)
         self.booster_.save_model(str(path / "ranker.lgb"))
         meta = {"format": RECS_FORMAT, "model": "blended", "feature_set": RANKER_FEATURE_SET,
                 "features": list(CANDIDATE_FEATURES), "params": asdict(self.params),
@@ -181,7 +185,7 @@ class BlendedRecommender:
     @classmethod
     def load(cls, path: Path) -> BlendedRecommender:
         meta = check_model(path, "recs")
-        arrays = dict(np.load(path / "model.npz", allow_pickle=False))
+        arrays = load_arrays(path)
         model = cls(RankerParams(**meta["params"]))
         model.history_ = PurchaseHistory.from_arrays(arrays)
         model.item_weights_ = arrays["item_weights"]

@@ -1,8 +1,15 @@
 import json
 
+import numpy as np
 import pytest
 
-from features.artifacts import IncompatibleModelError, check_model, write_checksums
+from features.artifacts import (
+    IncompatibleModelError,
+    check_model,
+    load_arrays,
+    save_arrays,
+    write_checksums,
+)
 from features.customer_features import get_feature_set
 
 
@@ -37,3 +44,16 @@ def test_a_model_of_another_family_or_without_checksums_is_refused(churn_dir):
     (churn_dir / "checksums.json").unlink()
     with pytest.raises(IncompatibleModelError, match="no checksums.json"):
         check_model(churn_dir, "churn")
+
+
+def test_large_arrays_load_memory_mapped_and_read_only_so_workers_share_them(tmp_path):
+    indices = np.array([0, 2, 1], np.int32)
+    save_arrays(tmp_path, {"user_ids": np.array(["a", "b"])}, {"indices": indices})
+    write_checksums(tmp_path)
+
+    a = load_arrays(tmp_path)
+
+    assert list(a["user_ids"]) == ["a", "b"] and not isinstance(a["user_ids"], np.memmap)
+    assert isinstance(a["indices"], np.memmap) and not a["indices"].flags.writeable
+    np.testing.assert_array_equal(a["indices"], indices)
+    assert "mapped/indices.npy" in json.loads((tmp_path / "checksums.json").read_text())
