@@ -35,6 +35,7 @@ import pandas as pd
 
 from features import schema as s
 from features.artifacts import MAPPED, load_arrays, save_arrays, write_checksums
+from features.purchase_history import PurchaseHistory
 from features.workspace import Settings, Workspace
 
 TARGETS = {"ratio": 0.8, "p99_ms": 25.0, "rps": 1000.0}  # at concurrency 8, from the storefront issue
@@ -160,8 +161,9 @@ from serving.runtime import BlendedRuntime
 gc.collect(); before = rss_mb()
 runtime = BlendedRuntime(Path(sys.argv[1]))
 h = runtime.history
-for a in (h.orders.indptr, h.orders.indices, h.orders.data, h.decayed.data, h.pair_days, h.pair_counts):
-    a.sum()  # read every page: as if every customer had been served
+arrays = h.to_arrays()
+for name in h.MAPPED:
+    arrays[name].sum()  # read every page: as if every customer had been served
 gc.collect(); after = rss_mb()
 print(json.dumps({"users": len(h.users), "private_mb": after["RssAnon"] - before["RssAnon"],
                   "mapped_mb": after["RssFile"] - before["RssFile"]}))
@@ -182,7 +184,7 @@ def _tile_users(src: Path, dest: Path, users: int) -> None:
     take = np.repeat(starts - out_starts, lengths) + np.arange(lengths.sum())
     a["user_ids"] = np.array([f"u{i:07d}" for i in range(users)])
     a["indptr"] = np.concatenate([[0], np.cumsum(lengths)]).astype(a["indptr"].dtype)
-    for key in ("indices", "orders", "decayed", "pair_days", "pair_counts"):
+    for key in set(PurchaseHistory.MAPPED) - {"indptr"}:  # the per-pair arrays
         a[key] = a[key][take]
     a["user_stats"] = a["user_stats"][rows]
     mapped = {f.stem for f in (src / MAPPED).glob("*.npy")}
