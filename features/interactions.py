@@ -20,25 +20,50 @@ class IdIndex:
     """
 
     def __init__(self, ids: Iterable[str]):
-        self.ids = np.asarray(list(ids), dtype=str)
-        self._index = pd.Index(self.ids)
-        if not self._index.is_unique:
+        # A str array (memory-mapped, say) is kept as it is, not copied.
+        kept = isinstance(ids, np.ndarray) and ids.dtype.kind == "U"
+        self.ids = ids if kept else np.asarray(list(ids), dtype=str)
+        # Sorted ids (those of a model) are looked up by binary search: no hash table of
+        # Python strings, which costs about 100 bytes per id in every process.
+        self._sorted = bool(np.all(self.ids[1:] > self.ids[:-1]))
+        self._index = None if self._sorted else pd.Index(self.ids)
+        if self._index is not None and not self._index.is_unique:
             raise ValueError("IdIndex: ids must be unique")
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __contains__(self, id_: str) -> bool:
-        return id_ in self._index
+        if self._index is not None:
+            return id_ in self._index
+        try:
+            self.index(id_)
+        except KeyError:
+            return False
+        return True
 
     def index(self, id_: str) -> int:
         """Index of ``id_``; ``KeyError`` naming the id if it is unknown."""
-        return int(self._index.get_loc(id_))
+        if self._index is not None:
+            return int(self._index.get_loc(id_))
+        if isinstance(id_, str):
+            pos = int(np.searchsorted(self.ids, id_))
+            if pos < len(self.ids) and self.ids[pos] == id_:
+                return pos
+        raise KeyError(id_)
 
     def indices(self, ids: Iterable[str]) -> np.ndarray:
         """Indices of ``ids``, -1 for unknown ones."""
         values = ids if isinstance(ids, (pd.Series, np.ndarray)) else list(ids)
-        return self._index.get_indexer(pd.Index(values, dtype=str)).astype(np.int64)
+        if self._index is not None:
+            return self._index.get_indexer(pd.Index(values, dtype=str)).astype(np.int64)
+        return self._search(np.asarray(pd.Index(values, dtype=str), dtype=str))
+
+    def _search(self, values: np.ndarray) -> np.ndarray:
+        if not len(self.ids):
+            return np.full(len(values), -1, np.int64)
+        pos = np.minimum(np.searchsorted(self.ids, values), len(self.ids) - 1)
+        return np.where(self.ids[pos] == values, pos, -1).astype(np.int64)
 
     def ids_of(self, indices: Iterable[int]) -> np.ndarray:
         """External ids of ``indices`` (the way back from matrix rows or columns)."""
