@@ -35,7 +35,6 @@ import pandas as pd
 
 from features import schema as s
 from features.artifacts import MAPPED, load_arrays, save_arrays, write_checksums
-from features.purchase_history import PurchaseHistory
 from features.workspace import Settings, Workspace
 
 TARGETS = {"ratio": 0.8, "p99_ms": 25.0, "rps": 1000.0}  # at concurrency 8, from the storefront issue
@@ -154,6 +153,7 @@ def middleware_overhead_us(key: str, home: Path, n: int = 20_000) -> dict[str, f
 _MEMORY_PROBE = r"""
 import gc, json, sys
 from pathlib import Path
+import numpy as np
 def rss_mb():  # a process's own (anonymous) and file-backed resident memory
     status = dict(line.split(":", 1) for line in open("/proc/self/status"))
     return {k: int(status[k].split()[0]) / 1024 for k in ("RssAnon", "RssFile")}
@@ -163,7 +163,7 @@ runtime = BlendedRuntime(Path(sys.argv[1]))
 h = runtime.history
 arrays = h.to_arrays()
 for name in h.MAPPED:
-    arrays[name].sum()  # read every page: as if every customer had been served
+    np.frombuffer(arrays[name], np.uint8).sum()  # read every page: as if every customer had been served
 gc.collect(); after = rss_mb()
 print(json.dumps({"users": len(h.users), "private_mb": after["RssAnon"] - before["RssAnon"],
                   "mapped_mb": after["RssFile"] - before["RssFile"]}))
@@ -172,21 +172,18 @@ print(json.dumps({"users": len(h.users), "private_mb": after["RssAnon"] - before
 
 def _tile_users(src: Path, dest: Path, users: int) -> None:
     """A copy of the recommender artifact whose purchase history repeats the real customers
-    (their rows, pair and customer statistics) under new ids until there are ``users``."""
+    (their packed records and customer statistics) under new ids until there are ``users``."""
     shutil.copytree(src, dest)
     a = load_arrays(src)
     n = len(a["user_ids"])
     reps = -(-users // n)
-    rows = np.tile(np.arange(n), reps)[:users]
-    lengths = np.diff(a["indptr"])[rows]
-    starts = a["indptr"][:-1][rows]
-    out_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    take = np.repeat(starts - out_starts, lengths) + np.arange(lengths.sum())
-    a["user_ids"] = np.array([f"u{i:07d}" for i in range(users)])
-    a["indptr"] = np.concatenate([[0], np.cumsum(lengths)]).astype(a["indptr"].dtype)
-    for key in set(PurchaseHistory.MAPPED) - {"indptr"}:  # the per-pair arrays
-        a[key] = a[key][take]
-    a["user_stats"] = a["user_stats"][rows]
+    offsets, blob = a["pair_offsets"], a["pair_blob"]
+    tiled = np.concatenate([offsets[:-1] + rep * len(blob) for rep in range(reps)])[:users]
+    end = tiled[-1] + (offsets[(users - 1) % n + 1] - offsets[(users - 1) % n])
+    a["pair_offsets"] = np.append(tiled, end).astype(np.int64)
+    a["pair_blob"] = np.tile(blob, reps)[:end]
+    a["user_ids"] = np.array([f"u{i:07d}" for i in range(users)])  # sorted, as a model's are
+    a["user_stats"] = a["user_stats"][np.tile(np.arange(n), reps)[:users]]
     mapped = {f.stem for f in (src / MAPPED).glob("*.npy")}
     save_arrays(dest, {k: v for k, v in a.items() if k not in mapped}, {k: a[k] for k in mapped})
     write_checksums(dest)  # new arrays, so new checksums, or the runtime refuses them

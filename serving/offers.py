@@ -191,7 +191,7 @@ class OfferPolicy:
         row = recs.user_row(customer_id) if recs is not None else -1
         if row < 0:
             return np.nan
-        own = recs.history.orders[row]
+        own = recs.purchases(row)
         favourites = own.indices[np.argsort(-own.data, kind="stable")[:3]]
         items, _ = recs.bought_together(favourites)
         bought = set(own.indices)

@@ -16,14 +16,14 @@ import scipy.sparse as sp
 
 from features.artifacts import check_model, load_arrays
 from features.customer_features import History, build_customer_features, build_rfm_summary
-from features.purchase_history import PurchaseHistory, candidate_features
+from features.purchase_history import PackedHistory, candidate_features
 
 # Customers whose ranked list a worker keeps (about 1 KB each: ~100 candidates).
 PERSONAL_CACHE_SIZE = 50_000
 
 
 class BlendedRuntime:
-    """The recommender artifact (``shelfwise-recs-v3``) and the lists it can rank.
+    """The recommender artifact (``shelfwise-recs-v4``) and the lists it can rank.
 
     The "for you" list is the customer's own items and EASE candidates ordered by the
     LightGBM ranker, with features from :func:`features.purchase_history.candidate_features`
@@ -35,7 +35,7 @@ class BlendedRuntime:
     def __init__(self, path: Path):
         self.meta = check_model(path, "recs")
         arrays = load_arrays(path)
-        self.history = PurchaseHistory.from_arrays(arrays)
+        self.history = PackedHistory.from_arrays(arrays)
         self.item_weights = np.ascontiguousarray(arrays["item_weights"])
         self.booster = lgb.Booster(model_file=str(path / "ranker.lgb"))
         self.n_new = int(self.meta["params"]["n_new"])
@@ -46,7 +46,7 @@ class BlendedRuntime:
         self.fbt = (sp.csr_matrix((arrays["fbt_scores"], arrays["fbt_indices"], arrays["fbt_indptr"]),
                                   shape=(n, n)) if "fbt_scores" in arrays else sp.csr_matrix((n, n)))
         # Trending: purchases weighted by recency (60-day half-life) at the model's as_of.
-        self.trending = np.asarray(self.history.decayed.sum(axis=0), dtype=np.float64).ravel()
+        self.trending = arrays["trending"]
         # Per instance, so a swapped-out model takes its cache with it.
         self._cached_personal = functools.lru_cache(maxsize=PERSONAL_CACHE_SIZE)(self._personal)
 
@@ -61,8 +61,12 @@ class BlendedRuntime:
         except KeyError:
             return -1
 
+    def purchases(self, row: int) -> sp.csr_matrix:
+        """The customer's row of distinct orders per item (a 1 x items matrix)."""
+        return self.history.rows([row]).orders
+
     def bought(self, row: int) -> np.ndarray:
-        return self.history.orders[row].indices
+        return self.purchases(row).indices
 
     def personal(self, row: int, k: int, include_purchased: bool,
                  live_interest: dict[int, float] | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,6 @@ item-affinity idea of AWS Personalize's segment recipes.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from datetime import UTC, date, datetime
@@ -23,7 +22,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from features.profiles import LIFECYCLE_STAGES, RFM_SEGMENTS, category_revenue, customer_profiles
@@ -34,6 +32,7 @@ RfmSegment = Literal[RFM_SEGMENTS]  # type: ignore[valid-type]
 Lifecycle = Literal[LIFECYCLE_STAGES]  # type: ignore[valid-type]
 RiskBand = Literal[tuple(RISK_BANDS[1])]  # type: ignore[valid-type]
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+AFFINITY_CHUNK = 50_000  # customers unpacked at a time for a likely-buyers query
 
 
 class SegmentError(ValueError):
@@ -241,13 +240,6 @@ class CustomerBase:
             raise SegmentError(f"{field}: unknown categories {unknown}; the catalogue has {self.categories}")
         return self.category_spend[categories]
 
-    @functools.cached_property
-    def _bought(self) -> sp.csr_matrix:
-        """Which items each customer of the recommender bought (1/0), as EASE scores them."""
-        orders = self.recs.history.orders  # its index arrays are shared (memory-mapped), not copied
-        return sp.csr_matrix((np.ones(orders.nnz, np.float32), orders.indices, orders.indptr),
-                             shape=orders.shape)
-
     def affinity(self, target: LikelyBuyers) -> pd.Series:
         """Each customer the recommender knows, scored for the item or category (higher =
         likelier); customers who bought it already are left out unless asked for."""
@@ -268,12 +260,21 @@ class CustomerBase:
                     f"likely_buyers_of.category: no item of the recommender is in "
                     f"{target.category!r}; the catalogue has {self.categories}"
                 )
-        binary = self._bought
-        score = np.asarray(binary @ self.recs.item_weights[:, cols].sum(axis=1)).ravel().astype(np.float64)
+        weights = self.recs.item_weights[:, cols].sum(axis=1)
+        history = self.recs.history
+        n = len(history.users)
+        score, bought = np.zeros(n), np.zeros(n, bool)
+        # Customers are unpacked a chunk at a time and scored as EASE scores them (what they
+        # bought, 1/0): about 6 us each, and no copy of every purchase kept afterwards.
+        for start in range(0, n, AFFINITY_CHUNK):
+            rows = np.arange(start, min(n, start + AFFINITY_CHUNK))
+            binary = history.rows(rows).orders
+            binary.data[:] = 1.0
+            score[rows] = binary @ weights
+            bought[rows] = binary[:, cols].getnnz(axis=1) > 0
         if not target.include_past_buyers:
-            bought = np.asarray((binary[:, cols]).sum(axis=1)).ravel() > 0
             score[bought] = 0.0
-        return pd.Series(score, index=pd.Index(self.recs.history.users.ids, name="customer_id"))
+        return pd.Series(score, index=pd.Index(history.users.ids, name="customer_id"))
 
     def export(self, name: str, f: SegmentFilter) -> pd.DataFrame:
         """Members as a marketer's tool takes them: customer id, segment name, and the scores

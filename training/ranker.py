@@ -29,6 +29,7 @@ from features.artifacts import RECS_FORMAT, check_model, load_arrays, save_array
 from features.purchase_history import (
     CANDIDATE_FEATURES,
     RANKER_FEATURE_SET,
+    PackedHistory,
     PurchaseHistory,
     candidate_features,
     purchase_history,
@@ -164,16 +165,17 @@ class BlendedRecommender:
 
     def save(self, path: Path, titles: np.ndarray, popularity: np.ndarray, extra_meta: dict,
              fbt_scores: sp.csr_matrix | None = None) -> None:
-        """``model.npz`` (titles, popularity, customer and item statistics and, if given, the
+        """``model.npz`` (titles, popularity, trending, item statistics and, if given, the
         frequently-bought-together rule scores as ``fbt_*`` CSR arrays), ``mapped/`` (EASE
-        weights and the per-pair history, memory-mapped when loaded), ``ranker.lgb``,
-        ``meta.json``."""
+        weights and the packed per-customer history, memory-mapped when loaded),
+        ``ranker.lgb``, ``meta.json``."""
         path.mkdir(parents=True, exist_ok=True)
         fbt = ({"fbt_indptr": fbt_scores.indptr, "fbt_indices": fbt_scores.indices,
                 "fbt_scores": fbt_scores.data} if fbt_scores is not None else {})
-        arrays = self.history_.to_arrays()
-        mapped = {"item_weights": self.item_weights_, **{k: arrays.pop(k) for k in PurchaseHistory.MAPPED}}
-        small = {"item_titles": np.asarray(titles, str), "popularity": np.asarray(popularity, np.float32)}
+        arrays = self.history_.pack().to_arrays()
+        mapped = {"item_weights": self.item_weights_, **{k: arrays.pop(k) for k in PackedHistory.MAPPED}}
+        small = {"item_titles": np.asarray(titles, str), "popularity": np.asarray(popularity, np.float32),
+                 "trending": self.history_.trending()}
         save_arrays(path, {**small, **arrays, **fbt}, mapped)
         self.booster_.save_model(str(path / "ranker.lgb"))
         meta = {"format": RECS_FORMAT, "model": "blended", "feature_set": RANKER_FEATURE_SET,
@@ -187,14 +189,14 @@ class BlendedRecommender:
         meta = check_model(path, "recs")
         arrays = load_arrays(path)
         model = cls(RankerParams(**meta["params"]))
-        model.history_ = PurchaseHistory.from_arrays(arrays)
+        model.history_ = PackedHistory.from_arrays(arrays)
         model.item_weights_ = arrays["item_weights"]
         model.booster_ = lgb.Booster(model_file=str(path / "ranker.lgb"))
         model.best_rounds_ = meta["best_rounds"]
         return model
 
 
-def rank_candidates(history: PurchaseHistory, item_weights: np.ndarray, booster: lgb.Booster,
+def rank_candidates(history: PurchaseHistory | PackedHistory, item_weights: np.ndarray, booster: lgb.Booster,
                     user_rows: np.ndarray, k: int, n_new: int, include_purchased: bool
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Score every candidate with the ranker and keep the best ``k`` per customer."""

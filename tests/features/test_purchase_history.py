@@ -6,7 +6,7 @@ from features.interactions import build_interactions
 from features.purchase_history import (
     CANDIDATE_FEATURES,
     PAIR_STATS,
-    PurchaseHistory,
+    PackedHistory,
     candidate_features,
     purchase_history,
 )
@@ -27,7 +27,8 @@ def test_pair_statistics_match_hand_computed_values(orders):
     assert _pair(h, "A", "x", "days_since_last") == 10
     assert _pair(h, "A", "x", "interval_days") == 49
     assert _pair(h, "A", "x", "overdue") == pytest.approx(10 / 49)
-    assert _pair(h, "A", "x", "decayed") == pytest.approx(0.5 ** (59 / 60) + 0.5 ** (10 / 60))
+    # Kept as float16, as the packed history stores it: three significant digits.
+    assert _pair(h, "A", "x", "decayed") == pytest.approx(0.5 ** (59 / 60) + 0.5 ** (10 / 60), rel=1e-3)
     assert _pair(h, "A", "x", "orders_30d") == 1
     assert np.isnan(_pair(h, "A", "y", "interval_days"))  # bought once
     # B bought y on 2010-06-01, 273 days before: inside "the same season last year" (265..365 days).
@@ -58,9 +59,34 @@ def test_candidates_are_own_items_plus_the_best_new_ones(orders):
     assert [h.items.ids[i] for i in new_only[1]] == ["x"]
 
 
-def test_history_survives_a_round_trip_through_plain_arrays(orders, tmp_path):
+def test_the_packed_history_gives_back_every_customers_pairs_exactly(orders, tmp_path):
     h = purchase_history(orders, CUTOFF)
-    np.savez(tmp_path / "h.npz", **h.to_arrays())
-    back = PurchaseHistory.from_arrays(dict(np.load(tmp_path / "h.npz", allow_pickle=False)))
-    assert back.as_of == h.as_of and (back.orders != h.orders).nnz == 0
-    np.testing.assert_array_equal(back.pair_stats(), h.pair_stats())
+    np.savez(tmp_path / "h.npz", **h.pack().to_arrays())
+    back = PackedHistory.from_arrays(dict(np.load(tmp_path / "h.npz", allow_pickle=False)))
+    assert back.as_of == h.as_of and list(back.users.ids) == list(h.users.ids)
+    rows = np.array([1, 0, 1])  # any rows, in any order, repeated
+    got, expected = back.rows(rows), h.rows(rows)
+    assert (got.orders != expected.orders).nnz == 0 and (got.decayed != expected.decayed).nnz == 0
+    np.testing.assert_array_equal(got.pair_stats(), expected.pair_stats())
+    # The packed form scores candidates exactly as the history it came from.
+    weights = np.array([[0.0, 0.5], [0.2, 0.0]], dtype=np.float32)
+    for a, b in zip(candidate_features(back, weights, rows), candidate_features(h, weights, rows), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_packed_customer_takes_a_few_bytes_per_item_bought():
+    rng = np.random.default_rng(0)
+    n_users, n_items = 500, 3_000
+    lines = []
+    for u in range(n_users):
+        for item in rng.choice(n_items, size=rng.integers(1, 60), replace=False):
+            for _ in range(rng.integers(1, 4)):
+                day = pd.Timestamp("2010-01-01") + pd.Timedelta(days=int(rng.integers(0, 420)))
+                lines.append((f"o{len(lines)}", f"c{u:05d}", f"i{item:05d}", 1, 1.0, day))
+    from tests.conftest import make_orders
+
+    h = purchase_history(make_orders(lines), CUTOFF)
+    packed = h.pack()
+    # 24 bytes per pair unpacked (item column, two float32 counts, two float32 day counts,
+    # four uint8 counts); random items and dates compress worse than a real shop's (4.5).
+    assert packed.pair_blob.nbytes / h.orders.nnz < 12

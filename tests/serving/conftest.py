@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,14 +44,15 @@ class _Recs:
         rows = [u.index(a) for a, _ in bought]
         cols = [i.index(b) for _, b in bought]
         self.item_ids = list(items)
-        self.history = type("H", (), {})()
-        self.history.users, self.history.items = u, i
-        self.history.orders = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)),
-                                            shape=(len(users), len(items)))
+        orders = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(users), len(items)))
+        self.history = SimpleNamespace(users=u, items=i, rows=lambda r: SimpleNamespace(orders=orders[r]))
         self.item_weights = np.zeros((len(items), len(items)), np.float32)
         for (a, b), w in weights.items():
             self.item_weights[i.index(a), i.index(b)] = w
         self._fbt = {(i.index(a), i.index(b)): c for (a, b), c in fbt.items()}
+
+    def purchases(self, row):
+        return self.history.rows([row]).orders
 
     def user_row(self, user_id):
         return self.history.users.index(user_id) if user_id in self.history.users else -1
