@@ -154,15 +154,25 @@ class PackedHistory:
     # The arrays that grow with customers: saved apart, so that they can be mapped.
     MAPPED: ClassVar[tuple[str, ...]] = ("user_ids", "user_stats", "pair_offsets", "pair_blob")
 
+    def items_of(self, row: int) -> np.ndarray:
+        """Item columns the customer at ``row`` bought (ascending)."""
+        raw, n = self._unpack(row)
+        return np.cumsum(np.frombuffer(raw, _index_dtype(len(self.items)), n), dtype=np.int32)
+
+    def _unpack(self, row: int) -> tuple[bytes, int]:
+        """The customer's record, unpacked, and its number of pairs."""
+        size = np.dtype(_index_dtype(len(self.items))).itemsize
+        width = size + 2 + 2 + 2 * len(PAIR_DAYS) + len(PAIR_COUNTS)  # bytes per pair
+        raw = zlib.decompress(self.pair_blob[int(self.pair_offsets[row]):int(self.pair_offsets[row + 1])])
+        return raw, len(raw) // width
+
     def rows(self, user_rows: np.ndarray) -> HistoryRows:
         index_dtype = _index_dtype(len(self.items))
         size = np.dtype(index_dtype).itemsize
         days, counts = len(PAIR_DAYS), len(PAIR_COUNTS)
-        width = size + 2 + 2 + 2 * days + counts  # bytes per pair, unpacked
         parts = []
         for r in np.asarray(user_rows, dtype=np.int64).tolist():
-            raw = zlib.decompress(self.pair_blob[int(self.pair_offsets[r]):int(self.pair_offsets[r + 1])])
-            n = len(raw) // width
+            raw, n = self._unpack(r)
             at = np.cumsum([0, size * n, 2 * n, 2 * n, 2 * days * n]).tolist()
             parts.append((np.cumsum(np.frombuffer(raw, index_dtype, n, at[0]), dtype=np.int32),
                           np.frombuffer(raw, np.uint16, n, at[1]).astype(np.float32),

@@ -66,7 +66,7 @@ class BlendedRuntime:
         return self.history.rows([row]).orders
 
     def bought(self, row: int) -> np.ndarray:
-        return self.purchases(row).indices
+        return self.history.items_of(row)
 
     def personal(self, row: int, k: int, include_purchased: bool,
                  live_interest: dict[int, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
