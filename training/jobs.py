@@ -141,7 +141,9 @@ def _promote(client, family: str, version: str, new_score: float | None,
             try:
                 old_score, note = champion_score(path), ""
             except (ValueError, KeyError, OSError) as exc:
-                old_score, note = float("-inf"), f"; champion v{old_version} cannot be scored: {exc}"
+                # The files are a scratch copy: say which version they are, not where they were.
+                why = str(exc).replace(f"{path}: ", "").replace(str(path), "its files")
+                old_score, note = float("-inf"), f"; champion v{old_version} cannot be scored: {why}"
             promoted = new_score > old_score
             reason = (f"{metric} {new_score:.4f} {'beats' if promoted else 'does not beat'} champion "
                       f"v{old_version}'s {old_score:.4f}{note}")

@@ -38,6 +38,22 @@ def test_first_version_becomes_champion_and_an_equal_one_stays_challenger(worksp
     assert _alias(workspace, "recs", "challenger") == "2"
 
 
+def test_a_champion_that_cannot_be_scored_loses_and_the_reason_names_its_version(workspace, small_shop):
+    as_of = pd.Timestamp("2011-03-01")
+    jobs.train_recs(workspace, small_shop, build_items(small_shop), as_of, log=lambda _: None, baselines=False)
+    seen = []
+
+    def unreadable(path):
+        seen.append(path)
+        raise ValueError(f"{path}: model format 'shelfwise-recs-v0', this code reads another")
+
+    client = registry.connect(workspace)
+    promoted, reason, old_version, _ = jobs._promote(client, "recs", "2", 0.1, unreadable, apply=False)
+    assert promoted and str(old_version) == "1"
+    assert reason.endswith("champion v1 cannot be scored: model format 'shelfwise-recs-v0', this code reads another")
+    assert str(seen[0]) not in reason
+
+
 def test_run_records_window_feature_set_digest_code_version_and_baseline(workspace, small_shop):
     result = jobs.train_customer_model(workspace, small_shop, "churn", pd.Timestamp("2011-03-01"),
                                        horizon_days=60, n_cutoffs=3, log=lambda _: None)
