@@ -62,12 +62,14 @@ class HistoryRows:
     pair_counts: np.ndarray
 
     def pair_stats(self) -> np.ndarray:
+        """:data:`PAIR_STATS` of every pair, in ``orders.data`` order."""
         return _pair_stats(self.orders.data, self.decayed.data, self.pair_days, self.pair_counts)
 
 
 @dataclass
-class PurchaseHistory:
-    """Who bought what before ``as_of``, as arrays indexed by the two :class:`IdIndex`.
+class PurchaseHistory(HistoryRows):
+    """Who bought what before ``as_of``: the :class:`HistoryRows` of every customer, plus
+    customer and item statistics, indexed by the two :class:`IdIndex`.
 
     ``orders`` (distinct orders per pair) and ``decayed`` (the same, each order weighted
     ``0.5 ** (age / 60 days)``) share one sparsity pattern (one ``indices`` array);
@@ -80,16 +82,8 @@ class PurchaseHistory:
     as_of: pd.Timestamp
     users: IdIndex
     items: IdIndex
-    orders: sp.csr_matrix
-    decayed: sp.csr_matrix
-    pair_days: np.ndarray
-    pair_counts: np.ndarray
     user_stats: np.ndarray
     item_stats: np.ndarray
-
-    def pair_stats(self) -> np.ndarray:
-        """:data:`PAIR_STATS` of every stored pair, in ``orders.data`` order."""
-        return _pair_stats(self.orders.data, self.decayed.data, self.pair_days, self.pair_counts)
 
     def rows(self, user_rows: np.ndarray) -> HistoryRows:
         user_rows = np.asarray(user_rows, dtype=np.int64)
@@ -277,7 +271,7 @@ def purchase_history(orders: pd.DataFrame, as_of: pd.Timestamp) -> PurchaseHisto
     pair_days = pairs[list(PAIR_DAYS)].round().clip(0, 65535).to_numpy(np.float32)
     # Orders of one item in 90 days or one season: 255 is beyond any shop's re-order rate.
     pair_counts = pairs[list(PAIR_COUNTS)].clip(upper=255).to_numpy(np.uint8)
-    return PurchaseHistory(as_of, users, items, counts, decayed, pair_days, pair_counts, user_stats,
+    return PurchaseHistory(counts, decayed, pair_days, pair_counts, as_of, users, items, user_stats,
                            item_stats)
 
 
