@@ -210,7 +210,7 @@ def test_served_lists_are_the_trained_models_lists_and_respect_include_purchased
                                                     "include_purchased": include}).json()
             assert [i["item_id"] for i in body["items"]] == [h.items.ids[i] for i in expected if i >= 0]
             if not include:
-                assert not {i["item_id"] for i in body["items"]} & set(h.items.ids[h.orders[row].indices])
+                assert not {i["item_id"] for i in body["items"]} & set(h.items.ids[h.items_of(row)])
     assert model.history_.as_of == pd.Timestamp("2011-09-01")
     monkeypatch.setenv("SHELFWISE_HOME", str(trained_home))
     assert benchmark(["--url", str(service.base_url).rstrip("/"), "--as-of", "2011-09-01", "--limit", "50",
