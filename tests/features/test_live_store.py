@@ -137,3 +137,14 @@ def test_a_forgotten_customer_loses_their_events_and_their_sessions_events(open_
     # Forgetting twice is harmless, and a forgotten event id may be stored again later.
     assert store.forget_customer("u1") == 0
     assert store.append_events([_event("e1", "i1", user="u3")]) == 1
+
+
+def test_the_workspace_reads_imported_and_live_events_once_each(tmp_path):
+    from features.workspace import Workspace
+
+    ws = Workspace(tmp_path)
+    store = ws.live_store()
+    store.append_events([_event("e1"), _event("e2", item="i2")])
+    ws.write_table("events", store.events_frame(), "imported by a training run")
+    store.append_events([_event("e3", item="i3")])
+    assert sorted(ws.read_events()[s.EVENT_ID]) == ["e1", "e2", "e3"]
