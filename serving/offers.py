@@ -191,10 +191,10 @@ class OfferPolicy:
         row = recs.user_row(customer_id) if recs is not None else -1
         if row < 0:
             return np.nan
-        own = recs.purchases(row)
-        favourites = own.indices[np.argsort(-own.data, kind="stable")[:3]]
+        own, orders = recs.purchases(row)
+        favourites = own[np.argsort(-orders, kind="stable")[:3]]
         items, _ = recs.bought_together(favourites)
-        bought = set(own.indices)
+        bought = set(own)
         items = [i for i in items if i not in bought][:size]
         if not items:
             return np.nan

@@ -61,9 +61,9 @@ class BlendedRuntime:
         except KeyError:
             return -1
 
-    def purchases(self, row: int) -> sp.csr_matrix:
-        """The customer's row of distinct orders per item (a 1 x items matrix)."""
-        return self.history.rows([row]).orders
+    def purchases(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Item positions the customer bought and their distinct orders of each."""
+        return self.history.orders_of(row)
 
     def bought(self, row: int) -> np.ndarray:
         return self.history.items_of(row)

@@ -265,7 +265,7 @@ class CustomerBase:
         n = len(history.users)
         score, bought = np.zeros(n), np.zeros(n, bool)
         # Customers are unpacked a chunk at a time and scored as EASE scores them (what they
-        # bought, 1/0): about 6 us each, and no copy of every purchase kept afterwards.
+        # bought, 1/0): about 30 us each, and no copy of every purchase kept afterwards.
         for start in range(0, n, AFFINITY_CHUNK):
             rows = np.arange(start, min(n, start + AFFINITY_CHUNK))
             binary = history.rows(rows).orders

@@ -69,6 +69,9 @@ def test_the_packed_history_gives_back_every_customers_pairs_exactly(orders, tmp
     assert (got.orders != expected.orders).nnz == 0 and (got.decayed != expected.decayed).nnz == 0
     np.testing.assert_array_equal(got.pair_stats(), expected.pair_stats())
     np.testing.assert_array_equal(back.items_of(1), expected.orders[0].indices)
+    items, orders = back.orders_of(1)
+    np.testing.assert_array_equal(items, expected.orders[0].indices)
+    np.testing.assert_array_equal(orders, expected.orders[0].data)
     # The packed form scores candidates exactly as the history it came from.
     weights = np.array([[0.0, 0.5], [0.2, 0.0]], dtype=np.float32)
     for a, b in zip(candidate_features(back, weights, rows), candidate_features(h, weights, rows), strict=True):

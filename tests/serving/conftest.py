@@ -52,7 +52,8 @@ class _Recs:
         self._fbt = {(i.index(a), i.index(b)): c for (a, b), c in fbt.items()}
 
     def purchases(self, row):
-        return self.history.rows([row]).orders
+        own = self.history.rows([row]).orders
+        return own.indices, own.data
 
     def user_row(self, user_id):
         return self.history.users.index(user_id) if user_id in self.history.users else -1
