@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 import bentoml
@@ -38,7 +39,7 @@ from serving.errors import ErrorBodyMiddleware, keep_client_errors_out_of_the_lo
 from serving.limits import LimitsMiddleware
 from serving.marketing import Marketing
 from serving.model_cache import ModelCache
-from serving.privacy import forget
+from serving.privacy import begin, erasure_status, finish, unfinished
 from serving.report import report_path
 from serving.rules import Picked, Rules
 from serving.schemas import (
@@ -110,6 +111,10 @@ class Shelfwise:
             report_start_failure(exc)
             raise
         self.champions.poll(SETTINGS.reload_seconds)
+        # Rewriting files for an erasure takes seconds: one at a time, off the request path.
+        self._erasures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="erasure")
+        for customer_id in unfinished(self.workspace):  # begun before a stop
+            self._erasures.submit(self._finish_erasure, customer_id)
         # Loaded state never changes: keep it out of the collector's way (GC pauses under load).
         gc.collect()
         gc.freeze()
@@ -319,13 +324,33 @@ class Shelfwise:
             raise HTTPException(404, detail="no report yet: `shelfwise report --out DIR` writes it")
         return HTMLResponse(path.read_text())
 
-    @pages_app.delete("/customers/{customer_id}")
+    @pages_app.delete("/customers/{customer_id}", status_code=202)
     def forget_customer(self, request: Request,
                         customer_id: Annotated[str, Path(min_length=1, max_length=64)]) -> dict:
-        """Erase a customer everywhere (admin keys only): from this moment no endpoint or export
-        returns them; the workspace's files lose their rows; an audit record is written."""
+        """Erase a customer everywhere (admin keys only). When this answers, no endpoint or
+        export returns them; the workspace's files then lose their rows in the background and
+        an audit record is written (`GET /customers/{id}/erasure` says when)."""
         # AccessMiddleware names the admin key on every request that reaches this route.
-        return forget(self.workspace, customer_id, f"api:{request.state.api_key}", store=self.store)
+        begun = begin(self.workspace, customer_id, f"api:{request.state.api_key}", store=self.store)
+        self._erasures.submit(self._finish_erasure, customer_id)
+        return {"customer_id": customer_id, "status": "erasing", "live_events_removed": begun["live_events"],
+                "status_url": f"/customers/{customer_id}/erasure"}
+
+    @pages_app.get("/customers/{customer_id}/erasure",
+                   responses={404: {"description": "The customer was never forgotten."}})
+    def erasure(self, customer_id: Annotated[str, Path(min_length=1, max_length=64)]) -> dict:
+        """Whether a customer's erasure is still rewriting files (`erasing`) or `done`, with
+        its audit record (admin keys only)."""
+        status = erasure_status(self.workspace, customer_id)
+        if status is None:
+            raise HTTPException(404, detail=f"customer {customer_id!r} has not been forgotten")
+        return status
+
+    def _finish_erasure(self, customer_id: str) -> None:
+        try:
+            finish(self.workspace, customer_id)
+        except Exception:  # the pending record stays; the next start finishes it
+            log.exception("erasure of a customer failed; it is retried when the service starts")
 
     @status_app.get("/status", response_model=StatusResponse)
     def status(self) -> StatusResponse:

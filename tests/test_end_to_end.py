@@ -431,6 +431,8 @@ def test_keys_and_roles_guard_every_endpoint_and_no_key_reaches_a_log(service, a
         ("storefront", "POST", "/offers", cust, 403), ("storefront", "GET", "/report", None, 403),
         ("marketer", "POST", "/admin/reload", None, 403), ("storefront", "POST", "/admin/reload", None, 403),
         ("marketer", "DELETE", "/customers/13085", None, 403), (None, "DELETE", "/customers/13085", None, 401),
+        ("marketer", "GET", "/customers/13085/erasure", None, 403),
+        ("admin", "GET", "/customers/13085/erasure", None, 404),
         (None, "GET", "/v1/status", None, 401), (None, "GET", "/readyz", None, 200),
         (None, "GET", "/docs.json", None, 200), (None, "GET", "/metrics", None, 200),
     ]
@@ -481,8 +483,14 @@ def test_a_forgotten_customer_is_gone_from_every_endpoint_export_and_file(servic
     assert service.post("/recommend", json={"user_id": who, "k": 5}).json()["fallback"] is False
 
     r = service.delete(f"/customers/{who}")
-    assert r.status_code == 200, r.text
-    record = r.json()
+    assert r.status_code == 202, r.text
+    assert r.json()["live_events_removed"] == 1 and r.json()["status_url"] == f"/customers/{who}/erasure"
+    assert service.post("/customer", json={"customer_id": who}).status_code == 404  # at once
+    deadline = time.monotonic() + 120
+    while (status := service.get(f"/customers/{who}/erasure").json())["status"] == "erasing":
+        assert time.monotonic() < deadline, "erasure not done in 120 s"
+        time.sleep(0.5)
+    record = status["record"]
     assert record["who"] == "api:e2e-admin" and record["customer_id"] == who
     assert record["removed"]["tables/orders.parquet"] > 0 and record["removed"]["live events"] == 1
     audit = [json.loads(line) for line in (trained_home / "audit" / "erasures.jsonl").read_text().splitlines()]

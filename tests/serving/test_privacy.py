@@ -1,0 +1,52 @@
+"""Forgetting a customer in two steps, as the service does it, on a tiny workspace."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from features.workspace import Workspace
+from serving.privacy import begin, erasure_status, finish, forget, unfinished
+
+
+def _workspace(tmp_path) -> Workspace:
+    (tmp_path / "tables").mkdir()
+    pd.DataFrame({"customer_id": ["c1", "c2", "c1"], "item_id": ["a", "b", "c"]}).to_parquet(
+        tmp_path / "tables" / "orders.parquet")
+    ws = Workspace(tmp_path)
+    ws.live_store().append_events([{"event_id": "e1", "user_id": "c1", "session_id": "s1", "item_id": "a",
+                                    "event_type": "view", "timestamp": pd.Timestamp("2011-09-01")}])
+    return ws
+
+
+def test_begun_erasure_hides_the_customer_at_once_and_is_pending_until_files_are_rewritten(tmp_path):
+    ws = _workspace(tmp_path)
+
+    pending = begin(ws, "c1", "api:ops")
+
+    assert ws.live_store().is_forgotten("c1") and pending["live_events"] == 1
+    assert erasure_status(ws, "c1") == {"customer_id": "c1", "status": "erasing"}
+    assert unfinished(ws) == ["c1"]
+    assert len(pd.read_parquet(tmp_path / "tables" / "orders.parquet")) == 3  # not yet
+
+    record = finish(ws, "c1")
+
+    assert record["who"] == "api:ops" and record["removed"] == {"live events": 1, "tables/orders.parquet": 2}
+    assert pd.read_parquet(tmp_path / "tables" / "orders.parquet")["customer_id"].tolist() == ["c2"]
+    assert erasure_status(ws, "c1") == {"customer_id": "c1", "status": "done", "record": record}
+    assert unfinished(ws) == []
+    audit = [json.loads(line) for line in (tmp_path / "audit" / "erasures.jsonl").read_text().splitlines()]
+    assert audit == [record]
+    # A second process finding nothing pending writes nothing.
+    assert finish(ws, "c1") is None and len((tmp_path / "audit" / "erasures.jsonl").read_text().splitlines()) == 1
+
+
+def test_the_command_line_erases_in_one_call_and_unknown_customers_have_no_status(tmp_path):
+    ws = _workspace(tmp_path)
+
+    record = forget(ws, "c2", "cli:ops")
+
+    assert record["removed"] == {"tables/orders.parquet": 1}
+    assert erasure_status(ws, "c2")["status"] == "done"
+    assert erasure_status(ws, "c9") is None
