@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
@@ -33,6 +34,10 @@ Lifecycle = Literal[LIFECYCLE_STAGES]  # type: ignore[valid-type]
 RiskBand = Literal[tuple(RISK_BANDS[1])]  # type: ignore[valid-type]
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 AFFINITY_CHUNK = 50_000  # customers unpacked at a time for a likely-buyers query
+# Likely-buyers scores kept per loaded model, by target: paging through one query, or
+# exporting it, unpacks every customer once instead of once per page (float32: 4 MB each
+# at a million customers).
+AFFINITY_TARGETS = 8
 
 
 class SegmentError(ValueError):
@@ -176,6 +181,7 @@ class CustomerBase:
         self.countries = set(table["country"])
         self.recs = recs
         self.item_category = items.set_index("item_id")["category"].replace("", "other")
+        self._affinity: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.table)
@@ -229,8 +235,10 @@ class CustomerBase:
         members = t[keep]
         if f.likely_buyers_of is None:
             return members.sort_index()
-        affinity = self.affinity(f.likely_buyers_of).reindex(members.index)
-        members = members.assign(affinity=affinity).dropna(subset=["affinity"])
+        scores = self.affinity(f.likely_buyers_of)
+        rows = self.recs.history.users.indices(members.index)
+        affinity = np.where(rows >= 0, scores[rows], np.nan)
+        members = members.assign(affinity=affinity.astype(float)).dropna(subset=["affinity"])
         members = members[members["affinity"] > 0]
         return members.sort_values("affinity", ascending=False, kind="stable").head(f.likely_buyers_of.top)
 
@@ -240,11 +248,16 @@ class CustomerBase:
             raise SegmentError(f"{field}: unknown categories {unknown}; the catalogue has {self.categories}")
         return self.category_spend[categories]
 
-    def affinity(self, target: LikelyBuyers) -> pd.Series:
-        """Each customer the recommender knows, scored for the item or category (higher =
-        likelier); customers who bought it already are left out unless asked for."""
+    def affinity(self, target: LikelyBuyers) -> np.ndarray:
+        """Each customer the recommender knows (in its customer order), scored for the item
+        or category (higher = likelier); customers who bought it already score 0 unless
+        asked for."""
         if self.recs is None:
             raise SegmentError("likely_buyers_of: no recommender is loaded")
+        key = (target.item_id, target.category, target.include_past_buyers)
+        if key in self._affinity:
+            self._affinity.move_to_end(key)
+            return self._affinity[key]
         ids = np.asarray(self.recs.item_ids, dtype=object)
         if target.item_id is not None:
             if target.item_id not in self.recs.history.items:
@@ -263,7 +276,7 @@ class CustomerBase:
         weights = self.recs.item_weights[:, cols].sum(axis=1)
         history = self.recs.history
         n = len(history.users)
-        score, bought = np.zeros(n), np.zeros(n, bool)
+        score, bought = np.zeros(n, np.float32), np.zeros(n, bool)
         # Customers are unpacked a chunk at a time and scored as EASE scores them (what they
         # bought, 1/0): about 30 us each, and no copy of every purchase kept afterwards.
         for start in range(0, n, AFFINITY_CHUNK):
@@ -274,7 +287,10 @@ class CustomerBase:
             bought[rows] = binary[:, cols].getnnz(axis=1) > 0
         if not target.include_past_buyers:
             score[bought] = 0.0
-        return pd.Series(score, index=pd.Index(history.users.ids, name="customer_id"))
+        self._affinity[key] = score
+        if len(self._affinity) > AFFINITY_TARGETS:
+            self._affinity.popitem(last=False)
+        return score
 
     def export(self, name: str, f: SegmentFilter) -> pd.DataFrame:
         """Members as a marketer's tool takes them: customer id, segment name, and the scores

@@ -56,6 +56,20 @@ def test_likely_buyers_rank_customers_by_the_item_model_score(base):
     assert base.select(new_buyers).index.tolist() == ["A", "E", "D"]
 
 
+def test_asking_again_for_the_same_likely_buyers_unpacks_no_customer_again(base, monkeypatch):
+    query = SegmentFilter(likely_buyers_of=LikelyBuyers(item_id="seed", top=2))
+    first = base.select(query)
+    unpacked = []
+    rows = base.recs.history.rows
+    monkeypatch.setattr(base.recs.history, "rows", lambda r: unpacked.append(len(r)) or rows(r))
+
+    again = base.select(query)  # the next page of a marketer's query, or its export
+
+    assert unpacked == [] and again.equals(first)
+    base.select(SegmentFilter(likely_buyers_of=LikelyBuyers(item_id="seed", include_past_buyers=False)))
+    assert unpacked == [len(base.recs.history.users)]  # another question is computed
+
+
 def test_bad_filters_say_what_is_wrong(base):
     with pytest.raises(SegmentError, match=r"country: no customer is in \['Narnia'\]"):
         members(base, country=["Narnia"])
