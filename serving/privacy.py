@@ -49,10 +49,14 @@ def _pending(workspace: Workspace, customer_id: str) -> Path:
 def begin(workspace: Workspace, customer_id: str, who: str, store=None) -> dict:
     """Step 1: no endpoint answers for ``customer_id`` from now on; returns the pending record."""
     store = store or workspace.live_store()
-    pending = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "who": who, "action": "forget",
-               "customer_id": customer_id, "live_events": store.forget_customer(customer_id),
-               "started": time.time()}
+    removed = store.forget_customer(customer_id)
     path = _pending(workspace, customer_id)
+    if path.exists():  # asked again while the files are rewritten: one erasure, one record
+        pending = json.loads(path.read_text())
+        pending["live_events"] += removed
+    else:
+        pending = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "who": who, "action": "forget",
+                   "customer_id": customer_id, "live_events": removed, "started": time.time()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(pending))

@@ -28,6 +28,7 @@ def test_begun_erasure_hides_the_customer_at_once_and_is_pending_until_files_are
     assert ws.live_store().is_forgotten("c1") and pending["live_events"] == 1
     assert erasure_status(ws, "c1") == {"customer_id": "c1", "status": "erasing"}
     assert unfinished(ws) == ["c1"]
+    assert begin(ws, "c1", "api:other")["who"] == "api:ops"  # asked twice: still one erasure
     assert len(pd.read_parquet(tmp_path / "tables" / "orders.parquet")) == 3  # not yet
 
     record = finish(ws, "c1")
