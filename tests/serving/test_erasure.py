@@ -1,4 +1,4 @@
-"""Forgetting a customer in two steps, as the service does it, on a tiny workspace."""
+"""Forgetting a customer in two steps, as the service does it (serving/privacy.py), on a tiny workspace."""
 
 from __future__ import annotations
 
