@@ -325,8 +325,6 @@ def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: n
     if recent_extra is not None:
         decayed = decayed + recent_extra
     recent = np.asarray(decayed @ item_weights)
-    rank = _ranks(score)
-    recent_rank = _ranks(recent)
     own_pos = np.repeat(np.arange(len(user_rows)), np.diff(own.indptr))
     masked = score.copy()
     masked[own_pos, own.indices] = -np.inf
@@ -350,19 +348,32 @@ def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: n
         bought = np.zeros(len(items))
     order = np.argsort(pos, kind="stable")
     pos, items, ps, bought = pos[order], items[order], ps[order], bought[order]
+    rank, recent_rank = _ranks(score, pos, items), _ranks(recent, pos, items)
     us = history.user_stats[user_rows[pos]]
     user_orders, days_since, rate = us[:, 0], us[:, 1], us[:, 2]
     X = np.column_stack([
-        score[pos, items], rank[pos, items], recent[pos, items], recent_rank[pos, items], bought,
+        score[pos, items], rank, recent[pos, items], recent_rank, bought,
         ps[:, 0] / user_orders, days_since * rate, ps, us, history.item_stats[items],
     ]).astype(np.float32)
     return pos, items, X
 
 
-def _ranks(scores: np.ndarray) -> np.ndarray:
-    """Rank of each item in its row, 1 = highest score."""
-    order = np.argsort(-scores, axis=1, kind="stable")
-    ranks = np.empty_like(order)
-    positions = np.broadcast_to(np.arange(1, scores.shape[1] + 1), scores.shape)
-    np.put_along_axis(ranks, order, positions, axis=1)
-    return ranks.astype(np.float32)
+def _ranks(scores: np.ndarray, pos: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Rank of item ``items[k]`` among all items of row ``pos[k]`` (``pos`` ascending), 1 =
+    highest score, equal scores in column order (as a stable sort of the row orders them).
+
+    A sorted copy of each row and a binary search per candidate: about half the time of
+    ranking every item of the row, which was a sixth of a cold "for you" list.
+    """
+    neg = -scores
+    ranked = np.sort(neg, axis=1)
+    values = neg[pos, items]
+    ranks = np.empty(len(pos), np.float32)
+    bounds = np.searchsorted(pos, np.arange(len(scores) + 1))
+    for r in np.flatnonzero(np.diff(bounds)):
+        a, b = bounds[r], bounds[r + 1]
+        ahead = np.searchsorted(ranked[r], values[a:b], "left")
+        ranks[a:b] = ahead + 1
+        for k in np.flatnonzero(np.searchsorted(ranked[r], values[a:b], "right") - ahead > 1):
+            ranks[a + k] += np.count_nonzero(neg[r, : items[a + k]] == values[a + k])
+    return ranks

@@ -7,6 +7,7 @@ from features.purchase_history import (
     CANDIDATE_FEATURES,
     PAIR_STATS,
     PackedHistory,
+    _ranks,
     candidate_features,
     purchase_history,
 )
@@ -94,3 +95,11 @@ def test_a_packed_customer_takes_a_few_bytes_per_item_bought():
     # 24 bytes per pair unpacked (item column, two float32 counts, two float32 day counts,
     # four uint8 counts); random items and dates compress worse than a real shop's (4.5).
     assert packed.pair_blob.nbytes / h.orders.nnz < 12
+
+
+def test_candidate_ranks_are_among_all_items_with_equal_scores_in_column_order():
+    scores = np.array([[0, 1, 0, 1, 0, 2], [3, 3, 3, 0, 0, 0]], np.float32)
+    pos, items = np.array([0, 0, 0, 1, 1]), np.array([0, 3, 5, 2, 4])
+
+    # Row 0 best first: 5, 1, 3, 0, 2, 4; row 1: 0, 1, 2, 3, 4, 5.
+    assert _ranks(scores, pos, items).tolist() == [4, 3, 1, 3, 5]
