@@ -91,7 +91,7 @@ bench-recs: env
 # in another terminal; needs wrk: apt-get install wrk, and SHELFWISE_API_KEY=a storefront key).
 # README, "Speed".
 bench-load: env
-	$(BIN)/python -m serving.loadtest --url http://127.0.0.1:$(PORT)
+	$(BIN)/python -m serving.loadtest --url http://127.0.0.1:$(PORT) --bare
 
 # Ten minutes of mixed traffic at 80% of the running service's measured peak: errors, p99 and
 # memory per minute (needs wrk and SHELFWISE_API_KEY=an admin key). README, "Trust".

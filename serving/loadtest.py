@@ -14,6 +14,12 @@ may answer), how long until ``/recommend`` reflects it. Last, it builds the serv
 recommender's state with ``--memory-users`` customers (the champion's customers repeated
 under new ids, so the history per customer is real) in a fresh process and reports its
 resident memory per million customers.
+
+``--bare`` also starts, measures and stops a bare BentoML service on a free port: two
+workers, access log off, ``gc.freeze()``, a no-op endpoint and a numpy top-10 over random
+factors, i.e. what the storefront issue's reference figure (about 1,600 requests/s) was
+measured on. Its figures are about the most any BentoML service does on the machine then, which
+tells a slow machine apart from slow code.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import argparse
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -150,6 +158,66 @@ def middleware_overhead_us(key: str, home: Path, n: int = 20_000) -> dict[str, f
     return uvloop.run(timed())  # the service's event loop
 
 
+_BARE_SERVICE = r"""
+import gc
+import bentoml
+import numpy as np
+
+@bentoml.service(workers=2, traffic={"timeout": 10}, logging={"access": {"enabled": False}})
+class Bare:
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        self.users = rng.standard_normal((5000, 64), dtype=np.float32)
+        self.items = rng.standard_normal((4000, 64), dtype=np.float32)
+        gc.freeze()
+
+    @bentoml.api
+    def ping(self) -> dict:
+        return {}
+
+    @bentoml.api
+    def recommend(self, user_id: str, k: int = 10) -> dict:
+        scores = self.items @ self.users[hash(user_id) % len(self.users)]
+        top = np.argpartition(-scores, k)[:k]
+        return {"items": top[np.argsort(-scores[top])].tolist()}
+"""
+
+
+def bare_floor(bodies: dict[str, list[str]], concurrency: int, seconds: int, repeat: int,
+               tmp: Path) -> dict[str, float]:
+    """Median requests/s of a bare BentoML service's two endpoints at ``concurrency``."""
+    home = tmp / "bare"
+    home.mkdir()
+    (home / "bare_service.py").write_text(_BARE_SERVICE)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "bare_service:Bare", "--host",
+                             "127.0.0.1", "--port", str(port)], cwd=home, start_new_session=True,
+                            env={**os.environ, "BENTOML_DO_NOT_TRACK": "true"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the bare BentoML service did not start") from None
+                time.sleep(0.5)
+        out = {}
+        for path in bodies:
+            run_wrk(f"{url}/{path}", bodies[path], 4, 2, tmp, "-")  # warm up
+            out[path] = float(np.median([run_wrk(f"{url}/{path}", bodies[path], concurrency, seconds,
+                                                 tmp, "-")["rps"] for _ in range(repeat)]))
+        return out
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
 _MEMORY_PROBE = r"""
 import gc, json, sys
 from pathlib import Path
@@ -216,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=50, help="sessions timed from event to changed answer")
     p.add_argument("--memory-users", type=int, nargs="*", default=[100_000, 1_000_000],
                    help="customer counts the memory probe loads (none: skip it)")
+    p.add_argument("--bare", action="store_true",
+                   help="also measure a bare BentoML service (no-op and numpy top-10) at c=8")
     args = p.parse_args(argv)
     if not args.key:
         p.error("give a storefront API key: --key KEY or SHELFWISE_API_KEY (`shelfwise keys create`)")
@@ -253,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"(< {TARGETS['p99_ms']:.0f}), {rec['rps']:.0f} req/s (>= {TARGETS['rps']:.0f}): "
                   + ("met" if ratio >= TARGETS["ratio"] and rec["p99_ms"] < TARGETS["p99_ms"]
                      and rec["rps"] >= TARGETS["rps"] else "MISSED"))
+
+        if args.bare:
+            bare = bare_floor(bodies, 8, args.seconds, args.repeat, Path(tmp))
+            print(f"\na bare BentoML service on this machine, c=8, median of {args.repeat}: no-op "
+                  f"{bare['ping']:.0f} req/s, numpy top-10 {bare['recommend']:.0f} req/s")
 
         overhead = middleware_overhead_us(args.key, ws.home)
         print(f"\nthe service's middlewares (keys, limits, error bodies), in-process: "
