@@ -12,6 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
 from features.workspace import Settings, Workspace
 from serving.registry import NoChampionError, download_champions
 from serving.runtime import CustomerScorer
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                                 ws.read_events())
     frame = scorer.frame.copy()
     for family in ("churn", "cltv"):
-        frame[f"top_{family}_driver"] = [scorer.drivers[family][c][0]["feature"] for c in frame.index]
+        drivers = scorer.drivers[family]
+        frame[f"top_{family}_driver"] = pd.Series(drivers.first(), index=drivers.rows).reindex(frame.index)
     frame = frame.rename_axis("customer_id").reset_index()[list(COLUMNS)]
     frame.insert(len(frame.columns), "as_of", scorer.as_of.date().isoformat())
     versions = f"churn {artifacts['churn'].label}, cltv {artifacts['cltv'].label}"

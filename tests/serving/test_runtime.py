@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from features.artifacts import IncompatibleModelError, write_checksums
-from serving.runtime import BlendedRuntime, CustomerScorer
+from serving.runtime import BlendedRuntime, CustomerScorer, TopDrivers
 
 
 def test_artifact_of_another_format_is_refused(tmp_path):
@@ -59,3 +59,26 @@ def test_next_purchase_date_is_the_bgnbd_median_wait_or_none_when_likely_gone(tm
     wait_days = round((2 + 9) * (2 ** 0.1 - 1) * 7)
     assert dates["busy"] == pd.Timestamp("2011-03-08") + pd.Timedelta(days=wait_days)
     assert pd.isna(dates["gone"])
+
+
+def test_top_drivers_name_each_customers_largest_contributions_with_their_values(tmp_path):
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200) / 100, "c": np.zeros(200)},
+                     index=[f"c{i}" for i in range(200)])
+    X.loc["c0", "a"] = 2.0  # far from the mean: "a" pushes c0's prediction up most
+    booster = lgb.train({"objective": "regression", "min_data_in_leaf": 5, "verbose": -1},
+                        lgb.Dataset(X.to_numpy(), 3 * X["a"] + X["b"]), num_boost_round=20)
+    booster.save_model(str(tmp_path / "model.lgb"))
+    X.loc["c0", "b"] = np.nan
+
+    drivers = TopDrivers(tmp_path, X, ["a", "b", "c"])
+
+    c0 = drivers["c0"]
+    assert [d["feature"] for d in c0][0] == "a" and c0[0]["value"] == 2.0 and c0[0]["contribution"] > 0
+    assert sorted(d["feature"] for d in c0) == ["a", "b", "c"]
+    assert next(d for d in c0 if d["feature"] == "b")["value"] is None  # missing, not NaN in JSON
+    assert (drivers.first() == "a").mean() > 0.9
+    with pytest.raises(KeyError):
+        drivers["nobody"]
