@@ -68,7 +68,7 @@ mlflow-ui: env
 	$(BIN)/shelfwise mlflow-ui
 
 test: env
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 # Run the notebooks on the bundled data; executed copies (with plots) go to the workspace,
 # the notebooks in git stay without outputs. `make test` runs them too.

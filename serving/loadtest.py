@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--seconds", type=int, default=5, help="per run")
     p.add_argument("--repeat", type=int, default=3, help="runs per endpoint and concurrency")
+    p.add_argument("--warmup-runs", type=int, default=5, help="3-second runs per endpoint before measuring")
     p.add_argument("--events", type=int, default=50, help="sessions timed from event to changed answer")
     p.add_argument("--memory-users", type=int, nargs="*", default=[100_000, 1_000_000],
                    help="customer counts the memory probe loads (none: skip it)")
@@ -299,8 +300,11 @@ def main(argv: list[str] | None = None) -> int:
               "recommend": [json.dumps({"user_id": c, "k": 10}) for c in customers]}
     rows = []
     with tempfile.TemporaryDirectory(prefix="shelfwise-loadtest-") as tmp:
-        for path in bodies:  # warm both workers up
-            run_wrk(f"{args.url}/{path}", bodies[path], 4, 2, Path(tmp), args.key)
+        # Warm both workers' list caches: a run's connections may all land on one worker, so
+        # several short runs (2 s each used to leave the first measured runs partly cold).
+        for path in bodies:
+            for _ in range(args.warmup_runs):
+                run_wrk(f"{args.url}/{path}", bodies[path], 8, 3, Path(tmp), args.key)
         for c in args.concurrency:
             for path in bodies:
                 for _ in range(args.repeat):
