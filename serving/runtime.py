@@ -147,7 +147,7 @@ class TopDrivers:
         X = features[columns].to_numpy(float)
         contrib = lgb.Booster(model_file=str(path / "model.lgb")).predict(X, pred_contrib=True)[:, :-1]
         self.columns = np.asarray(columns, dtype=object)
-        self.rows = pd.Index(features.index)
+        self.rows = features.index  # shared with the scorer's frame, not copied
         self.top = np.argsort(-np.abs(contrib), axis=1)[:, :N_DRIVERS]
         self.values = np.take_along_axis(X, self.top, axis=1)
         self.contributions = np.take_along_axis(contrib, self.top, axis=1)
