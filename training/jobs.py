@@ -257,9 +257,11 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     if test is not None and test.users:
         if baselines:
             for name, make in BASELINES.items():
-                est = make(params.ease_l2) if name == "ease" else make()
-                # Trending learns from recency-weighted purchases; the rest from order counts.
-                est.fit(history.decayed if name == "trending" else history.orders)
+                if name == "ease":  # the blended model's own EASE, fitted on the same orders
+                    est = EASERecommender(params.ease_l2)
+                    est.item_weights_ = model.item_weights_
+                else:  # trending learns from recency-weighted purchases; the rest from order counts
+                    est = make().fit(history.decayed if name == "trending" else history.orders)
                 table[name] = evaluate(matrix_recommender(est, history.orders), test, history.items)
         def blended(rows: np.ndarray, k: int, task: str) -> np.ndarray:
             own_only = 0 if task == "buy_again" else None

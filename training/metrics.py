@@ -57,13 +57,40 @@ def ranking_report(
 ) -> dict[str, float]:
     """Mean of each metric at ``k`` over the users in ``truth``, keyed ``<metric>_at_<k>``.
 
-    A user in ``truth`` with no recommendation counts as a miss.
+    A user in ``truth`` with no recommendation counts as a miss. The same definitions as the
+    functions in ``METRICS``, computed from one hit matrix (users x ranks) instead of one
+    Python loop per user and metric: a training run's report calls this ~150 times on a few
+    thousand users, which took 17 s per loop.
     """
     if not truth:
         raise ValueError("ranking_report: no users to evaluate")
-    rows = np.array([[METRICS[m](recommendations.get(u, []), rel, k) for m in metrics]
-                     for u, rel in truth.items()])
-    return {f"{m}_at_{k}": float(v) for m, v in zip(metrics, rows.mean(axis=0), strict=True)}
+    unknown = set(metrics) - set(METRICS)
+    if unknown:
+        raise ValueError(f"ranking_report: unknown metrics {sorted(unknown)}; known: {sorted(METRICS)}")
+    hits = np.zeros((len(truth), k), dtype=bool)
+    n_relevant = np.empty(len(truth))
+    for row, (user, relevant) in enumerate(truth.items()):
+        n_relevant[row] = len(relevant)
+        for rank, item in enumerate(recommendations.get(user, ())[:k]):
+            hits[row, rank] = item in relevant
+    n_hits = hits.sum(axis=1)
+    ideal_hits = np.minimum(n_relevant, k)
+    has_relevant = ideal_hits > 0
+    discount = 1.0 / np.log2(np.arange(k) + 2)
+    ideal_dcg = np.concatenate([[0.0], np.cumsum(discount)])[ideal_hits.astype(int)]
+    precision_at_rank = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
+
+    def safe_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.divide(a, b, out=np.zeros(len(a)), where=has_relevant)
+
+    per_user = {
+        "precision": lambda: n_hits / k,
+        "recall": lambda: safe_divide(n_hits, n_relevant),
+        "ndcg": lambda: safe_divide(hits @ discount, ideal_dcg),
+        "map": lambda: safe_divide((precision_at_rank * hits).sum(axis=1), ideal_hits),
+        "hit_rate": lambda: (n_hits > 0).astype(float),
+    }
+    return {f"{m}_at_{k}": float(per_user[m]().mean()) for m in metrics}
 
 
 def catalogue_coverage(recommendations: dict[str, Sequence[str]], n_items: int, k: int) -> float:

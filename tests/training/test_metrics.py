@@ -55,3 +55,15 @@ def test_calibration_lift_and_decile_error_by_hand():
     actual = np.arange(1, 11, dtype=float)
     assert decile_mape(actual, actual) == 0.0
     assert decile_mape(actual, actual * 1.5) == pytest.approx(0.5)
+
+
+def test_the_report_is_the_mean_of_each_metric_over_users_with_short_lists_and_misses():
+    from training.metrics import METRICS
+
+    truth = {"u1": {"b", "d", "e"}, "u2": {"a"}, "u3": {"x", "y"}, "u4": {"c", "a", "b", "d", "e", "f"}}
+    recommended = {"u1": ["a", "b", "c", "d"], "u2": ["a"], "u4": ["f", "z", "a", "b"], "u5": ["a"]}
+    for k in (1, 3, 4, 6):
+        report = ranking_report(recommended, truth, k, metrics=tuple(METRICS))
+        for name, metric in METRICS.items():
+            by_hand = np.mean([metric(recommended.get(u, []), rel, k) for u, rel in truth.items()])
+            assert report[f"{name}_at_{k}"] == pytest.approx(by_hand), (name, k)
