@@ -13,21 +13,26 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
+# Bounds on the log-parameters: e^25 stands for infinity (see _fit).
+_LOG_BOUND = 25.0
+
 
 def _fit(neg_log_likelihood, n_params: int) -> np.ndarray:
-    # Parameters are positive: optimise their logs. Nelder-Mead is robust on these
-    # likelihoods, which are flat in some directions.
-    options = {"maxiter": 10_000, "xatol": 1e-9, "fatol": 1e-9}
-    res = minimize(neg_log_likelihood, np.zeros(n_params), method="Nelder-Mead", options=options)
+    # Parameters are positive: optimise their logs. A quasi-Newton search (L-BFGS-B) finds
+    # the optimum's neighbourhood in a few hundred evaluations; Nelder-Mead, robust where the
+    # likelihood is flat in some directions, polishes it from there. Nelder-Mead from the
+    # origin alone took up to 50,000 evaluations, and on Online Retail II it ended Gamma-Gamma
+    # on a ridge (p -> infinity) 500 log-likelihood units below the optimum.
+    # The optimum can lie at infinity along a ridge where the likelihood no longer changes:
+    # with no spread in purchase rates among customers, r and alpha grow together without
+    # bound and Gamma(r, alpha) tends to one rate. The bounds stop that walk at e^25, which
+    # is the same model for every purpose here.
+    bounds = [(-_LOG_BOUND, _LOG_BOUND)] * n_params
+    start = minimize(neg_log_likelihood, np.zeros(n_params), method="L-BFGS-B", bounds=bounds).x
+    res = minimize(neg_log_likelihood, start, method="Nelder-Mead", bounds=bounds,
+                   options={"maxiter": 10_000, "xatol": 1e-9, "fatol": 1e-9})
     if not res.success:
-        # The optimum can lie at infinity along a ridge where the likelihood no longer changes:
-        # with no spread in purchase rates among customers, r and alpha grow together without
-        # bound and Gamma(r, alpha) tends to one rate. Accept that limit when a restart cannot
-        # improve the likelihood; a fit that is still improving is an error.
-        again = minimize(neg_log_likelihood, res.x, method="Nelder-Mead", options=options)
-        if res.fun - again.fun > 1e-6 * max(abs(res.fun), 1.0):
-            raise RuntimeError(f"maximum likelihood did not converge: {res.message}")
-        res = again
+        raise RuntimeError(f"maximum likelihood did not converge: {res.message}")
     return np.exp(res.x)
 
 

@@ -89,3 +89,17 @@ def test_fit_accepts_an_optimum_at_infinity_when_purchase_rates_do_not_vary():
     assert bg.params_["r"] > 1e4 and bg.params_["alpha"] > 1e4
     p = bg.probability_no_purchase(13.0, summary["frequency"], summary["recency"], summary["T"])
     assert np.isfinite(p).all() and ((p > 0) & (p < 1)).all()
+
+
+def test_gamma_gamma_recovers_the_parameters_of_simulated_spend_in_pounds_not_dollars():
+    # Spend per order in the hundreds (gamma 400) puts the optimum far from the optimiser's
+    # start at p = q = gamma = 1; Nelder-Mead alone walked off to p -> infinity from there.
+    rng = np.random.default_rng(0)
+    p, q, gamma = 2.4, 3.5, 400.0
+    scale = rng.gamma(q, 1 / gamma, 3000)  # each customer's nu ~ Gamma(q, gamma)
+    repeats = rng.integers(1, 15, 3000)
+    mean_spend = np.array([rng.gamma(p, 1 / nu, x).mean() for nu, x in zip(scale, repeats, strict=True)])
+
+    gg = GammaGammaModel().fit(repeats, mean_spend)
+
+    assert gg.params_ == pytest.approx({"p": p, "q": q, "gamma": gamma}, rel=0.05)
