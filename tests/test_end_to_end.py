@@ -376,11 +376,11 @@ def test_a_new_champion_promoted_under_soak_load_is_served_without_failing_a_req
         _, version = registry.log_and_register(client, ws, "churn", path, params={}, metrics={},
                                                tags={"copy_of": "champion"}, run_name="champion again")
     assert version == "2"
-    # The load: `make soak` for 90 s (wrk, mixed endpoints) at half the peak it measures first:
+    # The load: `make soak` for 72 s (wrk, mixed endpoints) at half the peak it measures first:
     # at 80% both workers reload for over a minute on 2 cores.
     soak = subprocess.Popen(
         [sys.executable, "-m", "serving.soak", "--url", str(service.base_url).rstrip("/"), "--key",
-         api_keys["admin"], "--minutes", "1.5", "--interval", "15", "--share", "0.5", "--probe-seconds", "2",
+         api_keys["admin"], "--minutes", "1.2", "--interval", "12", "--share", "0.5", "--probe-seconds", "2",
          "--out", str(tmp_path)],
         env=_env(trained_home), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
