@@ -119,6 +119,55 @@ class BlendedRuntime:
         scores = np.asarray(self.fbt[items].sum(axis=0), dtype=np.float64).ravel()
         return _top_positive(scores, items)
 
+    def cross_sell(self, rows: np.ndarray, size: int, favourites: int = 3,
+                   chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+        """Per customer row, up to ``size`` items bought together with their ``favourites``
+        (the items of most distinct orders, ties to the lower column) that they never
+        bought, best first (summed confidence, ties to the lower column): what
+        :meth:`bought_together` of the favourites gives, less the customer's purchases.
+
+        For many customers at once, by sparse products over ``chunk`` customers at a time:
+        one customer at a time took 0.5 ms each, minutes per million customers.
+
+        Returns
+        -------
+        indptr : ndarray of int64, shape (len(rows) + 1,)
+            Row ``r``'s items are ``items[indptr[r]:indptr[r + 1]]``.
+        items : ndarray of int
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        parts = []
+        for start in range(0, len(rows), chunk):
+            own = self.history.rows(rows[start:start + chunk]).orders
+            best = _best_per_row(own, favourites)
+            liked = sp.csr_matrix((np.ones(len(best), np.float32), (_row_of(own)[best], own.indices[best])),
+                                  shape=own.shape)
+            scores = (liked @ self.fbt).tocsr()
+            scores = (scores - scores.multiply(own > 0)).tocsr()  # never bought before
+            scores.eliminate_zeros()
+            top = _best_per_row(scores, size)
+            parts.append((np.bincount(_row_of(scores)[top], minlength=own.shape[0]), scores.indices[top]))
+        counts = np.concatenate([c for c, _ in parts]) if parts else np.zeros(0, np.int64)
+        items = np.concatenate([i for _, i in parts]) if parts else np.zeros(0, np.int32)
+        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), items
+
+
+def _row_of(m: sp.csr_matrix) -> np.ndarray:
+    return np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+
+
+def _best_per_row(m: sp.csr_matrix, k: int) -> np.ndarray:
+    """Positions in ``m.data`` of each row's ``k`` largest entries, row by row and best first
+    (ties to the lower column)."""
+    m.sort_indices()
+    row = _row_of(m)
+    # Stable sorts: by score within the (ascending) columns, then by row. One lexsort of
+    # the three keys took twice as long.
+    order = np.argsort(-m.data, kind="stable")
+    order = order[np.argsort(row[order], kind="stable")]
+    rank = np.arange(len(order)) - m.indptr[row[order]]
+    return order[rank < k]
+
 
 def _top_positive(scores: np.ndarray, leave_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scores = np.array(scores, dtype=np.float64)

@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from serving.runtime import BlendedRuntime
+
 
 @pytest.fixture(scope="session")
 def blended_dir(tmp_path_factory):
@@ -50,6 +52,10 @@ class _Recs:
         for (a, b), w in weights.items():
             self.item_weights[i.index(a), i.index(b)] = w
         self._fbt = {(i.index(a), i.index(b)): c for (a, b), c in fbt.items()}
+        self.fbt = sp.csr_matrix((list(self._fbt.values()), tuple(zip(*self._fbt, strict=True))),
+                                 shape=(len(items), len(items)), dtype=np.float32)
+
+    cross_sell = BlendedRuntime.cross_sell  # the real batch rule, on these literal purchases
 
     def purchases(self, row):
         own = self.history.rows([row]).orders

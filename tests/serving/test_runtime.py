@@ -82,3 +82,25 @@ def test_top_drivers_name_each_customers_largest_contributions_with_their_values
     assert (drivers.first() == "a").mean() > 0.9
     with pytest.raises(KeyError):
         drivers["nobody"]
+
+
+def test_cross_sell_bundles_what_goes_with_a_customers_three_favourites_that_they_never_bought():
+    from types import SimpleNamespace
+
+    import scipy.sparse as sp
+
+    # Customer 0 ordered item 0 five times, 1 five times, 3 four times and 2 once: the
+    # favourites are 0, 1 and 3. Customer 1 bought only item 6, which has no rules.
+    orders = sp.csr_matrix(np.array([[5, 5, 1, 4, 0, 0, 0], [0, 0, 0, 0, 0, 0, 2]], np.float32))
+    rules = {(0, 4): 0.25, (1, 4): 0.25, (3, 5): 0.5, (2, 6): 0.9, (0, 2): 0.8}
+    fbt = sp.csr_matrix((list(rules.values()), tuple(zip(*rules, strict=True))), shape=(7, 7), dtype=np.float32)
+    runtime = SimpleNamespace(history=SimpleNamespace(rows=lambda r: SimpleNamespace(orders=orders[r])), fbt=fbt)
+
+    for chunk in (1, 10):
+        indptr, items = BlendedRuntime.cross_sell(runtime, np.array([0, 1]), size=3, chunk=chunk)
+        # 4 (0.25 + 0.25) ties 5 (0.5) and comes first as the lower column; 2 was bought;
+        # 6 goes with item 2, which is not a favourite.
+        assert items[indptr[0]:indptr[1]].tolist() == [4, 5]
+        assert indptr[2] == indptr[1]
+    indptr, items = BlendedRuntime.cross_sell(runtime, np.array([1, 0]), size=1)
+    assert indptr.tolist() == [0, 0, 1] and items.tolist() == [4]
