@@ -70,6 +70,13 @@ def test_empty_file_and_wrong_encoding_get_clear_errors(tmp_path):
     latin.write_bytes(",".join(online_retail.RAW_COLUMNS).encode() + "\n1,2,caf\xe9,1,2010-01-01,1,1,UK\n".encode("latin-1"))
     with pytest.raises(ValueError, match="latin1.csv, line 2: not utf-8 text"):
         online_retail.read_raw(latin)
+    # The same byte in a row with a field too many: pyarrow could not hand that row over to
+    # be kept as a reject, and called it a parse error.
+    wide = tmp_path / "wide.csv"
+    wide.write_bytes(",".join(online_retail.RAW_COLUMNS).encode() + b"\n1,2,a,1,2010-01-01,1,1,UK\n"
+                     + "1,2,caf\xe9,1,2010-01-01,1,1,UK,extra\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"wide.csv, line 3: not utf-8 text \(b'1,2,caf\\xe9,1,.*,extra'\)"):
+        online_retail.read_raw(wide)
 
 
 def test_item_title_is_its_most_frequent_description(orders):
