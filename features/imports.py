@@ -225,7 +225,8 @@ def _check_decodable(path: Path, encoding: str, chunk: int = 1 << 22) -> None:
                                  f"{encoding} (or declare its encoding in a mapping file)") from None
             if not block:
                 return
-            # Keep the last line's start, so that an error in the next block can show it.
+            # Keep the last line's start (tail never holds a newline), so that an error in the
+            # next block can show it.
+            lines_before += block.count(b"\n")
             cut = block.rfind(b"\n") + 1
-            lines_before += (tail + block[:cut]).count(b"\n") if cut else 0
             tail = block[cut:] if cut else tail + block
