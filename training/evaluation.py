@@ -87,12 +87,16 @@ def matrix_recommender(model: Recommender, matrix: sp.csr_matrix) -> Recommend:
     return recommend
 
 
-def evaluate(recommend: Recommend, test: TestWindow, items: IdIndex) -> dict[str, float]:
+def evaluate(recommend: Recommend, test: TestWindow, items: IdIndex,
+             tasks: tuple[str, ...] = TASKS) -> dict[str, float]:
     """Metrics of one model: ``<task>_<metric>_at_<k>``, ``<task>_coverage_at_<k>``, and
-    ``all_ndcg_at_10_<group>``."""
+    ``all_ndcg_at_10_<group>``, for each of ``tasks`` (each one asks ``recommend`` again)."""
+    unknown = set(tasks) - set(TASKS)
+    if unknown:
+        raise ValueError(f"evaluate: unknown tasks {sorted(unknown)}; expected some of {list(TASKS)}")
     out: dict[str, float] = {}
     k_max = max(KS)
-    for task in TASKS:
+    for task in tasks:
         truth = test.truth[task]
         if not truth:
             continue

@@ -133,10 +133,14 @@ class EASERecommender(Recommender):
             p, info = lapack.spotri(factor, lower=0, overwrite_c=1)
         if info != 0:
             raise ValueError(f"EASERecommender.fit: Gram matrix not positive definite (LAPACK info {info})")
-        p = np.triu(p) + np.triu(p, 1).T  # potri fills the upper triangle only
-        b = p / -np.diag(p)
+        diag = np.diag(p).copy()
+        # potri fills the upper triangle only; mirror it in place (the temporaries of
+        # triu(p) + triu(p, 1).T took 0.3-0.5 s a fit at 4,400 items).
+        b = np.triu(p)
+        b += b.T
+        b /= -diag
         b[np.diag_indices_from(b)] = 0.0
-        self.item_weights_ = b.astype(np.float32)
+        self.item_weights_ = b
         return self
 
     def scores(self, userids, user_items) -> np.ndarray:

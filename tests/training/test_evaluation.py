@@ -37,6 +37,22 @@ def test_evaluate_scores_each_task_with_the_models_lists(orders):
     assert evaluate_new_customers(["x", "y"], tw) == {"all_ndcg_at_10_new": 1.0}
 
 
+def test_evaluate_asks_only_for_the_tasks_it_is_given(orders):
+    users, items = IdIndex(["A", "B"]), IdIndex(["x", "y", "z"])
+    tw = heldout_window(orders, users, AS_OF)
+    asked = []
+
+    def recommend(rows, k, task):
+        asked.append(task)
+        return np.array([[2, 0, 1] + [-1] * (k - 3)] * len(rows))
+
+    m = evaluate(recommend, tw, items, tasks=("all",))
+    assert asked == ["all"] and m["all_ndcg_at_10"] == 1.0
+    assert not [name for name in m if name.startswith("discovery")]
+    with pytest.raises(ValueError, match="unknown tasks \\['discover'\\]"):
+        evaluate(recommend, tw, items, tasks=("discover",))
+
+
 def test_baskets_query_one_item_and_score_the_rest_of_the_order():
     import scipy.sparse as sp
 
