@@ -97,9 +97,10 @@ def window_data(cache: FitCache, cutoff: pd.Timestamp, window_days: int, ease_l2
     known = rows >= 0
     users = np.unique(rows[known])
     pos, cand_items, X = candidate_features(history, weights, users, n_new=n_new)
-    bought = set(zip(rows[known & (items >= 0)].tolist(), items[known & (items >= 0)].tolist(), strict=True))
-    y = np.fromiter(((users[p], i) in bought for p, i in zip(pos, cand_items, strict=True)), dtype=np.float32,
-                    count=len(pos))
+    # A candidate is positive when its (customer, item) pair was bought in the window.
+    n_items = len(history.items)
+    ok = known & (items >= 0)
+    y = np.isin(users[pos] * n_items + cand_items, rows[ok] * n_items + items[ok]).astype(np.float32)
     return RankerData(X, y, np.bincount(pos, minlength=len(users)))
 
 
