@@ -156,20 +156,18 @@ def _read_csv(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    # Checked before parsing: pyarrow reports bytes that are not text as a parse error of
+    # their row, or, in a row of the wrong width, cannot hand the row to keep_broken at all.
+    _check_decodable(path, encoding)
     with open(path, "rb") as f:
         header = f.readline()
     try:
         names = next(csv.reader([header.decode(encoding).rstrip("\r\n")], delimiter=delimiter))
-    except UnicodeDecodeError:
-        names = []
     except csv.Error as exc:  # a header "field" over 128 KiB: not a CSV header (found by fuzzing)
         raise ValueError(f"{path}: the first line is not a CSV header with delimiter {delimiter!r} "
                          f"({exc})") from None
     if not [n for n in names if n.strip()]:
         raise ValueError(f"{path}: file has no header row")
-    # Checked before parsing: pyarrow reports bytes that are not text as a parse error of
-    # their row, or, in a row of the wrong width, cannot hand the row to keep_broken at all.
-    _check_decodable(path, encoding)
     broken: list[tuple[int, str]] = []
 
     def keep_broken(row) -> str:  # rows with too few or too many fields

@@ -77,6 +77,12 @@ def test_empty_file_and_wrong_encoding_get_clear_errors(tmp_path):
                      + "1,2,caf\xe9,1,2010-01-01,1,1,UK,extra\n".encode("latin-1"))
     with pytest.raises(ValueError, match=r"wide.csv, line 3: not utf-8 text \(b'1,2,caf\\xe9,1,.*,extra'\)"):
         online_retail.read_raw(wide)
+    # In the header itself: the line is named, rather than "no header row".
+    header = tmp_path / "header.csv"
+    header.write_bytes(",".join(online_retail.RAW_COLUMNS).replace("Country", "Pa\xefs").encode("latin-1")
+                       + b"\n1,2,a,1,2010-01-01,1,1,UK\n")
+    with pytest.raises(ValueError, match=r"header.csv, line 1: not utf-8 text \(b'Invoice,.*Pa\\xefs'\)"):
+        online_retail.read_raw(header)
 
 
 def test_item_title_is_its_most_frequent_description(orders):
