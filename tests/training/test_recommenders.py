@@ -120,3 +120,17 @@ def test_frequently_bought_together_support_confidence_and_lift_by_hand():
     assert strict.recommend([np.array([0])], k=3)[0].tolist() == [[1, -1, -1]]
     by_confidence = FrequentlyBoughtTogether(min_orders=1).fit(baskets)
     assert by_confidence.recommend([np.array([0])], k=2)[0].tolist() == [[1, 2]]  # 2/3 before 1/3
+
+
+def test_frequently_bought_together_sums_a_carts_rules_and_breaks_ties_by_column():
+    import scipy.sparse as sp
+
+    from training.recommenders import FrequentlyBoughtTogether
+    # Orders a+b, a+c, c+d, b+d: from a, b and c tie at 1/2; from the cart {a, d}, b and c
+    # each collect 1/2 + 1/2.
+    baskets = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 1, 1], [0, 1, 0, 1]], np.float32))
+    fbt = FrequentlyBoughtTogether(min_orders=1).fit(baskets)
+    ids, scores = fbt.recommend([np.array([0]), np.array([0, 3]), np.array([1, 1])], k=3)
+    assert ids.tolist() == [[1, 2, -1], [1, 2, -1], [0, 3, -1]]
+    assert scores[1, :2].tolist() == [1.0, 1.0] and scores[2, :2].tolist() == [1.0, 1.0]  # b twice
+    assert fbt.recommend([], k=2)[0].shape == (0, 2)
