@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from features.artifacts import check_model, load_arrays
 from features.customer_features import History, build_customer_features, build_rfm_summary
+from features.interactions import best_per_row, row_of
 from features.purchase_history import PackedHistory, candidate_features
 
 # Customers whose ranked list a worker keeps (about 1 KB each: ~100 candidates).
@@ -139,34 +140,17 @@ class BlendedRuntime:
         parts = []
         for start in range(0, len(rows), chunk):
             own = self.history.rows(rows[start:start + chunk]).orders
-            best = _best_per_row(own, favourites)
-            liked = sp.csr_matrix((np.ones(len(best), np.float32), (_row_of(own)[best], own.indices[best])),
+            best = best_per_row(own, favourites)
+            liked = sp.csr_matrix((np.ones(len(best), np.float32), (row_of(own)[best], own.indices[best])),
                                   shape=own.shape)
             scores = (liked @ self.fbt).tocsr()
             scores = (scores - scores.multiply(own > 0)).tocsr()  # never bought before
             scores.eliminate_zeros()
-            top = _best_per_row(scores, size)
-            parts.append((np.bincount(_row_of(scores)[top], minlength=own.shape[0]), scores.indices[top]))
+            top = best_per_row(scores, size)
+            parts.append((np.bincount(row_of(scores)[top], minlength=own.shape[0]), scores.indices[top]))
         counts = np.concatenate([c for c, _ in parts]) if parts else np.zeros(0, np.int64)
         items = np.concatenate([i for _, i in parts]) if parts else np.zeros(0, np.int32)
         return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), items
-
-
-def _row_of(m: sp.csr_matrix) -> np.ndarray:
-    return np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-
-
-def _best_per_row(m: sp.csr_matrix, k: int) -> np.ndarray:
-    """Positions in ``m.data`` of each row's ``k`` largest entries, row by row and best first
-    (ties to the lower column)."""
-    m.sort_indices()
-    row = _row_of(m)
-    # Stable sorts: by score within the (ascending) columns, then by row. One lexsort of
-    # the three keys took twice as long.
-    order = np.argsort(-m.data, kind="stable")
-    order = order[np.argsort(row[order], kind="stable")]
-    rank = np.arange(len(order)) - m.indptr[row[order]]
-    return order[rank < k]
 
 
 def _top_positive(scores: np.ndarray, leave_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

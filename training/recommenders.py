@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from features.interactions import best_per_row, row_of
+
 FORMAT = "shelfwise-recs-v1"
 ARRAYS = "model.npz"
 META = "meta.json"
@@ -271,20 +273,15 @@ class FrequentlyBoughtTogether:
         indptr = np.concatenate([[0], np.cumsum([len(c) for c in cols], dtype=np.int64)])
         cart = sp.csr_matrix((np.ones(indptr[-1], np.float32), np.concatenate([np.zeros(0, np.int64), *cols]),
                               indptr), shape=(len(carts), self.score_.shape[0]))
-        summed = (cart @ self.score_).tocsr()
+        summed = (cart @ self.score_).tocsr()  # cart order kept: sums as one cart at a time did
         summed = (summed - summed.multiply(cart > 0)).tocsr()  # never the cart's own items
-        summed.data[summed.data <= 0] = 0.0
+        summed.data[summed.data <= 0] = 0.0  # an item twice in a cart was subtracted twice
         summed.eliminate_zeros()
-        summed.sort_indices()
-        # Best first within a row, ties to the lower column: stable sorts by score, then by row.
-        row = np.repeat(np.arange(len(carts)), np.diff(summed.indptr))
-        order = np.argsort(-summed.data, kind="stable")
-        order = order[np.argsort(row[order], kind="stable")]
-        row, item, value = row[order], summed.indices[order], summed.data[order]
-        rank = np.arange(len(order)) - summed.indptr[row]
-        keep = rank < k
-        ids[row[keep], rank[keep]] = item[keep]
-        scores[row[keep], rank[keep]] = value[keep]
+        best = best_per_row(summed, k)
+        row = row_of(summed)[best]
+        rank = np.arange(len(best)) - np.searchsorted(row, row)  # best lists rows in order
+        ids[row, rank] = summed.indices[best]
+        scores[row, rank] = summed.data[best]
         return ids, scores
 
 
