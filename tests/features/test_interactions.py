@@ -21,6 +21,9 @@ def test_id_index_translates_both_ways_and_marks_unknown_ids():
 
 def test_window_purchases_exclude_returns(orders):
     assert purchases_in_window(orders, pd.Timestamp("2011-02-01")) == {"A": {"x", "z"}, "C": {"x"}}
+    assert purchases_in_window(orders, pd.Timestamp("2010-01-01"), pd.Timestamp("2011-01-02")) == {
+        "A": {"x", "y"}, "B": {"y"}}
+    assert purchases_in_window(orders, pd.Timestamp("2012-01-01")) == {}
 
 
 AS_OF = pd.Timestamp("2011-03-01")
