@@ -87,6 +87,21 @@ def matrix_recommender(model: Recommender, matrix: sp.csr_matrix) -> Recommend:
     return recommend
 
 
+def one_pass(recommend_tasks: Callable[[np.ndarray, int], dict[str, np.ndarray]]) -> Recommend:
+    """Adapt a model that ranks every task's lists at once (``(rows, k) -> {task: columns}``,
+    as :meth:`training.ranker.BlendedRecommender.recommend_tasks`) to :func:`evaluate`, which
+    asks once per task: the lists of the last ``(rows, k)`` asked for are kept."""
+    last: dict[tuple[bytes, int], dict[str, np.ndarray]] = {}
+
+    def recommend(rows: np.ndarray, k: int, task: str) -> np.ndarray:
+        key = (np.asarray(rows).tobytes(), k)
+        if key not in last:
+            last.clear()
+            last[key] = recommend_tasks(rows, k)
+        return last[key][task]
+    return recommend
+
+
 def evaluate(recommend: Recommend, test: TestWindow, items: IdIndex,
              tasks: tuple[str, ...] = TASKS) -> dict[str, float]:
     """Metrics of one model: ``<task>_<metric>_at_<k>``, ``<task>_coverage_at_<k>``, and

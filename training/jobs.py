@@ -42,6 +42,7 @@ from training.evaluation import (
     evaluate_new_customers,
     heldout_window,
     matrix_recommender,
+    one_pass,
 )
 from training.metrics import customer_metrics, ranking_report
 from training.ranker import BlendedRecommender, FitCache, RankerParams
@@ -264,11 +265,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
                 else:  # trending learns from recency-weighted purchases; the rest from order counts
                     est = make().fit(history.decayed if name == "trending" else history.orders)
                 table[name] = evaluate(matrix_recommender(est, history.orders), test, history.items)
-        def blended(rows: np.ndarray, k: int, task: str) -> np.ndarray:
-            own_only = 0 if task == "buy_again" else None
-            return model.recommend(rows, k, include_purchased=task != "discovery", n_new=own_only)[0]
-
-        table["blended"] = evaluate(blended, test, history.items)
+        table["blended"] = evaluate(one_pass(model.recommend_tasks), test, history.items)
         baskets = basket_matrix(orders, as_of, data_end + pd.Timedelta(days=1), history.items)[0]
         def popular_for(carts, k, after=None):
             taken = after if after is not None else [[] for _ in carts]

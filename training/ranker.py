@@ -164,6 +164,22 @@ class BlendedRecommender:
         return rank_candidates(self.history_, self.item_weights_, self.booster_, user_rows, k,
                                self.params.n_new if n_new is None else n_new, include_purchased)
 
+    def recommend_tasks(self, user_rows: np.ndarray, k: int) -> dict[str, np.ndarray]:
+        """The top ``k`` item columns of :meth:`recommend` for the three lists at once:
+        ``"all"`` (own and new items), ``"discovery"`` (``include_purchased=False``) and
+        ``"buy_again"`` (``n_new=0``).
+
+        A candidate's features and score do not depend on which other candidates are ranked,
+        so the candidates of ``"all"`` are scored once and each list keeps its share of them:
+        the same lists as three calls, in a third of the time.
+        """
+        user_rows = np.asarray(user_rows, dtype=np.int64)
+        pos, items, X = candidate_features(self.history_, self.item_weights_, user_rows, self.params.n_new)
+        score = self.booster_.predict(X) if len(X) else np.zeros(0)
+        own = X[:, CANDIDATE_FEATURES.index("bought")] == 1
+        return {task: _best_k(pos[keep], items[keep], score[keep], len(user_rows), k)[0]
+                for task, keep in (("all", np.ones(len(pos), bool)), ("discovery", ~own), ("buy_again", own))}
+
     def save(self, path: Path, titles: np.ndarray, popularity: np.ndarray, extra_meta: dict,
              fbt_scores: sp.csr_matrix | None = None) -> None:
         """``model.npz`` (titles, popularity, trending, item statistics and, if given, the
@@ -204,11 +220,17 @@ def rank_candidates(history: PurchaseHistory | PackedHistory, item_weights: np.n
     user_rows = np.asarray(user_rows, dtype=np.int64)
     pos, items, X = candidate_features(history, item_weights, user_rows, n_new, include_purchased)
     score = booster.predict(X) if len(X) else np.zeros(0)
-    ids = np.full((len(user_rows), k), -1, np.int64)
-    scores = np.full((len(user_rows), k), -np.inf, np.float32)
+    return _best_k(pos, items, score, len(user_rows), k)
+
+
+def _best_k(pos: np.ndarray, items: np.ndarray, score: np.ndarray, n_users: int, k: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` items and scores per customer position (-1 / -inf pad); ties keep candidate order."""
+    ids = np.full((n_users, k), -1, np.int64)
+    scores = np.full((n_users, k), -np.inf, np.float32)
     order = np.lexsort((-score, pos))
     pos, items, score = pos[order], items[order], score[order]
-    start = np.searchsorted(pos, np.arange(len(user_rows)))
+    start = np.searchsorted(pos, np.arange(n_users))
     rank = np.arange(len(pos)) - start[pos]
     keep = rank < k
     ids[pos[keep], rank[keep]] = items[keep]

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from features.interactions import IdIndex
-from training.evaluation import evaluate, evaluate_new_customers, heldout_window
+from training.evaluation import evaluate, evaluate_new_customers, heldout_window, one_pass
 
 AS_OF = pd.Timestamp("2011-03-01")
 
@@ -51,6 +51,25 @@ def test_evaluate_asks_only_for_the_tasks_it_is_given(orders):
     assert not [name for name in m if name.startswith("discovery")]
     with pytest.raises(ValueError, match="unknown tasks \\['discover'\\]"):
         evaluate(recommend, tw, items, tasks=("discover",))
+
+
+def test_a_one_pass_model_ranks_once_per_rows_and_k_and_gives_each_task_its_lists(orders):
+    users, items = IdIndex(["A", "B"]), IdIndex(["x", "y", "z"])
+    tw = heldout_window(orders, users, AS_OF)
+    calls = []
+
+    def recommend_tasks(rows, k):
+        calls.append((rows.tolist(), k))
+        pad = [-1] * (k - 3)
+        return {"all": np.array([[0, 2, 1] + pad] * len(rows)),
+                "discovery": np.array([[2, 0, 1] + pad] * len(rows)), "buy_again": None}
+
+    recommend = one_pass(recommend_tasks)
+    m = evaluate(recommend, tw, items)
+    assert calls == [([0], 20)]
+    assert m["all_ndcg_at_10"] == pytest.approx(1 / np.log2(3)) and m["discovery_ndcg_at_10"] == 1.0
+    recommend(np.array([1]), 20, "all")
+    assert calls[-1] == ([1], 20)  # other rows: ranked again
 
 
 def test_baskets_query_one_item_and_score_the_rest_of_the_order():

@@ -40,3 +40,13 @@ def test_saved_blended_model_reloads_and_recommends_the_same(blended, tmp_path):
     loaded = BlendedRecommender.load(tmp_path)
     rows = np.arange(10)
     np.testing.assert_array_equal(loaded.recommend(rows, 5)[0], blended.recommend(rows, 5)[0])
+
+
+def test_the_three_lists_in_one_pass_are_the_lists_of_three_calls(blended):
+    rows = np.arange(len(blended.history_.users))
+    lists = blended.recommend_tasks(rows, k=6)
+
+    np.testing.assert_array_equal(lists["all"], blended.recommend(rows, 6)[0])
+    np.testing.assert_array_equal(lists["discovery"], blended.recommend(rows, 6, include_purchased=False)[0])
+    np.testing.assert_array_equal(lists["buy_again"], blended.recommend(rows, 6, n_new=0)[0])
+    assert (lists["buy_again"] == -1).any()  # short own histories are padded, not filled with new items
