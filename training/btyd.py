@@ -15,6 +15,12 @@ from scipy.special import betaln, gammaln, hyp2f1
 
 # Bounds on the log-parameters: e^25 stands for infinity (see _fit).
 _LOG_BOUND = 25.0
+# Nelder-Mead polishes in rounds of this many iterations, restarted while it still improves:
+# it converges in about 300 evaluations on Online Retail II and CDNOW, while a fit running
+# along a ridge to infinity (small shops) used to spend two rounds of 10,000 iterations
+# (about 100,000 evaluations, 7 s) before it was accepted.
+_POLISH_ITERATIONS = 1_000
+_POLISH_RESTARTS = 10
 
 
 def _fit(neg_log_likelihood, n_params: int) -> np.ndarray:
@@ -24,18 +30,24 @@ def _fit(neg_log_likelihood, n_params: int) -> np.ndarray:
     # origin alone took up to 50,000 evaluations, and on Online Retail II it ended Gamma-Gamma
     # on a ridge (p -> infinity) 500 log-likelihood units below the optimum.
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * n_params
-    options = {"maxiter": 10_000, "xatol": 1e-9, "fatol": 1e-9}
+    options = {"maxiter": _POLISH_ITERATIONS, "xatol": 1e-9, "fatol": 1e-9}
     start = minimize(neg_log_likelihood, np.zeros(n_params), method="L-BFGS-B", bounds=bounds).x
     res = minimize(neg_log_likelihood, start, method="Nelder-Mead", bounds=bounds, options=options)
-    if not res.success:
+    for _ in range(_POLISH_RESTARTS):
+        if res.success:
+            break
         # The optimum can lie at infinity along a ridge where the likelihood no longer changes:
         # with no spread in purchase rates among customers, r and alpha grow together without
         # bound and Gamma(r, alpha) tends to one rate. Accept that limit (up to the bounds, e^25)
-        # when a restart cannot improve the likelihood; a fit that is still improving is an error.
+        # when a restart cannot improve the likelihood; a fit still improving gets another.
         again = minimize(neg_log_likelihood, res.x, method="Nelder-Mead", bounds=bounds, options=options)
-        if res.fun - again.fun > 1e-6 * max(abs(res.fun), 1.0):
-            raise RuntimeError(f"maximum likelihood did not converge: {res.message}")
+        stalled = res.fun - again.fun <= 1e-6 * max(abs(res.fun), 1.0)
         res = again
+        if stalled:
+            break
+    else:
+        if not res.success:
+            raise RuntimeError(f"maximum likelihood did not converge: {res.message}")
     return np.exp(res.x)
 
 
