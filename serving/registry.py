@@ -53,26 +53,30 @@ def find_champions(tracking_uri: str,
     MlflowException
         When the registry cannot be read (a tracking server that is down, for example).
     """
-    found, missing = {}, list(families)
-    # A workspace's SQLite registry that was never written has no champions: say so without
-    # importing MLflow, which would also create an empty database (8 s in all).
-    if not tracking_uri.startswith("sqlite:///") or Path(tracking_uri.removeprefix("sqlite:///")).exists():
-        from mlflow.exceptions import MlflowException
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).exists():
+        # A workspace registry never written has no champions: say so without importing
+        # MLflow, which would also create an empty database (8 s in all).
+        raise _no_champion(list(families), tracking_uri)
+    from mlflow.exceptions import MlflowException
 
-        client = _client(tracking_uri)
-        missing = []
-        for family in families:
-            try:
-                found[family] = str(client.get_model_version_by_alias(MODEL_NAMES[family], CHAMPION).version)
-            except MlflowException as exc:
-                if exc.error_code not in _NOT_FOUND:  # the registry could not be read: say so
-                    raise
-                missing.append(family)
+    client = _client(tracking_uri)
+    found, missing = {}, []
+    for family in families:
+        try:
+            found[family] = str(client.get_model_version_by_alias(MODEL_NAMES[family], CHAMPION).version)
+        except MlflowException as exc:
+            if exc.error_code not in _NOT_FOUND:  # the registry could not be read: say so
+                raise
+            missing.append(family)
     if missing:
-        raise NoChampionError(
-            f"no '{CHAMPION}' model for {missing} in the MLflow registry at {tracking_uri}; "
-            f"train them first, e.g. `shelfwise train all --as-of YYYY-MM-DD`")
+        raise _no_champion(missing, tracking_uri)
     return found
+
+
+def _no_champion(families: list[str], tracking_uri: str) -> NoChampionError:
+    return NoChampionError(
+        f"no '{CHAMPION}' model for {families} in the MLflow registry at {tracking_uri}; "
+        f"train them first, e.g. `shelfwise train all --as-of YYYY-MM-DD`")
 
 
 def download_champions(tracking_uri: str, dest: Path,
