@@ -581,8 +581,9 @@ def test_killing_the_service_mid_stream_of_events_loses_no_acknowledged_event(se
 
 
 def test_a_restart_while_the_registry_is_down_serves_the_cached_models_and_says_degraded(
-        trained_home, api_keys, registry_server):
-    # The module's service loaded its champions through the tracking server, and so cached them.
+        trained_home, api_keys, registry_server, service):
+    # The module's service loaded its champions through the tracking server, and so cached them
+    # (asked for here so that the test also runs alone; in the module it has started already).
     from serving.champions import registry_versions
 
     champions = registry_versions(f"sqlite:///{trained_home / 'mlflow' / 'mlflow.db'}")
