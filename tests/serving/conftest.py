@@ -1,3 +1,4 @@
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -5,7 +6,22 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from features.artifacts import write_checksums
 from serving.runtime import BlendedRuntime
+
+
+def register_model(ws, family: str, content: str, tmp_path) -> str:
+    """Register a model directory with one file saying ``content``; its version."""
+    from training import registry
+
+    model = tmp_path / f"{family}-{content}"
+    model.mkdir()
+    (model / "meta.json").write_text(json.dumps({"format": "test"}))
+    (model / "weights.txt").write_text(content)
+    write_checksums(model)
+    _, version = registry.log_and_register(registry.connect(ws), ws, family, model, params={}, metrics={},
+                                           tags={}, run_name=content)
+    return version
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,10 @@
 """The workspace's cache of champion model files, against a real MLflow registry (SQLite)."""
 
-import json
-
 import pytest
 
-from features.artifacts import write_checksums
 from features.workspace import Workspace
 from serving.model_cache import KEEP_VERSIONS, ModelCache, NoCachedModelsError
+from tests.serving.conftest import register_model
 
 
 @pytest.fixture
@@ -14,23 +12,9 @@ def workspace(tmp_path):
     return Workspace(tmp_path / "ws")
 
 
-def _register(ws: Workspace, family: str, content: str, tmp_path) -> str:
-    """Register a model directory with one file saying ``content``; its version."""
-    from training import registry
-
-    model = tmp_path / f"{family}-{content}"
-    model.mkdir()
-    (model / "meta.json").write_text(json.dumps({"format": "test"}))
-    (model / "weights.txt").write_text(content)
-    write_checksums(model)
-    _, version = registry.log_and_register(registry.connect(ws), ws, family, model, params={}, metrics={},
-                                           tags={}, run_name=content)
-    return version
-
-
 def test_versions_are_downloaded_once_and_a_damaged_copy_again(workspace, tmp_path):
     cache = ModelCache(workspace)
-    version = _register(workspace, "churn", "first", tmp_path)
+    version = register_model(workspace, "churn", "first", tmp_path)
     path = cache.fetch({"churn": version})["churn"].path
     assert path == cache.root / "shelfwise-churn" / version and cache.root.parent == workspace.home / "serving/models"
     assert (path / "weights.txt").read_text() == "first"
@@ -46,8 +30,8 @@ def test_the_last_set_that_loaded_is_found_without_the_registry(workspace, tmp_p
     cache = ModelCache(workspace)
     with pytest.raises(NoCachedModelsError, match="none has loaded here yet"):
         cache.last_good()
-    loaded = cache.fetch({"churn": _register(workspace, "churn", "a", tmp_path),
-                          "cltv": _register(workspace, "cltv", "b", tmp_path)})
+    loaded = cache.fetch({"churn": register_model(workspace, "churn", "a", tmp_path),
+                          "cltv": register_model(workspace, "cltv", "b", tmp_path)})
     cache.remember(loaded)
     assert cache.last_good() == loaded
 
@@ -58,7 +42,7 @@ def test_the_last_set_that_loaded_is_found_without_the_registry(workspace, tmp_p
 
 def test_old_versions_are_pruned_but_the_served_one_is_kept(workspace, tmp_path):
     cache = ModelCache(workspace)
-    versions = [_register(workspace, "recs", f"v{i}", tmp_path) for i in range(KEEP_VERSIONS + 2)]
+    versions = [register_model(workspace, "recs", f"v{i}", tmp_path) for i in range(KEEP_VERSIONS + 2)]
     for version in versions:
         cache.remember(cache.fetch({"recs": version}))
     kept = sorted(p.name for p in (cache.root / "shelfwise-recs").iterdir())

@@ -1,11 +1,10 @@
 """Finding the champions in the workspace's MLflow registry (SQLite)."""
 
-import json
-
 import pytest
 
 from features.workspace import Workspace
 from serving.registry import NoChampionError, find_champions
+from tests.serving.conftest import register_model
 
 
 def test_a_workspace_never_trained_has_no_champions_and_gets_no_empty_database(tmp_path):
@@ -20,13 +19,8 @@ def test_champions_are_found_by_alias_and_the_missing_families_named(tmp_path):
     from training import registry
 
     ws = Workspace(tmp_path / "ws")
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "meta.json").write_text(json.dumps({"format": "test"}))
-    client = registry.connect(ws)
-    _, version = registry.log_and_register(client, ws, "churn", model, params={}, metrics={}, tags={},
-                                           run_name="first")
-    registry.set_alias(client, "churn", registry.CHAMPION, version)
+    version = register_model(ws, "churn", "first", tmp_path)
+    registry.set_alias(registry.connect(ws), "churn", registry.CHAMPION, version)
 
     assert find_champions(ws.tracking_uri, ("churn",)) == {"churn": version}
     with pytest.raises(NoChampionError, match=r"\['recs', 'cltv'\]"):
