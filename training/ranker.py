@@ -173,9 +173,8 @@ class BlendedRecommender:
         so the candidates of ``"all"`` are scored once and each list keeps its share of them:
         the same lists as three calls, in a third of the time.
         """
-        user_rows = np.asarray(user_rows, dtype=np.int64)
-        pos, items, X = candidate_features(self.history_, self.item_weights_, user_rows, self.params.n_new)
-        score = self.booster_.predict(X) if len(X) else np.zeros(0)
+        pos, items, X, score = _scored_candidates(self.history_, self.item_weights_, self.booster_, user_rows,
+                                                  self.params.n_new, include_purchased=True)
         own = X[:, CANDIDATE_FEATURES.index("bought")] == 1
         return {task: _best_k(pos[keep], items[keep], score[keep], len(user_rows), k)[0]
                 for task, keep in (("all", np.ones(len(pos), bool)), ("discovery", ~own), ("buy_again", own))}
@@ -217,10 +216,18 @@ def rank_candidates(history: PurchaseHistory | PackedHistory, item_weights: np.n
                     user_rows: np.ndarray, k: int, n_new: int, include_purchased: bool
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Score every candidate with the ranker and keep the best ``k`` per customer."""
-    user_rows = np.asarray(user_rows, dtype=np.int64)
-    pos, items, X = candidate_features(history, item_weights, user_rows, n_new, include_purchased)
-    score = booster.predict(X) if len(X) else np.zeros(0)
+    pos, items, _, score = _scored_candidates(history, item_weights, booster, user_rows, n_new,
+                                              include_purchased)
     return _best_k(pos, items, score, len(user_rows), k)
+
+
+def _scored_candidates(history: PurchaseHistory | PackedHistory, item_weights: np.ndarray,
+                       booster: lgb.Booster, user_rows: np.ndarray, n_new: int, include_purchased: bool
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`candidate_features` (positions, items, features) and the ranker's score of each."""
+    pos, items, X = candidate_features(history, item_weights, np.asarray(user_rows, dtype=np.int64), n_new,
+                                       include_purchased)
+    return pos, items, X, booster.predict(X) if len(X) else np.zeros(0)
 
 
 def _best_k(pos: np.ndarray, items: np.ndarray, score: np.ndarray, n_users: int, k: int
