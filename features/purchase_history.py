@@ -212,7 +212,15 @@ def purchase_history(orders: pd.DataFrame, as_of: pd.Timestamp) -> PurchaseHisto
     :func:`features.interactions.build_interactions`, so its matrix and ``orders`` agree.
     """
     day = pd.Timedelta(days=1)
-    past = orders[orders[s.TIMESTAMP] < as_of]
+    past = orders.loc[orders[s.TIMESTAMP] < as_of, [s.CUSTOMER_ID, s.ITEM_ID, s.ORDER_ID, s.TIMESTAMP,
+                                                   s.QUANTITY, s.UNIT_PRICE, s.IS_RETURN]]
+    # Group on integer codes rather than the id strings, and carry only the columns used:
+    # the same groups in about half the time. Customer and item codes are sorted, so code
+    # order is id order.
+    customer_codes, customer_ids = pd.factorize(past[s.CUSTOMER_ID], sort=True)
+    item_codes, item_ids = pd.factorize(past[s.ITEM_ID], sort=True)
+    past = past.assign(**{s.CUSTOMER_ID: customer_codes, s.ITEM_ID: item_codes,
+                          s.ORDER_ID: pd.factorize(past[s.ORDER_ID])[0]})
     sales = past[~past[s.IS_RETURN]]
     if sales.empty:
         raise ValueError(f"purchase_history: no purchases before {as_of.date()}")
@@ -233,9 +241,10 @@ def purchase_history(orders: pd.DataFrame, as_of: pd.Timestamp) -> PurchaseHisto
     pairs["days_since_last"] = (as_of - pairs["last"]) / day
     pairs["span_days"] = (pairs["last"] - pairs["first"]) / day
 
-    users = IdIndex(np.sort(pairs[s.CUSTOMER_ID].unique()))
-    items = IdIndex(np.sort(pairs[s.ITEM_ID].unique()))
-    rows, cols = users.indices(pairs[s.CUSTOMER_ID]), items.indices(pairs[s.ITEM_ID])
+    user_codes, rows = np.unique(pairs[s.CUSTOMER_ID].to_numpy(), return_inverse=True)
+    item_codes, cols = np.unique(pairs[s.ITEM_ID].to_numpy(), return_inverse=True)
+    users = IdIndex(np.asarray(customer_ids, dtype=str)[user_codes])
+    items = IdIndex(np.asarray(item_ids, dtype=str)[item_codes])
     order = np.lexsort((cols, rows))  # CSR order, so pair_stats lines up with .data
     pairs = pairs.iloc[order].reset_index(drop=True)
     rows, cols = rows[order], cols[order]
@@ -246,33 +255,33 @@ def purchase_history(orders: pd.DataFrame, as_of: pd.Timestamp) -> PurchaseHisto
     decayed = pairs["decayed"].clip(upper=65504).to_numpy(np.float16).astype(np.float32)
     decayed = sp.csr_matrix((decayed, counts.indices, counts.indptr), shape=shape)
 
-    u_sales = sales[sales[s.CUSTOMER_ID].isin(set(users.ids))]
+    u_sales = sales[sales[s.CUSTOMER_ID].isin(user_codes)]
     ug = u_sales.groupby(s.CUSTOMER_ID)
-    tenure = ((as_of - ug[s.TIMESTAMP].min()) / day).reindex(users.ids)
-    u_orders = ug[s.ORDER_ID].nunique().reindex(users.ids)
+    tenure = ((as_of - ug[s.TIMESTAMP].min()) / day).reindex(user_codes)
+    u_orders = ug[s.ORDER_ID].nunique().reindex(user_codes)
     recent = u_sales[u_sales[s.TIMESTAMP] >= as_of - pd.Timedelta(days=90)]
     user_stats = np.column_stack([
-        u_orders, ((as_of - ug[s.TIMESTAMP].max()) / day).reindex(users.ids),
+        u_orders, ((as_of - ug[s.TIMESTAMP].max()) / day).reindex(user_codes),
         u_orders / tenure.clip(lower=30), recent.groupby(s.CUSTOMER_ID)[s.ORDER_ID].nunique()
-        .reindex(users.ids, fill_value=0), tenure,
+        .reindex(user_codes, fill_value=0), tenure,
     ]).astype(np.float32)
 
     sale_age = ((as_of - sales[s.TIMESTAMP]) / day).to_numpy()
 
     def buyers(mask: np.ndarray) -> np.ndarray:
         b = sales[mask].groupby(s.ITEM_ID)[s.CUSTOMER_ID].nunique()
-        return b.reindex(items.ids, fill_value=0).to_numpy(float)
+        return b.reindex(item_codes, fill_value=0).to_numpy(float)
 
     season = buyers((sale_age >= 365 - SEASON_DAYS) & (sale_age < 365))
     before_season = buyers((sale_age >= 365) & (sale_age < 365 + SEASON_DAYS))
     all_buyers = buyers(np.ones(len(sales), bool))
     b30 = buyers(sale_age < 30)
     rebuy = (pairs.assign(again=pairs["orders"] > 1).groupby(s.ITEM_ID)["again"].mean()
-             .reindex(items.ids, fill_value=0).to_numpy(float))
+             .reindex(item_codes, fill_value=0).to_numpy(float))
     item_stats = np.column_stack([
         buyers(sale_age < 7), buyers(sale_age < 14), b30, all_buyers, rebuy, season,
         buyers((sale_age >= 335) & (sale_age < 365)), (season + 1) / (before_season + 1),
-        sales.groupby(s.ITEM_ID)[s.UNIT_PRICE].median().reindex(items.ids).to_numpy(float),
+        sales.groupby(s.ITEM_ID)[s.UNIT_PRICE].median().reindex(item_codes).to_numpy(float),
         b30 / (all_buyers + 1),
     ]).astype(np.float32)
     pair_days = pairs[list(PAIR_DAYS)].round().clip(0, 65535).to_numpy(np.float32)
