@@ -1,9 +1,12 @@
 """Repository-level promises: the README's folder tree is true, and the layers stay apart."""
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,3 +25,17 @@ def test_features_and_serving_never_import_training():
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "2 kept, 0 broken" in out.stdout
+
+
+@pytest.mark.parametrize("package", ["training", "serving"])
+@pytest.mark.parametrize("numpy_first", [True, False])
+def test_training_and_serving_keep_blas_to_one_thread_unless_told_otherwise(package, numpy_first):
+    # Idle OpenBLAS threads spin on the cores LightGBM and implicit need: a notebook that
+    # imported numpy first, without OPENBLAS_NUM_THREADS, ran four times slower.
+    imports = f"import numpy, scipy.linalg; import {package}" if numpy_first else f"import {package}, numpy, scipy.linalg"
+    code = imports + "; import threadpoolctl; print(sorted(i['num_threads'] for i in threadpoolctl.threadpool_info()))"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    run = lambda env: subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT,  # noqa: E731
+                                     capture_output=True, text=True, check=True).stdout.strip()
+    assert run(env) == "[1, 1]"  # numpy's and scipy's OpenBLAS
+    assert run({**env, "OPENBLAS_NUM_THREADS": "2"}) == "[2, 2]"

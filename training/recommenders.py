@@ -9,7 +9,6 @@ service reads without importing this package.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -199,7 +198,6 @@ class BPRRecommender(Recommender):
         self.random_state = random_state
 
     def fit(self, user_items: sp.csr_matrix) -> BPRRecommender:
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         model = BayesianPersonalizedRanking(
@@ -313,10 +311,7 @@ class ALSRecommender(Recommender):
     def fit(self, user_items: sp.csr_matrix, show_progress: bool | None = None) -> ALSRecommender:
         """Fit on ``user_items`` (counts); ``show_progress`` draws implicit's epoch bar (default:
         when standard error is a terminal)."""
-        # BLAS threads fight implicit's own threads: ALS runs several times slower without this.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         from implicit.cpu.als import AlternatingLeastSquares
-        from threadpoolctl import threadpool_limits
 
         if user_items.nnz == 0:
             raise ValueError("ALSRecommender.fit: the interaction matrix is empty")
@@ -330,8 +325,7 @@ class ALSRecommender(Recommender):
         )
         if show_progress is None:
             show_progress = sys.stderr.isatty()
-        with threadpool_limits(1, "blas"):
-            model.fit(confidence, show_progress=show_progress)
+        model.fit(confidence, show_progress=show_progress)  # one BLAS thread: see training/__init__.py
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
         self.popularity_ = PopularityRecommender().fit(user_items)
