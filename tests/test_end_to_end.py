@@ -18,7 +18,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.conftest import assert_charts_drawn
+from tests.conftest import assert_charts_drawn, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet"
@@ -40,12 +40,6 @@ def shelfwise(home: Path, *args: str) -> str:
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +85,7 @@ def _kill_tree(pid: int, sig: int) -> None:
 @contextmanager
 def _serving(home: Path, log_name: str, **env: str):
     """Run ``python -m serving`` on ``home`` until the block ends; yields (process, url)."""
-    port = _free_port()
+    port = free_port()
     log = open(home / log_name, "w")
     proc = subprocess.Popen([sys.executable, "-m", "serving", "--port", str(port)],
                             env={**_env(home), **env}, cwd=ROOT, stdout=log,
@@ -146,7 +140,7 @@ def _mlflow_server(home: Path, port: int):
 def registry_server(trained_home):
     """The workspace's registry behind a real MLflow tracking server, as in production; the
     service reads champions through it (training writes the same database directly)."""
-    port = _free_port()
+    port = free_port()
     with _mlflow_server(trained_home, port) as proc:
         yield {"proc": proc, "port": port, "url": f"http://127.0.0.1:{port}"}
 
@@ -628,7 +622,7 @@ def test_a_champion_that_cannot_load_stops_the_start_with_a_message_instead_of_r
     ws.table_path("orders").touch()
     KeyStore(keys_path(tmp_path)).create("admin")
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "serving", "--port", str(_free_port())],
+    out = subprocess.run([sys.executable, "-m", "serving", "--port", str(free_port())],
                          env=_env(tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert out.returncode == 3, out.stderr[-2000:]
     assert "failed to start" in out.stderr and "'something-else'" in out.stderr
@@ -636,7 +630,7 @@ def test_a_champion_that_cannot_load_stops_the_start_with_a_message_instead_of_r
 
 
 def test_serving_without_trained_models_exits_with_a_clear_message(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "serving", "--port", str(_free_port())],
+    out = subprocess.run([sys.executable, "-m", "serving", "--port", str(free_port())],
                          env=_env(tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert "no 'champion' model" in out.stderr and "shelfwise train" in out.stderr

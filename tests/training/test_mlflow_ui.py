@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,8 @@ import pandas as pd
 import pytest
 
 from features.workspace import Workspace
+from tests.conftest import free_port
 from training import jobs
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -28,7 +22,7 @@ def test_the_ui_shows_the_workspace_experiments_plots_and_champions(tmp_path, sm
     small_shop.to_parquet(ws.table_path("orders"), index=False)
     result = jobs.train_customer_model(ws, small_shop, "churn", pd.Timestamp("2011-03-01"),
                                        horizon_days=60, n_cutoffs=3, log=lambda _: None)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SHELFWISE_HOME": str(ws.home)}
     proc = subprocess.Popen([sys.executable, "-m", "training.cli", "mlflow-ui", "--port", str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
