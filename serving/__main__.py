@@ -22,7 +22,7 @@ from pathlib import Path
 
 from features.workspace import Settings, Workspace
 from serving.access import KEYS_ENV, AccessConfigError, keys_path, load_keys
-from serving.champions import START_FAILURE_ENV
+from serving.errors import START_FAILURE_ENV
 from serving.model_cache import ModelCache, NoCachedModelsError
 from serving.registry import MODEL_NAMES, NoChampionError, find_champions
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from features.live_store import LiveStore
 from features.workspace import Workspace
@@ -33,8 +31,6 @@ from serving.storefront import Storefront
 
 log = logging.getLogger("shelfwise")
 RELOAD_SIGNAL = "reload"
-# Set by ``python -m serving``: where a worker writes why it could not start.
-START_FAILURE_ENV = "SHELFWISE_START_FAILURE_FILE"
 
 
 @dataclass
@@ -161,10 +157,3 @@ class Champions:
 
     def stop(self) -> None:
         self._stop.set()
-
-
-def report_start_failure(exc: Exception) -> None:
-    """Tell ``python -m serving`` (when it started this worker) why start-up failed."""
-    path = os.environ.get(START_FAILURE_ENV)
-    if path:
-        Path(path).write_text(f"{type(exc).__name__}: {exc}\n")

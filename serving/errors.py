@@ -10,12 +10,28 @@ each field and what is wrong with it; successful answers pass untouched.
 BentoML also logs every client error with a traceback, and the message of a client error
 repeats the client's input (customer ids included). :func:`keep_client_errors_out_of_the_log`
 drops those records; server errors are still logged in full.
+
+A worker that cannot start says why in the file ``python -m serving`` names in
+:data:`START_FAILURE_ENV` (:func:`report_start_failure`); kept here, away from the model
+code, so that the starting process does not import LightGBM to learn the variable's name.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+from pathlib import Path
+
+# Set by ``python -m serving``: where a worker writes why it could not start.
+START_FAILURE_ENV = "SHELFWISE_START_FAILURE_FILE"
+
+
+def report_start_failure(exc: Exception) -> None:
+    """Tell ``python -m serving`` (when it started this worker) why start-up failed."""
+    path = os.environ.get(START_FAILURE_ENV)
+    if path:
+        Path(path).write_text(f"{type(exc).__name__}: {exc}\n")
 
 
 def _field_errors(errors: list) -> str:

@@ -33,9 +33,8 @@ from serving.champions import (
     load_champions,
     load_models,
     registry_versions,
-    report_start_failure,
 )
-from serving.errors import ErrorBodyMiddleware, keep_client_errors_out_of_the_log
+from serving.errors import ErrorBodyMiddleware, keep_client_errors_out_of_the_log, report_start_failure
 from serving.limits import LimitsMiddleware
 from serving.marketing import Marketing
 from serving.model_cache import ModelCache
