@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -18,6 +17,16 @@ from features.artifacts import check_model, load_arrays
 from features.customer_features import History, build_customer_features, build_rfm_summary
 from features.interactions import best_per_row, row_of
 from features.purchase_history import PackedHistory, candidate_features
+
+
+def _booster(model_file: Path):
+    """A LightGBM booster from its text file. LightGBM (with the scikit-learn it imports,
+    1.7 s) loads on first use rather than with this module: BentoML's arbiter imports the
+    service only to read its definition, before any worker starts."""
+    import lightgbm as lgb
+
+    return lgb.Booster(model_file=str(model_file))
+
 
 # Customers whose ranked list a worker keeps (about 1 KB each: ~100 candidates).
 PERSONAL_CACHE_SIZE = 50_000
@@ -38,7 +47,7 @@ class BlendedRuntime:
         arrays = load_arrays(path)
         self.history = PackedHistory.from_arrays(arrays)
         self.item_weights = np.ascontiguousarray(arrays["item_weights"])
-        self.booster = lgb.Booster(model_file=str(path / "ranker.lgb"))
+        self.booster = _booster(path / "ranker.lgb")
         self.n_new = int(self.meta["params"]["n_new"])
         self.item_ids = self.history.items.ids.tolist()
         self.titles = arrays["item_titles"].tolist()
@@ -178,7 +187,7 @@ class TopDrivers:
 
     def __init__(self, path: Path, features: pd.DataFrame, columns: list[str]):
         X = features[columns].to_numpy(float)
-        contrib = lgb.Booster(model_file=str(path / "model.lgb")).predict(X, pred_contrib=True)[:, :-1]
+        contrib = _booster(path / "model.lgb").predict(X, pred_contrib=True)[:, :-1]
         self.columns = np.asarray(columns, dtype=object)
         self.rows = features.index  # shared with the scorer's frame, not copied
         self.top = np.argsort(-np.abs(contrib), axis=1)[:, :N_DRIVERS]
@@ -219,7 +228,7 @@ class CustomerScorer:
                 built[name] = build_customer_features(history, self.as_of, feature_set=name)
             X = built[name][meta["feature_columns"]].to_numpy(float)
             # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks.
-            preds.append(lgb.Booster(model_file=str(path / "model.lgb")).predict(X))
+            preds.append(_booster(path / "model.lgb").predict(X))
         features = built[self.churn_meta["feature_set"]]  # every feature set has recency_days
         calibration = self.churn_meta.get("calibration")
         if calibration:  # the piecewise-linear map training chose on its validation window
