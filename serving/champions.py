@@ -52,6 +52,7 @@ def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, Loa
     storefront = Storefront(recs, catalogue, store)
     customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path, orders,
                                workspace.read_events())
+    customers.drivers  # noqa: B018 - computed now, so no request waits for them
     versions = {f: a.label for f, a in artifacts.items()}
     marketing = Marketing.build(workspace, customers, recs, versions, orders, items)
     return Models(versions, storefront, customers, marketing)

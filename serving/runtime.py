@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,8 +19,11 @@ from features.customer_features import History, build_customer_features, build_r
 from features.interactions import best_per_row, row_of
 from features.purchase_history import PackedHistory, candidate_features
 
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
-def _booster(model_file: Path):
+
+def _booster(model_file: Path) -> lgb.Booster:
     """A LightGBM booster from its text file. LightGBM (with the scikit-learn it imports,
     1.7 s) loads on first use rather than with this module: BentoML's arbiter imports the
     service only to read its definition, before any worker starts."""
@@ -185,9 +189,9 @@ class TopDrivers:
     arrays 299 (tracemalloc, the demo's churn model).
     """
 
-    def __init__(self, path: Path, features: pd.DataFrame, columns: list[str]):
+    def __init__(self, booster: lgb.Booster, features: pd.DataFrame, columns: list[str]):
         X = features[columns].to_numpy(float)
-        contrib = _booster(path / "model.lgb").predict(X, pred_contrib=True)[:, :-1]
+        contrib = booster.predict(X, pred_contrib=True)[:, :-1]
         self.columns = np.asarray(columns, dtype=object)
         self.rows = features.index  # shared with the scorer's frame, not copied
         self.top = np.argsort(-np.abs(contrib), axis=1)[:, :N_DRIVERS]
@@ -221,14 +225,17 @@ class CustomerScorer:
         self.as_of = (orders["timestamp"].max() + pd.Timedelta(days=1)).normalize()
         history = History(orders, events)
         built: dict[str, pd.DataFrame] = {}
-        preds = []
-        for meta, path in ((self.churn_meta, churn_path), (self.cltv_meta, cltv_path)):
+        preds, self._driver_inputs = [], {}
+        for family, meta, path in (("churn", self.churn_meta, churn_path),
+                                   ("cltv", self.cltv_meta, cltv_path)):
             name = meta["feature_set"]
             if name not in built:
                 built[name] = build_customer_features(history, self.as_of, feature_set=name)
             X = built[name][meta["feature_columns"]].to_numpy(float)
+            booster = _booster(path / "model.lgb")
             # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks.
-            preds.append(_booster(path / "model.lgb").predict(X))
+            preds.append(booster.predict(X))
+            self._driver_inputs[family] = (booster, built[name], meta["feature_columns"])
         features = built[self.churn_meta["feature_set"]]  # every feature set has recency_days
         calibration = self.churn_meta.get("calibration")
         if calibration:  # the piecewise-linear map training chose on its validation window
@@ -245,15 +252,18 @@ class CustomerScorer:
         self.frame["cltv_tier"] = np.select([rank <= 0.01, rank <= 0.05, rank <= 0.10],
                                             ["top 1%", "top 5%", "top 10%"], "other")
         self.frame["next_purchase_date"] = self._next_purchase(orders)
-        self.drivers = {
-            family: TopDrivers(path, built[meta["feature_set"]], meta["feature_columns"])
-            for family, meta, path in (("churn", self.churn_meta, churn_path),
-                                       ("cltv", self.cltv_meta, cltv_path))}
         self.scores = {c: (float(p), float(v), float(r)) for c, p, v, r in zip(
             self.frame.index, self.frame["churn_probability"], self.frame["predicted_cltv"],
             self.frame["days_since_last_order"], strict=True)}
         self.churn_horizon_days = int(self.churn_meta["horizon_days"])
         self.cltv_horizon_days = int(self.cltv_meta["horizon_days"])
+
+    @functools.cached_property
+    def drivers(self) -> dict[str, TopDrivers]:
+        """:class:`TopDrivers` per family, computed on first use: LightGBM's feature
+        contributions for every customer take about 2 s, which the marketers' commands
+        (segments, offers, the report) never need; the service computes them at load."""
+        return {family: TopDrivers(*inputs) for family, inputs in self._driver_inputs.items()}
 
     def _next_purchase(self, orders: pd.DataFrame) -> pd.Series:
         """Expected date of each customer's next purchase from the churn model's BG/NBD
