@@ -44,7 +44,7 @@ class RankerParams:
 
     ease_l2: float = 300.0
     n_new: int = 30
-    n_windows: int = 4
+    n_windows: int = 3  # 4 scored the same on held-out time and took 1.6x as long (README)
     window_days: int = 92
     learning_rate: float = 0.1
     num_leaves: int = 15
