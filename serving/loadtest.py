@@ -43,6 +43,7 @@ import pandas as pd
 
 from features import schema as s
 from features.artifacts import MAPPED, load_arrays, save_arrays, write_checksums
+from features.benchmark import machine_speed
 from features.workspace import Settings, Workspace
 
 TARGETS = {"ratio": 0.8, "p99_ms": 25.0, "rps": 1000.0}  # at concurrency 8, from the storefront issue
@@ -292,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give a storefront API key: --key KEY or SHELFWISE_API_KEY (`shelfwise keys create`)")
     if shutil.which("wrk") is None:
         p.error("wrk is not installed; on Debian or Ubuntu: apt-get install wrk")
+    print(machine_speed(), flush=True)
     ws = Workspace.from_settings(Settings())
     orders = ws.read_table("orders")
     customers = orders[s.CUSTOMER_ID].drop_duplicates().sample(frac=1, random_state=0).tolist()[:2000]
