@@ -33,7 +33,7 @@ def _peak_mb() -> float:
 def machine_speed() -> str:
     """A line to print before a benchmark's figures: how long a 10-million-step Python loop
     takes now. The same code's figures moved by a factor of two with it on the 2-core
-    machines these benchmarks were run on (0.98-2.2 s), so a figure without it cannot be
+    machines these benchmarks were run on (0.8-2.2 s), so a figure without it cannot be
     compared with another."""
     # Module-level code, as `python3 -c` runs it (globals, not locals: a function's loop
     # takes about 40% less), so the figure compares with the README's, which were timed
