@@ -26,7 +26,8 @@ DEFAULT_DATA = (Path(__file__).resolve().parent.parent
                 / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet")
 
 
-def _peak_mb() -> float:
+def peak_mb() -> float:
+    """Peak resident memory of this process so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, start = [], time.perf_counter()
 
     def step(name: str, t0: float, detail: str) -> None:
-        rows.append((name, time.perf_counter() - t0, _peak_mb(), detail))
+        rows.append((name, time.perf_counter() - t0, peak_mb(), detail))
         print(f"{name}: {rows[-1][1]:.1f}s, peak {rows[-1][2]:,.0f} MB, {detail}", flush=True)
 
     t0 = time.perf_counter()
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| step | seconds | peak memory (MB) | output |\n|---|---:|---:|---|")
     for name, secs, peak, detail in rows:
         print(f"| {name} | {secs:.1f} | {peak:,.0f} | {detail} |")
-    print(f"| **total** | **{total:.1f}** | **{_peak_mb():,.0f}** | as of {as_of.date()} |")
+    print(f"| **total** | **{total:.1f}** | **{peak_mb():,.0f}** | as of {as_of.date()} |")
     return 0
 
 

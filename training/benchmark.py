@@ -10,13 +10,12 @@ cores: under 60 s. (Fitting the baselines for the report and logging to MLflow c
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import pandas as pd
 
 from features import online_retail
-from features.benchmark import DEFAULT_DATA, machine_speed
+from features.benchmark import DEFAULT_DATA, machine_speed, peak_mb
 from training.jobs import _tune_ease
 from training.ranker import BlendedRecommender, FitCache, RankerParams
 
@@ -30,20 +29,19 @@ def main(argv: list[str] | None = None) -> int:
     as_of = pd.Timestamp(args.as_of)
     print(machine_speed(), flush=True)
     orders, _, _ = online_retail.load_orders(online_retail.read_raw(DEFAULT_DATA), str(DEFAULT_DATA))
-    peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # noqa: E731 - MB on Linux
-    print(f"orders loaded: {len(orders):,} lines (not timed); peak {peak():,.0f} MB", flush=True)
+    print(f"orders loaded: {len(orders):,} lines (not timed); peak {peak_mb():,.0f} MB", flush=True)
 
     start = time.perf_counter()
     cache = FitCache(orders)
     l2, _ = _tune_ease(cache, as_of, RankerParams().window_days, log=print)
     tuned = time.perf_counter()
-    print(f"EASE tuning: {tuned - start:.1f}s (L2 {l2:g}); peak {peak():,.0f} MB", flush=True)
+    print(f"EASE tuning: {tuned - start:.1f}s (L2 {l2:g}); peak {peak_mb():,.0f} MB", flush=True)
     model = BlendedRecommender(RankerParams(ease_l2=l2)).fit(orders, as_of, log=print, cache=cache)
     total = time.perf_counter() - start
     print(f"ranker windows, early stopping and refit: {time.perf_counter() - tuned:.1f}s "
           f"({model.best_rounds_} rounds)")
     print(f"champion trained in {total:.1f}s on {len(model.history_.users):,} customers x "
-          f"{len(model.history_.items):,} items; peak memory {peak():,.0f} MB")
+          f"{len(model.history_.items):,} items; peak memory {peak_mb():,.0f} MB")
     print(f"target: under {TARGET_SECONDS:.0f} s on 2 cores: {'met' if total < TARGET_SECONDS else 'missed'}")
     return 0
 
