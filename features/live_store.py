@@ -76,8 +76,6 @@ class LiveStore:
     answers from a thread pool.
     """
 
-    networked = False  # reads are local: microseconds, fine on the service's event loop
-
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,8 +34,6 @@ KEEP_RECENT = 100  # per shopper; the service reads 20
 class RedisLiveStore:
     """Events and item updates in Redis, shared by every worker of every machine."""
 
-    networked = True  # every read is a round trip: the service keeps them off its event loop
-
     def __init__(self, url: str, prefix: str = "shelfwise:"):
         import redis  # only deployments that choose Redis need the client
 

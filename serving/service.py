@@ -15,11 +15,9 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, TypeVar
+from typing import Annotated
 
-import anyio
 import bentoml
 import pandas as pd
 from bentoml.exceptions import BadInput, NotFound, ServiceUnavailable
@@ -78,7 +76,6 @@ status_app = FastAPI(title="shelfwise status")
 pages_app = FastAPI(title="shelfwise pages", docs_url=None, redoc_url=None, openapi_url=None)
 EXPORT_CHUNK = 5000
 SETTINGS = Settings()
-T = TypeVar("T")
 
 
 def _rules(options: ListOptions, models: Models) -> Rules:
@@ -127,16 +124,10 @@ class Shelfwise:
 
     # -- storefront ---------------------------------------------------------------------
     # The storefront's lists are `async def`: BentoML runs them on the event loop instead of
-    # handing each request to a thread. With the embedded live store they do no slow I/O
-    # (cached lists, local SQLite reads; a cold list is about 1.6 ms of compute), and the
-    # hand-off cost more than the work: worker CPU per /recommend 1.19-1.23 ms against
-    # 1.58-3.55 ms (README, "The service under load"). A networked store's reads are round
-    # trips, which would stall every request of the worker: `_pick` then uses a thread.
-    # Writes (/events, /items) and the marketers' calls always run in threads.
-    async def _pick(self, call: Callable[[], T]) -> T:
-        """``call()``, which reads the live store: in a thread when the store is networked."""
-        return await anyio.to_thread.run_sync(call) if self.store.networked else call()
-
+    # handing each request to a thread. They do no slow I/O (cached lists, a live-store
+    # lookup; a cold list is about 1.6 ms of compute), and the hand-off cost more than the
+    # work: worker CPU per /recommend 1.19-1.23 ms against 1.58-3.55 ms (README, "The
+    # service under load"). Writes (/events, /items) and the marketers' calls stay in threads.
     def _list(self, picked: list[Picked], models: Models) -> ItemsResponse:
         return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
 
@@ -154,13 +145,10 @@ class Shelfwise:
         req = RecommendRequest.model_construct(**fields)
         include = SETTINGS.include_purchased if req.include_purchased is None else req.include_purchased
         models = self.models
-
-        def pick() -> tuple[list[Picked], bool]:
-            # A forgotten customer is answered like an unknown visitor (their history is gone).
-            user_id = None if self._forgotten(req.user_id) else req.user_id
-            return models.storefront.recommend(user_id, req.session_id, req.k, _rules(req, models), include)
-
-        picked, known = await self._pick(pick)
+        # A forgotten customer is answered like an unknown visitor (their history is gone).
+        user_id = None if self._forgotten(req.user_id) else req.user_id
+        picked, known = models.storefront.recommend(
+            user_id, req.session_id, req.k, _rules(req, models), include)
         return RecommendResponse(user_id=req.user_id, session_id=req.session_id, fallback=not known,
                                  include_purchased=include, items=self._answer(picked, models),
                                  model_version=models.versions["recs"])
@@ -170,8 +158,8 @@ class Shelfwise:
         """Item page: items like this one."""
         req = SimilarItemsRequest.model_construct(**fields)
         models = self.models
-        picked = await self._pick(lambda: self._catch(lambda: models.storefront.similar_items(
-            req.item_id, req.k, _rules(req, models)), not_found=True))
+        picked = self._catch(lambda: models.storefront.similar_items(
+            req.item_id, req.k, _rules(req, models)), not_found=True)
         return self._list(picked, models)
 
     @bentoml.api(input_spec=BoughtTogetherRequest)
@@ -179,8 +167,8 @@ class Shelfwise:
         """Cart: items often bought with these."""
         req = BoughtTogetherRequest.model_construct(**fields)
         models = self.models
-        picked = await self._pick(lambda: self._catch(lambda: models.storefront.bought_together(
-            req.item_ids, req.k, _rules(req, models)), not_found=True))
+        picked = self._catch(lambda: models.storefront.bought_together(
+            req.item_ids, req.k, _rules(req, models)), not_found=True)
         return self._list(picked, models)
 
     @bentoml.api(input_spec=BuyAgainRequest)
@@ -188,8 +176,9 @@ class Shelfwise:
         """The customer's own items to re-order, best first (empty for a customer with none)."""
         req = BuyAgainRequest.model_construct(**fields)
         models = self.models
-        picked = await self._pick(lambda: [] if self._forgotten(req.user_id)
-                                  else models.storefront.buy_again(req.user_id, req.k, _rules(req, models)))
+        if self._forgotten(req.user_id):
+            return self._list([], models)
+        picked = models.storefront.buy_again(req.user_id, req.k, _rules(req, models))
         return self._list(picked, models)
 
     @bentoml.api(input_spec=ListOptions)
@@ -197,7 +186,7 @@ class Shelfwise:
         """Items bought most lately (recency-weighted, including purchases received live)."""
         req = ListOptions.model_construct(**fields)
         models = self.models
-        picked = await self._pick(lambda: models.storefront.trending(req.k, _rules(req, models)))
+        picked = models.storefront.trending(req.k, _rules(req, models))
         return self._list(picked, models)
 
     @bentoml.api
