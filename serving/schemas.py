@@ -147,6 +147,10 @@ class RecommendResponse(ItemsResponse):
     include_purchased: bool = Field(description="Whether items the customer bought before could appear.")
 
 
+class Pong(Model):
+    ok: bool = True
+
+
 class Accepted(Model):
     received: int
     stored: int = Field(description="New ones; events already stored (same event_id) are not counted.")
