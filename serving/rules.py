@@ -85,19 +85,26 @@ def select(streams: list[Stream], ok: np.ndarray, category: np.ndarray, k: int,
     per_category: dict[str, int] = {}
     out: list[Picked] = []
     for stream in streams:
-        keep = ok[stream.items] & ~taken[stream.items]
-        for item, score in zip(stream.items[keep].tolist(), stream.scores[keep].tolist(), strict=True):
-            if taken[item]:  # a stream may repeat an item
-                continue
-            cat = category[item]
-            if rules.max_per_category is not None and cat:
-                if per_category.get(cat, 0) >= rules.max_per_category:
+        # Long streams (trending and popular rank the whole catalogue) are read a slice at a
+        # time, doubling: a page usually fills within the first few dozen items, and masking
+        # and converting thousands of items cost a tenth of a worker's time under load.
+        start, size = 0, max(2 * want, 32)
+        while start < len(stream.items):
+            items, scores = stream.items[start:start + size], stream.scores[start:start + size]
+            start, size = start + size, 2 * size
+            keep = ok[items] & ~taken[items]
+            for item, score in zip(items[keep].tolist(), scores[keep].tolist(), strict=True):
+                if taken[item]:  # a stream may repeat an item
                     continue
-                per_category[cat] = per_category.get(cat, 0) + 1
-            taken[item] = True
-            out.append(Picked(item, score, stream.source))
-            if len(out) == want:
-                return out[rules.offset:]
+                cat = category[item]
+                if rules.max_per_category is not None and cat:
+                    if per_category.get(cat, 0) >= rules.max_per_category:
+                        continue
+                    per_category[cat] = per_category.get(cat, 0) + 1
+                taken[item] = True
+                out.append(Picked(item, score, stream.source))
+                if len(out) == want:
+                    return out[rules.offset:]
     return out[rules.offset:]
 
 
