@@ -54,3 +54,15 @@ def test_interleave_puts_secondary_items_at_every_other_position():
     out = interleave(stream("personal", [0, 1, 2, 3]), stream("similar", [4, 0, 2]), 2)
     picked = select(out, np.ones(5, bool), np.full(5, "", object), 5, Rules(in_stock_only=False))
     assert ids(picked) == [(0, "personal"), (4, "similar"), (1, "personal"), (2, "personal"), (3, "personal")]
+
+
+def test_select_finds_allowed_items_deep_in_a_catalogue_long_stream_in_order():
+    # A thousand-item "popular" stream where only every 97th item is in stock: the page must
+    # come from deep in the stream, in stream order, whatever slices select reads it in.
+    n = 1000
+    ok = np.zeros(n, dtype=bool)
+    ok[::97] = True
+    order = np.r_[np.arange(1, n), 0]  # item 0, allowed, comes last
+    picked = select([stream("popular", order)], ok, np.full(n, "", dtype=object), 8, Rules(offset=2))
+    assert [p.item for p in picked] == [291, 388, 485, 582, 679, 776, 873, 970]
+    assert [p.score for p in picked] == sorted((p.score for p in picked), reverse=True)
