@@ -132,10 +132,12 @@ class Shelfwise:
 
     # -- storefront ---------------------------------------------------------------------
     # The storefront's lists are `async def`: BentoML runs them on the event loop instead of
-    # handing each request to a thread. They do no slow I/O (cached lists, a live-store
-    # lookup; a cold list is about 1.6 ms of compute), and the hand-off cost more than the
-    # work: worker CPU per /recommend 1.19-1.23 ms against 1.58-3.55 ms (README, "The
-    # service under load"). Writes (/events, /items) and the marketers' calls stay in threads.
+    # handing each request to a thread. With the embedded live store they do no slow I/O
+    # (cached lists, local SQLite reads; a cold list is about 1.6 ms of compute), and the
+    # hand-off cost more than the work: worker CPU per /recommend 1.19-1.23 ms against
+    # 1.58-3.55 ms (README, "The service under load"). With Redis their three reads are round
+    # trips on the loop; threads were slower with a local Redis (README, "Several machines").
+    # Writes (/events, /items) and the marketers' calls stay in threads.
     def _list(self, picked: list[Picked], models: Models) -> ItemsResponse:
         return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
 

@@ -19,4 +19,3 @@ def test_storefront_calls_are_not_traced(path):
                                   "/recommendations"])  # a longer path that starts like a hot one
 def test_marketer_admin_and_catalogue_calls_stay_traceable(path):
     assert not EXCLUDED.url_disabled(f"http://127.0.0.1:3000{path}")
-
