@@ -26,7 +26,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from features import schema as s
-from features.live_store import EVENT_COLUMNS, _naive_utc, events_from_rows
+from features.live_store import EVENT_COLUMNS, Shopper, _naive_utc, events_from_rows
 
 KEEP_RECENT = 100  # per shopper; the service reads 20
 
@@ -78,6 +78,20 @@ class RedisLiveStore:
         if key is None:
             return []
         return [tuple(json.loads(x)) for x in self._redis.lrange(self._key("recent", who, key), 0, limit - 1)]
+
+    def shopper(self, user_id: str | None = None, session_id: str | None = None,
+                limit: int = 50) -> Shopper:
+        """Forgotten or not, the newest ``limit`` events and the newest item update, in one
+        round trip (see :meth:`features.live_store.LiveStore.shopper`)."""
+        who, key = ("user", user_id) if user_id is not None else ("session", session_id)
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.sismember(self._key("forgotten"), user_id if user_id is not None else "")
+            pipe.lrange(self._key("recent", who, key if key is not None else ""), 0, limit - 1)
+            pipe.llen(self._key("item_updates"))
+            forgotten, recent, updates = pipe.execute()
+        recent = tuple(tuple(json.loads(x)) for x in recent) if key is not None else ()
+        return Shopper(forgotten=user_id is not None and bool(forgotten), recent=recent,
+                       item_update=int(updates))
 
     def events_frame(self) -> pd.DataFrame:
         """Every stored event in the canonical ``events`` schema (``simulated`` false)."""

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from features import schema as s
-from features.live_store import LiveStore
+from features.live_store import LiveStore, Shopper
 
 
 def _event(event_id, item="i1", user="u1", session=None, kind="view", ts="2026-11-20T10:00:00"):
@@ -28,6 +28,23 @@ def test_recent_events_are_the_customers_newest_first_else_the_sessions(open_sto
     assert store.recent_events("u1", limit=1) == [("i2", "add_to_cart")]
     assert store.recent_events(None, "s9") == [("i3", "view")]
     assert store.recent_events(None, None) == []
+
+
+def test_a_shoppers_snapshot_is_their_recent_events_forgotten_flag_and_newest_item_update(open_store):
+    store = open_store()
+    assert store.shopper("u1", None, 20) == Shopper(forgotten=False, recent=(), item_update=0)
+    assert store.shopper(None, None, 20).recent == ()
+    store.append_events([_event("e1", "i1"), _event("e2", "i2", kind="add_to_cart"),
+                         _event("e3", "i3", user=None, session="s9")])
+    store.update_items([{s.ITEM_ID: "i1", s.IN_STOCK: False}, {s.ITEM_ID: "i2", s.PRICE: 2.5}])
+    # The same rows recent_events reads, newest first, limited alike.
+    assert store.shopper("u1", "s9", 20) == Shopper(
+        forgotten=False, recent=(("i2", "add_to_cart"), ("i1", "view")), item_update=2)
+    assert store.shopper("u1", None, 1).recent == (("i2", "add_to_cart"),)
+    assert store.shopper(None, "s9", 20).recent == (("i3", "view"),)
+    store.forget_customer("u1")
+    assert store.shopper("u1", None, 20) == Shopper(forgotten=True, recent=(), item_update=2)
+    assert not store.shopper(None, "s9", 20).forgotten
 
 
 def test_events_survive_a_restart_and_read_back_in_the_workspace_schema(open_store):
