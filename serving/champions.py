@@ -17,11 +17,12 @@ import gc
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from features.live_store import LiveStore
 from features.workspace import Workspace
+from serving.answers import AnswerCache
 from serving.catalogue import Catalogue
 from serving.marketing import Marketing
 from serving.model_cache import ModelCache
@@ -41,6 +42,7 @@ class Models:
     storefront: Storefront
     customers: CustomerScorer
     marketing: Marketing | None = None
+    answers: AnswerCache = field(default_factory=AnswerCache)  # of these models only
 
 
 def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, LoadedArtifact]) -> Models:

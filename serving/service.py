@@ -22,7 +22,7 @@ import bentoml
 import pandas as pd
 from bentoml.exceptions import BadInput, NotFound, ServiceUnavailable
 from fastapi import FastAPI, HTTPException, Path, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import Field
 
 from features.workspace import Settings, Workspace
@@ -135,9 +135,9 @@ class Shelfwise:
     # handing each request to a thread. With the embedded live store they do no slow I/O
     # (cached lists, local SQLite reads; a cold list is about 1.6 ms of compute), and the
     # hand-off cost more than the work: worker CPU per /recommend 1.19-1.23 ms against
-    # 1.58-3.55 ms (README, "The service under load"). With Redis their three reads are round
-    # trips on the loop; threads were slower with a local Redis (README, "Several machines").
-    # Writes (/events, /items) and the marketers' calls stay in threads.
+    # 1.58-3.55 ms (README, "The service under load"). With Redis their reads are round trips
+    # on the loop (one for /recommend); threads were slower with a local Redis (README,
+    # "Several machines"). Writes (/events, /items) and the marketers' calls stay in threads.
     def _list(self, picked: list[Picked], models: Models) -> ItemsResponse:
         return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
 
@@ -152,16 +152,26 @@ class Shelfwise:
     async def recommend(self, **fields) -> RecommendResponse:
         """"For you": exactly k items when the catalogue allows it, filled personal -> similar
         to recent views -> trending -> popular, each item naming its source."""
-        req = RecommendRequest.model_construct(**fields)
-        include = SETTINGS.include_purchased if req.include_purchased is None else req.include_purchased
         models = self.models
-        # A forgotten customer is answered like an unknown visitor (their history is gone).
-        user_id = None if self._forgotten(req.user_id) else req.user_id
-        picked, known = models.storefront.recommend(
-            user_id, req.session_id, req.k, _rules(req, models), include)
-        return RecommendResponse(user_id=req.user_id, session_id=req.session_id, fallback=not known,
-                                 include_purchased=include, items=self._answer(picked, models),
-                                 model_version=models.versions["recs"])
+        front = models.storefront
+        user_id, session_id = fields["user_id"], fields["session_id"]
+        shopper = front.shopper(user_id, session_id)
+        if shopper.forgotten:  # answered like an unknown visitor (their history is gone)
+            user_id, shopper = None, front.shopper(None, session_id)
+        # The same request from the same live state gets the same answer (serving.answers).
+        key = (user_id, *[tuple(v) if type(v) is list else v for v in fields.values()])
+        body = models.answers.get(key, shopper)
+        if body is None:
+            req = RecommendRequest.model_construct(**fields)
+            include = SETTINGS.include_purchased if req.include_purchased is None else req.include_purchased
+            picked, known = front.recommend(user_id, req.session_id, req.k, _rules(req, models), include,
+                                            shopper)
+            body = RecommendResponse(
+                user_id=req.user_id, session_id=req.session_id, fallback=not known, include_purchased=include,
+                items=self._answer(picked, models), model_version=models.versions["recs"],
+            ).model_dump_json().encode()
+            models.answers.put(key, shopper, body, front.valid_until(picked, req.k))
+        return Response(body, media_type="application/json")
 
     @bentoml.api(input_spec=SimilarItemsRequest)
     async def similar_items(self, **fields) -> ItemsResponse:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from features.live_store import LiveStore
+from features.live_store import LiveStore, Shopper
 from serving.catalogue import Catalogue
 from serving.rules import Picked, Rules, Stream, allowed, interleave, select
 from serving.runtime import BlendedRuntime
@@ -32,6 +32,7 @@ RECENT_EVENTS = 20
 SESSION_SHARE = 1 / 3  # of a known customer's list given to "similar to recent views"
 TRENDING_LIVE_DAYS = 7
 CACHE_SECONDS = 5.0
+ORDERS = ("trending", "popular")  # the lists recomputed every CACHE_SECONDS, the last fallbacks
 
 
 class UnknownItemsError(LookupError):
@@ -60,14 +61,19 @@ class Storefront:
         self.sync()
 
     # -- shared state -------------------------------------------------------------------
-    def sync(self) -> None:
+    def sync(self, newest: int | None = None) -> None:
         """Apply catalogue updates other workers stored since the last call (one indexed
-        query when nothing changed)."""
-        if self.store.last_item_update() > self.catalogue.seq:
+        query when nothing changed; none when the caller read ``newest`` already)."""
+        if (self.store.last_item_update() if newest is None else newest) > self.catalogue.seq:
             self.catalogue.apply(self.store.item_updates_after(self.catalogue.seq))
 
-    def live(self, user_id: str | None, session_id: str | None) -> LiveState:
-        rows = self.store.recent_events(user_id, session_id, RECENT_EVENTS)
+    def shopper(self, user_id: str | None, session_id: str | None) -> Shopper:
+        """The shopper's live state, in one read of the live store."""
+        return self.store.shopper(user_id, session_id, RECENT_EVENTS)
+
+    def live(self, user_id: str | None, session_id: str | None,
+             recent: tuple[tuple[str, str], ...] | None = None) -> LiveState:
+        rows = self.store.recent_events(user_id, session_id, RECENT_EVENTS) if recent is None else recent
         interest: dict[int, float] = {}
         in_cart: set[int] = set()
         settled: set[int] = set()  # items whose newest cart event is already known
@@ -110,13 +116,14 @@ class Storefront:
 
     # -- endpoints ----------------------------------------------------------------------
     def recommend(self, user_id: str | None, session_id: str | None, k: int, rules: Rules,
-                  include_purchased: bool) -> tuple[list[Picked], bool]:
+                  include_purchased: bool, shopper: Shopper | None = None) -> tuple[list[Picked], bool]:
         """"For you": personal -> similar to recent views -> trending -> popular.
 
-        Returns the page and whether the model knew the customer.
+        Returns the page and whether the model knew the customer. ``shopper``: their live
+        state if the caller read it already (:meth:`shopper`).
         """
-        self.sync()
-        state = self.live(user_id, session_id)
+        self.sync(None if shopper is None else shopper.item_update)
+        state = self.live(user_id, session_id, None if shopper is None else shopper.recent)
         hide = set(rules.exclude) | state.in_cart
         row = self.recs.user_row(user_id)
         if not include_purchased:
@@ -133,6 +140,14 @@ class Storefront:
             streams += interleave(personal, similar, math.ceil(need * SESSION_SHARE) if state.interest else 0)
         streams += [similar, self._order("trending"), self._order("popular")]
         return self._pick(streams, k, rules), row >= 0
+
+    def valid_until(self, picked: list[Picked], k: int) -> float:
+        """Until when (``time.monotonic``) a "for you" page stays what :meth:`recommend` would
+        answer again for the same live state: for good when the page filled before reaching
+        trending and popular, else until those lists are next recomputed."""
+        if len(picked) == k and not any(p.source in ORDERS for p in picked):
+            return math.inf
+        return min(self._orders[name][0] for name in ORDERS) + CACHE_SECONDS
 
     def similar_items(self, item_id: str, k: int, rules: Rules) -> list[Picked]:
         """Item page: what EASE predicts from this item, then same-category and overall popular."""

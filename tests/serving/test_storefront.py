@@ -2,6 +2,8 @@
 items (i0, i2, ...), group-1 customers odd ones; 20 items."""
 
 import itertools
+import math
+import time
 
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from features.workspace import Workspace
 from serving.catalogue import Catalogue
 from serving.rules import Rules
 from serving.runtime import BlendedRuntime
-from serving.storefront import Storefront, UnknownItemsError
+from serving.storefront import CACHE_SECONDS, Storefront, UnknownItemsError
 
 
 @pytest.fixture
@@ -47,6 +49,29 @@ def test_a_new_visitor_gets_exactly_k_items_from_the_fallbacks(shop):
     picked, known = front.recommend(None, "s-new", 7, Rules(), True)
     assert not known and len(picked) == 7
     assert {p.source for p in picked} <= {"trending", "popular"}
+
+
+def test_an_answer_holds_for_good_unless_it_reached_the_lists_that_are_recomputed(shop):
+    front = shop()
+    user = "c1"
+    picked, _ = front.recommend(user, None, 3, Rules(), True, front.shopper(user, None))
+    assert {p.source for p in picked} == {"personal"} and front.valid_until(picked, 3) == math.inf
+    fallback, _ = front.recommend(None, "s-new", 3, Rules(), True, front.shopper(None, "s-new"))
+    assert 0 < front.valid_until(fallback, 3) - time.monotonic() <= CACHE_SECONDS
+    # A page the catalogue could not fill read every list, trending and popular included.
+    short, _ = front.recommend(user, None, 3, Rules(categories=frozenset({"none"})), True)
+    assert short == [] and front.valid_until(short, 3) < math.inf
+
+
+def test_the_same_live_state_gives_the_same_page_and_an_event_changes_the_state(shop):
+    front = shop()
+    user = "c1"
+    before = front.shopper(user, None)
+    first, _ = front.recommend(user, None, 6, Rules(), True, before)
+    assert front.recommend(user, None, 6, Rules(), True, front.shopper(user, None))[0] == first
+    front.record_events([event("i1", "add_to_cart", user=user)])
+    after = front.shopper(user, None)
+    assert after != before and front.recommend(user, None, 6, Rules(), True, after)[0] != first
 
 
 def test_an_anonymous_session_is_led_by_items_like_its_views(shop):
