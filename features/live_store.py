@@ -71,6 +71,16 @@ def _use_wal(conn: sqlite3.Connection, wait_seconds: float = 10.0) -> None:
             time.sleep(0.02)
 
 
+# LiveStore.shopper's query, by the column that names the shopper: one row, their events as
+# a JSON array (half the time of a join). SQLite 3.40 cannot order an aggregate, so each
+# event carries its sequence number and the caller sorts.
+_SHOPPER = {column: "SELECT (SELECT COALESCE(MAX(seq), 0) FROM item_updates), "
+                    "EXISTS (SELECT 1 FROM forgotten WHERE customer_id = ?), "
+                    "(SELECT json_group_array(json_array(seq, item_id, event_type)) FROM (SELECT seq, "
+                    f"item_id, event_type FROM events WHERE {column} = ? ORDER BY seq DESC LIMIT ?))"
+            for column in (s.USER_ID, s.SESSION_ID)}
+
+
 @dataclass(frozen=True)
 class Shopper:
     """One shopper's live state as a request reads it (:meth:`LiveStore.shopper`). Equal
@@ -139,14 +149,8 @@ class LiveStore:
         customer is forgotten, their (else the session's) newest ``limit`` events as
         :meth:`recent_events` gives them, and :meth:`last_item_update`."""
         column, key = (s.USER_ID, user_id) if user_id is not None else (s.SESSION_ID, session_id)
-        # One row, events as a JSON array (half the time of a join); SQLite 3.40 cannot order
-        # an aggregate, so the events carry their sequence number and are sorted here.
         item_update, forgotten, events = self._conn().execute(
-            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM item_updates), "
-            "EXISTS (SELECT 1 FROM forgotten WHERE customer_id = ?), "
-            "(SELECT json_group_array(json_array(seq, item_id, event_type)) FROM "
-            f"(SELECT seq, item_id, event_type FROM events WHERE {column} = ? ORDER BY seq DESC LIMIT ?))",
-            (user_id, key, limit)).fetchone()
+            _SHOPPER[column], (user_id, key, limit)).fetchone()
         recent = () if events == "[]" else tuple((item, kind) for _, item, kind in sorted(json.loads(events),
                                                                                            reverse=True))
         return Shopper(forgotten=bool(forgotten), recent=recent, item_update=item_update)
