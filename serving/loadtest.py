@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -61,25 +62,33 @@ end
 """
 
 _LUA = r"""
-local bodies, i, headers = {}, 0, {["Content-Type"] = "application/json"}
+local bodies, i, n, unique, headers = {}, 0, 0, nil, {["Content-Type"] = "application/json"}
 init = function(args)
   for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
   headers["Authorization"] = "Bearer " .. args[2]
+  unique = args[3]
 end
 request = function()
   i = i % #bodies + 1
+  if unique then  -- "{n}" in a body becomes a value no other request of any run has
+    n = n + 1
+    return wrk.format("POST", nil, headers, (bodies[i]:gsub("{n}", unique .. n)))
+  end
   return wrk.format("POST", nil, headers, bodies[i])
 end
 """ + WRK_DONE_LUA
 
 
-def run_wrk(url: str, bodies: list[str], concurrency: int, seconds: float, tmp: Path, key: str) -> dict:
-    """One wrk run (a single client thread) cycling through ``bodies``; its summary as a dict."""
+def run_wrk(url: str, bodies: list[str], concurrency: int, seconds: float, tmp: Path, key: str,
+            unique: bool = False) -> dict:
+    """One wrk run (a single client thread) cycling through ``bodies``; its summary as a dict.
+    ``unique``: replace ``{n}`` in the bodies by a value new to every request."""
     script, data = tmp / "bodies.lua", tmp / f"bodies-{uuid.uuid4().hex}.txt"
     script.write_text(_LUA)
     data.write_text("\n".join(bodies) + "\n")
     out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s",
-                          "-s", str(script), url, "--", str(data), key],
+                          "-s", str(script), url, "--", str(data), key]
+                         + ([uuid.uuid4().hex[:8]] if unique else []),
                          capture_output=True, text=True, check=True)
     return wrk_result(out.stdout)
 
@@ -90,6 +99,56 @@ def wrk_result(stdout: str) -> dict:
     result = json.loads(line.removeprefix("RESULT "))
     result["rps"] = result["requests"] / result["seconds"]
     return result
+
+
+def service_workers(port: int) -> list:
+    """The service's worker processes on this machine: BentoML workers listening on ``port``
+    (they share the listening socket). Empty when none can be seen."""
+    import psutil
+
+    workers = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            listening = (c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                         for c in proc.net_connections("tcp"))
+            if "_bentoml_impl.worker" in " ".join(proc.info["cmdline"] or []) and any(listening):
+                workers.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return workers
+
+
+def cpu_seconds(workers: list) -> list[float]:
+    return [sum(w.cpu_times()[:2]) for w in workers]
+
+
+def with_worker_split(result: dict, before: list[float], after: list[float]) -> dict:
+    """A run's result plus the workers' CPU: per request, and the smallest worker's share.
+
+    Keep-alive connections stay on the worker that accepted them, and BentoML's workers share
+    one listening socket, so all of a run's connections may land on one worker
+    (bentoml/BentoML#5426): that run measures one core, not the service. ``both_workers``
+    says whether each worker did at least a quarter of the work."""
+    used = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(used)
+    share = min(used) / total if total > 0 and len(used) > 1 else None
+    return {**result, "cpu_us": total / max(result["requests"], 1) * 1e6 if used else None,
+            "min_share": share, "both_workers": share is not None and share >= 0.25}
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Medians per endpoint and concurrency over the runs that used both workers (all runs at
+    concurrency 1, which has one connection, or when the workers could not be seen). ``runs``
+    says how many were counted of the ``of`` made; 0 means none used both workers and the
+    medians are of all runs."""
+    counted = runs["both_workers"] | (runs["concurrency"] == 1) | runs["min_share"].isna()
+    out = []
+    for (endpoint, c), group in runs.groupby(["endpoint", "concurrency"]):
+        use = counted[group.index]
+        medians = (group[use] if use.any() else group)[["rps", "p50_ms", "p99_ms", "cpu_us"]].median()
+        out.append({"endpoint": endpoint, "concurrency": c, **medians,
+                    "runs": int(use.sum()), "of": len(group)})
+    return pd.DataFrame(out).set_index(["endpoint", "concurrency"])
 
 
 def _post(url: str, body: dict, key: str) -> dict:
@@ -300,7 +359,16 @@ def main(argv: list[str] | None = None) -> int:
     popular = orders[s.ITEM_ID].value_counts().index[:200].tolist()
     bodies = {"ping": ["{}"],
               "recommend": [json.dumps({"user_id": c, "k": 10}) for c in customers]}
+    # The same requests, each new to the service's answer cache (serving/answers.py): an
+    # unknown item id to exclude is ignored, so the work is the same but nothing repeats.
+    uncached = [json.dumps({"user_id": c, "k": 10, "exclude_item_ids": ["loadtest-{n}"]}) for c in customers]
+    endpoints = {"/ping": ("ping", bodies["ping"], False),
+                 "/recommend": ("recommend", bodies["recommend"], False),
+                 "/recommend, uncached": ("recommend", uncached, True)}
     rows = []
+    workers = service_workers(urllib.parse.urlsplit(args.url).port or 80)
+    print(f"service workers seen on this machine: {len(workers)}"
+          + ("" if workers else " (runs are not checked for landing on one worker)"), flush=True)
     with tempfile.TemporaryDirectory(prefix="shelfwise-loadtest-") as tmp:
         # Warm both workers' list caches: a run's connections may all land on one worker, so
         # several short runs (2 s each used to leave the first measured runs partly cold).
@@ -308,20 +376,34 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.warmup_runs):
                 run_wrk(f"{args.url}/{path}", bodies[path], 8, 3, Path(tmp), args.key)
         for c in args.concurrency:
-            for path in bodies:
-                for _ in range(args.repeat):
-                    r = run_wrk(f"{args.url}/{path}", bodies[path], c, args.seconds, Path(tmp), args.key)
-                    rows.append({"endpoint": f"/{path}", "concurrency": c, **r})
+            for label, (path, sent, unique) in endpoints.items():
+                # Runs whose connections all landed on one worker are repeated (up to three
+                # times as many runs), so the medians compare two workers with two workers.
+                counted = attempts = 0
+                while counted < args.repeat and attempts < (args.repeat if c == 1 else 3 * args.repeat):
+                    attempts += 1
+                    before = cpu_seconds(workers)
+                    r = run_wrk(f"{args.url}/{path}", sent, c, args.seconds, Path(tmp), args.key, unique)
+                    r = with_worker_split(r, before, cpu_seconds(workers))
+                    counted += r["both_workers"] or c == 1 or not workers
+                    rows.append({"endpoint": label, "concurrency": c, **r})
                     errors = r["socket_errors"] + r["non_2xx"]
-                    print(f"/{path:<9} c={c:<3} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
-                          f"p99 {r['p99_ms']:6.2f} ms  errors {errors}", flush=True)
+                    split = "" if r["min_share"] is None else (
+                        f"  cpu {r['cpu_us']:5.0f} us/req  smaller worker's share {r['min_share']:.2f}"
+                        + ("" if r["both_workers"] or c == 1 else " (one worker: not counted)"))
+                    print(f"{label:<20} c={c:<3} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+                          f"p99 {r['p99_ms']:6.2f} ms  errors {errors}{split}", flush=True)
         runs = pd.DataFrame(rows)
-        table = runs.groupby(["endpoint", "concurrency"])[["rps", "p50_ms", "p99_ms"]].median()
-        print(f"\nmedian of {args.repeat} runs:\n{table.round(1).to_string()}")
-        print("\n/recommend throughput as a share of /ping's:")
+        table = summarize(runs)
+        print(f"\nmedians of the runs counted (runs: counted, of: made; cpu_us: both workers' CPU per "
+              f"request):\n{table.round(1).to_string()}")
+        print("\n/recommend throughput as a share of /ping's (and /ping's worker CPU per request as a "
+              "share of /recommend's, which the landing of connections does not move):")
         for c in args.concurrency:
-            ratio = table.loc[("/recommend", c), "rps"] / table.loc[("/ping", c), "rps"]
-            print(f"  c={c}: {ratio:.3f}")
+            for label in ("/recommend", "/recommend, uncached"):
+                ratio = table.loc[(label, c), "rps"] / table.loc[("/ping", c), "rps"]
+                cpu = table.loc[("/ping", c), "cpu_us"] / table.loc[(label, c), "cpu_us"]
+                print(f"  c={c} {label}: {ratio:.3f} (CPU: {cpu:.3f})")
         if 8 in args.concurrency:
             rec = table.loc[("/recommend", 8)]
             ratio = rec["rps"] / table.loc[("/ping", 8), "rps"]
