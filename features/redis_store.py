@@ -85,13 +85,13 @@ class RedisLiveStore:
         round trip (see :meth:`features.live_store.LiveStore.shopper`)."""
         who, key = ("user", user_id) if user_id is not None else ("session", session_id)
         with self._redis.pipeline(transaction=False) as pipe:
-            pipe.sismember(self._key("forgotten"), user_id if user_id is not None else "")
-            pipe.lrange(self._key("recent", who, key if key is not None else ""), 0, limit - 1)
             pipe.llen(self._key("item_updates"))
-            forgotten, recent, updates = pipe.execute()
-        recent = tuple(tuple(json.loads(x)) for x in recent) if key is not None else ()
-        return Shopper(forgotten=user_id is not None and bool(forgotten), recent=recent,
-                       item_update=int(updates))
+            pipe.sismember(self._key("forgotten"), user_id or "")  # ids are never empty
+            if key is not None:
+                pipe.lrange(self._key("recent", who, key), 0, limit - 1)
+            updates, forgotten, *rows = pipe.execute()
+        recent = tuple(tuple(json.loads(x)) for x in rows[0]) if rows else ()
+        return Shopper(forgotten=bool(forgotten), recent=recent, item_update=int(updates))
 
     def events_frame(self) -> pd.DataFrame:
         """Every stored event in the canonical ``events`` schema (``simulated`` false)."""
