@@ -49,16 +49,24 @@ class ModelCache:
     def _fetch(self, family: str, version: str) -> LoadedArtifact:
         name = MODEL_NAMES[family]
         final = self.root / name / version
+        damaged = False
         if final.exists():
             try:
                 verify_checksums(final)
                 return LoadedArtifact(family, name, version, final)
             except IncompatibleModelError:
-                shutil.rmtree(final, ignore_errors=True)  # damaged on disk: download it again
+                damaged = True  # download it again, then swap it in
         final.parent.mkdir(parents=True, exist_ok=True)
         incoming = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
         try:
             downloaded = download_version(self.tracking_uri, family, version, incoming)
+            if damaged:
+                # Another worker may be reading the old copy: move it aside in one rename
+                # rather than deleting it file by file while the new one downloads.
+                try:
+                    os.rename(final, incoming / "damaged")
+                except OSError:  # another worker moved it first
+                    pass
             try:
                 os.rename(downloaded.path, final)
             except OSError:  # another worker put the same version in place first

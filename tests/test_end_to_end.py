@@ -625,7 +625,7 @@ def test_a_champion_that_cannot_load_stops_the_start_with_a_message_instead_of_r
     out = subprocess.run([sys.executable, "-m", "serving", "--port", str(free_port())],
                          env=_env(tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert out.returncode == 3, out.stderr[-2000:]
-    assert "failed to start" in out.stderr and "'something-else'" in out.stderr
+    assert "failed to start" in out.stderr and "'something-else'" in out.stderr, out.stderr
     assert time.monotonic() - started < 120
 
 
