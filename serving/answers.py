@@ -9,8 +9,8 @@ computed with and an expiry: it is served only to the same request with an equal
 before the expiry. Any event of the shopper or catalogue update changes the snapshot, so the
 next request computes afresh, as it would without the cache. What the cache saves is the
 ranking, the rules and the serialization of a repeated request (a shopper paging back, a
-storefront asking twice per page view): under load those cost more than the framework's
-own handling of the request (README, "The service under load").
+storefront asking twice per page view): under load those cost about as much worker time as
+the framework's own handling of the request (README, "The service under load").
 """
 
 from __future__ import annotations
