@@ -22,7 +22,7 @@ from pathlib import Path
 
 from features.workspace import Settings, Workspace
 from serving.access import KEYS_ENV, AccessConfigError, keys_path, load_keys
-from serving.errors import START_FAILURE_ENV
+from serving.errors import START_FAILURE_ENV, start_failures
 from serving.model_cache import ModelCache, NoCachedModelsError
 from serving.registry import MODEL_NAMES, NoChampionError, find_champions
 
@@ -84,9 +84,10 @@ def _watch(server: subprocess.Popen, failure: Path) -> int:
     signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     try:
         while server.poll() is None:
-            if failure.exists():
+            if start_failures(failure):
+                time.sleep(1.0)  # the start's other workers fail within it, maybe for another reason
                 print(f"error: the service failed to start (its models or its live store), so it is "
-                      f"stopping instead of restarting forever:\n{failure.read_text()}",
+                      f"stopping instead of restarting forever:\n{''.join(start_failures(failure))}",
                       file=sys.stderr, flush=True)
                 server.terminate()
                 server.wait(timeout=30)

@@ -28,10 +28,20 @@ START_FAILURE_ENV = "SHELFWISE_START_FAILURE_FILE"
 
 
 def report_start_failure(exc: Exception) -> None:
-    """Tell ``python -m serving`` (when it started this worker) why start-up failed."""
+    """Tell ``python -m serving`` (when it started this worker) why start-up failed: one
+    file per worker (``<path>.<pid>``), written whole and renamed into place, so the watcher
+    sees every worker's reason and never half of one."""
     path = os.environ.get(START_FAILURE_ENV)
     if path:
-        Path(path).write_text(f"{type(exc).__name__}: {exc}\n")
+        final = Path(f"{path}.{os.getpid()}")
+        tmp = final.with_name(f".{final.name}")
+        tmp.write_text(f"{type(exc).__name__}: {exc}\n")
+        os.replace(tmp, final)
+
+
+def start_failures(path: Path) -> list[str]:
+    """The distinct reasons the workers reported through :func:`report_start_failure`."""
+    return sorted({f.read_text() for f in path.parent.glob(f"{path.name}.*")})
 
 
 def _field_errors(errors: list) -> str:

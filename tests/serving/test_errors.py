@@ -24,3 +24,18 @@ from serving.errors import normalize
 ])
 def test_error_bodies_take_the_documented_shape(body, status, expected):
     assert normalize(body, status) == expected
+
+
+def test_every_workers_start_failure_reaches_the_watcher_once_per_distinct_reason(tmp_path, monkeypatch):
+    from serving.errors import START_FAILURE_ENV, report_start_failure, start_failures
+
+    failure = tmp_path / "failure.txt"
+    monkeypatch.setenv(START_FAILURE_ENV, str(failure))
+    assert start_failures(failure) == []
+    report_start_failure(FileNotFoundError("meta.json is gone"))
+    monkeypatch.setattr("os.getpid", lambda: 1)  # a second worker, same reason
+    report_start_failure(FileNotFoundError("meta.json is gone"))
+    monkeypatch.setattr("os.getpid", lambda: 2)  # a third, another reason
+    report_start_failure(ValueError("model format 'something-else'"))
+    assert start_failures(failure) == ["FileNotFoundError: meta.json is gone\n",
+                                       "ValueError: model format 'something-else'\n"]
