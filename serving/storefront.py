@@ -71,14 +71,13 @@ class Storefront:
         """The shopper's live state, in one read of the live store."""
         return self.store.shopper(user_id, session_id, RECENT_EVENTS)
 
-    def live(self, user_id: str | None, session_id: str | None,
-             recent: tuple[tuple[str, str], ...] | None = None) -> LiveState:
-        rows = self.store.recent_events(user_id, session_id, RECENT_EVENTS) if recent is None else recent
+    def live(self, recent: tuple[tuple[str, str], ...]) -> LiveState:
+        """A shopper's newest events (:attr:`Shopper.recent`) summarised."""
         interest: dict[int, float] = {}
         in_cart: set[int] = set()
         settled: set[int] = set()  # items whose newest cart event is already known
         purchased: set[int] = set()
-        for rank, (item_id, event_type) in enumerate(rows):  # newest first
+        for rank, (item_id, event_type) in enumerate(recent):  # newest first
             pos = self.catalogue.index.get(item_id)
             if pos is None:
                 continue
@@ -122,8 +121,9 @@ class Storefront:
         Returns the page and whether the model knew the customer. ``shopper``: their live
         state if the caller read it already (:meth:`shopper`).
         """
-        self.sync(None if shopper is None else shopper.item_update)
-        state = self.live(user_id, session_id, None if shopper is None else shopper.recent)
+        shopper = shopper or self.shopper(user_id, session_id)
+        self.sync(shopper.item_update)
+        state = self.live(shopper.recent)
         hide = set(rules.exclude) | state.in_cart
         row = self.recs.user_row(user_id)
         if not include_purchased:
@@ -177,12 +177,13 @@ class Storefront:
     def buy_again(self, user_id: str, k: int, rules: Rules) -> list[Picked]:
         """The customer's own items, ranked; items bought live come after them. Empty for a
         customer with no purchases (a buy-again shelf has nothing to show)."""
-        self.sync()
+        shopper = self.shopper(user_id, None)
+        self.sync(shopper.item_update)
         row = self.recs.user_row(user_id)
         streams = []
         if row >= 0:
             streams.append(Stream("buy_again", *self.recs.buy_again(row)))
-        live = sorted(self.live(user_id, None).purchased)
+        live = sorted(self.live(shopper.recent).purchased)
         streams.append(Stream("bought_recently", np.array(live, np.int64), np.zeros(len(live))))
         return self._pick(streams, k, rules)
 
