@@ -136,12 +136,17 @@ def with_worker_split(result: dict, before: list[float], after: list[float]) -> 
             "min_share": share, "both_workers": share is not None and share >= 0.25}
 
 
+def counts(run) -> bool:
+    """Whether a run (a row of results) counts toward the medians: it used both workers, or
+    could not have (concurrency 1 is one connection), or the workers could not be seen."""
+    return bool(run["both_workers"] or run["concurrency"] == 1 or pd.isna(run["min_share"]))
+
+
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """Medians per endpoint and concurrency over the runs that used both workers (all runs at
-    concurrency 1, which has one connection, or when the workers could not be seen). ``runs``
-    says how many were counted of the ``of`` made; 0 means none used both workers and the
-    medians are of all runs."""
-    counted = runs["both_workers"] | (runs["concurrency"] == 1) | runs["min_share"].isna()
+    """Medians per endpoint and concurrency over the runs that :func:`counts`. ``runs`` says
+    how many were counted of the ``of`` made; 0 means none used both workers and the medians
+    are of all runs."""
+    counted = runs.apply(counts, axis=1)
     out = []
     for (endpoint, c), group in runs.groupby(["endpoint", "concurrency"]):
         use = counted[group.index]
@@ -384,13 +389,14 @@ def main(argv: list[str] | None = None) -> int:
                     attempts += 1
                     before = cpu_seconds(workers)
                     r = run_wrk(f"{args.url}/{path}", sent, c, args.seconds, Path(tmp), args.key, unique)
-                    r = with_worker_split(r, before, cpu_seconds(workers))
-                    counted += r["both_workers"] or c == 1 or not workers
-                    rows.append({"endpoint": label, "concurrency": c, **r})
+                    r = {"endpoint": label, "concurrency": c,
+                         **with_worker_split(r, before, cpu_seconds(workers))}
+                    rows.append(r)
+                    counted += counts(r)
                     errors = r["socket_errors"] + r["non_2xx"]
                     split = "" if r["min_share"] is None else (
                         f"  cpu {r['cpu_us']:5.0f} us/req  smaller worker's share {r['min_share']:.2f}"
-                        + ("" if r["both_workers"] or c == 1 else " (one worker: not counted)"))
+                        + ("" if counts(r) else " (one worker: not counted)"))
                     print(f"{label:<20} c={c:<3} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
                           f"p99 {r['p99_ms']:6.2f} ms  errors {errors}{split}", flush=True)
         runs = pd.DataFrame(rows)
