@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import tempfile
@@ -116,30 +115,20 @@ def run_wrk(url: str, lines_file: Path, script: Path, key: str, seconds: float, 
 
 def server_rss_mb(port: int) -> float:
     """Resident memory (MiB) of the ``bentoml serve`` process listening on ``port`` and all
-    its descendants (the workers), from ``/proc``."""
-    parents, rss, root = {}, {}, None
-    page = resource.getpagesize()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            pages = int((entry / "statm").read_text().split()[1])
-        except OSError:  # gone meanwhile
-            continue
-        pid = int(entry.name)
-        parents[pid], rss[pid] = int(stat[1]), pages * page / 2**20
-        if b"serve" in args and b"serving.service:Shelfwise" in args and str(port).encode() in args:
-            root = pid
-    if root is None:
-        raise RuntimeError(f"no `bentoml serve serving.service:Shelfwise` process on port {port}")
-    tree, grew = {root}, True
-    while grew:
-        more = {p for p, parent in parents.items() if parent in tree} - tree
-        tree |= more
-        grew = bool(more)
-    return sum(rss[p] for p in tree)
+    its descendants (the workers)."""
+    import psutil
+
+    for proc in psutil.process_iter(["cmdline"]):
+        args = proc.info["cmdline"] or []
+        if "serve" in args and "serving.service:Shelfwise" in args and str(port) in args:
+            rss = 0
+            for p in [proc, *proc.children(recursive=True)]:
+                try:
+                    rss += p.memory_info().rss
+                except psutil.NoSuchProcess:  # gone meanwhile
+                    pass
+            return rss / 2**20
+    raise RuntimeError(f"no `bentoml serve serving.service:Shelfwise` process on port {port}")
 
 
 def verdict(intervals: pd.DataFrame, rate: float) -> dict:
