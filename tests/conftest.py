@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import socket
 
-import numpy as np
-import pandas as pd
-import pytest
-import scipy.sparse as sp
+from features import numerics
 
-from features import schema as s
+numerics.configure()  # as training and serving do, before numpy loads here
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+
+from features import schema as s  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

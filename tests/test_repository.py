@@ -39,3 +39,25 @@ def test_training_and_serving_keep_blas_to_one_thread_unless_told_otherwise(pack
                                      capture_output=True, text=True, check=True).stdout.strip()
     assert run(env) == "[1, 1]"  # numpy's and scipy's OpenBLAS
     assert run({**env, "OPENBLAS_NUM_THREADS": "2"}) == "[2, 2]"
+
+
+def _x86_flags() -> set[str]:
+    if not Path("/proc/cpuinfo").exists() or os.uname().machine != "x86_64":
+        return set()
+    return set(re.search(r"^flags\s*:(.*)$", Path("/proc/cpuinfo").read_text(), re.M).group(1).split())
+
+
+@pytest.mark.skipif(not {"avx2", "fma"} <= _x86_flags(), reason="portable kernels are pinned on x86-64 with AVX2")
+@pytest.mark.parametrize("package", ["training", "serving"])
+def test_training_and_serving_compute_with_the_same_kernels_on_every_x86_machine(package):
+    # AVX-512 kernels round differently from AVX2 ones, which moved the champion recommender's
+    # early stopping from 128 to 86 rounds: a rerun on another machine must give the same model.
+    code = (f"import {package}, numpy, scipy.linalg, threadpoolctl; "
+            "from numpy._core._multiarray_umath import __cpu_features__ as cpu; "
+            "print(sorted({i['architecture'] for i in threadpoolctl.threadpool_info()}), cpu.get('X86_V4'))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")}
+    run = lambda env: subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env, cwd=ROOT,  # noqa: E731
+                                     capture_output=True, text=True, check=True).stdout.strip()
+    assert run(env) == "['Haswell'] False"  # OpenBLAS's AVX2 kernels, numpy's AVX-512 loops unused
+    if "avx512f" in _x86_flags():  # opting out gives the machine's own (AVX-512) kernels back
+        assert run({**env, "SHELFWISE_PORTABLE_NUMERICS": "0"}).endswith("True")

@@ -1,0 +1,57 @@
+"""How shelfwise's processes run numpy and OpenBLAS: one BLAS thread, and on x86-64 the same
+floating-point results on every machine.
+
+``training`` and ``serving`` call :func:`configure` before anything imports numpy; the test
+suite's conftest does too. Both libraries read these variables once, when they load, and
+subprocesses inherit them.
+
+Why pin the kernels: numpy and OpenBLAS pick their code for the CPU at run time (AVX2 or
+AVX-512), and the two round differently in the last bits. The blended recommender's
+validation curve is nearly flat, so such bits moved its early-stopping point from 128 rounds
+(AVX2) to 86 (an AVX-512 machine's own kernels) and its held-out NDCG@10 from 0.3963 to
+0.3951 (README, "Reproducing the figures"). With the AVX2 kernels on every x86-64 machine
+that has them, a rerun elsewhere gives the same champion. ``SHELFWISE_PORTABLE_NUMERICS=0``
+lets each machine use its fastest kernels instead (an EASE fit 2.2 s instead of 2.7 s on
+AVX-512).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from threadpoolctl import threadpool_limits
+
+# numpy's (2.x) dispatch targets above AVX2; unknown or unsupported names only warn.
+NUMPY_AVX512_TARGETS = "X86_V4 AVX512_ICL AVX512_SPR"
+OPENBLAS_PORTABLE_CORE = "Haswell"  # OpenBLAS's AVX2 + FMA kernels
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:  # not Linux: leave the libraries their own choice
+        pass
+    return set()
+
+
+def configure() -> None:
+    """One BLAS thread and portable kernels, unless the user set the variables otherwise."""
+    # Idle OpenBLAS threads spin on the cores that LightGBM's and implicit's own threads need,
+    # and a request's small products gain nothing from more threads. The variable reaches the
+    # BLAS libraries that load from now on; the limit, those a notebook loaded already.
+    # Without either, notebook 02 took 398 s instead of about 90.
+    if "OPENBLAS_NUM_THREADS" not in os.environ:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        threadpool_limits(1, "blas")
+    portable = os.environ.get("SHELFWISE_PORTABLE_NUMERICS", "1") != "0"
+    if not portable or platform.machine() not in ("x86_64", "AMD64"):
+        return
+    flags = _cpu_flags()
+    if {"avx2", "fma"} <= flags:  # else OpenBLAS would stop on an illegal instruction
+        os.environ.setdefault("OPENBLAS_CORETYPE", OPENBLAS_PORTABLE_CORE)
+        if "avx512f" in flags:
+            os.environ.setdefault("NPY_DISABLE_CPU_FEATURES", NUMPY_AVX512_TARGETS)
