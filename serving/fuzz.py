@@ -3,7 +3,8 @@ from the service's own OpenAPI document, checked against it.
 
 `Schemathesis <https://schemathesis.readthedocs.io>`_ reads ``/docs.json`` and, for every
 operation, sends the documented examples, boundary values, random valid and invalid
-bodies and chains of calls, for ``--seconds``. Every answer must be a non-5xx with the
+bodies and chains of calls, for ``--seconds`` or, with ``--examples N``, up to N cases per
+operation whatever the machine's speed (what the test suite runs). Every answer must be a non-5xx with the
 documented status, content type and schema. ``DELETE /customers/{id}`` is left out (each
 call erases a customer). Prints ``N requests, F failures`` and exits 1 on any failure or
 on any schema error (an operation schemathesis could not generate requests for).
@@ -27,14 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", default="http://127.0.0.1:3000")
     p.add_argument("--key", default=os.environ.get("SHELFWISE_API_KEY"), help="an admin API key")
     p.add_argument("--seconds", type=int, default=600, help="time budget of the whole run")
+    p.add_argument("--examples", type=int, help="cases per operation instead of a time budget")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if not args.key:
         p.error("give an admin API key: --key KEY or SHELFWISE_API_KEY (`shelfwise keys create`)")
     exe = shutil.which("schemathesis", path=os.path.dirname(sys.executable)) or "schemathesis"
     cmd = [exe, "run", f"{args.url}/docs.json", "-H", f"Authorization: Bearer {args.key}",
-           "--checks", CHECKS, "--exclude-method", "DELETE", "--max-time", str(args.seconds),
-           "--workers", "2", "--seed", str(args.seed), "--no-color"]
+           "--checks", CHECKS, "--exclude-method", "DELETE", "--workers", "2", "--seed", str(args.seed),
+           "--no-color", *(["--max-examples", str(args.examples)] if args.examples else
+                           ["--max-time", str(args.seconds)])]
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
     text = out.stdout + out.stderr
     summary = text[text.rfind("SUMMARY"):]
@@ -44,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     n, f = int(generated.group(1)) if generated else 0, int(failures.group(1)) if failures else 0
     if f or errors or not generated:
         print(text[-20000:])
-    print(f"fuzz: {n} requests, {f} failures in {args.seconds} s "
+    budget = f"{args.examples} cases per operation" if args.examples else f"{args.seconds} s"
+    print(f"fuzz: {n} requests, {f} failures in {budget} "
           f"({'schema errors: ' + ', '.join(sorted(errors)) if errors else 'no schema errors'})")
     return 1 if f or errors or not generated else 0
 

@@ -17,6 +17,14 @@ class Model(BaseModel):
     model_config = ConfigDict(json_schema_extra=as_openapi30)
 
 
+class ErrorBody(Model):
+    """Every error's body (``serving.errors`` gives FastAPI's routes the same shape)."""
+
+    error: str = Field(description="What is wrong.", examples=["invalid request"])
+    detail: str = Field("", description="Where: the field and what it must be.",
+                        examples=["path.customer_id: String should have at most 64 characters"])
+
+
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 ItemId = Annotated[str, Field(min_length=1, max_length=64, examples=["85123A"])]

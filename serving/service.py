@@ -46,6 +46,7 @@ from serving.schemas import (
     BoughtTogetherRequest,
     BuyAgainRequest,
     CustomerResponse,
+    ErrorBody,
     Event,
     ItemsResponse,
     ItemUpdate,
@@ -75,6 +76,9 @@ status_app = FastAPI(title="shelfwise status")
 # GET pages (a segment's CSV, the report). Mounted at the root but matched only when one of
 # its routes matches, after the service's own API routes.
 pages_app = FastAPI(title="shelfwise pages", docs_url=None, redoc_url=None, openapi_url=None)
+# FastAPI documents its own 422 body for routes with parameters; ErrorBodyMiddleware answers
+# ours, so the document says so (schemathesis checks every answer against it).
+BAD_PATH = {422: {"model": ErrorBody, "description": "A path parameter is invalid."}}
 EXPORT_CHUNK = 5000
 SETTINGS = Settings()
 # The storefront's calls (and the no-op the load benchmark compares them with).
@@ -309,7 +313,8 @@ class Shelfwise:
                            as_of=m.base.as_of.date().isoformat(), model_versions=m.versions,
                            customers=page.to_dict(orient="records"))
 
-    @pages_app.get("/segments/{name}/export", responses={404: {"description": "No segment of that name."}})
+    @pages_app.get("/segments/{name}/export",
+                   responses={404: {"description": "No segment of that name."}, **BAD_PATH})
     def segment_export(self, name: str) -> StreamingResponse:
         """A segment's members as CSV (customer_id, segment, the scores behind it), streamed."""
         m = self._marketing()
@@ -350,7 +355,7 @@ class Shelfwise:
             raise HTTPException(404, detail="no report yet: `shelfwise report --out DIR` writes it")
         return HTMLResponse(path.read_text())
 
-    @pages_app.delete("/customers/{customer_id}", status_code=202)
+    @pages_app.delete("/customers/{customer_id}", status_code=202, responses=BAD_PATH)
     def forget_customer(self, request: Request,
                         customer_id: Annotated[str, Path(min_length=1, max_length=64)]) -> dict:
         """Erase a customer everywhere (admin keys only). When this answers, no endpoint or
@@ -363,7 +368,7 @@ class Shelfwise:
                 "status_url": f"/customers/{customer_id}/erasure"}
 
     @pages_app.get("/customers/{customer_id}/erasure",
-                   responses={404: {"description": "The customer was never forgotten."}})
+                   responses={404: {"description": "The customer was never forgotten."}, **BAD_PATH})
     def erasure(self, customer_id: Annotated[str, Path(min_length=1, max_length=64)]) -> dict:
         """Whether a customer's erasure is still rewriting files (`erasing`) or `done`, with
         its audit record (admin keys only)."""
