@@ -20,7 +20,12 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from features import numerics
+
 HERE = Path(__file__).resolve().parent
+# The kernels inherit the variables: a notebook imports numpy (`%matplotlib`) before
+# shelfwise, and would otherwise compute with other kernels than the command line.
+numerics.configure()
 
 
 def run(path: Path, out: Path | None = None, timeout: int = 600) -> float:
