@@ -27,7 +27,8 @@ NUMPY_AVX512_TARGETS = "X86_V4 AVX512_ICL AVX512_SPR"
 OPENBLAS_PORTABLE_CORE = "Haswell"  # OpenBLAS's AVX2 + FMA kernels
 
 
-def _cpu_flags() -> set[str]:
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty elsewhere)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -50,7 +51,7 @@ def configure() -> None:
     portable = os.environ.get("SHELFWISE_PORTABLE_NUMERICS", "1") != "0"
     if not portable or platform.machine() not in ("x86_64", "AMD64"):
         return
-    flags = _cpu_flags()
+    flags = cpu_flags()
     if {"avx2", "fma"} <= flags:  # else OpenBLAS would stop on an illegal instruction
         os.environ.setdefault("OPENBLAS_CORETYPE", OPENBLAS_PORTABLE_CORE)
         if "avx512f" in flags:

@@ -392,11 +392,11 @@ def main(argv: list[str] | None = None) -> int:
                     r = {"endpoint": label, "concurrency": c,
                          **with_worker_split(r, before, cpu_seconds(workers))}
                     rows.append(r)
-                    counted += counts(r)
+                    counted += (ok := counts(r))
                     errors = r["socket_errors"] + r["non_2xx"]
                     split = "" if r["min_share"] is None else (
                         f"  cpu {r['cpu_us']:5.0f} us/req  smaller worker's share {r['min_share']:.2f}"
-                        + ("" if counts(r) else " (one worker: not counted)"))
+                        + ("" if ok else " (one worker: not counted)"))
                     print(f"{label:<20} c={c:<3} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
                           f"p99 {r['p99_ms']:6.2f} ms  errors {errors}{split}", flush=True)
         runs = pd.DataFrame(rows)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from features.numerics import cpu_flags
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -41,13 +43,7 @@ def test_training_and_serving_keep_blas_to_one_thread_unless_told_otherwise(pack
     assert run({**env, "OPENBLAS_NUM_THREADS": "2"}) == "[2, 2]"
 
 
-def _x86_flags() -> set[str]:
-    if not Path("/proc/cpuinfo").exists() or os.uname().machine != "x86_64":
-        return set()
-    return set(re.search(r"^flags\s*:(.*)$", Path("/proc/cpuinfo").read_text(), re.M).group(1).split())
-
-
-@pytest.mark.skipif(not {"avx2", "fma"} <= _x86_flags(), reason="portable kernels are pinned on x86-64 with AVX2")
+@pytest.mark.skipif(not {"avx2", "fma"} <= cpu_flags(), reason="portable kernels are pinned on x86-64 with AVX2")
 @pytest.mark.parametrize("package", ["training", "serving"])
 def test_training_and_serving_compute_with_the_same_kernels_on_every_x86_machine(package):
     # AVX-512 kernels round differently from AVX2 ones, which moved the champion recommender's
@@ -59,5 +55,5 @@ def test_training_and_serving_compute_with_the_same_kernels_on_every_x86_machine
     run = lambda env: subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env, cwd=ROOT,  # noqa: E731
                                      capture_output=True, text=True, check=True).stdout.strip()
     assert run(env) == "['Haswell'] False"  # OpenBLAS's AVX2 kernels, numpy's AVX-512 loops unused
-    if "avx512f" in _x86_flags():  # opting out gives the machine's own (AVX-512) kernels back
+    if "avx512f" in cpu_flags():  # opting out gives the machine's own (AVX-512) kernels back
         assert run({**env, "SHELFWISE_PORTABLE_NUMERICS": "0"}).endswith("True")
