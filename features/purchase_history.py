@@ -292,8 +292,7 @@ def purchase_history(orders: pd.DataFrame, as_of: pd.Timestamp) -> PurchaseHisto
 
 
 def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: np.ndarray,
-                       user_rows: np.ndarray, n_new: int = 30, include_purchased: bool = True,
-                       recent_extra: sp.csr_matrix | None = None
+                       user_rows: np.ndarray, n_new: int = 30, include_purchased: bool = True
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ranker candidates and their :data:`CANDIDATE_FEATURES` for a batch of customers.
 
@@ -310,10 +309,6 @@ def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: n
         Items the customer never bought, best ``item_model`` score first.
     include_purchased : bool
         Whether the customer's own items are candidates too.
-    recent_extra : sparse matrix, shape (len(user_rows), n_items), optional
-        Interest since ``history.as_of`` (the service's live views and carts), added to the
-        recency-decayed rows before ``item_model_recent`` is computed: folding the customer
-        in without retraining, which a linear item-item model allows exactly.
 
     Returns
     -------
@@ -330,10 +325,7 @@ def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: n
     binary = own.copy()
     binary.data[:] = 1.0
     score = np.asarray(binary @ item_weights)
-    decayed = pairs.decayed
-    if recent_extra is not None:
-        decayed = decayed + recent_extra
-    recent = np.asarray(decayed @ item_weights)
+    recent = np.asarray(pairs.decayed @ item_weights)
     own_pos = np.repeat(np.arange(len(user_rows)), np.diff(own.indptr))
     masked = score.copy()
     masked[own_pos, own.indices] = -np.inf
@@ -365,6 +357,38 @@ def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: n
         ps[:, 0] / user_orders, days_since * rate, ps, us, history.item_stats[items],
     ]).astype(np.float32)
     return pos, items, X
+
+
+def recent_scores(history: PurchaseHistory | PackedHistory, item_weights: np.ndarray, row: int
+                  ) -> np.ndarray:
+    """One customer's ``item_model_recent`` score of every item (float32, shape (n_items,)):
+    their recency-decayed row times the item-item model, as :func:`candidate_features` has it."""
+    return np.asarray(history.rows(np.array([row])).decayed @ item_weights).ravel()
+
+
+_RECENT = CANDIDATE_FEATURES.index("item_model_recent")
+assert CANDIDATE_FEATURES[_RECENT + 1] == "item_model_recent_rank"
+
+
+def fold_in_recent(items: np.ndarray, X: np.ndarray, recent: np.ndarray, item_weights: np.ndarray,
+                   interest: dict[int, float]) -> np.ndarray:
+    """One customer's candidate features with interest since ``history.as_of`` (the
+    service's live views and carts: item column -> weight) folded into their
+    recency-decayed row, without retraining.
+
+    A linear item-item model takes a new row exactly: the row's scores grow by
+    ``weights @ item_weights[columns]``. Only ``item_model_recent`` and its rank change;
+    the candidates are chosen on the all-time scores, so ``items`` and the other columns of
+    ``X`` (:func:`candidate_features` of this one customer) stand. ``recent`` is the
+    customer's :func:`recent_scores`.
+    """
+    cols = np.fromiter(interest, dtype=np.int64, count=len(interest))
+    weights = np.fromiter(interest.values(), dtype=np.float32, count=len(interest))
+    recent = recent + weights @ item_weights[cols]
+    X = X.copy()
+    X[:, _RECENT] = recent[items]
+    X[:, _RECENT + 1] = _ranks(recent[None, :], np.zeros(len(items), np.int64), items)
+    return X
 
 
 def _ranks(scores: np.ndarray, pos: np.ndarray, items: np.ndarray) -> np.ndarray:

@@ -45,6 +45,7 @@ import pandas as pd
 from features import schema as s
 from features.artifacts import MAPPED, load_arrays, save_arrays, write_checksums
 from features.benchmark import machine_speed
+from features.live_store import LiveStore
 from features.workspace import Settings, Workspace
 
 TARGETS = {"ratio": 0.8, "p99_ms": 25.0, "rps": 1000.0}  # at concurrency 8, from the storefront issue
@@ -180,6 +181,38 @@ def event_to_answer(url: str, items: list[str], n: int, key: str) -> list[float]
                 raise RuntimeError(f"a view of {item} did not change session {session}'s list in 5 s")
         delays.append(time.perf_counter() - start)
     return delays
+
+
+def live_lists_us(artifact: Path, n: int, tmp: Path) -> dict[str, float]:
+    """In-process CPU of a known customer's "for you" list (``Storefront.recommend``, no
+    HTTP, no answer cache), microseconds each over ``n`` customers of the model: the first
+    list (features built), the list again (the per-customer list cache), and with three
+    live views each, first and later (the fold-in), over a temporary live store, so the
+    workspace gets no events."""
+    from serving.catalogue import Catalogue
+    from serving.rules import Rules
+    from serving.runtime import BlendedRuntime
+    from serving.storefront import Storefront
+
+    recs = BlendedRuntime(artifact)
+    front = Storefront(recs, Catalogue(recs.item_ids, recs.titles, None), LiveStore(tmp / "live.sqlite"))
+    users = recs.history.users.ids[:n].tolist()
+    popular = [recs.item_ids[i] for i in np.argsort(-recs.popularity, kind="stable")[:200]]
+
+    def per_list() -> float:
+        start = time.process_time()
+        for user in users:
+            front.recommend(user, None, 10, Rules(), True)
+        return (time.process_time() - start) / len(users) * 1e6
+
+    out = {"first": per_list(), "cached": per_list()}
+    now = pd.Timestamp.now(tz="UTC")
+    front.store.append_events([
+        {s.EVENT_ID: f"live-{i}-{j}", s.USER_ID: user, s.ITEM_ID: popular[(7 * i + j) % len(popular)],
+         s.EVENT_TYPE: "view", s.TIMESTAMP: now} for i, user in enumerate(users) for j in range(3)])
+    out["live, first"] = per_list()
+    out["live, later"] = per_list()
+    return out
 
 
 def middleware_overhead_us(key: str, home: Path, n: int = 20_000) -> dict[str, float]:
@@ -350,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=50, help="sessions timed from event to changed answer")
     p.add_argument("--memory-users", type=int, nargs="*", default=[100_000, 1_000_000],
                    help="customer counts the memory probe loads (none: skip it)")
+    p.add_argument("--live-lists", type=int, default=1000,
+                   help="customers whose lists are timed in-process, with and without live views (0: skip)")
     p.add_argument("--bare", action="store_true",
                    help="also measure a bare BentoML service (no-op and numpy top-10) at c=8")
     args = p.parse_args(argv)
@@ -435,10 +470,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nevent -> changed /recommend over {len(delays)} sessions: "
                   f"p50 {np.median(delays):.1f} ms, max {delays.max():.1f} ms (target < 1000 ms)")
 
-        if args.memory_users:
+        if args.memory_users or args.live_lists:
             from serving.registry import download_champions
 
             art = download_champions(ws.tracking_uri, Path(tmp) / "champion", ("recs",))["recs"]
+        if args.live_lists:
+            us = live_lists_us(art.path, args.live_lists, Path(tmp))
+            print(f"\n\"for you\" lists in-process over {args.live_lists:,} customers, CPU per list: first "
+                  f"{us['first']:.0f} us, again (list cache) {us['cached']:.0f} us; with three live views: "
+                  f"first {us['live, first']:.0f} us, later (fold-in) {us['live, later']:.0f} us")
+        if args.memory_users:
             sizes = model_state_memory(art.path, sorted(args.memory_users), Path(tmp))
             for m in sizes:
                 print(f"recommender loaded with {m['users']:,} customers, all read: "

@@ -9,7 +9,9 @@ from features.purchase_history import (
     PackedHistory,
     _ranks,
     candidate_features,
+    fold_in_recent,
     purchase_history,
+    recent_scores,
 )
 
 CUTOFF = pd.Timestamp("2011-03-01")
@@ -95,6 +97,27 @@ def test_a_packed_customer_takes_a_few_bytes_per_item_bought():
     # 24 bytes per pair unpacked (item column, two float32 counts, two float32 day counts,
     # four uint8 counts); random items and dates compress worse than a real shop's (4.5).
     assert packed.pair_blob.nbytes / h.orders.nnz < 12
+
+
+def test_live_interest_moves_only_the_recent_scores_and_their_ranks(orders):
+    h = purchase_history(orders, CUTOFF)
+    weights = np.array([[0.0, 0.5], [0.2, 0.0]], dtype=np.float32)  # items x, y
+    row, x, y = h.users.index("B"), h.items.index("x"), h.items.index("y")
+    _, items, X = candidate_features(h, weights, np.array([row]), n_new=5)
+    recent = recent_scores(h, weights, row)
+    decayed_y = _pair(h, "B", "y", "decayed")  # B bought only y: y's row of the model, decayed
+    assert recent.tolist() == pytest.approx([0.2 * decayed_y, 0.0])
+    assert X[:, CANDIDATE_FEATURES.index("item_model_recent")] == pytest.approx(recent[items])
+
+    # Two views of x since training: x's row of the model (0.5 towards y), twice.
+    folded = fold_in_recent(items, X, recent, weights, {x: 2.0})
+    score, rank = (CANDIDATE_FEATURES.index(c) for c in ("item_model_recent", "item_model_recent_rank"))
+    got = {h.items.ids[i]: (folded[j, score], folded[j, rank]) for j, i in enumerate(items)}
+    assert got["y"] == pytest.approx((1.0, 1.0 if 1.0 > 0.2 * decayed_y else 2.0))
+    assert got["x"][0] == pytest.approx(0.2 * decayed_y)
+    untouched = [j for j, c in enumerate(CANDIDATE_FEATURES) if j not in (score, rank)]
+    np.testing.assert_array_equal(folded[:, untouched], X[:, untouched])
+    assert y in items and X[:, score].tolist() != folded[:, score].tolist()
 
 
 def test_candidate_ranks_are_among_all_items_with_equal_scores_in_column_order():

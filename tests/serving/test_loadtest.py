@@ -1,6 +1,6 @@
 import pandas as pd
 
-from serving.loadtest import summarize, with_worker_split
+from serving.loadtest import live_lists_us, summarize, with_worker_split
 
 WRK = {"requests": 1000, "seconds": 5.0, "rps": 200.0, "p50_ms": 2.0, "p99_ms": 9.0}
 
@@ -26,3 +26,10 @@ def test_medians_count_two_worker_runs_and_fall_back_to_all_runs_when_there_are_
     assert table.loc[("/ping", 8), "rps"] == 5900 and table.loc[("/ping", 8), ["runs", "of"]].tolist() == [2, 3]
     assert table.loc[("/recommend", 8), "rps"] == 2100 and table.loc[("/recommend", 8), "runs"] == 0
     assert table.loc[("/ping", 1), "rps"] == 950 and table.loc[("/ping", 1), "runs"] == 2  # one connection
+
+
+def test_live_list_timings_cover_first_cached_and_folded_in_lists(blended_dir, tmp_path):
+    us = live_lists_us(blended_dir[0], 5, tmp_path)
+    assert list(us) == ["first", "cached", "live, first", "live, later"]
+    assert all(v > 0 for v in us.values())
+    assert (tmp_path / "live.sqlite").exists()  # its events went to a store of its own
