@@ -202,11 +202,16 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     """Debian's headless Chromium driven by Playwright (no browser download). `.ci/run`
     installs the package; elsewhere the tests that need it are skipped, saying why, unless
-    SHELFWISE_REQUIRE_BROWSER=1 (CI) makes a missing browser a failure."""
+    SHELFWISE_REQUIRE_BROWSER=1 (CI) makes a missing browser a failure.
+
+    One per module, not per session: while Playwright's sync API is open, its event loop
+    counts as running in the main thread, and every later async (anyio) test failed with
+    "Cannot run the event loop while another loop is running" (tests/serving/test_access.py
+    run after test_report.py or test_end_to_end.py)."""
     import os
 
     missing = None
