@@ -67,8 +67,11 @@ retrain: env
 mlflow-ui: env
 	$(BIN)/shelfwise mlflow-ui
 
+# Two processes, each test file on one (its module fixtures are built once), longest files
+# first (tests/conftest.py); TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 test: env
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 # Run the notebooks on the bundled data; executed copies (with plots) go to the workspace,
 # the notebooks in git stay without outputs. `make test` runs them too.

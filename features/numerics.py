@@ -56,3 +56,13 @@ def configure() -> None:
         os.environ.setdefault("OPENBLAS_CORETYPE", OPENBLAS_PORTABLE_CORE)
         if "avx512f" in flags:
             os.environ.setdefault("NPY_DISABLE_CPU_FEATURES", NUMPY_AVX512_TARGETS)
+
+
+def lightgbm_threads() -> int:
+    """LightGBM's threads in training: ``SHELFWISE_LIGHTGBM_THREADS``, 2 by default.
+
+    A fixed number rather than every core, so a run does what the README's figures measured
+    (the recommenders' training target is for 2 cores). The test suite's processes
+    (``make test`` runs two) take one each, or their four threads fight over two cores.
+    """
+    return int(os.environ.get("SHELFWISE_LIGHTGBM_THREADS", "2"))

@@ -16,6 +16,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features import numerics
 from features.artifacts import LGBM_FORMAT, check_model, write_checksums
 from features.customer_features import (
     CHURNED,
@@ -75,7 +76,7 @@ class CustomerModel:
             "objective": TASKS[self.task][1], "learning_rate": p.learning_rate,
             "num_leaves": num_leaves or p.num_leaves,
             "min_child_samples": min_child_samples or p.min_child_samples,
-            "seed": p.seed, "deterministic": True, "num_threads": 2, "verbose": -1,
+            "seed": p.seed, "deterministic": True, "num_threads": numerics.lightgbm_threads(), "verbose": -1,
         }
 
     def fit(self, training_set: pd.DataFrame, horizon_days: int) -> CustomerModel:
@@ -234,7 +235,7 @@ class TwoPartCLTV:
         p = self.params
         base = {"learning_rate": p.learning_rate, "num_leaves": p.num_leaves,
                 "min_child_samples": p.min_child_samples, "seed": p.seed, "deterministic": True,
-                "num_threads": 2, "verbose": -1}
+                "num_threads": numerics.lightgbm_threads(), "verbose": -1}
         rounds = 100  # no early stopping here: a fixed, modest size
         self.buy_ = lgb.train({**base, "objective": "binary"}, lgb.Dataset(X, bought.astype(float)), rounds)
         self.spend_ = lgb.train({**base, "objective": "gamma"}, lgb.Dataset(X[bought], spend[bought]), rounds)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from features import numerics
 from features import schema as s
 from features.artifacts import RECS_FORMAT, check_model, load_arrays, save_arrays, write_checksums
 from features.purchase_history import (
@@ -116,7 +117,8 @@ class BlendedRecommender:
                 "learning_rate": p.learning_rate,
                 "num_leaves": p.num_leaves, "min_data_in_leaf": max(20, int(p.min_child_share * n_rows)),
                 "max_bin": p.max_bin, "bagging_fraction": p.bagging_fraction, "bagging_freq": 1,
-                "seed": p.seed, "deterministic": True, "num_threads": 2, "verbose": -1}
+                "seed": p.seed, "deterministic": True, "num_threads": numerics.lightgbm_threads(),
+                "verbose": -1}
 
     def fit(self, orders: pd.DataFrame, as_of: pd.Timestamp, log: Callable[[str], None] = lambda _: None,
             cache: FitCache | None = None) -> BlendedRecommender:
