@@ -65,4 +65,7 @@ def lightgbm_threads() -> int:
     (the recommenders' training target is for 2 cores). The test suite's processes
     (``make test`` runs two) take one each, or their four threads fight over two cores.
     """
-    return int(os.environ.get("SHELFWISE_LIGHTGBM_THREADS", "2"))
+    value = os.environ.get("SHELFWISE_LIGHTGBM_THREADS", "2")
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"SHELFWISE_LIGHTGBM_THREADS={value!r}: give a whole number of threads, 1 or more")
+    return int(value)
