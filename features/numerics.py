@@ -69,3 +69,9 @@ def lightgbm_threads() -> int:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"SHELFWISE_LIGHTGBM_THREADS={value!r}: give a whole number of threads, 1 or more")
     return int(value)
+
+
+def lightgbm_run(seed: int) -> dict:
+    """The LightGBM parameters every shelfwise model shares: the same trees from the same data
+    and ``seed`` on every run (``deterministic``), :func:`lightgbm_threads` threads, quiet."""
+    return {"seed": seed, "deterministic": True, "num_threads": lightgbm_threads(), "verbose": -1}

@@ -76,7 +76,7 @@ class CustomerModel:
             "objective": TASKS[self.task][1], "learning_rate": p.learning_rate,
             "num_leaves": num_leaves or p.num_leaves,
             "min_child_samples": min_child_samples or p.min_child_samples,
-            "seed": p.seed, "deterministic": True, "num_threads": numerics.lightgbm_threads(), "verbose": -1,
+            **numerics.lightgbm_run(p.seed),
         }
 
     def fit(self, training_set: pd.DataFrame, horizon_days: int) -> CustomerModel:
@@ -234,8 +234,7 @@ class TwoPartCLTV:
         bought = spend > 0
         p = self.params
         base = {"learning_rate": p.learning_rate, "num_leaves": p.num_leaves,
-                "min_child_samples": p.min_child_samples, "seed": p.seed, "deterministic": True,
-                "num_threads": numerics.lightgbm_threads(), "verbose": -1}
+                "min_child_samples": p.min_child_samples, **numerics.lightgbm_run(p.seed)}
         rounds = 100  # no early stopping here: a fixed, modest size
         self.buy_ = lgb.train({**base, "objective": "binary"}, lgb.Dataset(X, bought.astype(float)), rounds)
         self.spend_ = lgb.train({**base, "objective": "gamma"}, lgb.Dataset(X[bought], spend[bought]), rounds)

@@ -117,8 +117,7 @@ class BlendedRecommender:
                 "learning_rate": p.learning_rate,
                 "num_leaves": p.num_leaves, "min_data_in_leaf": max(20, int(p.min_child_share * n_rows)),
                 "max_bin": p.max_bin, "bagging_fraction": p.bagging_fraction, "bagging_freq": 1,
-                "seed": p.seed, "deterministic": True, "num_threads": numerics.lightgbm_threads(),
-                "verbose": -1}
+                **numerics.lightgbm_run(p.seed)}
 
     def fit(self, orders: pd.DataFrame, as_of: pd.Timestamp, log: Callable[[str], None] = lambda _: None,
             cache: FitCache | None = None) -> BlendedRecommender:
