@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from uuid import uuid4
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.schema import EVENT_TYPES
@@ -140,6 +142,13 @@ class RecommendedItem(Model):
     price: float | None = Field(description="Current price, when known.")
 
 
+def item_fields(item_id: str, title: str, score: float, source: str, category: str, price: float) -> dict:
+    """One :class:`RecommendedItem` as plain values (``price`` NaN: unknown), for
+    :func:`recommend_json`."""
+    return {"item_id": item_id, "title": title, "score": float(score), "source": source,
+            "category": category, "price": None if math.isnan(price) else float(price)}
+
+
 class ItemsResponse(Model):
     items: list[RecommendedItem]
     model_version: str = Field(description="Registered model name/version that answered.",
@@ -153,6 +162,18 @@ class RecommendResponse(ItemsResponse):
         description="True when the model does not know the customer: the list comes from live "
                     "events, trending and popular items.")
     include_purchased: bool = Field(description="Whether items the customer bought before could appear.")
+
+
+def recommend_json(items: list[dict], model_version: str, user_id: str | None, session_id: str | None,
+                   fallback: bool, include_purchased: bool) -> bytes:
+    """The body of a :class:`RecommendResponse`, as ``model_dump_json`` writes it, from values
+    already of its types (:func:`item_fields`), by pydantic's own JSON writer. Building and
+    validating the models took about a quarter of an uncached "for you" answer's time in the
+    handler, and the standard library's ``json`` is four times slower at writing floats; the
+    test suite checks that both write the same bytes."""
+    body = {"items": items, "model_version": model_version, "user_id": user_id, "session_id": session_id,
+            "fallback": fallback, "include_purchased": include_purchased}
+    return pydantic_core.to_json(body, inf_nan_mode="null")
 
 
 class Pong(Model):

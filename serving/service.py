@@ -54,7 +54,6 @@ from serving.schemas import (
     OfferRequest,
     OfferResponse,
     Pong,
-    RecommendedItem,
     RecommendRequest,
     RecommendResponse,
     ReloadResponse,
@@ -62,6 +61,8 @@ from serving.schemas import (
     SegmentQuery,
     SimilarItemsRequest,
     StatusResponse,
+    item_fields,
+    recommend_json,
 )
 from serving.segments import SegmentError, UnknownSegmentError
 from serving.storefront import UnknownItemsError
@@ -145,12 +146,10 @@ class Shelfwise:
     def _list(self, picked: list[Picked], models: Models) -> ItemsResponse:
         return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
 
-    def _answer(self, picked: list[Picked], models: Models) -> list[RecommendedItem]:
+    def _answer(self, picked: list[Picked], models: Models) -> list[dict]:
         cat = models.storefront.catalogue
-        return [RecommendedItem(item_id=cat.ids[p.item], title=cat.titles[p.item], score=p.score,
-                                source=p.source, category=cat.category[p.item],
-                                price=None if pd.isna(cat.price[p.item]) else float(cat.price[p.item]))
-                for p in picked]
+        return [item_fields(cat.ids[p.item], cat.titles[p.item], p.score, p.source, cat.category[p.item],
+                            cat.price[p.item]) for p in picked]
 
     @bentoml.api(input_spec=RecommendRequest)
     async def recommend(self, **fields) -> RecommendResponse:
@@ -170,10 +169,8 @@ class Shelfwise:
             include = SETTINGS.include_purchased if req.include_purchased is None else req.include_purchased
             picked, known = front.recommend(user_id, req.session_id, req.k, _rules(req, models), include,
                                             shopper)
-            body = RecommendResponse(
-                user_id=req.user_id, session_id=req.session_id, fallback=not known, include_purchased=include,
-                items=self._answer(picked, models), model_version=models.versions["recs"],
-            ).model_dump_json().encode()
+            body = recommend_json(self._answer(picked, models), models.versions["recs"], req.user_id,
+                                  req.session_id, fallback=not known, include_purchased=include)
             models.answers.put(key, shopper, body, front.valid_until(picked, req.k))
         return Response(body, media_type="application/json")
 
