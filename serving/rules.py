@@ -81,7 +81,7 @@ def select(streams: list[Stream], ok: np.ndarray, category: np.ndarray, k: int,
     forbids are skipped; at most ``rules.max_per_category`` items share a category.
     """
     want = rules.offset + k
-    taken = np.zeros(len(ok), dtype=bool)
+    taken: set[int] = set()  # a set, not a mask: a page takes a few dozen items of thousands
     per_category: dict[str, int] = {}
     out: list[Picked] = []
     for stream in streams:
@@ -92,16 +92,15 @@ def select(streams: list[Stream], ok: np.ndarray, category: np.ndarray, k: int,
         while start < len(stream.items):
             items, scores = stream.items[start:start + size], stream.scores[start:start + size]
             start, size = start + size, 2 * size
-            keep = ok[items] & ~taken[items]
+            keep = ok[items]
             for item, score in zip(items[keep].tolist(), scores[keep].tolist(), strict=True):
-                if taken[item]:  # a stream may repeat an item
+                if item in taken:  # an earlier stream gave it, or this one repeats it
                     continue
-                cat = category[item]
-                if rules.max_per_category is not None and cat:
+                if rules.max_per_category is not None and (cat := category[item]):
                     if per_category.get(cat, 0) >= rules.max_per_category:
                         continue
                     per_category[cat] = per_category.get(cat, 0) + 1
-                taken[item] = True
+                taken.add(item)
                 out.append(Picked(item, score, stream.source))
                 if len(out) == want:
                     return out[rules.offset:]
