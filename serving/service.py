@@ -62,7 +62,7 @@ from serving.schemas import (
     SimilarItemsRequest,
     StatusResponse,
     item_fields,
-    recommend_json,
+    list_json,
 )
 from serving.segments import SegmentError, UnknownSegmentError
 from serving.storefront import UnknownItemsError
@@ -143,8 +143,9 @@ class Shelfwise:
     # 1.58-3.55 ms (README, "The service under load"). With Redis their reads are round trips
     # on the loop (one for /recommend); threads were slower with a local Redis (README,
     # "Several machines"). Writes (/events, /items) and the marketers' calls stay in threads.
-    def _list(self, picked: list[Picked], models: Models) -> ItemsResponse:
-        return ItemsResponse(items=self._answer(picked, models), model_version=models.versions["recs"])
+    def _list(self, picked: list[Picked], models: Models) -> Response:
+        return Response(list_json(self._answer(picked, models), models.versions["recs"]),
+                        media_type="application/json")
 
     def _answer(self, picked: list[Picked], models: Models) -> list[dict]:
         cat = models.storefront.catalogue
@@ -169,8 +170,8 @@ class Shelfwise:
             include = SETTINGS.include_purchased if req.include_purchased is None else req.include_purchased
             picked, known = front.recommend(user_id, req.session_id, req.k, _rules(req, models), include,
                                             shopper)
-            body = recommend_json(self._answer(picked, models), models.versions["recs"], req.user_id,
-                                  req.session_id, fallback=not known, include_purchased=include)
+            body = list_json(self._answer(picked, models), models.versions["recs"], user_id=req.user_id,
+                             session_id=req.session_id, fallback=not known, include_purchased=include)
             models.answers.put(key, shopper, body, front.valid_until(picked, req.k))
         return Response(body, media_type="application/json")
 

@@ -1,6 +1,6 @@
 import json
 
-from serving.schemas import RecommendedItem, RecommendResponse, item_fields, recommend_json
+from serving.schemas import ItemsResponse, RecommendedItem, RecommendResponse, item_fields, list_json
 
 ITEMS = [("85123A", "WHITE HANGING HEART T-LIGHT HOLDER", 0.8125, "personal", "home", 2.55),
          ("22423", 'REGENCY CAKESTAND 3 TIER "DELUXE" – café', 1e-7, "trending", "", float("nan")),
@@ -8,20 +8,19 @@ ITEMS = [("85123A", "WHITE HANGING HEART T-LIGHT HOLDER", 0.8125, "personal", "h
          ("X", "", float("inf"), "similar_to_recent", "", 1e16)]
 
 
-def _pydantic(fields: list[dict], **response) -> bytes:
-    return RecommendResponse(items=[RecommendedItem(**f) for f in fields], **response).model_dump_json().encode()
-
-
-def test_recommend_json_writes_the_bytes_pydantic_writes():
+def test_list_json_writes_the_bytes_pydantic_writes():
     fields = [item_fields(*row) for row in ITEMS]
-    for response in ({"model_version": "shelfwise-recs/3", "user_id": "13085", "session_id": None,
-                      "fallback": False, "include_purchased": True},
-                     {"model_version": "shelfwise-recs/3", "user_id": None, "session_id": "s-1",
-                      "fallback": True, "include_purchased": False}):
-        assert recommend_json(fields, **response) == _pydantic(fields, **response)
+    models = [RecommendedItem(**f) for f in fields]
+    assert list_json(fields, "shelfwise-recs/3") == ItemsResponse(
+        items=models, model_version="shelfwise-recs/3").model_dump_json().encode()
+    for extra in ({"user_id": "13085", "session_id": None, "fallback": False, "include_purchased": True},
+                  {"user_id": None, "session_id": "s-1", "fallback": True, "include_purchased": False}):
+        assert list_json(fields, "shelfwise-recs/3", **extra) == RecommendResponse(
+            items=models, model_version="shelfwise-recs/3", **extra).model_dump_json().encode()
+    assert list_json([], "shelfwise-recs/3") == b'{"items":[],"model_version":"shelfwise-recs/3"}'
 
 
 def test_an_unknown_price_is_null_and_text_stays_utf8():
-    body = recommend_json([item_fields(*ITEMS[1])], "shelfwise-recs/3", None, "s-1", True, False)
+    body = list_json([item_fields(*ITEMS[1])], "shelfwise-recs/3")
     assert json.loads(body)["items"][0]["price"] is None
     assert "café".encode() in body
