@@ -103,3 +103,23 @@ def test_cross_sell_bundles_what_goes_with_a_customers_three_favourites_that_the
         assert indptr[2] == indptr[1]
     indptr, items = BlendedRuntime.cross_sell(runtime, np.array([1, 0]), size=1)
     assert indptr.tolist() == [0, 0, 1] and items.tolist() == [4]
+
+
+def test_a_serving_process_loads_a_booster_without_scikit_learn(tmp_path):
+    import subprocess
+    import sys
+
+    import lightgbm as lgb
+
+    X = np.arange(200, dtype=float).reshape(100, 2)
+    model = tmp_path / "model.lgb"
+    lgb.train({"objective": "regression", "verbose": -1, "min_data_in_leaf": 5}, lgb.Dataset(X, X[:, 0]), 5
+              ).save_model(str(model))
+    expected = lgb.Booster(model_file=str(model)).predict(X[:3])
+    code = ("import json, sys, numpy as np; from serving.runtime import _booster; "
+            f"p = _booster({str(model)!r}).predict(np.arange(6, dtype=float).reshape(3, 2)); "
+            "print(json.dumps(['sklearn' in sys.modules, 'scipy.stats' in sys.modules, p.tolist()]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    sklearn, stats, predicted = json.loads(out)
+    assert not sklearn and not stats
+    np.testing.assert_allclose(predicted, expected)
