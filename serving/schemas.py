@@ -144,7 +144,7 @@ class RecommendedItem(Model):
 
 def item_fields(item_id: str, title: str, score: float, source: str, category: str, price: float) -> dict:
     """One :class:`RecommendedItem` as plain values (``price`` NaN: unknown), for
-    :func:`recommend_json`."""
+    :func:`list_json`."""
     return {"item_id": item_id, "title": title, "score": float(score), "source": source,
             "category": category, "price": None if math.isnan(price) else float(price)}
 
