@@ -180,6 +180,7 @@ def _tune_ease(cache: FitCache, as_of: pd.Timestamp, window_days: int,
     """Pick EASE's L2 on the validation window: fit before it, score all purchases in it."""
     start = as_of - pd.Timedelta(days=window_days)
     history = cache.history(start)
+    cache.prefetch_ease(start, EASE_L2_GRID)  # fitted in the background while the window is built
     val = heldout_window(cache.orders, history.users, start, as_of)
     trials = []
     for l2 in progress.bar(EASE_L2_GRID, desc="EASE L2 trials", unit="trial"):

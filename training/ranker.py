@@ -15,7 +15,8 @@ refit on all windows with the number of rounds found there.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -67,22 +68,41 @@ class RankerData:
 
 
 class FitCache:
-    """Purchase histories and EASE weights by cutoff, shared by tuning and fitting."""
+    """Purchase histories and EASE weights by cutoff, shared by tuning and fitting.
+
+    EASE fits run on one background thread (:meth:`prefetch_ease`). They are LAPACK work,
+    which holds no GIL, so the histories, candidates and evaluations the caller builds
+    meanwhile overlap them; each fit still runs on one BLAS thread, so its weights are the
+    same bits as a fit on the main thread.
+    """
 
     def __init__(self, orders: pd.DataFrame):
         self.orders = orders
         self._histories: dict[pd.Timestamp, PurchaseHistory] = {}
-        self._weights: dict[tuple[pd.Timestamp, float], np.ndarray] = {}
+        self._weights: dict[tuple[pd.Timestamp, float], Future[np.ndarray]] = {}
 
     def history(self, cutoff: pd.Timestamp) -> PurchaseHistory:
         if cutoff not in self._histories:
             self._histories[cutoff] = purchase_history(self.orders, cutoff)
         return self._histories[cutoff]
 
+    def prefetch_ease(self, cutoff: pd.Timestamp, l2s: Iterable[float]) -> None:
+        """Start EASE fits as of ``cutoff`` in the background, one per L2 not started yet."""
+        history = self.history(cutoff)
+        for l2 in l2s:
+            if (cutoff, l2) not in self._weights:
+                self._weights[cutoff, l2] = _EASE_FITS.submit(_ease_weights, history.orders, l2)
+
     def ease(self, cutoff: pd.Timestamp, l2: float) -> np.ndarray:
-        if (cutoff, l2) not in self._weights:
-            self._weights[cutoff, l2] = EASERecommender(l2).fit(self.history(cutoff).orders).item_weights_
-        return self._weights[cutoff, l2]
+        self.prefetch_ease(cutoff, [l2])
+        return self._weights[cutoff, l2].result()
+
+
+_EASE_FITS = ThreadPoolExecutor(1, thread_name_prefix="ease-fit")
+
+
+def _ease_weights(user_items: sp.csr_matrix, l2: float) -> np.ndarray:
+    return EASERecommender(l2).fit(user_items).item_weights_
 
 
 def window_data(cache: FitCache, cutoff: pd.Timestamp, window_days: int, ease_l2: float,
@@ -125,6 +145,9 @@ class BlendedRecommender:
         p = self.params
         cache = cache or FitCache(orders)
         cutoffs = [as_of - pd.Timedelta(days=p.window_days * j) for j in range(p.n_windows, 0, -1)]
+        for c in [*cutoffs, as_of]:  # EASE fits in the background while the windows are built
+            if (orders[s.TIMESTAMP] < c).any():
+                cache.prefetch_ease(c, [p.ease_l2])
         windows = []
         for c in progress.bar(cutoffs, desc="ranker windows", unit="window"):
             if (orders[s.TIMESTAMP] < c).sum() == 0:

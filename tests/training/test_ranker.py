@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from tests.conftest import make_small_shop
-from training.ranker import BlendedRecommender, RankerParams
+from training.ranker import BlendedRecommender, FitCache, RankerParams
+from training.recommenders import EASERecommender
 
 AS_OF = pd.Timestamp("2011-03-01")
 
@@ -50,3 +51,21 @@ def test_the_three_lists_in_one_pass_are_the_lists_of_three_calls(blended):
     np.testing.assert_array_equal(lists["discovery"], blended.recommend(rows, 6, include_purchased=False)[0])
     np.testing.assert_array_equal(lists["buy_again"], blended.recommend(rows, 6, n_new=0)[0])
     assert (lists["buy_again"] == -1).any()  # short own histories are padded, not filled with new items
+
+
+def test_ease_fitted_in_the_background_is_the_same_as_on_the_main_thread(blended):
+    history = blended.history_
+    np.testing.assert_array_equal(blended.item_weights_,
+                                  EASERecommender(blended.params.ease_l2).fit(history.orders).item_weights_)
+    cache = FitCache(make_small_shop())
+    cache.prefetch_ease(AS_OF, [10.0, 300.0])
+    for l2 in (10.0, 300.0):
+        np.testing.assert_array_equal(cache.ease(AS_OF, l2), EASERecommender(l2).fit(history.orders).item_weights_)
+    assert cache.ease(AS_OF, 10.0) is cache.ease(AS_OF, 10.0)  # fitted once
+
+
+def test_a_failed_background_ease_fit_raises_where_its_weights_are_asked_for():
+    cache = FitCache(make_small_shop())
+    cache.prefetch_ease(AS_OF, [-1e9])  # no longer positive definite
+    with pytest.raises(ValueError, match="not positive definite"):
+        cache.ease(AS_OF, -1e9)
