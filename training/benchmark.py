@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     cache = FitCache(orders)
-    l2, _ = _tune_ease(cache, as_of, RankerParams().window_days, log=print)
+    l2, _ = _tune_ease(cache, as_of, RankerParams(), log=print)
     tuned = time.perf_counter()
     print(f"EASE tuning: {tuned - start:.1f}s (L2 {l2:g}); peak {peak_mb():,.0f} MB", flush=True)
     model = BlendedRecommender(RankerParams(ease_l2=l2)).fit(orders, as_of, log=print, cache=cache)

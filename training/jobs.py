@@ -175,13 +175,17 @@ BASELINES: dict[str, Callable[[], Recommender]] = {
 EASE_L2_GRID = (100.0, 300.0, 1000.0)
 
 
-def _tune_ease(cache: FitCache, as_of: pd.Timestamp, window_days: int,
+def _tune_ease(cache: FitCache, as_of: pd.Timestamp, params: RankerParams,
                log: Callable[[str], None]) -> tuple[float, list[dict]]:
     """Pick EASE's L2 on the validation window: fit before it, score all purchases in it."""
-    start = as_of - pd.Timedelta(days=window_days)
+    cutoffs = params.window_cutoffs(as_of)
+    start = cutoffs[-1]
     history = cache.history(start)
-    cache.prefetch_ease(start, EASE_L2_GRID)  # fitted in the background while the window is built
+    cache.prefetch_ease(start, EASE_L2_GRID)
+    # While those fit: the window and the histories the ranker's fit will ask for next.
     val = heldout_window(cache.orders, history.users, start, as_of)
+    for c in cache.with_history([*cutoffs[:-1], as_of]):
+        cache.history(c)
     trials = []
     for l2 in progress.bar(EASE_L2_GRID, desc="EASE L2 trials", unit="trial"):
         model = EASERecommender(l2)
@@ -240,7 +244,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     params = params or RankerParams()
     t0 = time.perf_counter()
     cache = FitCache(orders)
-    l2, trials = _tune_ease(cache, as_of, params.window_days, log)
+    l2, trials = _tune_ease(cache, as_of, params, log)
     params = RankerParams(**{**asdict(params), "ease_l2": l2})
     model = BlendedRecommender(params).fit(orders, as_of, log=lambda m: log(f"[recs] {m}"), cache=cache)
     history = model.history_

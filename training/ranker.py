@@ -57,6 +57,11 @@ class RankerParams:
     bagging_fraction: float = 0.5  # rows per tree: halves the time per round
     seed: int = 0
 
+    def window_cutoffs(self, as_of: pd.Timestamp) -> list[pd.Timestamp]:
+        """Where the ranker's training windows start, oldest first. The last one starts the
+        validation window (early stopping, and EASE's L2 in ``shelfwise train recs``)."""
+        return [as_of - pd.Timedelta(days=self.window_days * j) for j in range(self.n_windows, 0, -1)]
+
 
 @dataclass
 class RankerData:
@@ -85,6 +90,11 @@ class FitCache:
         if cutoff not in self._histories:
             self._histories[cutoff] = purchase_history(self.orders, cutoff)
         return self._histories[cutoff]
+
+    def with_history(self, cutoffs: Iterable[pd.Timestamp]) -> list[pd.Timestamp]:
+        """Those of ``cutoffs`` with purchases before them."""
+        first = self.orders[s.TIMESTAMP].min()
+        return [c for c in cutoffs if c > first]
 
     def prefetch_ease(self, cutoff: pd.Timestamp, l2s: Iterable[float]) -> None:
         """Start EASE fits as of ``cutoff`` in the background, one per L2 not started yet."""
@@ -144,19 +154,20 @@ class BlendedRecommender:
         """Fit the ranker on windows before ``as_of``, then EASE and the history as of ``as_of``."""
         p = self.params
         cache = cache or FitCache(orders)
-        cutoffs = [as_of - pd.Timedelta(days=p.window_days * j) for j in range(p.n_windows, 0, -1)]
-        for c in [*cutoffs, as_of]:  # EASE fits in the background while the windows are built
-            if (orders[s.TIMESTAMP] < c).any():
-                cache.prefetch_ease(c, [p.ease_l2])
-        windows = []
-        for c in progress.bar(cutoffs, desc="ranker windows", unit="window"):
-            if (orders[s.TIMESTAMP] < c).sum() == 0:
-                continue
-            windows.append(window_data(cache, c, p.window_days, p.ease_l2, p.n_new))
+        planned = p.window_cutoffs(as_of)
+        cutoffs = cache.with_history(planned)
+        if not cutoffs:
+            raise ValueError(f"BlendedRecommender.fit: no purchases before {planned[-1].date()}")
+        # EASE fits in the background while the windows are built, newest first: its EASE is
+        # usually tuning's, fitted already, so the next one's fit runs while it is built.
+        for c in [*cutoffs[::-1], as_of]:
+            cache.prefetch_ease(c, [p.ease_l2])
+        built = {}
+        for c in progress.bar(cutoffs[::-1], desc="ranker windows", unit="window"):
+            built[c] = window_data(cache, c, p.window_days, p.ease_l2, p.n_new)
             log(f"ranker window {c.date()}..{(c + pd.Timedelta(days=p.window_days)).date()}: "
-                f"{len(windows[-1].groups):,} customers, {len(windows[-1].y):,} candidates")
-        if not windows:
-            raise ValueError(f"BlendedRecommender.fit: no purchases before {cutoffs[-1].date()}")
+                f"{len(built[c].groups):,} customers, {len(built[c].y):,} candidates")
+        windows = [built[c] for c in cutoffs]
         train, valid = windows[:-1], windows[-1]
         self.cutoffs_ = cutoffs
         if train:

@@ -69,3 +69,14 @@ def test_a_failed_background_ease_fit_raises_where_its_weights_are_asked_for():
     cache.prefetch_ease(AS_OF, [-1e9])  # no longer positive definite
     with pytest.raises(ValueError, match="not positive definite"):
         cache.ease(AS_OF, -1e9)
+
+
+def test_windows_that_start_before_the_first_purchase_are_left_out():
+    params = RankerParams(n_windows=3, window_days=60, max_rounds=20)
+    as_of = pd.Timestamp("2010-05-15")
+    planned = params.window_cutoffs(as_of)
+    assert planned == [pd.Timestamp("2009-11-16"), pd.Timestamp("2010-01-15"), pd.Timestamp("2010-03-16")]
+    model = BlendedRecommender(params).fit(make_small_shop(), as_of)
+    assert model.cutoffs_ == planned[1:]  # the shop's first orders are in January 2010
+    with pytest.raises(ValueError, match="no purchases before 2009-11-02"):
+        BlendedRecommender(params).fit(make_small_shop(), pd.Timestamp("2010-01-01"))
