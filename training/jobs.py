@@ -252,7 +252,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     log(f"[recs] blended recommender fitted in {fit_seconds:.1f}s: {len(history.users):,} customers x "
         f"{len(history.items):,} items before {as_of.date()}")
     data_end = orders[s.TIMESTAMP].max()
-    val_start = as_of - pd.Timedelta(days=params.window_days)
+    val_start = params.window_cutoffs(as_of)[-1]
     window = (f"train < {as_of.date()}, validation {val_start.date()}..{as_of.date()}, "
               f"test {as_of.date()}..{data_end.date()}")
     test = heldout_window(orders, history.users, as_of) if data_end >= as_of else None
