@@ -34,6 +34,9 @@ BROWSING_COLUMNS = (
 )
 # A session converts when the shopper orders within this long after its last event.
 CONVERSION_GRACE = pd.Timedelta(hours=1)
+# Online Retail II starts 2009-12-01; the first of twelve monthly churn cutoffs before
+# 2011-09-01 (2010-07-08) has 219 days of history behind it.
+LEVEL_LOOKBACK_DAYS = 210
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ class FeatureSet:
     name: str
     columns: tuple[str, ...]
     description: str
+    # Purchases older than this many days before the cutoff are ignored (``recency_days``
+    # and ``is_home_country`` still read every purchase), so that every feature means the
+    # same at a cutoff near the start of the data as at a later one. None: all history.
+    lookback_days: int | None = None
 
 
 FEATURE_SETS = {
@@ -56,9 +63,14 @@ FEATURE_SETS = {
         FeatureSet("customer_v2", RFM_COLUMNS + PURCHASE_COLUMNS + BROWSING_COLUMNS,
                    "v1 + inter-purchase intervals, baskets, item affinity, country, season, "
                    "browsing 7/30/90 days"),
+        FeatureSet("customer_v2_210d", RFM_COLUMNS + PURCHASE_COLUMNS + BROWSING_COLUMNS,
+                   "customer_v2 over the last 210 days of purchases, recency over all of them",
+                   lookback_days=LEVEL_LOOKBACK_DAYS),
     )
 }
 DEFAULT_FEATURE_SET = "customer_v2"
+# The churn model's level is matched to a model on these (training.jobs._match_churn_level).
+LEVEL_FEATURE_SET = "customer_v2_210d"
 
 
 def get_feature_set(name: str) -> FeatureSet:
@@ -93,14 +105,17 @@ class History:
         # models), each gap timed at the later day's first order.
         sales = self.baskets[~self.baskets[s.IS_RETURN]]
         days = sales.assign(day=sales["ts"].dt.normalize()).drop_duplicates([s.CUSTOMER_ID, "day"])
-        gap = days.groupby(s.CUSTOMER_ID)["day"].diff() / pd.Timedelta(days=1)
-        self.gaps = pd.DataFrame({s.CUSTOMER_ID: days[s.CUSTOMER_ID], "ts": days["ts"], "gap": gap}).dropna()
+        by_customer = days.groupby(s.CUSTOMER_ID)
+        gap = by_customer["day"].diff() / pd.Timedelta(days=1)
+        self.gaps = pd.DataFrame({s.CUSTOMER_ID: days[s.CUSTOMER_ID], "ts": days["ts"], "gap": gap,
+                                  "prev_ts": by_customer["ts"].shift()}).dropna()
         # When each (customer, item) pair was first and second bought, for counts at any cutoff.
         # Columns picked before rows: a row filter copies every column, and the string ones
         # (titles, countries) cost seconds on a million lines.
         per_order = (o.loc[~o[s.IS_RETURN], [s.CUSTOMER_ID, s.ITEM_ID, s.ORDER_ID, s.TIMESTAMP]]
                      .groupby([s.CUSTOMER_ID, s.ITEM_ID, s.ORDER_ID], as_index=False)
                      [s.TIMESTAMP].min().sort_values(s.TIMESTAMP, kind="stable"))
+        self.item_orders = per_order  # for item counts over a lookback window
         rank = per_order.groupby([s.CUSTOMER_ID, s.ITEM_ID]).cumcount()
         self.first_buys = per_order.loc[rank == 0, [s.CUSTOMER_ID, s.TIMESTAMP]]
         self.second_buys = per_order.loc[rank == 1, [s.CUSTOMER_ID, s.TIMESTAMP]]
@@ -157,41 +172,53 @@ def build_customer_features(orders: pd.DataFrame | History, as_of: pd.Timestamp,
     fs = get_feature_set(feature_set)
     h = orders if isinstance(orders, History) else History(orders, events)
     day = pd.Timedelta(days=1)
-    b = h.baskets[h.baskets["ts"] < as_of]
-    sales, returns = b[~b[s.IS_RETURN]], b[b[s.IS_RETURN]]
-    if sales.empty:
+    b_all = h.baskets[h.baskets["ts"] < as_of]
+    sales_all = b_all[~b_all[s.IS_RETURN]]
+    if sales_all.empty:
         return pd.DataFrame(columns=list(fs.columns), index=pd.Index([], name=s.CUSTOMER_ID), dtype=float)
+    g_all = sales_all.groupby(s.CUSTOMER_ID)
+    start = as_of - pd.Timedelta(days=fs.lookback_days) if fs.lookback_days else None
+    b = b_all if start is None else b_all[b_all["ts"] >= start]
+    sales, returns = b[~b[s.IS_RETURN]], b[b[s.IS_RETURN]]
     g = sales.groupby(s.CUSTOMER_ID)
-    f = pd.DataFrame({
-        "recency_days": (as_of - g["ts"].max()) / day,
-        "frequency": g.size().astype(float),
-        "tenure_days": (as_of - g["ts"].min()) / day,
-    })
+    f = pd.DataFrame({"recency_days": (as_of - g_all["ts"].max()) / day})
     ix = f.index
-    sales_value = g["revenue"].sum()
+    f["frequency"] = g.size().reindex(ix, fill_value=0).astype(float)
+    f["tenure_days"] = ((as_of - g["ts"].min()) / day).reindex(ix)
+    sales_value = g["revenue"].sum().reindex(ix, fill_value=0.0)
     returned = -returns.groupby(s.CUSTOMER_ID)["revenue"].sum().reindex(ix, fill_value=0.0)
     f["monetary"] = sales_value - returned
-    f["avg_order_value"] = sales_value / f["frequency"]
+    bought = f["frequency"].where(f["frequency"] > 0)  # NaN: nothing bought in the lookback
+    f["avg_order_value"] = sales_value / bought
     for d in (30, 90):
         recent = sales[sales["ts"] >= as_of - pd.Timedelta(days=d)].groupby(s.CUSTOMER_ID)
         f[f"orders_last_{d}d"] = recent.size().reindex(ix, fill_value=0).astype(float)
     f["revenue_last_90d"] = recent["revenue"].sum().reindex(ix, fill_value=0.0)
     f["return_rate"] = np.where(sales_value > 0, returned / sales_value, 0.0)
-    f["distinct_items"] = _count_before(h.first_buys, as_of, ix)
-    gaps = h.gaps[h.gaps["ts"] < as_of].groupby(s.CUSTOMER_ID)["gap"]
+    if start is None:
+        f["distinct_items"] = _count_before(h.first_buys, as_of, ix)
+        repeats = _count_before(h.second_buys, as_of, ix)
+        gaps = h.gaps[h.gaps["ts"] < as_of]
+    else:
+        pairs = h.item_orders[(h.item_orders[s.TIMESTAMP] >= start) & (h.item_orders[s.TIMESTAMP] < as_of)]
+        per_pair = pairs.groupby([s.CUSTOMER_ID, s.ITEM_ID]).size()
+        f["distinct_items"] = per_pair.groupby(level=0).size().reindex(ix, fill_value=0).astype(float)
+        repeats = (per_pair >= 2).groupby(level=0).sum().reindex(ix, fill_value=0).astype(float)
+        gaps = h.gaps[(h.gaps["ts"] < as_of) & (h.gaps["prev_ts"] >= start)]
+    gaps = gaps.groupby(s.CUSTOMER_ID)["gap"]
     f["ipi_mean_days"] = gaps.mean().reindex(ix)
     f["ipi_std_days"] = gaps.std().reindex(ix)
     f["recency_over_ipi"] = f["recency_days"] / f["ipi_mean_days"].where(f["ipi_mean_days"] > 0)
-    lines = g["lines"].sum()
-    f["avg_basket_lines"] = lines / f["frequency"]
-    f["avg_basket_quantity"] = g["quantity"].sum() / f["frequency"]
+    lines = g["lines"].sum().reindex(ix)
+    f["avg_basket_lines"] = lines / bought
+    f["avg_basket_quantity"] = g["quantity"].sum().reindex(ix) / bought
     f["basket_diversity"] = f["distinct_items"] / lines
-    f["repeat_item_share"] = _count_before(h.second_buys, as_of, ix) / f["distinct_items"]
-    home = b["country"].mode().iloc[0]
-    f["is_home_country"] = (g["country"].last() == home).astype(float)
+    f["repeat_item_share"] = repeats / f["distinct_items"]
+    home = b_all["country"].mode().iloc[0]
+    f["is_home_country"] = (g_all["country"].last() == home).astype(float)
     angle = 2 * np.pi * as_of.day_of_year / 365.25
     f["season_sin"], f["season_cos"] = np.sin(angle), np.cos(angle)
-    f = f.join(_browsing(h, sales, as_of, ix))
+    f = f.join(_browsing(h, sales_all, as_of, ix))
     return f[list(fs.columns)].sort_index()
 
 

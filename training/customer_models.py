@@ -142,6 +142,23 @@ class CustomerModel:
             return np.interp(raw, self.calibration_["x"], self.calibration_["y"])
         return raw
 
+    def match_level(self, features: pd.DataFrame, target_mean: float, **note) -> float:
+        """Shift the calibration map in log-odds so the mean churn probability of the
+        customers in ``features`` is ``target_mean``; returns the shift.
+
+        The ranking is unchanged. This is prior-shift adjustment (Saerens, Latinne &
+        Decaestecker 2002, eq. 2.4, with the new prior given rather than estimated by EM):
+        the target comes from a second model whose features look back only as far as the
+        data reaches at every training cutoff, and so mean the same at each of them.
+        ``note`` is stored beside the shift in the map's ``level``.
+        """
+        raw = self.booster_.predict(features[self.columns].to_numpy(float))
+        x, y = np.asarray(self.calibration_["x"]), np.asarray(self.calibration_["y"])
+        shift = logit_shift(lambda t: np.interp(raw, x, _shifted(y, t)), target_mean)
+        self.calibration_ = {**self.calibration_, "y": _shifted(y, shift).tolist(),
+                             "level": {"shift": shift, "target_mean": target_mean, **note}}
+        return shift
+
     def save(self, path: Path, extra_meta: dict) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.booster_.save_model(str(path / BOOSTER))
@@ -244,3 +261,25 @@ class TwoPartCLTV:
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         X = features[self.columns_].to_numpy(float)
         return self.buy_.predict(X) * self.spend_.predict(X)
+
+
+def _shifted(p: np.ndarray, shift: float) -> np.ndarray:
+    """Probabilities ``p`` moved by ``shift`` in log-odds."""
+    p = np.clip(np.asarray(p, float), 1e-9, 1 - 1e-9)
+    return 1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) + shift)))
+
+
+def logit_shift(predict, target_mean: float) -> float:
+    """The log-odds shift ``t`` with ``predict(t).mean() == target_mean`` (bisection).
+
+    ``predict(t)`` must give probabilities that rise with ``t``. The answer is clipped to
+    +-10, where every probability is already at 0 or 1 for practical purposes.
+    """
+    from scipy.optimize import brentq
+
+    gap = lambda t: float(np.mean(predict(t))) - target_mean  # noqa: E731
+    if gap(-10.0) >= 0:
+        return -10.0
+    if gap(10.0) <= 0:
+        return 10.0
+    return float(brentq(gap, -10.0, 10.0, xtol=1e-6))

@@ -23,10 +23,13 @@ from features.customer_features import (
     CHURNED,
     DEFAULT_FEATURE_SET,
     FUTURE_REVENUE,
+    LEVEL_FEATURE_SET,
     History,
+    build_customer_features,
     build_labels,
     build_rfm_summary,
     build_training_set,
+    get_feature_set,
     monthly_cutoffs,
 )
 from features.interactions import IdIndex, basket_matrix
@@ -368,6 +371,29 @@ def _customer_example(model: CustomerModel, rows: pd.DataFrame, n: int = 5
     return x, pd.DataFrame({name: model.predict(rows.head(n))})
 
 
+def _match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.Timestamp], horizon: int,
+                       as_of: pd.Timestamp, log: Callable[[str], None]) -> None:
+    """Set the churn model's mean probability at ``as_of`` to a lookback model's.
+
+    Early cutoffs see a short history: a loyal customer of ten years looks new there, and
+    the model ties those cutoffs' churn to their season. Its calibration map, fitted on
+    the last cutoff, then misjudges the churn level of the next window. A second model on
+    :data:`LEVEL_FEATURE_SET` (features that look back no further than the first cutoff's
+    history reaches) says how many of the customers scored at ``as_of`` will churn, and the
+    map is moved in log-odds to that level: the first model's ranking is kept.
+    """
+    t0 = time.perf_counter()
+    train = build_training_set(history, cutoffs, horizon, feature_set=LEVEL_FEATURE_SET)
+    level = CustomerModel("churn", feature_set=LEVEL_FEATURE_SET).fit(train, horizon)
+    now = build_customer_features(history, as_of, feature_set=LEVEL_FEATURE_SET)
+    target = float(level.predict(now).mean())
+    shift = model.match_level(build_customer_features(history, as_of, feature_set=model.feature_set), target,
+                              feature_set=LEVEL_FEATURE_SET, customers=len(now))
+    log(f"[churn] level: a {LEVEL_FEATURE_SET} model expects {target:.3f} of the {len(now):,} customers "
+        f"known at {as_of.date()} to churn; calibration moved by {shift:+.3f} in log-odds "
+        f"({time.perf_counter() - t0:.1f}s)")
+
+
 def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: pd.Timestamp,
                          horizon_days: int | None = None, n_cutoffs: int = 12,
                          log: Callable[[str], None] = print, events: pd.DataFrame | None = None,
@@ -397,6 +423,10 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     log(f"[{task}] LightGBM fitted: {model.num_leaves_} leaves, min {model.min_child_samples_} rows per "
         f"leaf, {model.best_rounds_} rounds, chosen on the validation cutoff {cutoffs[-1].date()} among "
         f"{len(model.tuning_)} sizes ({time.perf_counter() - t0:.1f}s)")
+    unmatched = None
+    if task == "churn" and model.calibration_ and not get_feature_set(feature_set).lookback_days:
+        unmatched = model.calibration_
+        _match_churn_level(model, history, cutoffs, horizon, as_of, log)
     data_end = orders[s.TIMESTAMP].max()
     test_end = as_of + pd.Timedelta(days=horizon)
     window = f"train < {as_of.date()}, test {as_of.date()}..{test_end.date()} (exclusive)"
@@ -415,7 +445,11 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
                  for name, p in baseline_predictions(task, orders, test, as_of, horizon, summary, bg).items()}
         baseline = next(iter(table.values()))
         if task == "churn":
-            table["LightGBM uncalibrated"] = customer_metrics(task, y, model.predict(test, calibrated=False))
+            raw = model.predict(test, calibrated=False)
+            table["LightGBM uncalibrated"] = customer_metrics(task, y, raw)
+            if unmatched:
+                table["LightGBM, level not matched"] = customer_metrics(
+                    task, y, np.interp(raw, unmatched["x"], unmatched["y"]))
             table["LightGBM"] = metrics
             notes.append(f"test customers: {len(test):,}, churn rate {y.mean():.3f}; calibration: "
                          f"{model.calibration_['method'] if model.calibration_ else 'none'} (chosen on the "
@@ -445,7 +479,8 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         run_id, version = registry.log_and_register(
             client, ws, task, model_dir,
             params={"horizon_days": horizon, "n_cutoffs": n_cutoffs, "best_rounds": model.best_rounds_,
-                    **model._lgb_params(model.num_leaves_, model.min_child_samples_)},
+                    **model._lgb_params(model.num_leaves_, model.min_child_samples_),
+                    **{f"level_{k}": v for k, v in ((model.calibration_ or {}).get("level") or {}).items()}},
             metrics={**clean(metrics), **{f"baseline_{k}": v for k, v in clean(baseline).items()},
                      **{f"btyd_{k}": v for k, v in clean(table.get("BG/NBD", table.get("BG/NBD + Gamma-Gamma",
                                                                                          {}))).items()}},

@@ -6,6 +6,7 @@ from features import schema as s
 from features.customer_features import (
     BROWSING_COLUMNS,
     FEATURE_SETS,
+    LEVEL_FEATURE_SET,
     build_customer_features,
     build_labels,
     build_training_set,
@@ -45,6 +46,29 @@ def test_purchase_history_features_match_hand_computed_values(orders):
     assert a["repeat_item_share"] == 0.5  # x in two orders, y in one
     assert a["orders_last_30d"] == 1
     assert a["is_home_country"] == 1
+
+
+def test_a_lookback_feature_set_reads_only_recent_purchases_but_keeps_every_customer(orders, monkeypatch):
+    from dataclasses import replace
+
+    # 210 days before 2011-03-01 is 2010-08-02: B's only order (2010-06-01) is older.
+    f = build_customer_features(orders, CUTOFF, feature_set=LEVEL_FEATURE_SET)
+    full = build_customer_features(orders, CUTOFF)
+    assert list(f.index) == ["A", "B"]
+    pd.testing.assert_series_equal(f.loc["A"], full.loc["A"])
+    b = f.loc["B"]
+    assert b["recency_days"] == 273  # recency still reads every purchase
+    assert (b["frequency"], b["monetary"], b["distinct_items"], b["orders_last_90d"]) == (0, 0, 0, 0)
+    assert np.isnan(b["tenure_days"]) and np.isnan(b["avg_order_value"]) and np.isnan(b["avg_basket_lines"])
+
+    # 50 days back (2011-01-10): A's first order and so its only gap fall outside.
+    monkeypatch.setitem(FEATURE_SETS, "short", replace(get_feature_set(LEVEL_FEATURE_SET), name="short",
+                                                      lookback_days=50))
+    a = build_customer_features(orders, CUTOFF, feature_set="short").loc["A"]
+    assert (a["recency_days"], a["frequency"], a["tenure_days"]) == (10, 1, 10)
+    assert a["monetary"] == 0 and a["return_rate"] == 1  # the 10.0 order, returned the next day
+    assert (a["distinct_items"], a["repeat_item_share"]) == (1, 0)
+    assert np.isnan(a["ipi_mean_days"])
 
 
 def test_browsing_features_match_hand_computed_values(orders, events):

@@ -25,6 +25,24 @@ def test_churn_model_ranks_churners_above_loyal_customers(training_set):
     assert roc_auc_score(training_set["churned"], p) > 0.7
 
 
+@pytest.mark.parametrize("target", [0.2, 0.5, 0.8])
+def test_matching_the_churn_level_sets_the_mean_and_keeps_the_ranking(training_set, tmp_path, target):
+    model = CustomerModel("churn", FAST).fit(training_set, 60)
+    assert model.calibration_ is not None
+    before = model.predict(training_set)
+    shift = model.match_level(training_set, target, feature_set="customer_v2_210d")
+    after = model.predict(training_set)
+    assert after.mean() == pytest.approx(target, abs=1e-4)
+    assert np.sign(shift) == np.sign(target - before.mean())
+    assert roc_auc_score(training_set["churned"], after) == roc_auc_score(training_set["churned"], before)
+    # The shift lives in the stored map, which the service applies as it is.
+    model.save(tmp_path, {})
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["calibration"]["level"] == {"shift": shift, "target_mean": target, "feature_set": "customer_v2_210d"}
+    raw = model.predict(training_set, calibrated=False)
+    np.testing.assert_allclose(np.interp(raw, meta["calibration"]["x"], meta["calibration"]["y"]), after)
+
+
 def test_saved_booster_reloads_with_identical_predictions(training_set, tmp_path):
     model = CustomerModel("cltv", FAST).fit(training_set, 60)
     model.save(tmp_path, {"horizon_days": 60})

@@ -140,7 +140,8 @@ def test_churn_is_calibrated_and_compared_with_bgnbd_and_scores_export_with_driv
                                       log=lambda _: None)
     cltv = jobs.train_customer_model(workspace, small_shop, "cltv", as_of, horizon_days=60, n_cutoffs=4,
                                      log=lambda _: None)
-    assert set(churn.table) == {"recency alone", "BG/NBD", "LightGBM uncalibrated", "LightGBM"}
+    assert set(churn.table) == {"recency alone", "BG/NBD", "LightGBM uncalibrated", "LightGBM, level not matched",
+                                "LightGBM"}
     assert {"ece", "top_decile_lift", "brier"} <= set(churn.table["LightGBM"])
     assert set(cltv.table) == {"last-period spend", "BG/NBD + Gamma-Gamma", "LightGBM two-part", "LightGBM (Tweedie)"}
     assert {"spearman", "decile_mape"} <= set(cltv.table["LightGBM (Tweedie)"])
