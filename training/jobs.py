@@ -371,7 +371,7 @@ def _customer_example(model: CustomerModel, rows: pd.DataFrame, n: int = 5
     return x, pd.DataFrame({name: model.predict(rows.head(n))})
 
 
-def _match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.Timestamp], horizon: int,
+def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.Timestamp], horizon: int,
                        as_of: pd.Timestamp, log: Callable[[str], None]) -> None:
     """Set the churn model's mean probability at ``as_of`` to a lookback model's.
 
@@ -426,7 +426,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     unmatched = None
     if task == "churn" and model.calibration_ and not get_feature_set(feature_set).lookback_days:
         unmatched = model.calibration_
-        _match_churn_level(model, history, cutoffs, horizon, as_of, log)
+        match_churn_level(model, history, cutoffs, horizon, as_of, log)
     data_end = orders[s.TIMESTAMP].max()
     test_end = as_of + pd.Timedelta(days=horizon)
     window = f"train < {as_of.date()}, test {as_of.date()}..{test_end.date()} (exclusive)"
