@@ -139,7 +139,7 @@ class CustomerModel:
         """Churn probability (calibrated unless asked not to) or expected revenue per row."""
         raw = self.booster_.predict(features[self.columns].to_numpy(float))
         if calibrated and getattr(self, "calibration_", None):
-            return np.interp(raw, self.calibration_["x"], self.calibration_["y"])
+            return calibrate(raw, self.calibration_)
         return raw
 
     def match_level(self, features: pd.DataFrame, target_mean: float, **note) -> float:
@@ -261,6 +261,11 @@ class TwoPartCLTV:
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         X = features[self.columns_].to_numpy(float)
         return self.buy_.predict(X) * self.spend_.predict(X)
+
+
+def calibrate(raw: np.ndarray, mapping: dict) -> np.ndarray:
+    """Raw churn scores through a stored calibration map (``{"x", "y"}``, piecewise linear)."""
+    return np.interp(raw, mapping["x"], mapping["y"])
 
 
 def _shifted(p: np.ndarray, shift: float) -> np.ndarray:

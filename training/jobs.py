@@ -37,7 +37,7 @@ from features.purchase_history import RANKER_FEATURE_SET
 from features.workspace import Workspace
 from training import plots, progress, registry
 from training.btyd import BetaGeoModel, btyd_scores
-from training.customer_models import CustomerModel, TwoPartCLTV
+from training.customer_models import CustomerModel, TwoPartCLTV, calibrate
 from training.evaluation import (
     CURVE_KS,
     evaluate,
@@ -448,8 +448,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
             raw = model.predict(test, calibrated=False)
             table["LightGBM uncalibrated"] = customer_metrics(task, y, raw)
             if unmatched:
-                table["LightGBM, level not matched"] = customer_metrics(
-                    task, y, np.interp(raw, unmatched["x"], unmatched["y"]))
+                table["LightGBM, level not matched"] = customer_metrics(task, y, calibrate(raw, unmatched))
             table["LightGBM"] = metrics
             notes.append(f"test customers: {len(test):,}, churn rate {y.mean():.3f}; calibration: "
                          f"{model.calibration_['method'] if model.calibration_ else 'none'} (chosen on the "
