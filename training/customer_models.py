@@ -152,9 +152,9 @@ class CustomerModel:
         data reaches at every training cutoff, and so mean the same at each of them.
         ``note`` is stored beside the shift in the map's ``level``.
         """
-        raw = self.booster_.predict(features[self.columns].to_numpy(float))
-        x, y = np.asarray(self.calibration_["x"]), np.asarray(self.calibration_["y"])
-        shift = logit_shift(lambda t: np.interp(raw, x, _shifted(y, t)), target_mean)
+        raw = self.predict(features, calibrated=False)
+        x, y = self.calibration_["x"], self.calibration_["y"]
+        shift = logit_shift(lambda t: calibrate(raw, {"x": x, "y": _shifted(y, t)}), target_mean)
         self.calibration_ = {**self.calibration_, "y": _shifted(y, shift).tolist(),
                              "level": {"shift": shift, "target_mean": target_mean, **note}}
         return shift
@@ -275,7 +275,7 @@ def _shifted(p: np.ndarray, shift: float) -> np.ndarray:
 
 
 def logit_shift(predict, target_mean: float) -> float:
-    """The log-odds shift ``t`` with ``predict(t).mean() == target_mean`` (bisection).
+    """The log-odds shift ``t`` with ``predict(t).mean() == target_mean`` (Brent's root finder).
 
     ``predict(t)`` must give probabilities that rise with ``t``. The answer is clipped to
     +-10, where every probability is already at 0 or 1 for practical purposes.
