@@ -19,7 +19,7 @@ import numpy as np
 from features.customer_features import get_feature_set
 from features.purchase_history import CANDIDATE_FEATURES
 
-RECS_FORMAT = "shelfwise-recs-v4"  # v4: each customer's pairs packed in one zlib record (PackedHistory)
+RECS_FORMAT = "shelfwise-recs-v5"  # v5: the seasonal ridge's weights (mapped/season_weights.npy)
 LGBM_FORMAT = "shelfwise-lgbm-v1"
 FORMATS = {"recs": RECS_FORMAT, "churn": LGBM_FORMAT, "cltv": LGBM_FORMAT}
 META = "meta.json"

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from features import schema as s
 from features.interactions import IdIndex
 
-RANKER_FEATURE_SET = "ranker_v1"
+RANKER_FEATURE_SET = "ranker_v2"  # v2: the seasonal model's score and rank (SEASON_SCORES)
 PAIR_STATS = ("orders", "days_since_last", "span_days", "interval_days", "overdue", "decayed",
               "orders_30d", "orders_90d", "orders_last_year_season", "orders_last_year_next30d")
 # What is stored per (customer, item) pair; the rest of PAIR_STATS is derived when a candidate
@@ -34,7 +34,10 @@ ITEM_STATS = ("buyers_7d", "buyers_14d", "buyers_30d", "buyers_all", "rebuy_rate
               "buyers_last_year_season", "buyers_last_year_next30d", "last_year_lift", "price", "trend")
 SCORE_FEATURES = ("item_model", "item_model_rank", "item_model_recent", "item_model_recent_rank",
                   "bought", "share_of_orders", "user_overdue")
-CANDIDATE_FEATURES = SCORE_FEATURES + PAIR_STATS + USER_STATS + ITEM_STATS
+# A second item-item model: what customers with the same items bought in the same season
+# last year (training.ranker's seasonal ridge). NaN where there is no year of history.
+SEASON_SCORES = ("season_model", "season_model_rank")
+CANDIDATE_FEATURES = SCORE_FEATURES + PAIR_STATS + USER_STATS + ITEM_STATS + SEASON_SCORES
 DECAY_HALF_LIFE_DAYS = 60.0
 SEASON_DAYS = 100  # "the same season last year": [as_of - 365 d, as_of - 265 d)
 
@@ -292,7 +295,8 @@ def purchase_history(orders: pd.DataFrame, as_of: pd.Timestamp) -> PurchaseHisto
 
 
 def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: np.ndarray,
-                       user_rows: np.ndarray, n_new: int = 30, include_purchased: bool = True
+                       user_rows: np.ndarray, n_new: int = 30, include_purchased: bool = True,
+                       season_weights: np.ndarray | None = None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ranker candidates and their :data:`CANDIDATE_FEATURES` for a batch of customers.
 
@@ -309,6 +313,9 @@ def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: n
         Items the customer never bought, best ``item_model`` score first.
     include_purchased : bool
         Whether the customer's own items are candidates too.
+    season_weights : ndarray, shape (n_items, n_items), optional
+        The seasonal item-item model: ``season_model`` is the customer's bought-or-not row
+        times it, ranked like ``item_model``. Without it both are NaN (unknown to the ranker).
 
     Returns
     -------
@@ -355,8 +362,42 @@ def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: n
     X = np.column_stack([
         score[pos, items], rank, recent[pos, items], recent_rank, bought,
         ps[:, 0] / user_orders, days_since * rate, ps, us, history.item_stats[items],
+        *_season_scores(binary, season_weights, pos, items),
     ]).astype(np.float32)
     return pos, items, X
+
+
+def _season_scores(binary: sp.csr_matrix, season_weights: np.ndarray | None, pos: np.ndarray,
+                   items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if season_weights is None:
+        return np.full(len(pos), np.nan, np.float32), np.full(len(pos), np.nan, np.float32)
+    season = np.asarray(binary @ season_weights)
+    return season[pos, items], _ranks(season, pos, items)
+
+
+def season_transitions(orders: pd.DataFrame, as_of: pd.Timestamp, items: IdIndex, window_days: int = 92
+                       ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """What customers bought before a year before ``as_of`` and what they then bought in
+    the ``window_days`` after that date: bought-or-not matrices ``(X, Y)``, one row per
+    customer with purchases before it, columns ``items`` (items outside it are left out).
+
+    A model from ``X`` to ``Y`` learns the season that starts at ``as_of``, a year earlier.
+    """
+    start = as_of - pd.Timedelta(days=365)
+    sales = orders.loc[~orders[s.IS_RETURN] & (orders[s.TIMESTAMP] < start + pd.Timedelta(days=window_days)),
+                       [s.CUSTOMER_ID, s.ITEM_ID, s.TIMESTAMP]]
+    before = sales[s.TIMESTAMP] < start
+    users = IdIndex(np.unique(sales.loc[before, s.CUSTOMER_ID].to_numpy(str)))
+
+    def matrix(part: pd.DataFrame) -> sp.csr_matrix:
+        rows, cols = users.indices(part[s.CUSTOMER_ID]), items.indices(part[s.ITEM_ID])
+        ok = (rows >= 0) & (cols >= 0)
+        m = sp.csr_matrix((np.ones(ok.sum(), np.float32), (rows[ok], cols[ok])),
+                          shape=(len(users), len(items)))
+        m.data[:] = 1.0  # duplicates were summed
+        return m
+
+    return matrix(sales[before]), matrix(sales[~before])
 
 
 def recent_scores(history: PurchaseHistory | PackedHistory, item_weights: np.ndarray, row: int

@@ -54,7 +54,7 @@ LIVE_CACHE_SIZE = 2_048
 
 
 class BlendedRuntime:
-    """The recommender artifact (``shelfwise-recs-v4``) and the lists it can rank.
+    """The recommender artifact (``shelfwise-recs-v5``) and the lists it can rank.
 
     The "for you" list is the customer's own items and EASE candidates ordered by the
     LightGBM ranker, with features from :func:`features.purchase_history.candidate_features`
@@ -68,6 +68,7 @@ class BlendedRuntime:
         arrays = load_arrays(path)
         self.history = PackedHistory.from_arrays(arrays)
         self.item_weights = np.ascontiguousarray(arrays["item_weights"])
+        self.season_weights = arrays.get("season_weights")  # absent without a year of history
         self.booster = _booster(path / "ranker.lgb")
         self.n_new = int(self.meta["params"]["n_new"])
         self.item_ids = self.history.items.ids.tolist()
@@ -118,16 +119,14 @@ class BlendedRuntime:
         return self._ranked(items, fold_in_recent(items, X, recent, self.item_weights, live_interest))
 
     def _personal(self, row: int, n_new: int, include_purchased: bool) -> tuple[np.ndarray, np.ndarray]:
-        _, items, X = candidate_features(self.history, self.item_weights, np.array([row]), n_new=n_new,
-                                         include_purchased=include_purchased)
+        _, items, X = self._features(row, n_new, include_purchased)
         items, scores = self._ranked(items, X)
         items.flags.writeable = scores.flags.writeable = False  # cached: shared by later requests
         return items, scores
 
     def _candidates(self, row: int, n_new: int, include_purchased: bool
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        _, items, X = candidate_features(self.history, self.item_weights, np.array([row]), n_new=n_new,
-                                         include_purchased=include_purchased)
+        _, items, X = self._features(row, n_new, include_purchased)
         recent = recent_scores(self.history, self.item_weights, row)
         for a in (items, X, recent):
             a.flags.writeable = False  # cached: shared by later requests
@@ -135,8 +134,14 @@ class BlendedRuntime:
 
     def buy_again(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """The customer's own items only, ordered by the same ranker."""
-        _, items, X = candidate_features(self.history, self.item_weights, np.array([row]), n_new=0)
+        _, items, X = self._features(row, 0, True)
         return self._ranked(items, X)
+
+    def _features(self, row: int, n_new: int, include_purchased: bool
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One customer's :func:`candidate_features`, as training built them."""
+        return candidate_features(self.history, self.item_weights, np.array([row]), n_new, include_purchased,
+                                  self.season_weights)
 
     def _ranked(self, items: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks. One

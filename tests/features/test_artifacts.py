@@ -39,7 +39,7 @@ def test_a_truncated_changed_or_missing_file_is_refused_naming_it(churn_dir, dam
 
 
 def test_a_model_of_another_family_or_without_checksums_is_refused(churn_dir):
-    with pytest.raises(IncompatibleModelError, match="'shelfwise-lgbm-v1', this code reads 'shelfwise-recs-v4'"):
+    with pytest.raises(IncompatibleModelError, match="'shelfwise-lgbm-v1', this code reads 'shelfwise-recs-v5'"):
         check_model(churn_dir, "recs")
     (churn_dir / "checksums.json").unlink()
     with pytest.raises(IncompatibleModelError, match="no checksums.json"):

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.interactions import build_interactions
+from features.interactions import IdIndex, build_interactions
 from features.purchase_history import (
     CANDIDATE_FEATURES,
     PAIR_STATS,
@@ -12,7 +12,9 @@ from features.purchase_history import (
     fold_in_recent,
     purchase_history,
     recent_scores,
+    season_transitions,
 )
+from tests.conftest import make_orders
 
 CUTOFF = pd.Timestamp("2011-03-01")
 
@@ -62,6 +64,39 @@ def test_candidates_are_own_items_plus_the_best_new_ones(orders):
     assert [h.items.ids[i] for i in new_only[1]] == ["x"]
 
 
+def test_seasonal_scores_are_the_bought_rows_times_the_seasonal_model_and_unknown_without_it(orders):
+    h = purchase_history(orders, CUTOFF)
+    rows = h.users.indices(["B", "A"])
+    weights = np.array([[0.0, 0.5], [0.2, 0.0]], dtype=np.float32)
+    score, rank = (CANDIDATE_FEATURES.index(c) for c in ("season_model", "season_model_rank"))
+    assert np.isnan(candidate_features(h, weights, rows)[2][:, [score, rank]]).all()
+    season = np.array([[0.3, 0.1], [0.0, 0.4]], dtype=np.float32)  # items x, y
+    pos, items, X = candidate_features(h, weights, rows, season_weights=season)
+    got = {(["B", "A"][p], h.items.ids[i]): (X[j, score], X[j, rank]) for j, (p, i) in enumerate(zip(pos, items,
+                                                                                                      strict=True))}
+    # B bought y: y's row, x 0.0 and y 0.4. A bought x and y: both rows summed, x 0.3 and y 0.5.
+    assert got == {("B", "x"): (0.0, 2.0), ("B", "y"): (pytest.approx(0.4), 1.0),
+                   ("A", "x"): (pytest.approx(0.3), 2.0), ("A", "y"): (pytest.approx(0.5), 1.0)}
+
+
+def test_season_transitions_pair_what_was_bought_before_a_year_ago_with_the_season_after():
+    shop = make_orders([
+        ("1", "P", "a", 1, 1.0, "2010-01-10"),   # before 2010-03-01 (a year before the cutoff)
+        ("2", "P", "b", 2, 1.0, "2010-03-10"),   # in the 92 days after it
+        ("3", "P", "c", 1, 1.0, "2010-07-01"),   # after them: not a transition
+        ("4", "Q", "b", 1, 1.0, "2010-02-01"),
+        ("5", "Q", "a", 1, 1.0, "2010-04-01"),
+        ("6", "Q", "a", 1, 1.0, "2010-04-20"),   # bought twice: still one
+        ("C7", "Q", "c", -1, 1.0, "2010-04-21"),  # a return is not a purchase
+        ("8", "R", "c", 1, 1.0, "2010-03-05"),   # nothing before: no row
+        ("9", "P", "d", 1, 1.0, "2010-04-01"),   # not among the items asked for
+    ])
+    X, Y = season_transitions(shop, CUTOFF, IdIndex(["a", "b", "c"]))
+    # Rows P, Q; columns a, b, c.
+    np.testing.assert_array_equal(X.toarray(), [[1, 0, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(Y.toarray(), [[0, 1, 0], [1, 0, 0]])
+
+
 def test_the_packed_history_gives_back_every_customers_pairs_exactly(orders, tmp_path):
     h = purchase_history(orders, CUTOFF)
     np.savez(tmp_path / "h.npz", **h.pack().to_arrays())
@@ -77,7 +112,9 @@ def test_the_packed_history_gives_back_every_customers_pairs_exactly(orders, tmp
     np.testing.assert_array_equal(orders, expected.orders[0].data)
     # The packed form scores candidates exactly as the history it came from.
     weights = np.array([[0.0, 0.5], [0.2, 0.0]], dtype=np.float32)
-    for a, b in zip(candidate_features(back, weights, rows), candidate_features(h, weights, rows), strict=True):
+    season = np.array([[0.3, 0.1], [0.0, 0.4]], dtype=np.float32)
+    for a, b in zip(candidate_features(back, weights, rows, season_weights=season),
+                    candidate_features(h, weights, rows, season_weights=season), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -90,8 +127,6 @@ def test_a_packed_customer_takes_a_few_bytes_per_item_bought():
             for _ in range(rng.integers(1, 4)):
                 day = pd.Timestamp("2010-01-01") + pd.Timedelta(days=int(rng.integers(0, 420)))
                 lines.append((f"o{len(lines)}", f"c{u:05d}", f"i{item:05d}", 1, 1.0, day))
-    from tests.conftest import make_orders
-
     h = purchase_history(make_orders(lines), CUTOFF)
     packed = h.pack()
     # 24 bytes per pair unpacked (item column, two float32 counts, two float32 day counts,

@@ -123,3 +123,20 @@ def test_a_serving_process_loads_a_booster_without_scikit_learn(tmp_path):
     sklearn, stats, predicted = json.loads(out)
     assert not sklearn and not stats
     np.testing.assert_allclose(predicted, expected)
+
+
+def test_blended_runtime_scores_with_the_seasonal_model_as_training_did(tmp_path):
+    from features.purchase_history import CANDIDATE_FEATURES
+    from tests.conftest import make_small_shop
+    from training.ranker import BlendedRecommender, RankerParams
+
+    params = RankerParams(n_windows=3, window_days=60, max_rounds=30, season_min_customers=10)
+    model = BlendedRecommender(params).fit(make_small_shop(), pd.Timestamp("2011-06-01"))
+    # The ranker splits on the seasonal score, so leaving it out would change the lists.
+    assert model.booster_.feature_importance()[CANDIDATE_FEATURES.index("season_model")] > 0
+    n = len(model.history_.items)
+    model.save(tmp_path, np.array(["t"] * n), np.ones(n), {})
+    runtime = BlendedRuntime(tmp_path)
+    ids, _ = model.recommend(np.arange(len(model.history_.users)), k=6)
+    for row, user in enumerate(model.history_.users.ids):
+        assert runtime.personal(runtime.user_row(user), 6, True)[0][:6].tolist() == ids[row].tolist()

@@ -92,7 +92,7 @@ def test_recs_tuning_trials_are_nested_runs_and_every_model_is_logged(workspace,
     run = client.get_run(result.run_id)
     assert {"all_ndcg_at_10", "discovery_ndcg_at_20", "all_map_at_10", "all_hit_rate_at_20",
             "all_coverage_at_10", "popularity.all_ndcg_at_10", "ease.discovery_ndcg_at_10"} <= set(run.data.metrics)
-    assert run.data.tags["feature_set"] == "ranker_v1"
+    assert run.data.tags["feature_set"] == "ranker_v2"
     children = client.search_runs([run.info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
     assert sorted(c.data.params["l2"] for c in children) == ["100.0", "1000.0", "300.0"]

@@ -1,9 +1,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
+from features.purchase_history import purchase_history, season_transitions
 from tests.conftest import make_small_shop
-from training.ranker import BlendedRecommender, FitCache, RankerParams
+from training.ranker import BlendedRecommender, FitCache, RankerParams, season_ridge
 from training.recommenders import EASERecommender
 
 AS_OF = pd.Timestamp("2011-03-01")
@@ -80,3 +82,38 @@ def test_windows_that_start_before_the_first_purchase_are_left_out():
     assert model.cutoffs_ == planned[1:]  # the shop's first orders are in January 2010
     with pytest.raises(ValueError, match="no purchases before 2009-11-02"):
         BlendedRecommender(params).fit(make_small_shop(), pd.Timestamp("2010-01-01"))
+
+
+def test_the_seasonal_ridge_is_the_closed_form_solution_with_unbought_items_left_at_zero():
+    rng = np.random.default_rng(0)
+    X = (rng.random((40, 6)) < 0.4).astype(np.float32)
+    Y = (rng.random((40, 6)) < 0.3).astype(np.float32)
+    X[:, 5] = 0.0  # item 5 never bought before, item 4 never after
+    Y[:, 4] = 0.0
+    expected = np.linalg.solve(X.T @ X + 7.0 * np.eye(6), X.T @ Y)
+    got = season_ridge(sp.csr_matrix(X), sp.csr_matrix(Y), 7.0)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert not got[5].any() and not got[:, 4].any()
+
+
+def test_the_seasonal_ridge_is_fitted_where_a_year_of_history_has_enough_customers():
+    shop = make_small_shop()  # from 2010-01-01
+    cache, params = FitCache(shop), RankerParams(season_min_customers=10)
+    as_of = pd.Timestamp("2011-06-01")
+    X, Y = season_transitions(shop, as_of, purchase_history(shop, as_of).items)
+    assert X.shape[0] >= 10
+    np.testing.assert_array_equal(cache.season(as_of, params), season_ridge(X, Y, params.season_l2))
+    assert cache.season(pd.Timestamp("2010-12-01"), params) is None  # nothing before 2009-12-01
+    assert FitCache(shop).season(as_of, RankerParams(season_min_customers=X.shape[0] + 1)) is None
+
+
+def test_a_seasonal_model_saves_reloads_and_recommends_the_same(tmp_path):
+    params = RankerParams(n_windows=3, window_days=60, max_rounds=30, season_min_customers=10)
+    model = BlendedRecommender(params).fit(make_small_shop(), pd.Timestamp("2011-06-01"))
+    assert model.season_weights_ is not None
+    n = len(model.history_.items)
+    model.save(tmp_path, np.array(["t"] * n), np.ones(n), {})
+    loaded = BlendedRecommender.load(tmp_path)
+    np.testing.assert_array_equal(loaded.season_weights_, model.season_weights_)
+    rows = np.arange(len(model.history_.users))
+    np.testing.assert_array_equal(loaded.recommend(rows, 5)[0], model.recommend(rows, 5)[0])
