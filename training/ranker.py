@@ -95,7 +95,7 @@ class FitCache:
         self.orders = orders
         self._histories: dict[pd.Timestamp, PurchaseHistory] = {}
         self._weights: dict[tuple[pd.Timestamp, float], Future[np.ndarray]] = {}
-        self._season: dict[pd.Timestamp, Future[np.ndarray | None]] = {}
+        self._season: dict[tuple, Future[np.ndarray | None]] = {}
 
     def history(self, cutoff: pd.Timestamp) -> PurchaseHistory:
         if cutoff not in self._histories:
@@ -120,19 +120,24 @@ class FitCache:
 
     def prefetch_season(self, cutoff: pd.Timestamp, params: RankerParams) -> None:
         """Start the seasonal ridge as of ``cutoff`` on the EASE thread, unless started."""
-        if cutoff not in self._season:
+        key = _season_key(cutoff, params)
+        if key not in self._season:
             X, Y = season_transitions(self.orders, cutoff, self.history(cutoff).items, params.window_days)
-            self._season[cutoff] = _EASE_FITS.submit(
+            self._season[key] = _EASE_FITS.submit(
                 lambda: season_ridge(X, Y, params.season_l2) if X.shape[0] >= params.season_min_customers
                 else None)
 
     def season(self, cutoff: pd.Timestamp, params: RankerParams) -> np.ndarray | None:
         """:func:`season_ridge` as of ``cutoff``, or None with too few customers a year before."""
         self.prefetch_season(cutoff, params)
-        return self._season[cutoff].result()
+        return self._season[_season_key(cutoff, params)].result()
 
 
 _EASE_FITS = ThreadPoolExecutor(1, thread_name_prefix="ease-fit")
+
+
+def _season_key(cutoff: pd.Timestamp, p: RankerParams) -> tuple:
+    return cutoff, p.season_l2, p.window_days, p.season_min_customers
 
 
 def _ease_weights(user_items: sp.csr_matrix, l2: float) -> np.ndarray:
