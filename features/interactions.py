@@ -224,10 +224,15 @@ def basket_matrix(orders: pd.DataFrame, start: pd.Timestamp | None, end: pd.Time
     cols = items.indices(sales[s.ITEM_ID])
     sales = sales[cols >= 0]
     codes, order_ids = pd.factorize(sales[s.ORDER_ID])
-    x = sp.csr_matrix((np.ones(len(sales), np.float32), (codes, cols[cols >= 0])),
-                      shape=(len(order_ids), len(items)))
-    x.data[:] = 1.0  # an item on two lines of one order is one purchase
-    return x, np.asarray(order_ids)
+    return binary_matrix(codes, cols[cols >= 0], (len(order_ids), len(items))), np.asarray(order_ids)
+
+
+def binary_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """Bought-or-not float32 CSR matrix with a 1 at each ``(rows[k], cols[k])``; a pair given
+    twice (an item on two lines of one order, say) is still one purchase."""
+    x = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=shape)
+    x.data[:] = 1.0  # the constructor summed repeated pairs
+    return x
 
 
 def row_of(m: sp.csr_matrix) -> np.ndarray:

@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features import schema as s
-from features.interactions import IdIndex
+from features.interactions import IdIndex, binary_matrix
 
 RANKER_FEATURE_SET = "ranker_v2"  # v2: the seasonal model's score and rank (SEASON_SCORES)
 PAIR_STATS = ("orders", "days_since_last", "span_days", "interval_days", "overdue", "decayed",
@@ -392,10 +392,7 @@ def season_transitions(orders: pd.DataFrame, as_of: pd.Timestamp, items: IdIndex
     def matrix(part: pd.DataFrame) -> sp.csr_matrix:
         rows, cols = users.indices(part[s.CUSTOMER_ID]), items.indices(part[s.ITEM_ID])
         ok = (rows >= 0) & (cols >= 0)
-        m = sp.csr_matrix((np.ones(ok.sum(), np.float32), (rows[ok], cols[ok])),
-                          shape=(len(users), len(items)))
-        m.data[:] = 1.0  # duplicates were summed
-        return m
+        return binary_matrix(rows[ok], cols[ok], (len(users), len(items)))
 
     return matrix(sales[before]), matrix(sales[~before])
 
