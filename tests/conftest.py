@@ -106,6 +106,16 @@ def small_shop() -> pd.DataFrame:
     return make_small_shop()
 
 
+@pytest.fixture(scope="session")
+def seasonal_blended():
+    """A blended recommender on the small shop as of 2011-06-01 whose seasonal ridge is
+    fitted (at least 10 customers a year before: the shop starts on 2010-01-01)."""
+    from training.ranker import BlendedRecommender, RankerParams
+
+    params = RankerParams(n_windows=3, window_days=60, max_rounds=30, season_min_customers=10)
+    return BlendedRecommender(params).fit(make_small_shop(), pd.Timestamp("2011-06-01"))
+
+
 def make_small_shop() -> pd.DataFrame:
     """The ``small_shop`` fixture's data, for module-scoped fixtures too."""
     rng = np.random.default_rng(7)

@@ -125,13 +125,10 @@ def test_a_serving_process_loads_a_booster_without_scikit_learn(tmp_path):
     np.testing.assert_allclose(predicted, expected)
 
 
-def test_blended_runtime_scores_with_the_seasonal_model_as_training_did(tmp_path):
+def test_blended_runtime_scores_with_the_seasonal_model_as_training_did(seasonal_blended, tmp_path):
     from features.purchase_history import CANDIDATE_FEATURES
-    from tests.conftest import make_small_shop
-    from training.ranker import BlendedRecommender, RankerParams
 
-    params = RankerParams(n_windows=3, window_days=60, max_rounds=30, season_min_customers=10)
-    model = BlendedRecommender(params).fit(make_small_shop(), pd.Timestamp("2011-06-01"))
+    model = seasonal_blended
     # The ranker splits on the seasonal score, so leaving it out would change the lists.
     assert model.booster_.feature_importance()[CANDIDATE_FEATURES.index("season_model")] > 0
     n = len(model.history_.items)

@@ -107,9 +107,8 @@ def test_the_seasonal_ridge_is_fitted_where_a_year_of_history_has_enough_custome
     assert FitCache(shop).season(as_of, RankerParams(season_min_customers=X.shape[0] + 1)) is None
 
 
-def test_a_seasonal_model_saves_reloads_and_recommends_the_same(tmp_path):
-    params = RankerParams(n_windows=3, window_days=60, max_rounds=30, season_min_customers=10)
-    model = BlendedRecommender(params).fit(make_small_shop(), pd.Timestamp("2011-06-01"))
+def test_a_seasonal_model_saves_reloads_and_recommends_the_same(seasonal_blended, tmp_path):
+    model = seasonal_blended
     assert model.season_weights_ is not None
     n = len(model.history_.items)
     model.save(tmp_path, np.array(["t"] * n), np.ones(n), {})
