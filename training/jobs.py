@@ -322,7 +322,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
                   "ranker_validation_ndcg_at_10": model.validation_ndcg_}
         run_id, version = registry.log_and_register(
             client, ws, "recs", model_dir,
-            params={**asdict(params), "best_rounds": model.best_rounds_},
+            params={**asdict(params), "best_rounds": model.best_rounds_, "probe_rounds": model.probe_rounds_},
             metrics={k: v for k, v in logged.items() if np.isfinite(v)},
             tags={"as_of": str(as_of.date()), "window": window, "feature_set": RANKER_FEATURE_SET,
                   "data_digest": _digest(ws.table_path("orders"))},

@@ -5,7 +5,7 @@ import scipy.sparse as sp
 
 from features.purchase_history import purchase_history, season_transitions
 from tests.conftest import make_small_shop
-from training.ranker import BlendedRecommender, FitCache, RankerParams, season_ridge
+from training.ranker import BlendedRecommender, FitCache, RankerParams, season_ridge, window_data
 from training.recommenders import EASERecommender
 
 AS_OF = pd.Timestamp("2011-03-01")
@@ -43,6 +43,15 @@ def test_saved_blended_model_reloads_and_recommends_the_same(blended, tmp_path):
     loaded = BlendedRecommender.load(tmp_path)
     rows = np.arange(10)
     np.testing.assert_array_equal(loaded.recommend(rows, 5)[0], blended.recommend(rows, 5)[0])
+
+
+def test_the_final_ranker_gets_the_probes_rounds_scaled_by_its_extra_rows(blended):
+    cache = FitCache(make_small_shop())
+    rows = [len(window_data(cache, c, blended.params).y) for c in blended.cutoffs_]
+
+    assert blended.best_rounds_ == round(blended.probe_rounds_ * sum(rows) / sum(rows[:-1]))
+    assert blended.best_rounds_ > blended.probe_rounds_
+    assert blended.booster_.num_trees() == blended.best_rounds_
 
 
 def test_the_three_lists_in_one_pass_are_the_lists_of_three_calls(blended):
