@@ -174,6 +174,34 @@ def pytest_collection_modifyitems(items):
     items.sort(key=rank)  # stable: every file keeps its own order
 
 
+# `.ci/run` installs these and sets SHELFWISE_REQUIRE_TOOLS=1, which makes a missing one a
+# failure there; elsewhere the tests that need one are skipped with the reason.
+REQUIRE_TOOLS_ENV = "SHELFWISE_REQUIRE_TOOLS"
+
+
+def missing_tool(why: str) -> None:
+    """Skip the test because a system tool is missing, or fail it where the tools are required."""
+    if os.environ.get(REQUIRE_TOOLS_ENV) == "1":
+        pytest.fail(f"{why}; {REQUIRE_TOOLS_ENV}=1 requires it")
+    pytest.skip(why)
+
+
+def system_tool(name: str, package: str | None = None) -> str:
+    """The path of a system program the test needs (see :func:`missing_tool`)."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        missing_tool(f"{name} is not installed (apt-get install {package or name})")
+    return path
+
+
+@pytest.fixture
+def wrk() -> str:
+    """wrk, the load generator of the soak and load benchmarks."""
+    return system_tool("wrk")
+
+
 def free_port() -> int:
     """A port of 127.0.0.1 nothing listens on now, for a server a test starts."""
     with socket.socket() as sock:
@@ -185,13 +213,10 @@ def free_port() -> int:
 def redis_url(tmp_path_factory):
     """A real Redis server on a free port of 127.0.0.1, for the networked live store; the
     tests that use it are skipped where redis-server is not installed (.ci/run installs it)."""
-    import shutil
     import subprocess
     import time
 
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = system_tool("redis-server")
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -235,7 +260,7 @@ ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "test
 def browser():
     """Debian's headless Chromium driven by Playwright (no browser download). `.ci/run`
     installs the package; elsewhere the tests that need it are skipped, saying why, unless
-    SHELFWISE_REQUIRE_BROWSER=1 (CI) makes a missing browser a failure.
+    SHELFWISE_REQUIRE_TOOLS=1 (CI) makes a missing browser a failure.
 
     One per module, not per session: while Playwright's sync API is open, its event loop
     counts as running in the main thread, and every later async (anyio) test failed with
@@ -251,9 +276,7 @@ def browser():
     except ImportError:
         missing = "playwright is not installed (pip install -r requirements.lock)"
     if missing:
-        if os.environ.get("SHELFWISE_REQUIRE_BROWSER") == "1":
-            pytest.fail(missing)
-        pytest.skip(missing)
+        missing_tool(missing)
     with sync_playwright() as p:
         # Without the background-networking flags Chromium keeps dialling Google on a closed network.
         b = p.chromium.launch(executable_path=CHROMIUM, args=[

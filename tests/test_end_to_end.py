@@ -356,7 +356,7 @@ def test_status_and_openapi_describe_the_service(service):
 
 
 def test_a_new_champion_promoted_under_soak_load_is_served_without_failing_a_request(service, trained_home,
-                                                                                      api_keys, tmp_path):
+                                                                                      api_keys, tmp_path, wrk):
     # Polling is off in these tests (SHELFWISE_RELOAD_SECONDS=0): only the admin call can switch.
     # Version 2: the champion's files registered again (retraining on the same data gives the
     # same model, in 30 s more).
