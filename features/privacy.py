@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -64,49 +65,117 @@ def _files(home: Path) -> list[Path]:
                   and p.relative_to(home).parts[0] not in SKIPPED_DIRS)
 
 
-def _rewrite(path: Path, ids: set[str]) -> int:
+class UnreadableFileError(ValueError):
+    """A workspace file that cannot be parsed, so its rows cannot be checked for a customer."""
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
+    # A raw export is often Windows-1252 rather than UTF-8; latin-1 decodes any byte, so such
+    # a file is still searched (and written back in the encoding it was read in).
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding), encoding
+        except UnicodeDecodeError:
+            continue
+        except pd.errors.EmptyDataError:  # zero bytes, or only blank lines: no rows to erase
+            return pd.DataFrame(), encoding
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise UnreadableFileError(f"not a readable CSV file ({_first_line(exc)})") from None
+    raise UnreadableFileError("not text in UTF-8 or Latin-1")  # pragma: no cover - latin-1 reads all bytes
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def _rewrite_jsonl(path: Path, ids: set[str], tmp: Path) -> tuple[int, int]:
+    """Rows removed and torn lines (blank, cut short, not an object) met. A torn line that
+    names the customer goes too; other torn lines are kept as they are."""
+    lines = path.read_bytes().decode("utf-8", errors="surrogateescape").splitlines(keepends=True)
+    keep, torn = [], 0
+    for line in lines:
+        try:
+            row = json.loads(line)
+            mine = str(row.get(s.CUSTOMER_ID)) in ids
+        except (ValueError, AttributeError):  # AttributeError: valid JSON, but not an object
+            torn += 1
+            mine = any(re.search(rf"(?<![\w-]){re.escape(i)}(?![\w-])", line) for i in ids)
+        if not mine:
+            keep.append(line)
+    if len(keep) < len(lines):
+        tmp.write_bytes("".join(keep).encode("utf-8", errors="surrogateescape"))
+        tmp.replace(path)
+    return len(lines) - len(keep), torn
+
+
+def _rewrite(path: Path, ids: set[str]) -> tuple[int, int]:
+    """Rows removed from one file and torn JSONL lines met; raises
+    :class:`UnreadableFileError` for a file that cannot be parsed."""
     tmp = path.with_name(path.name + ".erasing")
     if path.suffix == ".jsonl":
-        lines = path.read_text().splitlines(keepends=True)
-        keep = [line for line in lines if str(json.loads(line).get(s.CUSTOMER_ID)) not in ids]
-        if len(keep) == len(lines):
-            return 0
-        tmp.write_text("".join(keep))
-        tmp.replace(path)
-        return len(lines) - len(keep)
-    if path.suffix == ".parquet":
-        if not any(is_customer_column(c) for c in pq.read_schema(path).names):
-            return 0
-        frame = pd.read_parquet(path)
-    else:
-        head = pd.read_csv(path, nrows=0)
-        if not any(is_customer_column(c) for c in head.columns):
-            return 0
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        return _rewrite_jsonl(path, ids, tmp)
+    encoding = None
+    try:
+        if path.suffix == ".parquet":
+            if not any(is_customer_column(c) for c in pq.read_schema(path).names):
+                return 0, 0
+            frame = pd.read_parquet(path)
+        else:
+            frame, encoding = _read_csv(path)
+            if not any(is_customer_column(str(c)) for c in frame.columns):
+                return 0, 0
+    except UnreadableFileError:
+        raise
+    except Exception as exc:  # a truncated or corrupt Parquet file: pyarrow's errors vary
+        raise UnreadableFileError(f"not a readable {path.suffix[1:]} file ({_first_line(exc)})") from None
     kept, n = drop_forgotten(frame, ids)
     if n:
         if path.suffix == ".parquet":
             kept.to_parquet(tmp, index=False)
         else:
-            kept.to_csv(tmp, index=False)
+            kept.to_csv(tmp, index=False, encoding=encoding)
         tmp.replace(path)  # a reader sees the old file or the new one, never half
-    return n
+    return n, 0
 
 
-def erase_from_files(home: Path, customer_id: str) -> dict[str, int]:
+@dataclass
+class FilesErased:
+    """What :func:`erase_from_files` did, by path relative to the workspace."""
+
+    removed: dict[str, int] = field(default_factory=dict)  # rows (or log mentions) removed
+    unreadable: dict[str, str] = field(default_factory=dict)  # file -> why it could not be searched
+    torn_lines: dict[str, int] = field(default_factory=dict)  # JSONL lines that are not a record
+
+
+def erase_from_files(home: Path, customer_id: str) -> FilesErased:
     """Rewrite every table, feature snapshot, reject file, export and log of the workspace at
-    ``home`` without ``customer_id``'s rows; returns rows removed per file (relative path)."""
+    ``home`` without ``customer_id``'s rows.
+
+    Each file is handled on its own: one that cannot be parsed is reported in
+    ``unreadable`` with the reason and left as it is, and every other file is still erased.
+    """
     home = Path(home)
-    removed = {}
+    result = FilesErased()
     for path in _files(home):
-        n = _rewrite(path, {customer_id})
+        where = str(path.relative_to(home))
+        try:
+            n, torn = _rewrite(path, {customer_id})
+        except (UnreadableFileError, OSError) as exc:
+            result.unreadable[where] = str(exc) if isinstance(exc, UnreadableFileError) else _first_line(exc)
+            continue
         if n:
-            removed[str(path.relative_to(home))] = n
+            result.removed[where] = n
+        if torn:
+            result.torn_lines[where] = torn
     word = re.compile(rf"(?<![\w-]){re.escape(customer_id)}(?![\w-])")
-    for log in sorted((home / "logs").glob("*.log")) if (home / "logs").exists() else []:
-        text = log.read_text()
-        scrubbed, n = word.subn("<erased>", text)
-        if n:
-            log.write_text(scrubbed)
-            removed[str(log.relative_to(home))] = n
-    return removed
+    for log in sorted((home / "logs").glob("*.log*")) if (home / "logs").exists() else []:
+        where = str(log.relative_to(home))
+        try:  # surrogateescape: a log with stray bytes is rewritten byte for byte but the id
+            text = log.read_bytes().decode("utf-8", errors="surrogateescape")
+            scrubbed, n = word.subn("<erased>", text)
+            if n:
+                log.write_bytes(scrubbed.encode("utf-8", errors="surrogateescape"))
+                result.removed[where] = n
+        except OSError as exc:
+            result.unreadable[where] = _first_line(exc)
+    return result

@@ -75,13 +75,19 @@ def finish(workspace: Workspace, customer_id: str) -> dict | None:
         if not path.exists():
             return None
         pending = json.loads(path.read_text())
-        removed = {"live events": pending["live_events"]}
-        removed.update(erase_from_files(workspace.home, customer_id))
+        files = erase_from_files(workspace.home, customer_id)
+        removed = {"live events": pending["live_events"], **files.removed}
         record = {"at": pending["at"], "who": pending["who"], "action": "forget", "customer_id": customer_id,
                   "removed": {k: v for k, v in removed.items() if v}, "rows_removed": sum(removed.values()),
                   "seconds": round(time.time() - pending["started"], 2)}
-        with open(audit / "erasures.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        if files.torn_lines:
+            record["torn_lines"] = files.torn_lines
+        if files.unreadable:
+            record["unreadable"] = files.unreadable
+        log = audit / "erasures.jsonl"
+        with open(log, "ab") as f:
+            torn = f.tell() > 0 and not log.read_bytes().endswith(b"\n")  # a line cut by a full disk
+            f.write((b"\n" if torn else b"") + json.dumps(record).encode() + b"\n")
         path.unlink()
     return record
 
@@ -99,15 +105,33 @@ def unfinished(workspace: Workspace) -> list[str]:
     return [json.loads(p.read_text())["customer_id"] for p in sorted(folder.glob("*.json"))]
 
 
+RETRY_HINT = ("fix or delete the files named in `unreadable`, then forget the customer again "
+              "(`shelfwise forget ID` or DELETE /customers/{id}); every other file is erased already")
+
+
 def erasure_status(workspace: Workspace, customer_id: str) -> dict | None:
-    """``{"status": "erasing"}`` while files are rewritten, ``{"status": "done", "record": ...}``
-    with the audit record after, None if the customer was never forgotten."""
+    """``{"status": "erasing"}`` while files are rewritten, then ``done`` with the audit
+    record, or ``failed`` with it and the reason when some files could not be read (the
+    rest are erased); None if the customer was never forgotten."""
     if _pending(workspace, customer_id).exists():
         return {"customer_id": customer_id, "status": "erasing"}
     log = workspace.home / "audit" / "erasures.jsonl"
-    records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    done = [r for r in records if r["customer_id"] == customer_id]
-    return {"customer_id": customer_id, "status": "done", "record": done[-1]} if done else None
+    records = []
+    if log.exists():
+        for line in log.read_text(errors="replace").splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:  # a line torn by a full disk: the others still count
+                continue
+    done = [r for r in records if isinstance(r, dict) and r.get("customer_id") == customer_id]
+    if not done:
+        return None
+    record = done[-1]
+    if record.get("unreadable"):
+        return {"customer_id": customer_id, "status": "failed", "record": record,
+                "reason": f"{len(record['unreadable'])} file(s) could not be read: "
+                          f"{', '.join(record['unreadable'])}; {RETRY_HINT}"}
+    return {"customer_id": customer_id, "status": "done", "record": record}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,9 +145,15 @@ def main(argv: list[str] | None = None) -> int:
           f"in {record['seconds']:.1f}s")
     for where, n in record["removed"].items():
         print(f"  {where}: {n:,}")
+    for where, n in record.get("torn_lines", {}).items():
+        print(f"  {where}: {n:,} torn lines (not a record) skipped")
+    for where, why in record.get("unreadable", {}).items():
+        print(f"  {where}: NOT ERASED, {why}", file=sys.stderr)
+    if record.get("unreadable"):
+        print(f"error: {RETRY_HINT}", file=sys.stderr)
     print(f"audit record -> {ws.home / 'audit' / 'erasures.jsonl'}; a running service stops answering "
           "for this customer at once, and the next training run excludes them")
-    return 0
+    return 1 if record.get("unreadable") else 0
 
 
 if __name__ == "__main__":

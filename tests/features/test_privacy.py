@@ -30,9 +30,10 @@ def test_every_file_with_a_customer_column_loses_that_customers_rows(tmp_path):
     (tmp_path / "logs" / "shelfwise.log").write_text("$ shelfwise offers decide c1\n$ shelfwise offers decide c12\n")
     pd.DataFrame({"customer_id": ["c1"]}).to_parquet(tmp_path / "mlflow" / "kept.parquet")
 
-    removed = erase_from_files(tmp_path, "c1")
+    erased = erase_from_files(tmp_path, "c1")
 
-    assert removed == {"tables/orders.parquet": 2, "tables/events.parquet": 2,
+    assert erased.unreadable == {} and erased.torn_lines == {}
+    assert erased.removed == {"tables/orders.parquet": 2, "tables/events.parquet": 2,
                        "features/v1/interactions.parquet": 1, "offers/plan.csv": 1,
                        "offers/decisions.jsonl": 1, "logs/shelfwise.log": 1}
     assert pd.read_parquet(tmp_path / "tables" / "orders.parquet")["customer_id"].tolist() == ["c2"]
@@ -41,7 +42,7 @@ def test_every_file_with_a_customer_column_loses_that_customers_rows(tmp_path):
     assert "c1\n" not in (tmp_path / "logs" / "shelfwise.log").read_text()
     assert "c12" in (tmp_path / "logs" / "shelfwise.log").read_text()  # whole ids only
     # A raw export's numeric id matches the canonical text id.
-    assert erase_from_files(tmp_path, "1") == {"rejects/orders.parquet": 1}
+    assert erase_from_files(tmp_path, "1").removed == {"rejects/orders.parquet": 1}
     assert not list(tmp_path.rglob("*.erasing"))
 
 
@@ -50,3 +51,26 @@ def test_an_import_leaves_forgotten_customers_out_and_counts_them():
     kept, n = drop_forgotten(frame, {"13085"})
     assert n == 1 and kept["StockCode"].tolist() == ["b", "c"]
     assert drop_forgotten(frame, set()) == (frame, 0)
+
+
+def test_unreadable_files_are_named_and_every_other_file_is_still_erased(tmp_path):
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "offers").mkdir()
+    pd.DataFrame({"customer_id": ["c1", "c2"]}).to_parquet(tmp_path / "tables" / "orders.parquet")
+    (tmp_path / "tables" / "broken.parquet").write_bytes(b"PAR1 cut short by a full disk")
+    (tmp_path / "inbox" / "empty.csv").write_bytes(b"")
+    (tmp_path / "inbox" / "cp1252.csv").write_bytes("customer_id,title\nc1,caf\xe9\nc2,th\xe9\n".encode("cp1252"))
+    (tmp_path / "offers" / "decisions.jsonl").write_text(
+        json.dumps({"customer_id": "c1"}) + "\n\n" + json.dumps({"customer_id": "c2"}) + "\n"
+        + '{"customer_id": "c1", "off' + "\n" + '{"customer_id": "c2", "off')
+
+    erased = erase_from_files(tmp_path, "c1")
+
+    assert erased.removed == {"tables/orders.parquet": 1, "inbox/cp1252.csv": 1, "offers/decisions.jsonl": 2}
+    assert list(erased.unreadable) == ["tables/broken.parquet"]
+    assert "not a readable parquet file" in erased.unreadable["tables/broken.parquet"]
+    assert erased.torn_lines == {"offers/decisions.jsonl": 3}  # the blank line and both cut short
+    assert (tmp_path / "inbox" / "cp1252.csv").read_bytes() == "customer_id,title\nc2,th\xe9\n".encode("cp1252")
+    assert "c1" not in (tmp_path / "offers" / "decisions.jsonl").read_text()
+    assert (tmp_path / "offers" / "decisions.jsonl").read_text().count('"c2"') == 2

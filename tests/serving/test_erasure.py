@@ -51,3 +51,24 @@ def test_the_command_line_erases_in_one_call_and_unknown_customers_have_no_statu
     assert record["removed"] == {"tables/orders.parquet": 1}
     assert erasure_status(ws, "c2")["status"] == "done"
     assert erasure_status(ws, "c9") is None
+
+
+def test_an_unreadable_file_fails_the_erasure_by_name_instead_of_leaving_it_erasing_forever(tmp_path):
+    ws = _workspace(tmp_path)
+    (tmp_path / "offers").mkdir()
+    (tmp_path / "offers" / "plan.parquet").write_bytes(b"PAR1 torn")
+    (tmp_path / "audit").mkdir()
+    (tmp_path / "audit" / "erasures.jsonl").write_text('{"customer_id": "c9", "at"')  # torn by a full disk
+
+    begin(ws, "c1", "api:ops")
+    record = finish(ws, "c1")
+
+    status = erasure_status(ws, "c1")
+    assert status["status"] == "failed" and "offers/plan.parquet" in status["reason"]
+    assert list(record["unreadable"]) == ["offers/plan.parquet"]
+    assert record["removed"] == {"live events": 1, "tables/orders.parquet": 2}  # the rest is erased
+    assert unfinished(ws) == []  # not retried for ever
+    # Once the file is fixed (here: deleted), forgetting again finishes the erasure.
+    (tmp_path / "offers" / "plan.parquet").unlink()
+    assert forget(ws, "c1", "cli:ops")["removed"] == {}
+    assert erasure_status(ws, "c1")["status"] == "done"
