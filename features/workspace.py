@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_000_000, ge=1_000, description="Largest request body the service reads.")
     body_seconds: float = Field(
         10.0, gt=0, description="Time a client has to send its whole request body (then 408).")
+    metrics_public: bool = Field(
+        False, description="Serve /metrics without a key (a scraper on a private network); otherwise "
+                           "it needs a key of the monitoring or admin role.")
     reload_seconds: float = Field(
         30.0, ge=0, description="How often the service checks the registry for new champions (0: never; "
                                 "POST /admin/reload checks at once).")

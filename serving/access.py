@@ -1,11 +1,12 @@
 """Who may call what: API keys with roles, checked before any request reaches the service.
 
-Three roles, each a superset of the one before it where that makes sense:
+Four roles:
 
 - ``storefront``: the recommendation endpoints, ``/events`` and ``/items`` (what a shop's
   pages and back office call on every view);
 - ``marketer``: customer scores, segments and their exports, offers, the report;
-- ``admin``: everything, plus ``/admin/*`` (reload) and ``DELETE /customers/{id}``.
+- ``admin``: everything, plus ``/admin/*`` (reload) and ``DELETE /customers/{id}``;
+- ``monitoring``: ``GET /metrics`` only, for a Prometheus scraper (its bearer token).
 
 Keys come from the environment (``SHELFWISE_API_KEYS="role:key,role:key"``, for secrets
 managers) or from the workspace's ``keys.json``, which ``shelfwise keys create`` writes and
@@ -15,9 +16,11 @@ password (what a browser sends for the report after asking). No key or an unknow
 401, a key whose role may not call the path gets 403; neither message repeats the key, and
 nothing here logs one.
 
-Probes (``/livez``, ``/readyz``, ``/healthz``), ``/metrics`` and the OpenAPI page and its
-document stay open: orchestrators and scrapers call them without credentials, and they
-carry no customer data.
+Probes (``/livez``, ``/readyz``, ``/healthz``) and the OpenAPI page and its document stay
+open: orchestrators call them without credentials, and they carry no customer data.
+``/metrics`` needs a monitoring or admin key unless ``SHELFWISE_METRICS_PUBLIC=true`` (a
+scraper on a private network); it is labelled by route template, never by a raw path
+(:mod:`serving.metrics`).
 
 ``python -m serving.access create --role ROLE [--name NAME] | list | revoke NAME`` manages
 the keys file (``shelfwise keys ...``).
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROLES = ("storefront", "marketer", "admin")
+ROLES = ("storefront", "marketer", "admin", "monitoring")
 KEYS_ENV = "SHELFWISE_API_KEYS"
 # What each role may call, by method and path prefix. Admin may call everything.
 GRANTS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -46,8 +49,10 @@ GRANTS: dict[str, tuple[tuple[str, str], ...]] = {
                    ("GET", "/v1/status")),
     "marketer": (("POST", "/customer"), ("POST", "/segments/"), ("GET", "/segments/"),
                  ("POST", "/offers"), ("GET", "/report"), ("GET", "/v1/status")),
+    "monitoring": (("GET", "/metrics"),),
 }
-OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/", "/docs.json"})
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/", "/docs.json"})
+METRICS_PATH = "/metrics"
 OPEN_PREFIXES = ("/static_content/",)
 
 
@@ -184,11 +189,12 @@ class AccessMiddleware:
     The caller's key name goes into ``scope["state"]["api_key"]`` for audit records.
     """
 
-    def __init__(self, app, keys: Keys):
-        self.app, self.keys = app, keys
+    def __init__(self, app, keys: Keys, public_metrics: bool = False):
+        self.app, self.keys, self.public_metrics = app, keys, public_metrics
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or is_open(scope["path"]):
+        if (scope["type"] != "http" or is_open(scope["path"])
+                or (self.public_metrics and scope["path"] == METRICS_PATH)):
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         key = presented_key(headers)

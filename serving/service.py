@@ -37,6 +37,7 @@ from serving.champions import (
 from serving.errors import ErrorBodyMiddleware, keep_client_errors_out_of_the_log, report_start_failure
 from serving.limits import LimitsMiddleware
 from serving.marketing import Marketing
+from serving.metrics import RequestMetricsMiddleware, metrics_page, route_paths
 from serving.model_cache import ModelCache
 from serving.privacy import begin, erasure_status, finish, unfinished
 from serving.report import report_path
@@ -107,6 +108,8 @@ def _rules(options: ListOptions, models: Models) -> Rules:
     # default sample rate (0), no trace is kept: about a sixth of a worker's CPU under
     # /recommend load (py-spy). The storefront's hot paths skip it; the rest stay traceable.
     tracing={"excluded_urls": [rf"/({'|'.join(HOT_PATHS)})(\?|$)"]},
+    # BentoML labels its HTTP metrics with the raw path; serving.metrics counts by route instead.
+    metrics={"enabled": False},
 )
 class Shelfwise:
     """Storefront recommendations and customer scores from the registry's champion models."""
@@ -353,6 +356,13 @@ class Shelfwise:
             raise HTTPException(404, detail="no report yet: `shelfwise report --out DIR` writes it")
         return HTMLResponse(path.read_text())
 
+    @pages_app.get("/metrics", include_in_schema=False)
+    def metrics(self) -> Response:
+        """Prometheus metrics by route template (serving.metrics); a key of the monitoring or
+        admin role, unless SHELFWISE_METRICS_PUBLIC=true."""
+        body, content_type = metrics_page()
+        return Response(body, media_type=content_type)
+
     @pages_app.delete("/customers/{customer_id}", status_code=202, responses=BAD_PATH)
     def forget_customer(self, request: Request,
                         customer_id: Annotated[str, Path(min_length=1, max_length=64)]) -> dict:
@@ -368,7 +378,8 @@ class Shelfwise:
     @pages_app.get("/customers/{customer_id}/erasure",
                    responses={404: {"description": "The customer was never forgotten."}, **BAD_PATH})
     def erasure(self, customer_id: Annotated[str, Path(min_length=1, max_length=64)]) -> dict:
-        """Whether a customer's erasure is still rewriting files (`erasing`) or `done`, with
+        """Whether a customer's erasure is still rewriting files (`erasing`), `done`, or `failed`
+        because some files could not be read (named, with the reason; the rest are erased), with
         its audit record (admin keys only)."""
         status = erasure_status(self.workspace, customer_id)
         if status is None:
@@ -393,9 +404,20 @@ class Shelfwise:
             registry=self.champions.registry_state, last_registry_check=self.champions.last_check)
 
 
-# Every request passes the key check first (serving.access); `python -m serving` refuses to
-# start without keys, so an empty key set here means no request gets through.
-Shelfwise.add_asgi_middleware(AccessMiddleware, keys=load_keys(SETTINGS.home))
+
+def route_templates() -> list[str]:
+    """Every route the service answers, as templates (``/customers/{customer_id}``)."""
+    return [*(api.route for api in Shelfwise.apis.values()), *route_paths(pages_app.routes),
+            *route_paths(status_app.routes, "/v1"), "/livez", "/readyz", "/healthz", "/", "/docs.json",
+            "/static_content/{file:path}"]
+
+
+# Requests are counted first, refused ones included; then every request passes the key check
+# (serving.access): `python -m serving` refuses to start without keys, so an empty key set
+# here means no request gets through.
+Shelfwise.add_asgi_middleware(RequestMetricsMiddleware, templates=route_templates())
+Shelfwise.add_asgi_middleware(AccessMiddleware, keys=load_keys(SETTINGS.home),
+                              public_metrics=SETTINGS.metrics_public)
 Shelfwise.add_asgi_middleware(LimitsMiddleware, max_body_bytes=SETTINGS.max_body_bytes,
                               body_seconds=SETTINGS.body_seconds)
 Shelfwise.add_asgi_middleware(ErrorBodyMiddleware)

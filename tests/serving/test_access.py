@@ -92,10 +92,23 @@ async def test_a_browser_is_asked_for_basic_credentials(shop):
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
 
 
-async def test_probes_metrics_and_the_openapi_page_need_no_key(shop):
+async def test_probes_and_the_openapi_page_need_no_key(shop):
     client, _, _ = shop
-    for path in ("/readyz", "/livez", "/metrics", "/docs.json", "/"):
+    for path in ("/readyz", "/livez", "/docs.json", "/"):
         assert (await client.get(path)).status_code == 200
+
+
+async def test_metrics_need_a_monitoring_or_admin_key_unless_made_public(shop, tmp_path):
+    client, keys, store = shop
+    monitoring = store.create("monitoring")[1]
+    assert (await client.get("/metrics")).status_code == 401
+    for key, status in ((keys["storefront"], 403), (keys["marketer"], 403), (monitoring, 200), (keys["admin"], 200)):
+        assert (await client.get("/metrics", headers={"Authorization": f"Bearer {key}"})).status_code == status
+    assert (await client.post("/recommend", headers={"Authorization": f"Bearer {monitoring}"})).status_code == 403
+    public = AccessMiddleware(_echo, Keys(store), public_metrics=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=public), base_url="http://shop") as open_client:
+        assert (await open_client.get("/metrics")).status_code == 200
+        assert (await open_client.post("/recommend")).status_code == 401
 
 
 async def test_a_revoked_key_is_refused_at_its_next_request(shop):
