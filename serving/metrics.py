@@ -51,7 +51,8 @@ def route_paths(routes, prefix: str = "") -> list[str]:
     out = []
     for r in routes:
         if hasattr(r, "original_router"):  # FastAPI's included router
-            out += route_paths(r.original_router.routes, prefix + (getattr(r.include_context, "prefix", "") or ""))
+            inner = getattr(r.include_context, "prefix", "") or ""
+            out += route_paths(r.original_router.routes, prefix + inner)
         elif hasattr(r, "path"):
             out.append(prefix + r.path)
     return out
