@@ -19,7 +19,7 @@ import pandas as pd
 from features import online_retail
 from features.customer_features import History, build_customer_features, build_training_set, monthly_cutoffs
 from features.interactions import InteractionWeights, build_interactions
-from features.item_features import build_item_features
+from features.item_features import build_item_features, catalogue_as_of
 from features.simulate import simulate_events
 
 DEFAULT_DATA = (Path(__file__).resolve().parent.parent
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     step("customer features", t0, f"{len(customers):,} customers x {customers.shape[1]}")
 
     t0 = time.perf_counter()
-    item_feats = build_item_features(orders, as_of, items, events)
+    item_feats = build_item_features(orders, as_of, catalogue_as_of(items, orders, as_of, True), events)
     step("item features", t0, f"{len(item_feats):,} items x {item_feats.shape[1]}")
 
     t0 = time.perf_counter()

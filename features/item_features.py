@@ -10,6 +10,7 @@ import pandas as pd
 
 from features import schema as s
 from features.interactions import IdIndex, basket_matrix
+from features.online_retail import build_items
 
 ITEM_FEATURE_SET = "item_v1"
 WINDOWS = (7, 30, 90)
@@ -17,6 +18,24 @@ ITEM_FEATURE_COLUMNS = (
     *(f"buyers_{d}d" for d in WINDOWS), "orders_30d", "orders_prev_30d", "trend_30d",
     "views_30d", "carts_30d", "price", "co_purchase_items", "co_purchase_orders",
 )
+
+
+def catalogue_as_of(items: pd.DataFrame | None, orders: pd.DataFrame, as_of: pd.Timestamp,
+                    derived_from_orders: bool) -> pd.DataFrame | None:
+    """The catalogue as it stood before ``as_of``.
+
+    A catalogue derived from the order lines (titles, categories and prices are statistics of
+    the sales) is derived again from the lines before ``as_of`` only, so later sales change
+    none of it. A shop's own catalogue is a snapshot of its current feed: it keeps its
+    titles, categories and prices, but items first seen on or after ``as_of`` are left out.
+    """
+    if items is None:
+        return None
+    if derived_from_orders:
+        return build_items(orders[orders[s.TIMESTAMP] < as_of])
+    if s.FIRST_SEEN in items.columns:
+        return items[~(items[s.FIRST_SEEN] >= as_of)]  # an unknown first date keeps the item
+    return items
 
 
 def build_item_features(orders: pd.DataFrame, as_of: pd.Timestamp, items: pd.DataFrame | None = None,

@@ -33,7 +33,7 @@ from features.customer_features import (
 )
 from features.imports import ImportReport
 from features.interactions import InteractionWeights, build_interactions
-from features.item_features import build_item_features
+from features.item_features import build_item_features, catalogue_as_of
 from features.privacy import drop_forgotten
 from features.simulate import SimulationParams, funnel, simulate_events
 from features.workspace import Settings, Workspace
@@ -109,6 +109,12 @@ def _leave_out_forgotten(forgotten: set[str], table: pd.DataFrame, rejects: pd.D
     return table, rejects
 
 
+def _is_derived(ws: Workspace, name: str, sources: dict | None = None) -> bool:
+    """Whether table ``name`` is derived from the orders (or absent), not a shop's own import."""
+    sources = ws.table_sources() if sources is None else sources
+    return sources.get(name, {}).get("source", "derived").startswith("derived")
+
+
 def _store_import(ws: Workspace, name: str, table: pd.DataFrame, label: str) -> list[str]:
     """Write a table (replacing it) and, for orders, the tables derived from it."""
     ws.write_table(name, table, label)
@@ -116,7 +122,7 @@ def _store_import(ws: Workspace, name: str, table: pd.DataFrame, label: str) -> 
     if name == "orders":
         sources = ws.table_sources()
         for derived, build in DERIVED.items():
-            if sources.get(derived, {}).get("source", "derived").startswith("derived"):
+            if _is_derived(ws, derived, sources):
                 rows = build(table)
                 ws.write_table(derived, rows, f"derived from orders ({label})")
                 written.append(f"{len(rows):,} {derived} derived from orders")
@@ -175,7 +181,8 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     orders = ws.read_table("orders")
     events = ws.read_events()
-    items = ws.read_table_if_present("items")
+    items = catalogue_as_of(ws.read_table_if_present("items"), orders, args.as_of,
+                            derived_from_orders=_is_derived(ws, "items"))
     fs = get_feature_set(args.feature_set)
     out = ws.features / fs.name / f"as_of={args.as_of.date()}"
     out.mkdir(parents=True, exist_ok=True)

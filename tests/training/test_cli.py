@@ -168,3 +168,46 @@ def test_an_event_log_in_the_canonical_schema_imports_without_a_mapping(shop_exp
     back = pd.read_parquet(home / "tables" / "events.parquet")
     assert len(back) == len(simulated) and back["simulated"].all()
     assert "set aside: 0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("as_of", ["2010-09-01", "2011-03-01"])
+def test_features_as_of_a_date_are_the_same_without_any_data_after_it(shop_export, home, tmp_path, monkeypatch,
+                                                                      as_of):
+    import pandas as pd
+
+    from features.workspace import Workspace
+
+    # The shop's export with what changes after the date: prices double, an item is described
+    # (and so categorised) otherwise, and a new item is sold.
+    path, mapping = shop_export
+    export = pd.read_csv(path, dtype={"Customer": str, "OrderNo": str})
+    later = pd.to_datetime(export["OrderedAt"]) >= pd.Timestamp(as_of)
+    export.loc[later, "Price"] *= 2
+    export["Description"] = "RED TEA MUG"
+    export.loc[later & (export["SKU"] == "i2"), "Description"] = "GARDEN HOSE"
+    new = export[later].head(3).assign(SKU="i99", Description="NEW LANTERN")
+    export = pd.concat([export, new])
+    export.to_csv(path, index=False)
+    mapping.write_text(SHOP_MAPPING.replace('[defaults]', 'title = "Description"\n[defaults]'))
+    assert main(["ingest", "--mapping", str(mapping), str(path)]) == 0
+    assert main(["events", "simulate", "--seed", "3"]) == 0
+    # The same shop, as its export and event log would have been on the as-of date.
+    before = tmp_path / "before.csv"
+    export[~pd.to_datetime(export["OrderedAt"]).ge(pd.Timestamp(as_of))].to_csv(before, index=False)
+    events = Workspace(home).read_table("events")
+    truncated = tmp_path / "truncated"
+    monkeypatch.setenv("SHELFWISE_HOME", str(truncated))
+    assert main(["ingest", "--mapping", str(mapping), str(before)]) == 0
+    Workspace(truncated).write_table("events", events[events["timestamp"] < pd.Timestamp(as_of)], "test")
+
+    for ws in (home, truncated):
+        monkeypatch.setenv("SHELFWISE_HOME", str(ws))
+        assert main(["features", "build", "--as-of", as_of, "--horizon-days", "60"]) == 0
+
+    built = home / "features" / "customer_v2" / f"as_of={as_of}"
+    tables = sorted(p.name for p in built.glob("*.parquet"))
+    assert {"customers.parquet", "items.parquet", "interactions.parquet", "training_set.parquet"} <= set(tables)
+    for name in tables:
+        full = pd.read_parquet(built / name)
+        cut = pd.read_parquet(truncated / "features" / "customer_v2" / f"as_of={as_of}" / name)
+        pd.testing.assert_frame_equal(full, cut, obj=name)
