@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +25,30 @@ from features.purchase_history import PackedHistory, candidate_features, fold_in
 
 if TYPE_CHECKING:
     import lightgbm as lgb
+
+
+class Memo:
+    """A least-recently-used cache of results that holds no reference to whoever computes
+    them. ``functools.lru_cache`` over a bound method makes a cycle (runtime -> cache ->
+    method -> runtime) that only the cycle collector can free, and the service freezes the
+    collector after each load (``gc.freeze``), so every swapped-out model stayed in memory."""
+
+    def __init__(self, maxsize: int):
+        self.maxsize = maxsize
+        self._entries: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], object]):
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        value = compute()  # outside the lock: two threads may compute the same key once each
+        with self._lock:
+            self._entries[key] = value
+            if len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+        return value
 
 
 def _booster(model_file: Path) -> lgb.Booster:
@@ -80,8 +107,7 @@ class BlendedRuntime:
         # Trending: purchases weighted by recency (60-day half-life) at the model's as_of.
         self.trending = arrays["trending"]
         # Per instance, so a swapped-out model takes its cache with it.
-        self._cached_personal = functools.lru_cache(maxsize=PERSONAL_CACHE_SIZE)(self._personal)
-        self._live_candidates = functools.lru_cache(maxsize=LIVE_CACHE_SIZE)(self._candidates)
+        self._personal_cache, self._candidate_cache = Memo(PERSONAL_CACHE_SIZE), Memo(LIVE_CACHE_SIZE)
 
     @property
     def n_items(self) -> int:
@@ -112,10 +138,10 @@ class BlendedRuntime:
         you" list then took 2.0-2.3 ms of CPU on the demo's model instead of 4.5-5.1 ms
         (``serving.loadtest``'s in-process lists).
         """
-        n_new = max(self.n_new, k)
+        key = (row, max(self.n_new, k), include_purchased)
         if not live_interest:
-            return self._cached_personal(row, n_new, include_purchased)
-        items, X, recent = self._live_candidates(row, n_new, include_purchased)
+            return self._personal_cache.get(key, lambda: self._personal(*key))
+        items, X, recent = self._candidate_cache.get(key, lambda: self._candidates(*key))
         return self._ranked(items, fold_in_recent(items, X, recent, self.item_weights, live_interest))
 
     def _personal(self, row: int, n_new: int, include_purchased: bool) -> tuple[np.ndarray, np.ndarray]:

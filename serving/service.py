@@ -12,7 +12,6 @@ polls the registry and swaps in a new champion without failing a request
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from serving.champions import (
     Models,
     load_champions,
     load_models,
+    refreeze,
     registry_versions,
 )
 from serving.errors import ErrorBodyMiddleware, keep_client_errors_out_of_the_log, report_start_failure
@@ -131,8 +131,7 @@ class Shelfwise:
         for customer_id in unfinished(self.workspace):  # begun before a stop
             self._erasures.submit(self._finish_erasure, customer_id)
         # Loaded state never changes: keep it out of the collector's way (GC pauses under load).
-        gc.collect()
-        gc.freeze()
+        refreeze()
 
     @property
     def models(self) -> Models:

@@ -121,3 +121,41 @@ def test_a_start_with_neither_registry_nor_cache_fails_saying_both(registry, sto
     registry.down = True
     with pytest.raises(RuntimeError, match="unreachable; and no cached models to fall back on: no cached"):
         Champions(registry.load, registry.find, store, fallback=nothing)
+
+
+def test_ten_swaps_keep_one_model_in_memory_and_its_files_mapped_once(registry, store, blended_dir):
+    import gc
+    import os
+    import weakref
+
+    import psutil
+
+    from serving.runtime import BlendedRuntime
+
+    path, _ = blended_dir
+    loaded = []
+
+    def load():
+        registry.loads += 1
+        runtime = BlendedRuntime(path)
+        runtime.personal(0, 5, True)  # fill its caches, as requests do
+        runtime.personal(1, 5, True, {2: 1.0})
+        loaded.append(weakref.ref(runtime))
+        return Models(dict(registry.versions), storefront=runtime, customers=None)
+
+    def mapped() -> int:
+        return sum(str(path) in line for line in open(f"/proc/{os.getpid()}/maps"))
+
+    try:
+        champions = Champions(load, registry.find, store)
+        registry.versions["recs"] = "shelfwise-recs/2"
+        champions.check()
+        maps, rss = mapped(), psutil.Process().memory_info().rss
+        for v in range(3, 13):
+            registry.versions["recs"] = f"shelfwise-recs/{v}"
+            assert champions.check()
+        assert sum(r() is not None for r in loaded) == 1  # only the one served
+        assert mapped() == maps
+        assert psutil.Process().memory_info().rss - rss < 50e6
+    finally:
+        gc.unfreeze()
