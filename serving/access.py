@@ -12,7 +12,8 @@ Keys come from the environment (``SHELFWISE_API_KEYS="role:key,role:key"``, for 
 managers) or from the workspace's ``keys.json``, which ``shelfwise keys create`` writes and
 which holds only each key's SHA-256, never the key. A request carries its key as
 ``Authorization: Bearer KEY``, ``X-API-Key: KEY`` or HTTP Basic auth with the key as the
-password (what a browser sends for the report after asking). No key or an unknown one gets
+password (what a browser sends for the report after asking; such a login may only read,
+never write). No key or an unknown one gets
 401, a key whose role may not call the path gets 403; neither message repeats the key, and
 nothing here logs one.
 
@@ -53,6 +54,7 @@ GRANTS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/", "/docs.json"})
 METRICS_PATH = "/metrics"
+READ_METHODS = frozenset({"GET", "HEAD"})
 OPEN_PREFIXES = ("/static_content/",)
 
 
@@ -168,19 +170,20 @@ class Keys:
         return self._by_digest.get(_digest(key))
 
 
-def presented_key(headers: dict[bytes, bytes]) -> str | None:
-    """The key in a request's headers: Bearer, X-API-Key or Basic (password)."""
+def presented_key(headers: dict[bytes, bytes]) -> tuple[str | None, str]:
+    """The key in a request's headers and how it came: ``x-api-key``, ``bearer`` or
+    ``basic`` (the password of HTTP Basic auth)."""
     if key := headers.get(b"x-api-key"):
-        return key.decode("latin-1").strip()
+        return key.decode("latin-1").strip(), "x-api-key"
     scheme, _, value = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
     if scheme.lower() == "bearer":
-        return value.strip() or None
+        return value.strip() or None, "bearer"
     if scheme.lower() == "basic":
         try:
-            return base64.b64decode(value.strip(), validate=True).decode().partition(":")[2] or None
+            return base64.b64decode(value.strip(), validate=True).decode().partition(":")[2] or None, "basic"
         except ValueError:
-            return None
-    return None
+            return None, "basic"
+    return None, ""
 
 
 class AccessMiddleware:
@@ -197,7 +200,7 @@ class AccessMiddleware:
                 or (self.public_metrics and scope["path"] == METRICS_PATH)):
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
-        key = presented_key(headers)
+        key, scheme = presented_key(headers)
         record = self.keys.lookup(key) if key else None
         if record is None:
             browser = b"text/html" in headers.get(b"accept", b"")
@@ -206,6 +209,11 @@ class AccessMiddleware:
             return await reply(send, 401, f"{why}: send `Authorization: Bearer KEY` (or X-API-Key: KEY); "
                                 "`shelfwise keys create --role ROLE` makes one",
                                 [(b"www-authenticate", challenge.encode())])
+        if scheme == "basic" and scope["method"] not in READ_METHODS:
+            # A browser resends Basic credentials it was given for /report to this site on
+            # its own, whichever page asks it to: they may read, never write.
+            return await reply(send, 403, "HTTP Basic credentials (what a browser keeps after /report) "
+                               f"may only read; send {scope['method']} with `Authorization: Bearer KEY`")
         if not may_call(record.role, scope["method"], scope["path"]):
             return await reply(send, 403, f"the key {record.name!r} has role {record.role!r}, which may not "
                                 f"call {scope['method']} {scope['path']}; see README, 'Access'")

@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.key:
         p.error("give an admin API key: --key KEY or SHELFWISE_API_KEY (`shelfwise keys create`)")
     exe = shutil.which("schemathesis", path=os.path.dirname(sys.executable)) or "schemathesis"
+    # Every POST says its body is JSON, even one without a body (serving.limits refuses others).
     cmd = [exe, "run", f"{args.url}/docs.json", "-H", f"Authorization: Bearer {args.key}",
+           "-H", "Content-Type: application/json",
            "--checks", CHECKS, "--exclude-method", "DELETE", "--workers", "2", "--seed", str(args.seed),
            "--no-color", *(["--max-examples", str(args.examples)] if args.examples else
                            ["--max-time", str(args.seconds)])]

@@ -1,6 +1,12 @@
 """Request limits: JSON bodies only, none over ``max_body_bytes``, and no client may take
 longer than ``body_seconds`` to send one.
 
+Every POST, PUT and PATCH must say ``Content-Type: application/json``, even one without a
+body (``POST /admin/reload``): a web page can make a browser send a form, text or an empty
+body to another site without asking it first, but not a JSON one, which needs the site's
+consent (CORS preflight, which this service never gives). So a hostile page cannot make a
+signed-in browser call a write endpoint (cross-site request forgery).
+
 The whole body is read here, before the service sees the request, with one deadline for all
 of it: a client that trickles bytes (or stops sending) gets 408 and its connection closed,
 and one that sends too much gets 413 as soon as the excess arrives (at once, when its
@@ -32,10 +38,10 @@ class LimitsMiddleware:
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if kind and kind != b"application/json" and scope["method"] in ("POST", "PUT", "PATCH"):
-            # BentoML would try to parse forms and multipart bodies (a 500 without a boundary).
-            return await reply(send, 415, f"Content-Type {kind.decode('latin-1')!r}: every endpoint takes "
-                               "application/json")
+        if kind != b"application/json" and scope["method"] in ("POST", "PUT", "PATCH"):
+            said = f"Content-Type {kind.decode('latin-1')!r}" if kind else "no Content-Type"
+            return await reply(send, 415, f"{said}: every {scope['method']} takes `Content-Type: "
+                               "application/json`, even without a body")
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             return await reply(send, 413 if declared.isdigit() else 400,

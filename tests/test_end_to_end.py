@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+JSON = {"Content-Type": "application/json"}  # every POST says so, even without a body
 SERVER: dict[str, int] = {}  # the service fixture's process group, for the test that kills it
 
 
@@ -383,7 +384,7 @@ def test_a_new_champion_promoted_under_soak_load_is_served_without_failing_a_req
         time.sleep(5)
         started = time.monotonic()
         assert "version 2 is now champion" in shelfwise(trained_home, "promote", "churn", "2")
-        reload = service.post("/admin/reload").json()
+        reload = service.post("/admin/reload", json=None, headers=JSON).json()
         assert reload["requested"] is True and reload["registry"] == "ok"
         deadline = time.monotonic() + 80
         while time.monotonic() < deadline:
@@ -434,6 +435,15 @@ def test_keys_and_roles_guard_every_endpoint_and_no_key_reaches_a_log(service, a
     ]
     got = [(role, method, path, body, call(role, method, path, body)) for role, method, path, body, _ in expected]
     assert got == expected
+    # What a hostile page can make a signed-in admin's browser send: the Basic login kept after
+    # /report, and a body-less or form POST. Neither gets through.
+    import base64
+
+    basic = {"Authorization": "Basic " + base64.b64encode(f"x:{api_keys['admin']}".encode()).decode()}
+    assert httpx.post(url + "/admin/reload", headers={**basic, **JSON}).status_code == 403
+    bearer = {"Authorization": f"Bearer {api_keys['admin']}"}
+    assert httpx.post(url + "/admin/reload", headers=bearer).status_code == 415
+    assert httpx.post(url + "/items", headers=bearer, data={"item_id": "x"}).status_code == 415
     logs = [trained_home / "service.log", *(trained_home / "logs").glob("*")]
     for key in api_keys.values():
         assert not any(key in p.read_text(errors="replace") for p in logs)
@@ -634,7 +644,7 @@ def test_a_restart_while_the_registry_is_down_serves_the_cached_models_and_says_
         assert recommended.status_code == 200 and len(recommended.json()["items"]) == 5
         assert client.post("/customer", json={"customer_id": "13085"}).status_code == 200
         with _mlflow_server(trained_home, port):  # back: the next check clears the state
-            assert client.post("/admin/reload").status_code == 200
+            assert client.post("/admin/reload", headers=JSON).status_code == 200
             deadline = time.monotonic() + 30
             while client.get("/v1/status").json()["state"] != "ok" and time.monotonic() < deadline:
                 time.sleep(0.5)

@@ -82,8 +82,21 @@ async def test_bearer_x_api_key_basic_and_environment_keys_are_accepted(shop):
                           ({"X-API-Key": keys["admin"]}, "admin-3"),
                           ({"Authorization": f"Basic {basic}"}, "marketer-2"),
                           ({"Authorization": "Bearer env-key-of-16-chars-or-more"}, "env-storefront-1")]:
-        r = await client.post("/recommend" if "marketer" not in name else "/customer", headers=headers)
+        r = await (client.post("/recommend", headers=headers) if "marketer" not in name
+                   else client.get("/report", headers=headers))
         assert r.status_code == 200 and r.json()["key"] == name
+
+
+async def test_basic_credentials_a_browser_keeps_after_the_report_may_not_write(shop):
+    client, keys, _ = shop
+    basic = {"Authorization": "Basic " + base64.b64encode(f"x:{keys['admin']}".encode()).decode()}
+    assert (await client.get("/report", headers=basic)).status_code == 200
+    for path in ("/admin/reload", "/items", "/events"):
+        r = await client.post(path, headers=basic)
+        assert r.status_code == 403 and "may only read" in r.json()["error"]
+    assert (await client.delete("/customers/13085", headers=basic)).status_code == 403
+    bearer = {"Authorization": f"Bearer {keys['admin']}"}
+    assert (await client.post("/admin/reload", headers=bearer)).status_code == 200
 
 
 async def test_a_browser_is_asked_for_basic_credentials(shop):

@@ -15,9 +15,15 @@ async def _echo_length(scope, receive, send):
     await send({"type": "http.response.body", "body": body})
 
 
-def _run(chunks: list[bytes], headers: list | None = None, stall: bool = False, **limits):
-    """Send ``chunks`` as the body (then stall, if asked); return (status, body) answered."""
+def _run(chunks: list[bytes], headers: list | None = None, stall: bool = False, method: str = "POST",
+         **limits):
+    """Send ``chunks`` as the body (then stall, if asked); return (status, body) answered.
+    A JSON Content-Type is sent unless ``headers`` name one (or are ``[]``)."""
     sent = []
+    if headers is None:
+        headers = [(b"content-type", b"application/json")]
+    elif headers and not any(name == b"content-type" for name, _ in headers):
+        headers = [(b"content-type", b"application/json"), *headers]
 
     async def receive():
         if chunks:
@@ -29,7 +35,7 @@ def _run(chunks: list[bytes], headers: list | None = None, stall: bool = False, 
         sent.append(message)
 
     app = LimitsMiddleware(_echo_length, **{"max_body_bytes": 100, "body_seconds": 0.2, **limits})
-    scope = {"type": "http", "method": "POST", "path": "/events", "headers": headers or []}
+    scope = {"type": "http", "method": method, "path": "/events", "headers": headers}
     asyncio.run(asyncio.wait_for(app(scope, receive, send), 5))
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return sent[0]["status"], json.loads(body)
@@ -56,3 +62,11 @@ def test_a_body_that_is_not_json_is_415_before_anything_parses_it():
     status, body = _run([b"--x--"], headers=[(b"content-type", b"multipart/form-data")])
     assert status == 415 and "application/json" in body["error"]
     assert _run([b"{}"], headers=[(b"content-type", b"application/json; charset=utf-8")])[0] == 200
+
+
+def test_a_post_without_a_json_content_type_is_415_even_without_a_body():
+    # What a hostile page can make a browser send cross-site without asking: no body, text, a form.
+    for headers in ([], [(b"content-type", b"text/plain")], [(b"content-type", b"application/x-www-form-urlencoded")]):
+        status, body = _run([b""], headers=headers)
+        assert status == 415 and "Content-Type: application/json" in body["error"], headers
+    assert _run([b""], headers=[], method="GET")[0] == 200
