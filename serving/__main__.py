@@ -24,7 +24,7 @@ from features.workspace import Settings, Workspace
 from serving.access import KEYS_ENV, AccessConfigError, keys_path, load_keys
 from serving.errors import START_FAILURE_ENV, start_failures
 from serving.model_cache import ModelCache, NoCachedModelsError
-from serving.registry import MODEL_NAMES, NoChampionError, find_champions
+from serving.registry import MODEL_NAMES, NoChampionError, find_champions, redact
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,11 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the registry cannot be read: start from the cached models if any
-        unreadable = f"the MLflow registry at {ws.tracking_uri} cannot be read ({_first_line(exc)})"
+        unreadable = redact(f"the MLflow registry at {ws.tracking_uri} cannot be read ({_first_line(exc)})")
         try:
             versions = {f: a.version for f, a in ModelCache(ws).last_good().items()}
         except NoCachedModelsError as none:
-            print(f"error: {unreadable}, and {none}", file=sys.stderr)
+            print(f"error: {unreadable}, and {redact(str(none))}", file=sys.stderr)
             return 2
         print(f"warning: {unreadable}; starting from the last good models cached in the workspace. "
               "GET /v1/status says 'degraded' until the registry answers again.", file=sys.stderr, flush=True)

@@ -189,7 +189,8 @@ def presented_key(headers: dict[bytes, bytes]) -> tuple[str | None, str]:
 class AccessMiddleware:
     """ASGI middleware: 401 without a known key, 403 when its role may not call the path.
 
-    The caller's key name goes into ``scope["state"]["api_key"]`` for audit records.
+    The caller's key name and role go into ``scope["state"]`` (``api_key``, ``api_role``), for
+    audit records and for answers that show more to admins.
     """
 
     def __init__(self, app, keys: Keys, public_metrics: bool = False):
@@ -217,7 +218,8 @@ class AccessMiddleware:
         if not may_call(record.role, scope["method"], scope["path"]):
             return await reply(send, 403, f"the key {record.name!r} has role {record.role!r}, which may not "
                                 f"call {scope['method']} {scope['path']}; see README, 'Access'")
-        scope.setdefault("state", {})["api_key"] = record.name
+        state = scope.setdefault("state", {})
+        state["api_key"], state["api_role"] = record.name, record.role
         return await self.app(scope, receive, send)
 
 

@@ -26,7 +26,7 @@ from serving.answers import AnswerCache
 from serving.catalogue import Catalogue
 from serving.marketing import Marketing
 from serving.model_cache import ModelCache
-from serving.registry import MODEL_NAMES, LoadedArtifact, find_champions
+from serving.registry import MODEL_NAMES, LoadedArtifact, find_champions, redact
 from serving.runtime import BlendedRuntime, CustomerScorer
 from serving.storefront import Storefront
 
@@ -112,9 +112,9 @@ class Champions:
             try:
                 self.models = fallback()
             except Exception as none:  # NoCachedModelsError, or a cached model that fails its checks
-                raise RuntimeError(f"{exc}; and no cached models to fall back on: {none}") from exc
+                raise RuntimeError(redact(f"{exc}; and no cached models to fall back on: {none}")) from None
             self.registry_state = ("serving the last good models cached in the workspace, because "
-                                   f"loading the registry's champions failed: {exc}")
+                                   f"loading the registry's champions failed: {redact(str(exc))}")
             log.warning("%s", self.registry_state)
         self.last_check: str | None = None
         self._lock = threading.Lock()
@@ -135,8 +135,8 @@ class Champions:
                 self.registry_state = "ok"
                 return swapped
             except Exception as exc:  # unreachable registry, broken artifact: keep the last good models
-                self.registry_state = f"last check failed, serving the loaded models: {exc}"
-                log.warning("registry check failed: %s", exc)
+                self.registry_state = f"last check failed, serving the loaded models: {redact(str(exc))}"
+                log.warning("registry check failed: %s", redact(str(exc)))
                 return False
 
     @property

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from features.artifacts import IncompatibleModelError, verify_checksums
 from features.workspace import Workspace
-from serving.registry import MODEL_NAMES, LoadedArtifact, download_version
+from serving.registry import MODEL_NAMES, LoadedArtifact, download_version, redact
 
 LAST_GOOD = "last_good.json"
 KEEP_VERSIONS = 3  # per family: the served one, the one before, and one more to roll back to
@@ -78,7 +78,8 @@ class ModelCache:
 
     def remember(self, artifacts: dict[str, LoadedArtifact]) -> None:
         """Record ``artifacts`` as the last set that loaded, and drop old versions."""
-        record = {"tracking_uri": self.tracking_uri, "saved": datetime.now(UTC).isoformat(timespec="seconds"),
+        record = {"tracking_uri": redact(self.tracking_uri),
+                  "saved": datetime.now(UTC).isoformat(timespec="seconds"),
                   "versions": {f: a.version for f, a in artifacts.items()}}
         path = self.root / LAST_GOOD
         tmp = path.with_name(f".{LAST_GOOD}.{os.getpid()}")
@@ -104,7 +105,7 @@ class ModelCache:
         """
         path = self.root / LAST_GOOD
         if not path.exists():
-            raise NoCachedModelsError(f"no cached models from {self.tracking_uri} in {self.root}: "
+            raise NoCachedModelsError(f"no cached models from {redact(self.tracking_uri)} in {self.root}: "
                                       "none has loaded here yet")
         record = json.loads(path.read_text())
         found = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,16 @@ class LoadedArtifact:
     @property
     def label(self) -> str:
         return f"{self.name}/{self.version}"
+
+
+_USERINFO = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^/@\s:]*):[^@\s/]*@")
+_SECRET_PARAM = re.compile(r"(?i)\b(password|passwd|pwd|token|secret|access_key|api_key)=[^&\s'\"]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of any URI in it blanked (``user:***@host``,
+    ``password=***``): registry errors quote the tracking URI, which may hold a password."""
+    return _SECRET_PARAM.sub(r"\1=***", _USERINFO.sub(r"\1:***@", text))
 
 
 class NoChampionError(RuntimeError):

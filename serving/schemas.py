@@ -223,12 +223,13 @@ class StatusResponse(Model):
         description="'degraded': the last attempt to read the registry's champions failed, so the "
                     "models served (the last good ones, cached in the workspace at start-up) may not "
                     "be the champions; 'registry' says why.")
-    workspace: str
+    workspace: str | None = Field(None, description="The workspace directory (admin keys only).")
     models: dict[str, str] = Field(description="Family -> registered model name/version served.")
     customers_scored: int
     features_as_of: str
     registry: str = Field(description="'ok', or why the last check for new champions failed (the "
-                                      "service keeps serving the models it has).")
+                                      "service keeps serving the models it has; the reason, with "
+                                      "any credentials blanked, to admin keys only).")
     last_registry_check: str | None = None
 
 

@@ -392,15 +392,19 @@ class Shelfwise:
             log.exception("erasure of a customer failed; it is retried when the service starts")
 
     @status_app.get("/status", response_model=StatusResponse)
-    def status(self) -> StatusResponse:
-        """Which model versions are served, from which workspace, and the registry's state."""
-        models = self.models
+    def status(self, request: Request) -> StatusResponse:
+        """Which model versions are served and the registry's state; the workspace and why a
+        registry check failed are shown to admin keys only."""
+        models, admin = self.models, request.state.api_role == "admin"
+        registry = self.champions.registry_state
+        if not admin and registry != "ok":
+            registry = "the last registry check failed; an admin key sees why"
         return StatusResponse(
             ready=True, state="degraded" if self.champions.degraded else "ok",
-            workspace=str(self.workspace.home), models=models.versions,
+            workspace=str(self.workspace.home) if admin else None, models=models.versions,
             customers_scored=len(models.customers.scores),
             features_as_of=models.customers.as_of.date().isoformat(),
-            registry=self.champions.registry_state, last_registry_check=self.champions.last_check)
+            registry=registry, last_registry_check=self.champions.last_check)
 
 
 

@@ -640,6 +640,9 @@ def test_a_restart_while_the_registry_is_down_serves_the_cached_models_and_says_
         status = client.get("/v1/status").json()
         assert status["state"] == "degraded" and status["ready"] and status["models"] == champions
         assert f"127.0.0.1:{port}" in status["registry"] and "cached in the workspace" in status["registry"]
+        storefront = httpx.get(f"{url}/v1/status", headers={"Authorization": f"Bearer {api_keys['storefront']}"})
+        assert storefront.json()["state"] == "degraded" and storefront.json()["workspace"] is None
+        assert str(port) not in storefront.text and "admin key" in storefront.json()["registry"]
         recommended = client.post("/recommend", json={"user_id": "13085", "k": 5})
         assert recommended.status_code == 200 and len(recommended.json()["items"]) == 5
         assert client.post("/customer", json={"customer_id": "13085"}).status_code == 200

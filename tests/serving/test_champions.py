@@ -159,3 +159,19 @@ def test_ten_swaps_keep_one_model_in_memory_and_its_files_mapped_once(registry, 
         assert psutil.Process().memory_info().rss - rss < 50e6
     finally:
         gc.unfreeze()
+
+
+def test_a_registry_error_never_shows_the_password_in_its_tracking_uri(registry, store):
+    from serving.registry import redact
+
+    champions = Champions(registry.load, registry.find, store)
+
+    def down():
+        raise ConnectionError("HTTPConnectionPool: http://ops:s3cret@mlflow:5000/api/2.0 refused; "
+                              "postgresql://mlflow@db/mlflow?password=hunter2")
+
+    champions._find = down
+    assert not champions.check()
+    assert "s3cret" not in champions.registry_state and "hunter2" not in champions.registry_state
+    assert "http://ops:***@mlflow:5000" in champions.registry_state
+    assert redact("sqlite:////srv/mlflow.db") == "sqlite:////srv/mlflow.db"
