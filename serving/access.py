@@ -1,9 +1,11 @@
 """Who may call what: API keys with roles, checked before any request reaches the service.
 
-Four roles:
+Five roles:
 
-- ``storefront``: the recommendation endpoints, ``/events`` and ``/items`` (what a shop's
-  pages and back office call on every view);
+- ``storefront``: the recommendation endpoints and ``/events`` (what a shop's pages call on
+  every view, from the shop's own servers: the key answers for any shopper, so it never
+  goes to a browser or an app);
+- ``catalogue``: ``POST /items`` (stock, prices, new items: the shop's back office or feed);
 - ``marketer``: customer scores, segments and their exports, offers, the report;
 - ``admin``: everything, plus ``/admin/*`` (reload) and ``DELETE /customers/{id}``;
 - ``monitoring``: ``GET /metrics`` only, for a Prometheus scraper (its bearer token).
@@ -40,14 +42,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROLES = ("storefront", "marketer", "admin", "monitoring")
+ROLES = ("storefront", "catalogue", "marketer", "admin", "monitoring")
 KEYS_ENV = "SHELFWISE_API_KEYS"
 # What each role may call, by method and path prefix. Admin may call everything.
 GRANTS: dict[str, tuple[tuple[str, str], ...]] = {
     "storefront": (("POST", "/recommend"), ("POST", "/similar_items"),
                    ("POST", "/frequently_bought_together"), ("POST", "/buy_again"),
-                   ("POST", "/trending"), ("POST", "/events"), ("POST", "/items"), ("POST", "/ping"),
-                   ("GET", "/v1/status")),
+                   ("POST", "/trending"), ("POST", "/events"), ("POST", "/ping"), ("GET", "/v1/status")),
+    "catalogue": (("POST", "/items"), ("GET", "/v1/status")),
     "marketer": (("POST", "/customer"), ("POST", "/segments/"), ("GET", "/segments/"),
                  ("POST", "/offers"), ("GET", "/report"), ("GET", "/v1/status")),
     "monitoring": (("GET", "/metrics"),),

@@ -432,6 +432,8 @@ def test_keys_and_roles_guard_every_endpoint_and_no_key_reaches_a_log(service, a
         (None, "GET", "/docs.json", None, 200), (None, "GET", "/metrics", None, 401),
         ("storefront", "GET", "/metrics", None, 403), ("monitoring", "GET", "/metrics", None, 200),
         ("monitoring", "POST", "/recommend", rec, 403),
+        ("storefront", "POST", "/items", {"items": [{"item_id": "22423"}]}, 403),
+        ("catalogue", "POST", "/items", {"items": [{"item_id": "22423"}]}, 200),
     ]
     got = [(role, method, path, body, call(role, method, path, body)) for role, method, path, body, _ in expected]
     assert got == expected

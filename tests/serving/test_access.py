@@ -44,6 +44,10 @@ def shop(tmp_path):
 @pytest.mark.parametrize(("role", "method", "path", "allowed"), [
     ("storefront", "POST", "/recommend", True),
     ("storefront", "POST", "/events", True),
+    ("storefront", "POST", "/items", False),
+    ("catalogue", "POST", "/items", True),
+    ("catalogue", "POST", "/recommend", False),
+    ("catalogue", "POST", "/events", False),
     ("storefront", "POST", "/customer", False),
     ("storefront", "POST", "/segments/query", False),
     ("storefront", "GET", "/report", False),
