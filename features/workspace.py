@@ -7,8 +7,13 @@ file: the MLflow database and artifact store live inside it too, unless
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +22,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.live_store import open_live_store
+from features.privacy import drop_forgotten
+
+log = logging.getLogger("shelfwise")
+# Per process: the workspace lock is re-entrant within a thread (retrain builds features, which
+# writes too) and exclusive between threads and processes.
+_HELD: dict[Path, list] = {}
+_HELD_GUARD = threading.Lock()
 
 
 class Settings(BaseSettings):
@@ -132,6 +144,47 @@ class Workspace:
         live = live[~ids.isin(seen)]
         return pd.concat([imported, live.astype(imported.dtypes.to_dict())], ignore_index=True)
 
+    @contextmanager
+    def write_lock(self, what: str) -> Iterator[None]:
+        """Hold the workspace's one write lock for the block, waiting for it if needed.
+
+        Every writer of the workspace's files takes it (ingest, event simulation, feature
+        builds, training, retrain and the file rewrites of a forget), so an erasure never
+        runs while a retrain that read the tables before it writes them back after it. The
+        operating system releases it if the process dies.
+        """
+        path = self.home / "workspace.lock"
+        with _HELD_GUARD:
+            held = _HELD.setdefault(path, [threading.RLock(), 0, None])
+        lock = held[0]
+        with lock:
+            if held[1] == 0:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                f = open(path, "a+")
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    f.seek(0)
+                    holder = f.read().strip() or "another process"
+                    log.warning("waiting for the workspace lock (%s) to %s", holder, what)
+                    fcntl.flock(f, fcntl.LOCK_EX)
+                f.seek(0)
+                f.truncate()
+                f.write(f"held by pid {os.getpid()} to {what}, since "
+                        f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
+                f.flush()
+                held[2] = f
+            held[1] += 1
+            try:
+                yield
+            finally:
+                held[1] -= 1
+                if held[1] == 0:
+                    f, held[2] = held[2], None
+                    f.truncate(0)
+                    fcntl.flock(f, fcntl.LOCK_UN)
+                    f.close()
+
     def table_path(self, name: str) -> Path:
         return self.tables / f"{name}.parquet"
 
@@ -150,7 +203,11 @@ class Workspace:
         return pd.read_parquet(path) if path.exists() else None
 
     def write_table(self, name: str, table: pd.DataFrame, source: str) -> Path:
-        """Replace table ``name`` and record where it came from (re-imports are idempotent)."""
+        """Replace table ``name`` and record where it came from (re-imports are idempotent).
+
+        Rows of forgotten customers are left out whatever the caller read, so a job that read
+        the tables before a forget cannot write the customer back after it."""
+        table, _ = drop_forgotten(table, self.forgotten_ids())
         path = self.table_path(name)
         tmp = path.with_suffix(".tmp")
         table.to_parquet(tmp, index=False)

@@ -17,8 +17,9 @@ In this order, so that nothing answers for the customer once the call returns:
 The service does step 1 while the client waits and steps 2-3 in the background (202 and
 ``GET /customers/{id}/erasure``), since rewriting the files takes as long as the data is
 big; a pending record left by a stopped service is finished when it starts again. The
-command line does all three steps before it returns. One erasure rewrites files at a time
-(a lock file), whichever process runs it.
+command line does all three steps before it returns. Step 2 holds the workspace's write
+lock (:meth:`Workspace.write_lock`), which every writer of the workspace takes: an import or
+retrain that is running finishes first, and any table it writes leaves the customer out.
 
 The models already registered in MLflow keep the customer's factor row until the next
 training run replaces them; the service never reads it for a forgotten id (step 1).
@@ -27,7 +28,6 @@ training run replaces them; the service never reads it for a forgotten id (step 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import getpass
 import hashlib
 import json
@@ -69,8 +69,10 @@ def finish(workspace: Workspace, customer_id: str) -> dict | None:
     was nothing pending (another process finished it)."""
     audit = workspace.home / "audit"
     audit.mkdir(parents=True, exist_ok=True)
-    with open(audit / ".lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # The workspace's one write lock: a retrain or import that runs now finishes first (writing
+    # without the customer: the forgotten list applies to every table write), then this erases
+    # whatever it wrote.
+    with workspace.write_lock("erase a forgotten customer's rows"):
         path = _pending(workspace, customer_id)
         if not path.exists():
             return None

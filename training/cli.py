@@ -295,7 +295,7 @@ def cmd_retrain(ws: Workspace, args: argparse.Namespace) -> int:
     from training.retrain import EXIT_LOCKED, FAMILIES, Locked, exclusive_lock, retrain_as_of, summary_lines
 
     try:
-        with exclusive_lock(ws.home / "retrain.lock"):
+        with exclusive_lock(ws.home / "retrain.lock"), ws.write_lock("run `shelfwise retrain`"):
             t0 = time.perf_counter()
             _ingest_inbox(ws, args.inbox or ws.home / "inbox", args.source)
             orders = ws.read_table("orders")
@@ -382,6 +382,9 @@ def cmd_score_customers(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 # Commands that are a serving module's own (its options and --help too).
+# Commands that write the workspace's files; they take its write lock (retrain takes it itself,
+# after its own lock, so that a second retrain from cron exits at once instead of waiting).
+WRITERS = {"ingest", "events", "features", "train"}
 SERVING_COMMANDS = {"segments": "serving.marketing", "offers": "serving.marketing",
                     "report": "serving.marketing", "keys": "serving.access", "forget": "serving.privacy"}
 
@@ -505,6 +508,9 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_serving(ws, argv)
     args = build_parser().parse_args(argv)
     try:
+        if args.command in WRITERS:  # one writer of the workspace's files at a time
+            with ws.write_lock(f"run `shelfwise {args.command}`"):
+                return args.func(ws, args)
         return args.func(ws, args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -72,3 +72,41 @@ def test_an_unreadable_file_fails_the_erasure_by_name_instead_of_leaving_it_eras
     (tmp_path / "offers" / "plan.parquet").unlink()
     assert forget(ws, "c1", "cli:ops")["removed"] == {}
     assert erasure_status(ws, "c1")["status"] == "done"
+
+
+def test_a_job_that_read_the_tables_before_a_forget_cannot_write_the_customer_back(tmp_path):
+    import threading
+    import time
+
+    ws = _workspace(tmp_path)
+    finished = threading.Event()
+    with ws.write_lock("retrain"):  # a retrain: reads the tables, trains for a while, writes back
+        orders = ws.read_table("orders")
+        begin(ws, "c1", "api:ops")
+        eraser = threading.Thread(target=lambda: (finish(ws, "c1"), finished.set()))
+        eraser.start()
+        time.sleep(0.3)
+        assert not finished.is_set()  # the erasure waits for the running writer
+        ws.write_table("orders", orders, "retrain")
+    eraser.join(timeout=10)
+
+    assert finished.is_set() and erasure_status(ws, "c1")["status"] == "done"
+    assert ws.read_table("orders")["customer_id"].tolist() == ["c2"]
+
+
+def test_the_workspace_lock_is_exclusive_between_processes(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    ws = _workspace(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from features.workspace import Workspace\n"
+        f"with Workspace({str(tmp_path)!r}).write_lock('test'):\n"
+        "    print('held', flush=True); time.sleep(1.5)")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    t0 = time.monotonic()
+    with ws.write_lock("wait"):
+        waited = time.monotonic() - t0
+    holder.wait(timeout=10)
+    assert waited > 0.5
