@@ -23,7 +23,7 @@ Probes (``/livez``, ``/readyz``, ``/healthz``) and the OpenAPI page and its docu
 open: orchestrators call them without credentials, and they carry no customer data.
 ``/metrics`` needs a monitoring or admin key unless ``SHELFWISE_METRICS_PUBLIC=true`` (a
 scraper on a private network); it is labelled by route template, never by a raw path
-(:mod:`serving.metrics`).
+(:mod:`serving.http_metrics`).
 
 ``python -m serving.access create --role ROLE [--name NAME] | list | revoke NAME`` manages
 the keys file (``shelfwise keys ...``).

@@ -35,9 +35,9 @@ from serving.champions import (
     registry_versions,
 )
 from serving.errors import ErrorBodyMiddleware, keep_client_errors_out_of_the_log, report_start_failure
+from serving.http_metrics import RequestMetricsMiddleware, metrics_page, route_paths
 from serving.limits import LimitsMiddleware
 from serving.marketing import Marketing
-from serving.metrics import RequestMetricsMiddleware, metrics_page, route_paths
 from serving.model_cache import ModelCache
 from serving.privacy import begin, erasure_status, finish, unfinished
 from serving.report import report_path
@@ -108,7 +108,7 @@ def _rules(options: ListOptions, models: Models) -> Rules:
     # default sample rate (0), no trace is kept: about a sixth of a worker's CPU under
     # /recommend load (py-spy). The storefront's hot paths skip it; the rest stay traceable.
     tracing={"excluded_urls": [rf"/({'|'.join(HOT_PATHS)})(\?|$)"]},
-    # BentoML labels its HTTP metrics with the raw path; serving.metrics counts by route instead.
+    # BentoML labels its HTTP metrics with the raw path; serving.http_metrics counts by route instead.
     metrics={"enabled": False},
 )
 class Shelfwise:
@@ -357,7 +357,7 @@ class Shelfwise:
 
     @pages_app.get("/metrics", include_in_schema=False)
     def metrics(self) -> Response:
-        """Prometheus metrics by route template (serving.metrics); a key of the monitoring or
+        """Prometheus metrics by route template (serving.http_metrics); a key of the monitoring or
         admin role, unless SHELFWISE_METRICS_PUBLIC=true."""
         body, content_type = metrics_page()
         return Response(body, media_type=content_type)

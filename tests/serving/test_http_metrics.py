@@ -1,10 +1,10 @@
-"""Request metrics by route template (serving/metrics.py): the series are fixed by the routes."""
+"""Request metrics by route template (serving/http_metrics.py): the series are fixed by the routes."""
 
 from __future__ import annotations
 
 import asyncio
 
-from serving.metrics import OTHER_PATH, RequestMetricsMiddleware, RouteTemplates, metrics_page
+from serving.http_metrics import OTHER_PATH, RequestMetricsMiddleware, RouteTemplates, metrics_page
 from serving.service import route_templates
 
 
