@@ -248,6 +248,11 @@ def load(path: Path | str, mapping: Mapping,
         dup = table[key].duplicated() & ok
         reason[dup.to_numpy()] = f"duplicate_{key}"
     ok, rejects, report = split(raw, reason, str(path), mapping.table, reasons_for(mapping))
+    for name in (s.CUSTOMER_ID, s.USER_ID):
+        # Named the workspace's way too, whatever the shop called it: a forget finds the rows.
+        source = mapping.columns.get(name)
+        if source in rejects.columns and name not in rejects.columns:
+            rejects[name] = rejects[source].astype("string").str.strip()
     table = table[ok].reset_index(drop=True)
     for c in mapping.keep:
         table[c] = raw.loc[ok, c].astype("string").reset_index(drop=True)

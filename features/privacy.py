@@ -2,7 +2,8 @@
 
 A customer's rows live in more places than the orders table: the events, the derived
 customer table, the rejects (raw rows, kept with their reasons), every feature snapshot
-and interaction matrix, plan exports and the offer decision log. :func:`erase_from_files`
+and interaction matrix, plan exports, the offer decision log, the processed inbox files
+(CSV, Excel, CDNOW's text layout) and the command logs, rotated ones included. :func:`erase_from_files`
 rewrites each of them without the customer, whatever the file, by looking for a customer
 column (``customer_id``, ``user_id`` or a raw export's ``Customer ID``). Events of the
 customer's sessions go too: a session id is as identifying as the customer id it was
@@ -40,29 +41,47 @@ def normalize_ids(values: pd.Series) -> pd.Series:
     return text.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
 
 
-def _matches(frame: pd.DataFrame, ids: set[str]) -> pd.Series:
+def _matches(frame: pd.DataFrame, ids: set[str], canonical: bool = False) -> pd.Series:
     hit = pd.Series(False, index=frame.index)
     for col in frame.columns:
         if is_customer_column(str(col)):
-            hit |= normalize_ids(frame[col]).isin(ids).fillna(False).astype(bool)
+            values = frame[col] if canonical else normalize_ids(frame[col])
+            hit |= values.isin(ids).fillna(False).astype(bool)
     if s.SESSION_ID in frame.columns and hit.any():
         sessions = set(frame.loc[hit, s.SESSION_ID].dropna())
         hit |= frame[s.SESSION_ID].isin(sessions).fillna(False).astype(bool)
     return hit
 
 
-def drop_forgotten(frame: pd.DataFrame, forgotten: Iterable[str]) -> tuple[pd.DataFrame, int]:
-    """``frame`` without the rows of forgotten customers, and how many rows that left out."""
+def drop_forgotten(frame: pd.DataFrame, forgotten: Iterable[str],
+                   canonical: bool = False) -> tuple[pd.DataFrame, int]:
+    """``frame`` without the rows of forgotten customers, and how many rows that left out.
+    ``canonical``: the ids are a workspace table's, already normalized text (faster)."""
     ids = set(forgotten)
     if not ids or frame.empty:
         return frame, 0
-    hit = _matches(frame, ids)
+    hit = _matches(frame, ids, canonical)
     return frame.loc[~hit].reset_index(drop=True), int(hit.sum())
 
 
+SUFFIXES = (".parquet", ".csv", ".jsonl", ".xlsx", ".txt")
+
+
 def _files(home: Path) -> list[Path]:
-    return sorted(p for p in home.rglob("*") if p.is_file() and p.suffix in (".parquet", ".csv", ".jsonl")
+    return sorted(p for p in home.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
                   and p.relative_to(home).parts[0] not in SKIPPED_DIRS)
+
+
+def _rewrite_txt(path: Path, ids: set[str], tmp: Path) -> int:
+    """A purchase log in CDNOW's layout (whitespace-separated, the customer id first, maybe
+    zero-padded): lines whose first field is the customer's id go."""
+    bare = {i.lstrip("0") for i in ids}
+    lines = path.read_bytes().decode("utf-8", errors="surrogateescape").splitlines(keepends=True)
+    keep = [line for line in lines if not (line.split() and line.split()[0].lstrip("0") in bare)]
+    if len(keep) < len(lines):
+        tmp.write_bytes("".join(keep).encode("utf-8", errors="surrogateescape"))
+        tmp.replace(path)
+    return len(lines) - len(keep)
 
 
 class UnreadableFileError(ValueError):
@@ -114,12 +133,18 @@ def _rewrite(path: Path, ids: set[str]) -> tuple[int, int]:
     tmp = path.with_name(path.name + ".erasing")
     if path.suffix == ".jsonl":
         return _rewrite_jsonl(path, ids, tmp)
+    if path.suffix.lower() == ".txt":
+        return _rewrite_txt(path, ids, tmp), 0
     encoding = None
     try:
         if path.suffix == ".parquet":
             if not any(is_customer_column(c) for c in pq.read_schema(path).names):
                 return 0, 0
             frame = pd.read_parquet(path)
+        elif path.suffix.lower() == ".xlsx":  # a processed inbox export (the first sheet)
+            frame = pd.read_excel(path, dtype=str)
+            if not any(is_customer_column(str(c)) for c in frame.columns):
+                return 0, 0
         else:
             frame, encoding = _read_csv(path)
             if not any(is_customer_column(str(c)) for c in frame.columns):
@@ -132,6 +157,9 @@ def _rewrite(path: Path, ids: set[str]) -> tuple[int, int]:
     if n:
         if path.suffix == ".parquet":
             kept.to_parquet(tmp, index=False)
+        elif path.suffix.lower() == ".xlsx":
+            tmp = tmp.with_name(tmp.name + ".xlsx")  # openpyxl writes by extension
+            kept.to_excel(tmp, index=False)
         else:
             kept.to_csv(tmp, index=False, encoding=encoding)
         tmp.replace(path)  # a reader sees the old file or the new one, never half

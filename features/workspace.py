@@ -189,25 +189,29 @@ class Workspace:
         return self.tables / f"{name}.parquet"
 
     def read_table(self, name: str) -> pd.DataFrame:
-        """Read a canonical table, with a hint when nothing was ingested yet."""
+        """Read a canonical table, with a hint when nothing was ingested yet.
+
+        Rows of forgotten customers are left out even before their erasure has rewritten the
+        file (or when it could not), so every reader honours the forgotten list: training,
+        batch scores, segment exports and offer plans alike."""
         path = self.home / "tables" / f"{name}.parquet"
         if not path.exists():
             raise FileNotFoundError(
                 f"no '{name}' table in workspace {self.home}; run `shelfwise ingest` first"
             )
-        return pd.read_parquet(path)
+        return drop_forgotten(pd.read_parquet(path), self.forgotten_ids(), canonical=True)[0]
 
     def read_table_if_present(self, name: str) -> pd.DataFrame | None:
-        """A canonical table, or ``None`` when it was never ingested (events are optional)."""
-        path = self.home / "tables" / f"{name}.parquet"
-        return pd.read_parquet(path) if path.exists() else None
+        """A canonical table (as :meth:`read_table`), or ``None`` when it was never ingested
+        (events are optional)."""
+        return self.read_table(name) if (self.home / "tables" / f"{name}.parquet").exists() else None
 
     def write_table(self, name: str, table: pd.DataFrame, source: str) -> Path:
         """Replace table ``name`` and record where it came from (re-imports are idempotent).
 
         Rows of forgotten customers are left out whatever the caller read, so a job that read
         the tables before a forget cannot write the customer back after it."""
-        table, _ = drop_forgotten(table, self.forgotten_ids())
+        table, _ = drop_forgotten(table, self.forgotten_ids(), canonical=True)
         path = self.table_path(name)
         tmp = path.with_suffix(".tmp")
         table.to_parquet(tmp, index=False)

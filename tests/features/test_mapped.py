@@ -106,6 +106,9 @@ def test_yaml_mapping_of_an_orders_export_with_a_returns_column_and_defaults(tmp
     assert set(orders[s.COUNTRY]) == {"Germany"}
     assert report.rejected == {"negative_quantity_on_sale": 1, "zero_quantity": 1}
     s.ORDERS.validate(orders, "test")
+    # Rejected rows name the customer the workspace's way too (column "who" here), so a
+    # forget finds them.
+    assert rejects[s.CUSTOMER_ID].tolist() == ["c2", "c2"] and "who" in rejects.columns
 
 
 def test_parquet_catalogue_with_stock_levels(tmp_path):

@@ -74,3 +74,18 @@ def test_unreadable_files_are_named_and_every_other_file_is_still_erased(tmp_pat
     assert (tmp_path / "inbox" / "cp1252.csv").read_bytes() == "customer_id,title\nc2,th\xe9\n".encode("cp1252")
     assert "c1" not in (tmp_path / "offers" / "decisions.jsonl").read_text()
     assert (tmp_path / "offers" / "decisions.jsonl").read_text().count('"c2"') == 2
+
+
+def test_processed_inbox_files_lose_the_customers_rows_whatever_their_format(tmp_path):
+    done = tmp_path / "inbox" / "processed"
+    done.mkdir(parents=True)
+    pd.DataFrame({"Invoice": ["1", "2"], "Customer ID": [13085.0, 12346.0]}).to_excel(done / "orders.xlsx",
+                                                                                     index=False)
+    (done / "cdnow.txt").write_text(" 13085 19970101  2   29.33\n 00012 19970102  1   9.99\n")
+
+    erased = erase_from_files(tmp_path, "13085")
+
+    assert erased.removed == {"inbox/processed/cdnow.txt": 1, "inbox/processed/orders.xlsx": 1}
+    assert pd.read_excel(done / "orders.xlsx")["Customer ID"].tolist() == [12346]
+    assert (done / "cdnow.txt").read_text() == " 00012 19970102  1   9.99\n"
+    assert erase_from_files(tmp_path, "12").removed == {"inbox/processed/cdnow.txt": 1}  # zero-padded

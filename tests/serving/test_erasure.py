@@ -110,3 +110,13 @@ def test_the_workspace_lock_is_exclusive_between_processes(tmp_path):
         waited = time.monotonic() - t0
     holder.wait(timeout=10)
     assert waited > 0.5
+
+
+def test_every_reader_leaves_a_forgotten_customer_out_before_the_files_are_rewritten(tmp_path):
+    # What `score customers`, `segments export` and `offers plan` read: the workspace's tables.
+    ws = _workspace(tmp_path)
+    begin(ws, "c1", "api:ops")  # step 1 only: the files still hold c1
+
+    assert len(pd.read_parquet(tmp_path / "tables" / "orders.parquet")) == 3
+    assert ws.read_table("orders")["customer_id"].tolist() == ["c2"]
+    assert ws.read_table_if_present("orders")["customer_id"].tolist() == ["c2"]
