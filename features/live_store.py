@@ -173,6 +173,34 @@ class LiveStore:
                              "received_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
 
+    def compact_item_updates(self) -> int:
+        """Fold each item's updates into its newest row and delete the older rows, so a start
+        replays one row per updated item; returns the rows deleted.
+
+        A kept row's empty fields take the newest older value, and its sequence number stays:
+        a worker that has applied some of an item's updates and applies the rest reaches the
+        same state as before.
+        """
+        conn = self._conn()
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = conn.execute("SELECT seq, item_id, title, category, price, in_stock FROM item_updates "
+                                "ORDER BY seq").fetchall()
+            newest: dict[str, tuple] = {}
+            for seq, item_id, *fields in rows:
+                before = newest.get(item_id)
+                if before is not None:
+                    fields = [f if f is not None else b for f, b in zip(fields, before[1:], strict=True)]
+                newest[item_id] = (seq, *fields)
+            if len(newest) == len(rows):
+                return 0
+            kept = {row[0] for row in newest.values()}
+            conn.executemany("UPDATE item_updates SET title = ?, category = ?, price = ?, in_stock = ? "
+                             "WHERE seq = ?", [(*row[1:], row[0]) for row in newest.values()])
+            conn.executemany("DELETE FROM item_updates WHERE seq = ?",
+                             [(row[0],) for row in rows if row[0] not in kept])
+            return len(rows) - len(kept)
+
     def last_item_update(self) -> int:
         """Sequence number of the newest item update (0: none); cheap enough to ask per request."""
         return self._conn().execute("SELECT COALESCE(MAX(seq), 0) FROM item_updates").fetchone()[0]

@@ -118,6 +118,7 @@ class Shelfwise:
         self.workspace = Workspace.from_settings(SETTINGS)
         try:
             self.store = store = self.workspace.live_store()
+            store.compact_item_updates()  # one row per updated item to replay, at each start
             cache = ModelCache(self.workspace)
             self.champions = Champions(lambda: load_champions(self.workspace, store, cache),
                                        lambda: registry_versions(self.workspace.tracking_uri), store,
