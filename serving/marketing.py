@@ -27,6 +27,7 @@ from serving.offers import DecisionLog, OfferCatalogue, OfferPolicy, catalogue_p
 from serving.registry import NoChampionError, download_champions
 from serving.runtime import BlendedRuntime, CustomerScorer
 from serving.segments import CustomerBase, SavedSegments, SegmentError, SegmentFilter
+from serving.spreadsheet import defuse_formulas
 
 
 @dataclass
@@ -140,7 +141,7 @@ def load(workspace: Workspace, tmp: Path, offers_file: Path | None = None) -> Ma
 def write_frame(frame: pd.DataFrame, out: Path, fmt: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
-        frame.to_csv(out, index=False)
+        defuse_formulas(frame).to_csv(out, index=False)
     else:
         frame.to_parquet(out, index=False)
 

@@ -17,6 +17,7 @@ import pandas as pd
 from features.workspace import Settings, Workspace
 from serving.registry import NoChampionError, download_champions
 from serving.runtime import CustomerScorer
+from serving.spreadsheet import defuse_formulas
 
 COLUMNS = ("customer_id", "churn_probability", "risk_band", "predicted_cltv", "cltv_decile", "cltv_tier",
            "next_purchase_date", "days_since_last_order", "top_churn_driver", "top_cltv_driver")
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     frame.insert(len(frame.columns), "model_versions", versions)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix.lower() == ".csv":
-        frame.to_csv(args.out, index=False)
+        defuse_formulas(frame).to_csv(args.out, index=False)
     else:
         frame.to_parquet(args.out, index=False)
     print(f"scored {len(frame):,} customers as of {scorer.as_of.date()} -> {args.out} "

@@ -32,7 +32,7 @@ from serving.runtime import RISK_BANDS, BlendedRuntime, CustomerScorer
 RfmSegment = Literal[RFM_SEGMENTS]  # type: ignore[valid-type]
 Lifecycle = Literal[LIFECYCLE_STAGES]  # type: ignore[valid-type]
 RiskBand = Literal[tuple(RISK_BANDS[1])]  # type: ignore[valid-type]
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # fullmatch: "$" would let a trailing newline in
 AFFINITY_CHUNK = 50_000  # customers unpacked at a time for a likely-buyers query
 # Likely-buyers scores kept per loaded model, by target: paging through one query, or
 # exporting it, unpacks every customer once instead of once per page (float32: 4 MB each
@@ -303,7 +303,7 @@ class CustomerBase:
             key = re.sub(r"_(min|max|after|before)$", "", field)
             key = "cltv" if key.startswith("cltv") or key == "predicted_cltv" else key
             columns += [c for c in COLUMNS_OF.get(key, []) if c not in columns]
-        for cat in (f.bought_category or []) + (f.never_bought_category or []):
+        for cat in dict.fromkeys((f.bought_category or []) + (f.never_bought_category or [])):
             columns.append(f"spend_{cat}")
             members = members.assign(**{f"spend_{cat}": self.category_spend.loc[members.index, cat]})
         out = members[columns].copy()
@@ -339,7 +339,7 @@ class SavedSegments:
             family, f = BUILT_IN[name]
             return {"name": name, "family": family, "definition": f.model_dump(exclude_unset=True)}
         path = self.dir / f"{name}.json"
-        if not NAME.match(name) or not path.exists():
+        if not NAME.fullmatch(name) or not path.exists():
             raise UnknownSegmentError(
                 f"no segment named {name!r}; `shelfwise segments list` shows them "
                 f"({len(BUILT_IN)} built in, {len(self.names())} saved)"
@@ -356,7 +356,7 @@ class SavedSegments:
 
     def save(self, name: str, f: SegmentFilter, base: CustomerBase) -> dict:
         """Compute a filter and keep it under ``name`` (replacing one of that name)."""
-        if not NAME.match(name):
+        if not NAME.fullmatch(name):
             raise SegmentError(f"segment name {name!r}: use 1-64 lower-case letters, digits, '-' or '_'")
         if name in BUILT_IN:
             raise SegmentError(f"segment name {name!r} is a built-in segment; pick another")

@@ -66,6 +66,7 @@ from serving.schemas import (
     list_json,
 )
 from serving.segments import SegmentError, UnknownSegmentError
+from serving.spreadsheet import defuse_formulas
 from serving.storefront import UnknownItemsError
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
@@ -327,7 +328,8 @@ class Shelfwise:
 
         def chunks():
             for start in range(0, max(len(members), 1), EXPORT_CHUNK):
-                yield members.iloc[start:start + EXPORT_CHUNK].to_csv(index=False, header=start == 0)
+                chunk = defuse_formulas(members.iloc[start:start + EXPORT_CHUNK])
+                yield chunk.to_csv(index=False, header=start == 0)
 
         return StreamingResponse(chunks(), media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="{name}.csv"',

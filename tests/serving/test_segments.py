@@ -112,3 +112,17 @@ def test_saved_segments_keep_definition_size_and_time(base, tmp_path):
         saved.save("../etc", SegmentFilter(), base)
     with pytest.raises(UnknownSegmentError, match="no segment named 'nope'"):
         saved.get("nope")
+
+
+def test_a_category_named_twice_in_a_filter_is_one_condition_and_one_column(base):
+    twice = SegmentFilter(bought_category=["garden", "garden"], never_bought_category=["garden"])
+    out = base.export("twice", twice)
+    assert out.columns.tolist().count("spend_garden") == 1
+
+
+def test_a_segment_name_with_a_trailing_newline_is_refused(base, tmp_path):
+    saved = SavedSegments(tmp_path / "segments")
+    with pytest.raises(SegmentError, match="use 1-64 lower-case letters"):
+        saved.save("french\n", SegmentFilter(country=["France"]), base)
+    with pytest.raises(UnknownSegmentError):
+        saved.get("french\n")
