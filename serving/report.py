@@ -14,6 +14,7 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -179,6 +180,13 @@ def _plan_chart(plan: dict) -> Figure:
 
 def build_report(marketing, workspace: Workspace) -> str:
     """The page's HTML for the models and workspace ``marketing`` was built from."""
+    # Labels are the shop's own text: a category such as "cards $5 and under" must not be
+    # read as matplotlib's mathematical notation (it stopped the report).
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _build_report(marketing, workspace)
+
+
+def _build_report(marketing, workspace: Workspace) -> str:
     base = marketing.base
     table = base.table
     summary = segment_summary(table)

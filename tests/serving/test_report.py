@@ -38,3 +38,11 @@ def test_report_charts_are_drawn_in_a_real_browser(marketing_shop, tmp_path, bro
     assert page.title().startswith("shelfwise: customer base as of 2011-12-01")
     assert_charts_drawn(page, CHARTS | {"campaign-plan"}, "report-fixture.png")
     page.close()
+
+
+def test_a_category_with_dollar_signs_is_drawn_as_text(marketing_shop, tmp_path):
+    orders, customers, items, scorer, recs = marketing_shop
+    shop = (orders, customers, items.assign(category=items["category"].replace("garden", "gifts $x^$ & more")),
+            scorer, recs)
+    m, ws = marketing(shop, tmp_path / "home")
+    assert "gifts $x^$ &amp; more" in write_report(m, ws, tmp_path / "out").read_text()
