@@ -31,6 +31,8 @@ def test_an_untouched_model_passes_and_its_meta_is_returned(churn_dir):
     (lambda p: p.write_text("tree\n" * 99), r"model.lgb: 495 bytes, 500 when it was trained \(truncated"),
     (lambda p: p.write_text("TREE\n" * 100), "model.lgb: content differs from when it was trained"),
     (lambda p: p.unlink(), "model.lgb: missing from the model"),
+    (lambda p: (p.parent / "mapped").mkdir() or np.save(p.parent / "mapped" / "extra.npy", np.zeros(3)),
+     r"mapped/extra.npy: not written by training"),
 ])
 def test_a_truncated_changed_or_missing_file_is_refused_naming_it(churn_dir, damage, error):
     damage(churn_dir / "model.lgb")
