@@ -113,6 +113,8 @@ class LiveStore:
             # NORMAL keeps every commit durable against a process crash (WAL), not against
             # power loss mid-checkpoint; FULL would fsync each event.
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Deleted rows (a forgotten customer's events) are overwritten, not left in free pages.
+            conn.execute("PRAGMA secure_delete=ON")
             self._local.conn = conn
         return conn
 
@@ -238,7 +240,11 @@ class LiveStore:
             before = conn.total_changes
             conn.execute("DELETE FROM events WHERE user_id = ?", (customer_id,))
             conn.executemany("DELETE FROM events WHERE session_id = ?", [(x,) for x in sessions])
-            return conn.total_changes - before
+            removed = conn.total_changes - before
+        # The write-ahead log still holds the pages as they were: copy the new ones into the
+        # database and empty the log (a reader busy now may delay it to the next checkpoint).
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed
 
     def is_forgotten(self, customer_id: str) -> bool:
         """Cheap enough to ask per request (a primary-key lookup)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from serving.storefront import Storefront
 
 log = logging.getLogger("shelfwise")
 RELOAD_SIGNAL = "reload"
+RETRY_SECONDS, MAX_RETRY_SECONDS = 30.0, 3600.0  # after a champion fails to load
 
 
 @dataclass
@@ -120,15 +122,34 @@ class Champions:
         self._lock = threading.Lock()
         self._signals_seen = store.signal_count(RELOAD_SIGNAL)
         self._stop = threading.Event()
+        self._failed: tuple[dict[str, str], float, int] | None = None  # versions, retry time, failures
 
-    def check(self) -> bool:
-        """Load the registry's champions if they differ from the served ones; True if swapped."""
+    def check(self, force: bool = False) -> bool:
+        """Load the registry's champions if they differ from the served ones; True if swapped.
+
+        Champions that failed to load are tried again only after a wait that doubles with each
+        failure (30 s to an hour), so a broken artifact is not downloaded and loaded at every
+        poll; ``force`` (an admin's reload) tries at once.
+        """
         with self._lock:
             self.last_check = datetime.now(UTC).isoformat(timespec="seconds")
             try:
-                swapped = self._find() != self.models.versions
+                found = self._find()
+                swapped = found != self.models.versions
+                if swapped and not force and self._failed is not None and self._failed[0] == found \
+                        and time.monotonic() < self._failed[1]:
+                    return False  # registry_state still says why the last try failed
                 if swapped:
-                    old, self.models = self.models, self._load()  # one assignment: old or new, never half
+                    try:
+                        new = self._load()
+                    except Exception as exc:
+                        failures = self._failed[2] + 1 if self._failed and self._failed[0] == found else 1
+                        wait = min(RETRY_SECONDS * 2 ** (failures - 1), MAX_RETRY_SECONDS)
+                        self._failed = (found, time.monotonic() + wait, failures)
+                        raise RuntimeError(f"{exc} (failed {failures} time(s); tried again in {wait:.0f} s "
+                                           "or at POST /admin/reload)") from exc
+                    self._failed = None
+                    old, self.models = self.models, new  # one assignment: old or new, never half
                     log.info("champions changed: %s -> %s", old.versions, self.models.versions)
                     del old  # requests that still hold it keep it until they finish
                     refreeze()
@@ -161,9 +182,10 @@ class Champions:
                 except Exception as exc:  # a locked or missing store must not end the polling
                     log.warning("reading the reload signal failed: %s", exc)
                     signals = self._signals_seen
-                if signals != self._signals_seen or (every_seconds and waited >= every_seconds):
+                asked = signals != self._signals_seen
+                if asked or (every_seconds and waited >= every_seconds):
                     self._signals_seen, waited = signals, 0.0
-                    self.check()
+                    self.check(force=asked)
 
         thread = threading.Thread(target=run, daemon=True, name="registry-poll")
         thread.start()

@@ -165,3 +165,15 @@ def test_the_workspace_reads_imported_and_live_events_once_each(tmp_path):
     ws.write_table("events", store.events_frame(), "imported by a training run")
     store.append_events([_event("e3", item="i3")])
     assert sorted(ws.read_events()[s.EVENT_ID]) == ["e1", "e2", "e3"]
+
+
+def test_a_forgotten_customers_events_leave_no_bytes_in_the_sqlite_files(tmp_path):
+    store = LiveStore(tmp_path / "live.sqlite")
+    store.append_events([_event(f"evt-forgotten-{n}", "i1", user="c1", session="sess-to-erase")
+                         for n in range(50)] + [_event("kept", "i1", user="u2")])
+
+    assert store.forget_customer("c1") == 50
+
+    # The id stays on the forgotten list; what they did is gone from the database and its log.
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("live.sqlite*"))
+    assert b"sess-to-erase" not in raw and b"evt-forgotten" not in raw and b"kept" in raw

@@ -175,3 +175,22 @@ def test_a_registry_error_never_shows_the_password_in_its_tracking_uri(registry,
     assert "s3cret" not in champions.registry_state and "hunter2" not in champions.registry_state
     assert "http://ops:***@mlflow:5000" in champions.registry_state
     assert redact("sqlite:////srv/mlflow.db") == "sqlite:////srv/mlflow.db"
+
+
+def test_a_champion_that_fails_to_load_is_tried_again_after_a_growing_wait_or_at_an_admin_reload(
+        registry, store, monkeypatch):
+    import serving.champions as champions_module
+
+    now = [1000.0]
+    monkeypatch.setattr(champions_module.time, "monotonic", lambda: now[0])
+    attempts = []
+    champions = Champions(lambda: (attempts.append(1), registry.load())[1], registry.find, store)
+    registry.versions["recs"], registry.broken = "shelfwise-recs/2", True
+    assert not champions.check() and len(attempts) == 2
+    assert "tried again in 30 s" in champions.registry_state
+    assert not champions.check() and len(attempts) == 2  # polls within the wait do not load it again
+    now[0] += 31
+    assert not champions.check() and len(attempts) == 3 and "tried again in 60 s" in champions.registry_state
+    assert not champions.check(force=True) and len(attempts) == 4  # POST /admin/reload
+    registry.broken = False
+    assert champions.check(force=True) and champions.models.versions["recs"] == "shelfwise-recs/2"
