@@ -79,32 +79,32 @@ notebooks: env
 	$(BIN)/python notebooks/run.py --out $(SHELFWISE_HOME)/notebooks
 
 lint: env
-	$(BIN)/ruff check features training serving tests notebooks
+	$(BIN)/ruff check features training serving benchmarks tests notebooks
 	$(BIN)/lint-imports
 
 # Wall time and peak memory of every feature table on the full data (README, "Benchmarks").
 bench-features: env
-	$(BIN)/python -m features.benchmark
+	$(BIN)/python -m benchmarks.feature_tables
 
 # Time to train the champion recommender on the full data (README, "Benchmarks").
 bench-recs: env
-	$(BIN)/python -m training.benchmark --as-of $(RECS_AS_OF)
+	$(BIN)/python -m benchmarks.train_recs --as-of $(RECS_AS_OF)
 
 # Throughput, latency, event-to-answer time and memory of the running service (`make serve`
 # in another terminal; needs wrk: apt-get install wrk, and SHELFWISE_API_KEY=a storefront key).
 # README, "Speed".
 bench-load: env
-	$(BIN)/python -m serving.loadtest --url http://127.0.0.1:$(PORT) --bare
+	$(BIN)/python -m benchmarks.loadtest --url http://127.0.0.1:$(PORT) --bare
 
 # Ten minutes of mixed traffic at 80% of the running service's measured peak: errors, p99 and
 # memory per minute (needs wrk and SHELFWISE_API_KEY=an admin key). README, "Trust".
 soak: env
-	$(BIN)/python -m serving.soak --url http://127.0.0.1:$(PORT) --minutes 10 --out $(SHELFWISE_HOME)/soak
+	$(BIN)/python -m benchmarks.soak --url http://127.0.0.1:$(PORT) --minutes 10 --out $(SHELFWISE_HOME)/soak
 
 # Requests generated from the running service's OpenAPI for 10 minutes (schemathesis; needs
 # SHELFWISE_API_KEY=an admin key). Changes stock and stores events: use a demo workspace.
 fuzz-api: env
-	$(BIN)/python -m serving.fuzz --url http://127.0.0.1:$(PORT) --seconds 600
+	$(BIN)/python -m benchmarks.fuzz --url http://127.0.0.1:$(PORT) --seconds 600
 
 clean:
 	rm -rf $(VENV) .shelfwise

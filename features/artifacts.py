@@ -66,16 +66,17 @@ def write_checksums(path: Path) -> None:
 
 
 def verify_checksums(path: Path) -> None:
-    """Raise :class:`IncompatibleModelError` naming the first file that is missing, differs, or
-    is there without being listed."""
+    """Raise :class:`IncompatibleModelError` naming the first file that is missing or differs,
+    or a mapped array that is there without being listed."""
     listed = path / CHECKSUMS
     if not listed.exists():
         raise IncompatibleModelError(f"{path}: no {CHECKSUMS}, so its files cannot be checked; "
                                      "it was written by an older shelfwise: retrain it")
     sums = json.loads(listed.read_text())
-    # Every file is loaded by pattern (mapped/*.npy), so an unlisted one would be served too.
-    extra = sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
-                   if p.is_file() and p.name != CHECKSUMS and p.relative_to(path).as_posix() not in sums)
+    # The mapped arrays are loaded by pattern (mapped/*.npy), so an unlisted one would be served
+    # too. (Elsewhere MLflow adds files of its own, MLmodel and the like, that nothing loads.)
+    extra = sorted(p.relative_to(path).as_posix() for p in (path / MAPPED).rglob("*")
+                   if p.is_file() and p.relative_to(path).as_posix() not in sums)
     if extra:
         raise IncompatibleModelError(f"{path / extra[0]}: not written by training (not in {CHECKSUMS}); "
                                      "remove it or retrain")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from features import schema as s
 from features.interactions import IdIndex, basket_matrix
-from features.online_retail import build_items
+from features.sources.online_retail import build_items
 
 ITEM_FEATURE_SET = "item_v1"
 WINDOWS = (7, 30, 90)

@@ -21,7 +21,8 @@ import pandas as pd
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from features.live_store import open_live_store
+from features.live.sqlite_store import SQLiteLiveStore
+from features.live.store import LiveStore
 from features.privacy import drop_forgotten
 
 log = logging.getLogger("shelfwise")
@@ -111,10 +112,14 @@ class Workspace:
         """The service's SQLite store of live events and catalogue updates."""
         return self.home / "live.sqlite"
 
-    def live_store(self):
+    def live_store(self) -> LiveStore:
         """The store of live events and item updates: Redis when ``live_store_url`` is set,
         else SQLite in the workspace."""
-        return open_live_store(self.live_store_path, self.live_store_url)
+        if self.live_store_url:
+            from features.live.redis_store import RedisLiveStore  # only deployments with Redis need it
+
+            return RedisLiveStore(self.live_store_url)
+        return SQLiteLiveStore(self.live_store_path)
 
     def existing_live_store(self):
         """The live store if the service ever opened one (Redis when configured), else ``None``:
@@ -129,7 +134,7 @@ class Workspace:
 
     def read_events(self) -> pd.DataFrame | None:
         """Imported or simulated events plus the events the service received since
-        (:mod:`features.live_store`); ``None`` when there are neither."""
+        (:mod:`features.live`); ``None`` when there are neither."""
         imported = self.read_table_if_present("events")
         store = self.existing_live_store()
         live = store.events_frame() if store is not None else None

@@ -3,7 +3,7 @@
 BentoML restarts a worker whose start-up fails, forever. Checking for champion models
 first turns the commonest failure (nothing trained yet) into a clear message; a registry
 that cannot be read is survived when the workspace has cached models from an earlier
-start (:mod:`serving.model_cache`), and is a clear message otherwise; a worker
+start (:mod:`serving.runtime.model_cache`), and is a clear message otherwise; a worker
 that still cannot start (a broken artifact, a feature set this code does not know, an
 unreachable live store) writes why to a file this process watches, which then stops the server and exits 3.
 """
@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 from features.workspace import Settings, Workspace
-from serving.access import KEYS_ENV, AccessConfigError, keys_path, load_keys
-from serving.errors import START_FAILURE_ENV, start_failures
-from serving.model_cache import ModelCache, NoCachedModelsError
-from serving.registry import MODEL_NAMES, NoChampionError, find_champions, redact
+from serving.api.access import KEYS_ENV, AccessConfigError, keys_path, load_keys
+from serving.api.errors import START_FAILURE_ENV, start_failures
+from serving.runtime.model_cache import ModelCache, NoCachedModelsError
+from serving.runtime.registry import MODEL_NAMES, NoChampionError, find_champions, redact
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         failure = Path(tmp) / "failure.txt"
         env = {**os.environ, "SHELFWISE_HOME": str(ws.home), "BENTOML_DO_NOT_TRACK": "true",
                "MLFLOW_DISABLE_TELEMETRY": "true", START_FAILURE_ENV: str(failure)}
-        cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:Shelfwise",
+        cmd = [sys.executable, "-m", "bentoml", "serve", "serving.api.service:Shelfwise",
                "--host", args.host, "--port", str(args.port), "--working-dir", str(PROJECT_ROOT)]
         return _watch(subprocess.Popen(cmd, env=env), failure)
 

@@ -116,6 +116,24 @@ def seasonal_blended():
     return BlendedRecommender(params).fit(make_small_shop(), pd.Timestamp("2011-06-01"))
 
 
+@pytest.fixture(scope="session")
+def blended_dir(tmp_path_factory):
+    """A small blended recommender saved as the service reads it (titles "title <id>",
+    popularity n..1 in model order)."""
+    from training.ranker import BlendedRecommender, RankerParams
+
+    model = BlendedRecommender(RankerParams(n_windows=3, window_days=60, max_rounds=30)).fit(
+        make_small_shop(), pd.Timestamp("2011-03-01"))
+    path = tmp_path_factory.mktemp("blended")
+    items = model.history_.items
+    n = len(items)
+    # Rules "i0 -> i6 (confidence 0.9)" and "i2 -> i8 (0.5)".
+    rows, cols = items.indices(["i0", "i2"]), items.indices(["i6", "i8"])
+    fbt = sp.csr_matrix(([0.9, 0.5], (rows, cols)), shape=(n, n))
+    model.save(path, np.array([f"title {i}" for i in items.ids]), np.arange(n, 0, -1), {}, fbt_scores=fbt)
+    return path, model
+
+
 def make_small_shop() -> pd.DataFrame:
     """The ``small_shop`` fixture's data, for module-scoped fixtures too."""
     rng = np.random.default_rng(7)
@@ -243,11 +261,11 @@ def open_store(request, tmp_path):
     the same store, as another worker process would make."""
     import uuid
 
-    from features.live_store import LiveStore
-    from features.redis_store import RedisLiveStore
+    from features.live.redis_store import RedisLiveStore
+    from features.live.sqlite_store import SQLiteLiveStore
 
     if request.param == "sqlite":
-        return lambda: LiveStore(tmp_path / "live.sqlite")
+        return lambda: SQLiteLiveStore(tmp_path / "live.sqlite")
     url, prefix = request.getfixturevalue("redis_url"), f"test-{uuid.uuid4().hex}:"
     return lambda: RedisLiveStore(url, prefix=prefix)
 
@@ -264,7 +282,7 @@ def browser():
 
     One per module, not per session: while Playwright's sync API is open, its event loop
     counts as running in the main thread, and every later async (anyio) test failed with
-    "Cannot run the event loop while another loop is running" (tests/serving/test_access.py
+    "Cannot run the event loop while another loop is running" (tests/serving/api/test_access.py
     run after test_report.py or test_end_to_end.py)."""
     import os
 

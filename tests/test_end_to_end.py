@@ -59,7 +59,7 @@ def trained_home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def api_keys(trained_home) -> dict[str, str]:
     """One key per role, made the way `shelfwise keys create` makes them."""
-    from serving.access import ROLES, KeyStore, keys_path
+    from serving.api.access import ROLES, KeyStore, keys_path
 
     store = KeyStore(keys_path(trained_home))
     return {role: store.create(role, f"e2e-{role}")[1] for role in ROLES}
@@ -190,7 +190,7 @@ def test_served_lists_are_the_trained_models_lists_and_respect_include_purchased
     import numpy as np
     import pandas as pd
 
-    from serving.benchmark import main as benchmark
+    from benchmarks.served_lists import main as benchmark
     from training.ranker import BlendedRecommender
 
     # The registered champion, read the way training reads it.
@@ -374,7 +374,7 @@ def test_a_new_champion_promoted_under_soak_load_is_served_without_failing_a_req
     # The load: `make soak` for 72 s (wrk, mixed endpoints) at half the peak it measures first:
     # at 80% both workers reload for over a minute on 2 cores.
     soak = subprocess.Popen(
-        [sys.executable, "-m", "serving.soak", "--url", str(service.base_url).rstrip("/"), "--key",
+        [sys.executable, "-m", "benchmarks.soak", "--url", str(service.base_url).rstrip("/"), "--key",
          api_keys["admin"], "--minutes", "1.2", "--interval", "12", "--share", "0.5", "--probe-seconds", "2",
          "--out", str(tmp_path)],
         env=_env(trained_home), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -511,7 +511,7 @@ def test_oversized_slow_and_stuck_clients_do_not_hold_up_the_service(service, ap
 
 
 def test_a_forgotten_customer_is_gone_from_every_endpoint_export_and_file(service, trained_home, api_keys):
-    from serving.segments import BUILT_IN
+    from serving.marketing.segments import BUILT_IN
 
     champions = service.post("/segments/query", json={"name": "rfm-champions", "limit": 20}).json()
     who = next(c["customer_id"] for c in champions["customers"]
@@ -579,7 +579,7 @@ def test_thousands_of_requests_generated_from_the_openapi_document_get_no_5xx_an
     # Last of the tests on this service: the generated requests change stock and store events.
     # `make fuzz-api` runs the same for longer (README, "Trust").
     out = subprocess.run(
-        [sys.executable, "-m", "serving.fuzz", "--url", str(service.base_url).rstrip("/"),
+        [sys.executable, "-m", "benchmarks.fuzz", "--url", str(service.base_url).rstrip("/"),
          "--key", api_keys["admin"], "--examples", "30"],  # a count: a time budget's count flaked
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-5000:] + out.stderr[-2000:]
@@ -589,7 +589,7 @@ def test_thousands_of_requests_generated_from_the_openapi_document_get_no_5xx_an
 
 def test_killing_the_service_mid_stream_of_events_loses_no_acknowledged_event(service, trained_home):
     # The very last test on this service: it kills it (SIGKILL, every worker) mid-stream.
-    from features.live_store import LiveStore
+    from features.live.sqlite_store import SQLiteLiveStore
 
     acknowledged, stop = [], threading.Event()
 
@@ -616,7 +616,7 @@ def test_killing_the_service_mid_stream_of_events_loses_no_acknowledged_event(se
     for t in shoppers:
         t.join()
     assert len(acknowledged) > 100
-    stored = set(LiveStore(trained_home / "live.sqlite").events_frame()["event_id"])
+    stored = set(SQLiteLiveStore(trained_home / "live.sqlite").events_frame()["event_id"])
     assert not set(acknowledged) - stored
 
 
@@ -624,7 +624,7 @@ def test_a_restart_while_the_registry_is_down_serves_the_cached_models_and_says_
         trained_home, api_keys, registry_server, service):
     # The module's service loaded its champions through the tracking server, and so cached them
     # (asked for here so that the test also runs alone; in the module it has started already).
-    from serving.champions import registry_versions
+    from serving.runtime.champions import registry_versions
 
     champions = registry_versions(f"sqlite:///{trained_home / 'mlflow' / 'mlflow.db'}")
     port, proc = registry_server["port"], registry_server["proc"]
@@ -656,7 +656,7 @@ def test_a_restart_while_the_registry_is_down_serves_the_cached_models_and_says_
 
 def test_a_champion_that_cannot_load_stops_the_start_with_a_message_instead_of_restarting(tmp_path):
     from features.workspace import Workspace
-    from serving.access import KeyStore, keys_path
+    from serving.api.access import KeyStore, keys_path
     from training import registry
 
     ws = Workspace(tmp_path)

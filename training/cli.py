@@ -19,9 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features import mapped, online_retail
 from features import schema as s
-from features.cdnow import read_cdnow
 from features.customer_features import (
     DEFAULT_FEATURE_SET,
     FEATURE_SETS,
@@ -31,11 +29,13 @@ from features.customer_features import (
     get_feature_set,
     monthly_cutoffs,
 )
-from features.imports import ImportReport
 from features.interactions import InteractionWeights, build_interactions
 from features.item_features import build_item_features, catalogue_as_of
 from features.privacy import drop_forgotten
-from features.simulate import SimulationParams, funnel, simulate_events
+from features.sources import mapped, online_retail
+from features.sources.cdnow import read_cdnow
+from features.sources.imports import ImportReport
+from features.sources.simulate import SimulationParams, funnel, simulate_events
 from features.workspace import Settings, Workspace
 from training import progress
 
@@ -378,21 +378,22 @@ def _run_serving(ws: Workspace, module: str, *args: str) -> int:
 
 
 def cmd_score_customers(ws: Workspace, args: argparse.Namespace) -> int:
-    return _run_serving(ws, "serving.score", "--out", str(args.out))
+    return _run_serving(ws, "serving.marketing.score", "--out", str(args.out))
 
 
 # Commands that are a serving module's own (its options and --help too).
 # Commands that write the workspace's files; they take its write lock (retrain takes it itself,
 # after its own lock, so that a second retrain from cron exits at once instead of waiting).
 WRITERS = {"ingest", "events", "features", "train"}
-SERVING_COMMANDS = {"segments": "serving.marketing", "offers": "serving.marketing",
-                    "report": "serving.marketing", "keys": "serving.access", "forget": "serving.privacy"}
+SERVING_COMMANDS = {"segments": "serving.marketing.tools", "offers": "serving.marketing.tools",
+                    "report": "serving.marketing.tools", "keys": "serving.api.access",
+                    "forget": "serving.privacy"}
 
 
 def cmd_serving(ws: Workspace, argv: list[str]) -> int:
     module = SERVING_COMMANDS[argv[0]]
-    # serving.marketing takes the command name as its first argument; the others do not.
-    return _run_serving(ws, module, *(argv if module == "serving.marketing" else argv[1:]))
+    # serving.marketing.tools takes the command name as its first argument; the others do not.
+    return _run_serving(ws, module, *(argv if module == "serving.marketing.tools" else argv[1:]))
 
 
 def cmd_mlflow_ui(ws: Workspace, args: argparse.Namespace) -> int:

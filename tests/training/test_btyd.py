@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.cdnow import read_cdnow
 from features.customer_features import build_rfm_summary
+from features.sources.cdnow import read_cdnow
 from training.btyd import BetaGeoModel, GammaGammaModel, expected_clv
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data/cdnow/CDNOW_sample.txt"

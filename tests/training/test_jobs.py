@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from features.online_retail import build_items
+from features.sources.online_retail import build_items
 from features.workspace import Workspace
 from training import jobs, registry
 
@@ -132,7 +132,7 @@ def test_churn_is_calibrated_and_compared_with_bgnbd_and_scores_export_with_driv
                                                                                     monkeypatch, tmp_path):
     import json
 
-    from serving.runtime import CustomerScorer
+    from serving.runtime.models import CustomerScorer
     from training.cli import main
 
     as_of = pd.Timestamp("2011-03-01")

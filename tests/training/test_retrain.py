@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from features.online_retail import RAW_COLUMNS
+from features.sources.online_retail import RAW_COLUMNS
 from features.workspace import Workspace
 from tests.conftest import make_orders, make_small_shop
 from training import jobs, registry

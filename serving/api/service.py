@@ -1,0 +1,430 @@
+"""The BentoML service: thin API methods over :class:`serving.storefront.lists.Storefront`,
+:class:`serving.runtime.models.CustomerScorer` and, for marketers, :class:`serving.marketing.tools.Marketing`
+(segments, offers and the report).
+
+Start it with ``shelfwise serve`` (or ``python -m serving``), which checks that champion
+models exist before handing over to ``bentoml serve``. Each worker process loads the
+models; live events and catalogue updates go through the live store (SQLite in the
+workspace, or Redis), so every worker sees what any of them accepted. A background thread
+polls the registry and swaps in a new champion without failing a request
+(:mod:`serving.runtime.champions`); ``POST /admin/reload`` makes every worker check at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated
+
+import bentoml
+import pandas as pd
+from bentoml.exceptions import BadInput, NotFound, ServiceUnavailable
+from fastapi import FastAPI, HTTPException, Path, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from pydantic import Field
+
+from features.workspace import Settings, Workspace
+from serving.api.access import AccessMiddleware, load_keys
+from serving.api.errors import ErrorBodyMiddleware, keep_client_errors_out_of_the_log, report_start_failure
+from serving.api.http_metrics import RequestMetricsMiddleware, metrics_page, route_paths
+from serving.api.limits import LimitsMiddleware
+from serving.api.schemas import (
+    Accepted,
+    BoughtTogetherRequest,
+    BuyAgainRequest,
+    CustomerResponse,
+    ErrorBody,
+    Event,
+    ItemsResponse,
+    ItemUpdate,
+    ListOptions,
+    OfferRequest,
+    OfferResponse,
+    Pong,
+    RecommendRequest,
+    RecommendResponse,
+    ReloadResponse,
+    SegmentPage,
+    SegmentQuery,
+    SimilarItemsRequest,
+    StatusResponse,
+    item_fields,
+    list_json,
+)
+from serving.marketing.report import report_path
+from serving.marketing.segments import SegmentError, UnknownSegmentError
+from serving.marketing.spreadsheet import defuse_formulas
+from serving.marketing.tools import Marketing
+from serving.privacy import begin, erasure_status, finish, unfinished
+from serving.runtime.champions import (
+    Champions,
+    Models,
+    load_champions,
+    load_models,
+    refreeze,
+    registry_versions,
+)
+from serving.runtime.model_cache import ModelCache
+from serving.storefront.lists import UnknownItemsError
+from serving.storefront.rules import Picked, Rules
+
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+log = logging.getLogger("shelfwise")
+
+UserId = Annotated[str, Field(min_length=1, max_length=64, examples=["13085"],
+                              description="The retailer's customer id.")]
+
+status_app = FastAPI(title="shelfwise status")
+# GET pages (a segment's CSV, the report). Mounted at the root but matched only when one of
+# its routes matches, after the service's own API routes.
+pages_app = FastAPI(title="shelfwise pages", docs_url=None, redoc_url=None, openapi_url=None)
+# FastAPI documents its own 422 body for routes with parameters; ErrorBodyMiddleware answers
+# ours, so the document says so (schemathesis checks every answer against it).
+BAD_PATH = {422: {"model": ErrorBody, "description": "A path parameter is invalid."}}
+EXPORT_CHUNK = 5000
+SETTINGS = Settings()
+# The storefront's calls (and the no-op the load benchmark compares them with).
+HOT_PATHS = ("recommend", "similar_items", "frequently_bought_together", "buy_again", "trending", "events",
+             "ping")
+
+
+def _rules(options: ListOptions, models: Models) -> Rules:
+    excluded, _ = models.storefront.catalogue.positions(list(options.exclude_item_ids or []))
+    return Rules(exclude=frozenset(excluded.tolist()), categories=frozenset(options.categories),
+                 in_stock_only=options.in_stock_only, min_price=options.min_price,
+                 max_price=options.max_price, max_per_category=options.max_per_category,
+                 offset=options.offset)
+
+
+@bentoml.asgi_app(status_app, path="/v1")
+@bentoml.asgi_app(pages_app, path="")
+@bentoml.service(
+    name="shelfwise",
+    # A short timeout bounds how long per-request objects live (see README, "Serving").
+    traffic={"timeout": 10},
+    workers=SETTINGS.workers,
+    logging={"access": {"enabled": SETTINGS.access_log}},
+    # BentoML's OpenTelemetry middleware opens spans for every request even though, at its
+    # default sample rate (0), no trace is kept: about a sixth of a worker's CPU under
+    # /recommend load (py-spy). The storefront's hot paths skip it; the rest stay traceable.
+    tracing={"excluded_urls": [rf"/({'|'.join(HOT_PATHS)})(\?|$)"]},
+    # BentoML labels its HTTP metrics with the raw path; serving.api.http_metrics counts by route instead.
+    metrics={"enabled": False},
+)
+class Shelfwise:
+    """Storefront recommendations and customer scores from the registry's champion models."""
+
+    def __init__(self) -> None:
+        self.workspace = Workspace.from_settings(SETTINGS)
+        try:
+            self.store = store = self.workspace.live_store()
+            store.compact_item_updates()  # one row per updated item to replay, at each start
+            cache = ModelCache(self.workspace)
+            self.champions = Champions(lambda: load_champions(self.workspace, store, cache),
+                                       lambda: registry_versions(self.workspace.tracking_uri), store,
+                                       fallback=lambda: load_models(self.workspace, store, cache.last_good()))
+        except Exception as exc:  # broken artifact, unreachable live store: stop, don't loop
+            report_start_failure(exc)
+            raise
+        self.champions.poll(SETTINGS.reload_seconds)
+        # Rewriting files for an erasure takes seconds: one at a time, off the request path.
+        self._erasures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="erasure")
+        for customer_id in unfinished(self.workspace):  # begun before a stop
+            self._erasures.submit(self._finish_erasure, customer_id)
+        # Loaded state never changes: keep it out of the collector's way (GC pauses under load).
+        refreeze()
+
+    @property
+    def models(self) -> Models:
+        return self.champions.models
+
+    # -- storefront ---------------------------------------------------------------------
+    # The storefront's lists are `async def`: BentoML runs them on the event loop instead of
+    # handing each request to a thread. With the embedded live store they do no slow I/O
+    # (cached lists, local SQLite reads; a cold list is about 1.6 ms of compute), and the
+    # hand-off cost more than the work: worker CPU per /recommend 1.19-1.23 ms against
+    # 1.58-3.55 ms (README, "The service under load"). With Redis their reads are round trips
+    # on the loop (one for /recommend); threads were slower with a local Redis (README,
+    # "Several machines"). Writes (/events, /items) and the marketers' calls stay in threads.
+    def _list(self, picked: list[Picked], models: Models) -> Response:
+        return Response(list_json(self._answer(picked, models), models.versions["recs"]),
+                        media_type="application/json")
+
+    def _answer(self, picked: list[Picked], models: Models) -> list[dict]:
+        cat = models.storefront.catalogue
+        return [item_fields(cat.ids[p.item], cat.titles[p.item], p.score, p.source, cat.category[p.item],
+                            cat.price[p.item]) for p in picked]
+
+    @bentoml.api(input_spec=RecommendRequest)
+    async def recommend(self, **fields) -> RecommendResponse:
+        """"For you": exactly k items when the catalogue allows it, filled personal -> similar
+        to recent views -> trending -> popular, each item naming its source."""
+        models = self.models
+        front = models.storefront
+        user_id, session_id = fields["user_id"], fields["session_id"]
+        shopper = front.shopper(user_id, session_id)
+        if shopper.forgotten:  # answered like an unknown visitor (their history is gone)
+            user_id, shopper = None, front.shopper(None, session_id)
+        # The same request from the same live state gets the same answer (serving.storefront.answers).
+        key = (user_id, *[tuple(v) if type(v) is list else v for v in fields.values()])
+        body = models.answers.get(key, shopper)
+        if body is None:
+            req = RecommendRequest.model_construct(**fields)
+            include = SETTINGS.include_purchased if req.include_purchased is None else req.include_purchased
+            picked, known = front.recommend(user_id, req.session_id, req.k, _rules(req, models), include,
+                                            shopper)
+            body = list_json(self._answer(picked, models), models.versions["recs"], user_id=req.user_id,
+                             session_id=req.session_id, fallback=not known, include_purchased=include)
+            models.answers.put(key, shopper, body, front.valid_until(picked, req.k))
+        return Response(body, media_type="application/json")
+
+    @bentoml.api(input_spec=SimilarItemsRequest)
+    async def similar_items(self, **fields) -> ItemsResponse:
+        """Item page: items like this one."""
+        req = SimilarItemsRequest.model_construct(**fields)
+        models = self.models
+        picked = self._catch(lambda: models.storefront.similar_items(
+            req.item_id, req.k, _rules(req, models)), not_found=True)
+        return self._list(picked, models)
+
+    @bentoml.api(input_spec=BoughtTogetherRequest)
+    async def frequently_bought_together(self, **fields) -> ItemsResponse:
+        """Cart: items often bought with these."""
+        req = BoughtTogetherRequest.model_construct(**fields)
+        models = self.models
+        picked = self._catch(lambda: models.storefront.bought_together(
+            req.item_ids, req.k, _rules(req, models)), not_found=True)
+        return self._list(picked, models)
+
+    @bentoml.api(input_spec=BuyAgainRequest)
+    async def buy_again(self, **fields) -> ItemsResponse:
+        """The customer's own items to re-order, best first (empty for a customer with none)."""
+        req = BuyAgainRequest.model_construct(**fields)
+        models = self.models
+        if self._forgotten(req.user_id):
+            return self._list([], models)
+        picked = models.storefront.buy_again(req.user_id, req.k, _rules(req, models))
+        return self._list(picked, models)
+
+    @bentoml.api(input_spec=ListOptions)
+    async def trending(self, **fields) -> ItemsResponse:
+        """Items bought most lately (recency-weighted, including purchases received live)."""
+        req = ListOptions.model_construct(**fields)
+        models = self.models
+        picked = models.storefront.trending(req.k, _rules(req, models))
+        return self._list(picked, models)
+
+    @bentoml.api
+    def events(self, events: Annotated[list[Event], Field(min_length=1, max_length=1000)]) -> Accepted:
+        """A shopper's events; the next /recommend for that shopper reflects them. Stored
+        durably in the workspace for the next training run."""
+        # Events of a forgotten customer are acknowledged but not kept (received > stored);
+        # one lookup per customer in the batch, not per event.
+        forgotten = {u for u in {e.user_id for e in events} if self._forgotten(u)}
+        kept = [e.model_dump() for e in events if e.user_id not in forgotten]
+        stored = self._catch(lambda: self.models.storefront.record_events(kept)) if kept else 0
+        return Accepted(received=len(events), stored=stored)
+
+    @bentoml.api
+    def items(self, items: Annotated[list[ItemUpdate], Field(min_length=1, max_length=1000)]) -> Accepted:
+        """Catalogue updates (stock, price, category, new items); effective at once for every worker."""
+        n = self.models.storefront.update_items([i.model_dump() for i in items])
+        return Accepted(received=len(items), stored=n)
+
+    @bentoml.api
+    async def ping(self) -> Pong:
+        """Does nothing: the framework's own floor, for the load benchmark."""
+        # A pydantic model, like every list's answer: BentoML builds the JSON schema of a
+        # plain `dict` return type on every response, which took a third of /ping's time.
+        return Pong()
+
+    @bentoml.api(route="/admin/reload")
+    def reload(self) -> ReloadResponse:
+        """Ask every worker to check the registry within a second and switch to new champions
+        if there are any; /v1/status then shows the versions served."""
+        self.champions.request_reload()
+        return ReloadResponse(requested=True, models=self.models.versions,
+                              registry=self.champions.registry_state)
+
+    def _forgotten(self, customer_id: str | None) -> bool:
+        return customer_id is not None and self.store.is_forgotten(customer_id)
+
+    def _without_forgotten(self, members: pd.DataFrame) -> pd.DataFrame:
+        forgotten = self.store.forgotten_ids()
+        return members[~members["customer_id"].isin(forgotten)] if forgotten else members
+
+    @staticmethod
+    def _catch(call, not_found: bool = False):
+        try:
+            return call()
+        except UnknownItemsError as exc:
+            raise (NotFound if not_found else BadInput)(str(exc)) from None
+
+    # -- customers ------------------------------------------------------------------------
+    @bentoml.api
+    def customer(self, customer_id: UserId) -> CustomerResponse:
+        """Churn probability and predicted lifetime value over the next horizon."""
+        models = self.models
+        customers = models.customers
+        scores = None if self._forgotten(customer_id) else customers.score(customer_id)
+        if scores is None:
+            raise NotFound(f"customer_id {customer_id!r} has no purchase history in the "
+                           f"workspace's orders; scores exist only for known customers")
+        churn, cltv, recency = scores
+        row = customers.frame.loc[customer_id]
+        return CustomerResponse(
+            customer_id=customer_id, churn_probability=min(max(churn, 0.0), 1.0),
+            churn_horizon_days=customers.churn_horizon_days,
+            predicted_cltv=cltv, cltv_horizon_days=customers.cltv_horizon_days,
+            risk_band=row["risk_band"], cltv_decile=int(row["cltv_decile"]), cltv_tier=row["cltv_tier"],
+            next_purchase_date=None if pd.isna(row["next_purchase_date"])
+            else row["next_purchase_date"].date().isoformat(),
+            drivers={f: customers.drivers[f][customer_id] for f in ("churn", "cltv")},
+            days_since_last_order=recency, as_of=customers.as_of.date().isoformat(),
+            feature_set=customers.churn_meta["feature_set"],
+            model_versions={f: models.versions[f] for f in ("churn", "cltv")})
+
+    # -- marketers ------------------------------------------------------------------------
+    def _marketing(self) -> Marketing:
+        marketing = self.models.marketing
+        if marketing is None:  # pragma: no cover - every loaded model set builds one
+            raise ServiceUnavailable("segments are not loaded")
+        return marketing
+
+    @bentoml.api(route="/segments/query", input_spec=SegmentQuery)
+    def segments_query(self, **fields) -> SegmentPage:
+        """Members of a built-in or saved segment, or of ad-hoc conditions, a page at a time,
+        with the scores behind their membership."""
+        req = SegmentQuery.model_construct(**fields)
+        m = self._marketing()
+        try:
+            if req.name is not None:
+                record, f = m.saved.segment(req.name)
+                name = req.name
+            else:
+                f, name = req.filter, "query"
+                record = {"definition": f.model_dump(mode="json", exclude_unset=True)}
+            members = self._without_forgotten(m.base.export(name, f))
+        except SegmentError as exc:
+            raise (NotFound if isinstance(exc, UnknownSegmentError) else BadInput)(str(exc)) from None
+        page = members.iloc[req.offset:req.offset + req.limit]
+        end = req.offset + len(page)
+        return SegmentPage(segment=name, definition=record["definition"], size=len(members),
+                           offset=req.offset, next_offset=end if end < len(members) else None,
+                           as_of=m.base.as_of.date().isoformat(), model_versions=m.versions,
+                           customers=page.to_dict(orient="records"))
+
+    @pages_app.get("/segments/{name}/export",
+                   responses={404: {"description": "No segment of that name."}, **BAD_PATH})
+    def segment_export(self, name: str) -> StreamingResponse:
+        """A segment's members as CSV (customer_id, segment, the scores behind it), streamed."""
+        m = self._marketing()
+        try:
+            _, f = m.saved.segment(name)
+            members = self._without_forgotten(m.base.export(name, f))
+        except SegmentError as exc:
+            raise HTTPException(404, detail=str(exc)) from None
+
+        def chunks():
+            for start in range(0, max(len(members), 1), EXPORT_CHUNK):
+                chunk = defuse_formulas(members.iloc[start:start + EXPORT_CHUNK])
+                yield chunk.to_csv(index=False, header=start == 0)
+
+        return StreamingResponse(chunks(), media_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{name}.csv"',
+            "X-Segment-Size": str(len(members)), "X-As-Of": m.base.as_of.date().isoformat()})
+
+    @bentoml.api(route="/offers", input_spec=OfferRequest)
+    def offers(self, **fields) -> OfferResponse:
+        """The next best offer for one customer, with the reason in words and numbers; the
+        decision is logged with its inputs."""
+        req = OfferRequest.model_construct(**fields)
+        m = self._marketing()
+        if req.customer_id not in m.policy.values.index or self._forgotten(req.customer_id):
+            raise NotFound(f"customer_id {req.customer_id!r} has no scores as of {m.base.as_of.date()}; "
+                           "offers exist only for known customers")
+        try:
+            return OfferResponse(**m.decide(req.customer_id, req.campaign))
+        except SegmentError as exc:
+            raise BadInput(str(exc)) from None
+
+    @pages_app.get("/report", response_class=HTMLResponse,
+                   responses={404: {"description": "No report written yet."}})
+    def report(self) -> HTMLResponse:
+        """The latest marketer report (`shelfwise report --out DIR` writes it)."""
+        path = report_path(self.workspace)
+        if not path.exists():
+            raise HTTPException(404, detail="no report yet: `shelfwise report --out DIR` writes it")
+        return HTMLResponse(path.read_text())
+
+    @pages_app.get("/metrics", include_in_schema=False)
+    def metrics(self) -> Response:
+        """Prometheus metrics by route template (serving.api.http_metrics); a key of the monitoring or
+        admin role, unless SHELFWISE_METRICS_PUBLIC=true."""
+        body, content_type = metrics_page()
+        return Response(body, media_type=content_type)
+
+    @pages_app.delete("/customers/{customer_id}", status_code=202, responses=BAD_PATH)
+    def forget_customer(self, request: Request,
+                        customer_id: Annotated[str, Path(min_length=1, max_length=64)]) -> dict:
+        """Erase a customer everywhere (admin keys only). When this answers, no endpoint or
+        export returns them; the workspace's files then lose their rows in the background and
+        an audit record is written (`GET /customers/{id}/erasure` says when)."""
+        # AccessMiddleware names the admin key on every request that reaches this route.
+        begun = begin(self.workspace, customer_id, f"api:{request.state.api_key}", store=self.store)
+        self._erasures.submit(self._finish_erasure, customer_id)
+        return {"customer_id": customer_id, "status": "erasing", "live_events_removed": begun["live_events"],
+                "status_url": f"/customers/{customer_id}/erasure"}
+
+    @pages_app.get("/customers/{customer_id}/erasure",
+                   responses={404: {"description": "The customer was never forgotten."}, **BAD_PATH})
+    def erasure(self, customer_id: Annotated[str, Path(min_length=1, max_length=64)]) -> dict:
+        """Whether a customer's erasure is still rewriting files (`erasing`), `done`, or `failed`
+        because some files could not be read (named, with the reason; the rest are erased), with
+        its audit record (admin keys only)."""
+        status = erasure_status(self.workspace, customer_id)
+        if status is None:
+            raise HTTPException(404, detail=f"customer {customer_id!r} has not been forgotten")
+        return status
+
+    def _finish_erasure(self, customer_id: str) -> None:
+        try:
+            finish(self.workspace, customer_id)
+        except Exception:  # the pending record stays; the next start finishes it
+            log.exception("erasure of a customer failed; it is retried when the service starts")
+
+    @status_app.get("/status", response_model=StatusResponse)
+    def status(self, request: Request) -> StatusResponse:
+        """Which model versions are served and the registry's state; the workspace and why a
+        registry check failed are shown to admin keys only."""
+        models, admin = self.models, request.state.api_role == "admin"
+        registry = self.champions.registry_state
+        if not admin and registry != "ok":
+            registry = "the last registry check failed; an admin key sees why"
+        return StatusResponse(
+            ready=True, state="degraded" if self.champions.degraded else "ok",
+            workspace=str(self.workspace.home) if admin else None, models=models.versions,
+            customers_scored=len(models.customers.scores),
+            features_as_of=models.customers.as_of.date().isoformat(),
+            registry=registry, last_registry_check=self.champions.last_check)
+
+
+
+def route_templates() -> list[str]:
+    """Every route the service answers, as templates (``/customers/{customer_id}``)."""
+    return [*(api.route for api in Shelfwise.apis.values()), *route_paths(pages_app.routes),
+            *route_paths(status_app.routes, "/v1"), "/livez", "/readyz", "/healthz", "/", "/docs.json",
+            "/static_content/{file:path}"]
+
+
+# Requests are counted first, refused ones included; then every request passes the key check
+# (serving.api.access): `python -m serving` refuses to start without keys, so an empty key set
+# here means no request gets through.
+Shelfwise.add_asgi_middleware(RequestMetricsMiddleware, templates=route_templates())
+Shelfwise.add_asgi_middleware(AccessMiddleware, keys=load_keys(SETTINGS.home),
+                              public_metrics=SETTINGS.metrics_public)
+Shelfwise.add_asgi_middleware(LimitsMiddleware, max_body_bytes=SETTINGS.max_body_bytes,
+                              body_seconds=SETTINGS.body_seconds)
+Shelfwise.add_asgi_middleware(ErrorBodyMiddleware)
+keep_client_errors_out_of_the_log()

@@ -1,0 +1,195 @@
+"""The champion models a worker serves, and how it switches to new ones without downtime.
+
+:class:`Champions` holds one :class:`Models` at a time and replaces it whole, so a request
+that took a reference keeps a consistent set while a swap happens. A background thread
+checks the registry every ``reload_seconds``, and at once when any worker asks for it
+(``POST /admin/reload`` sends a "reload" signal through the shared live store, so the
+call reaches every worker process, not only the one that answered it). When the registry
+cannot be read or the new champion fails to load, the last good models stay in service and
+:attr:`Champions.registry_state` says so. At start-up the same failures fall back on the
+models cached in the workspace (:mod:`serving.runtime.model_cache`), and the service is "degraded"
+until the registry answers again.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from features.live.store import LiveStore
+from features.workspace import Workspace
+from serving.marketing.tools import Marketing
+from serving.runtime.model_cache import ModelCache
+from serving.runtime.models import BlendedRuntime, CustomerScorer
+from serving.runtime.registry import MODEL_NAMES, LoadedArtifact, find_champions, redact
+from serving.storefront.answers import AnswerCache
+from serving.storefront.catalogue import Catalogue
+from serving.storefront.lists import Storefront
+
+log = logging.getLogger("shelfwise")
+RELOAD_SIGNAL = "reload"
+RETRY_SECONDS, MAX_RETRY_SECONDS = 30.0, 3600.0  # after a champion fails to load
+
+
+@dataclass
+class Models:
+    """Everything loaded from one set of champion versions; swapped as a whole."""
+
+    versions: dict[str, str]
+    storefront: Storefront
+    customers: CustomerScorer
+    marketing: Marketing | None = None
+    answers: AnswerCache = field(default_factory=AnswerCache)  # of these models only
+
+
+def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, LoadedArtifact]) -> Models:
+    """Build what the service answers from out of the champions' model directories, over the
+    worker's one connection to the live store."""
+    recs = BlendedRuntime(artifacts["recs"].path)
+    items, orders = workspace.read_table_if_present("items"), workspace.read_table("orders")
+    catalogue = Catalogue(recs.item_ids, recs.titles, items)
+    storefront = Storefront(recs, catalogue, store)
+    customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path, orders,
+                               workspace.read_events())
+    customers.drivers  # noqa: B018 - computed now, so no request waits for them
+    versions = {f: a.label for f, a in artifacts.items()}
+    marketing = Marketing.build(workspace, customers, recs, versions, orders, items)
+    return Models(versions, storefront, customers, marketing)
+
+
+def load_champions(workspace: Workspace, store: LiveStore, cache: ModelCache) -> Models:
+    """The registry's champions, through the workspace's cache; remembered once they load."""
+    artifacts = cache.fetch(find_champions(workspace.tracking_uri))
+    models = load_models(workspace, store, artifacts)
+    cache.remember(artifacts)
+    return models
+
+
+def registry_versions(tracking_uri: str) -> dict[str, str]:
+    """The champion labels (``name/version``) the registry names now, as in :attr:`Models.versions`."""
+    return {f: f"{MODEL_NAMES[f]}/{v}" for f, v in find_champions(tracking_uri).items()}
+
+
+def refreeze() -> None:
+    """Collect what is no longer referenced, then freeze what is left.
+
+    Loaded models never change, so the service moves them out of the collector's way
+    (``gc.freeze``: fewer and shorter collections under load). Frozen objects are never
+    collected, though: unfrozen first, the models a swap replaced are freed here, with the
+    files they map."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+class Champions:
+    """The models one worker serves, swapped when the registry's champions change.
+
+    Parameters
+    ----------
+    load, find :
+        Build a :class:`Models`; return the champion labels the registry names now. Both
+        may raise (registry unreachable, broken artifact): the current models then stay.
+    store :
+        Where the reload signal of any worker is seen.
+    fallback :
+        Build the last good :class:`Models` without the registry, for a start-up whose
+        ``load`` fails (:meth:`serving.runtime.model_cache.ModelCache.last_good`).
+    """
+
+    def __init__(self, load: Callable[[], Models], find: Callable[[], dict[str, str]], store: LiveStore,
+                 fallback: Callable[[], Models] | None = None):
+        self._load, self._find, self._store = load, find, store
+        self.registry_state = "ok"
+        try:
+            self.models = load()
+        except Exception as exc:
+            if fallback is None:
+                raise
+            try:
+                self.models = fallback()
+            except Exception as none:  # NoCachedModelsError, or a cached model that fails its checks
+                raise RuntimeError(redact(f"{exc}; and no cached models to fall back on: {none}")) from None
+            self.registry_state = ("serving the last good models cached in the workspace, because "
+                                   f"loading the registry's champions failed: {redact(str(exc))}")
+            log.warning("%s", self.registry_state)
+        self.last_check: str | None = None
+        self._lock = threading.Lock()
+        self._signals_seen = store.signal_count(RELOAD_SIGNAL)
+        self._stop = threading.Event()
+        self._failed: tuple[dict[str, str], float, int] | None = None  # versions, retry time, failures
+
+    def check(self, force: bool = False) -> bool:
+        """Load the registry's champions if they differ from the served ones; True if swapped.
+
+        Champions that failed to load are tried again only after a wait that doubles with each
+        failure (30 s to an hour), so a broken artifact is not downloaded and loaded at every
+        poll; ``force`` (an admin's reload) tries at once.
+        """
+        with self._lock:
+            self.last_check = datetime.now(UTC).isoformat(timespec="seconds")
+            try:
+                found = self._find()
+                swapped = found != self.models.versions
+                if swapped and not force and self._failed is not None and self._failed[0] == found \
+                        and time.monotonic() < self._failed[1]:
+                    return False  # registry_state still says why the last try failed
+                if swapped:
+                    try:
+                        new = self._load()
+                    except Exception as exc:
+                        failures = self._failed[2] + 1 if self._failed and self._failed[0] == found else 1
+                        wait = min(RETRY_SECONDS * 2 ** (failures - 1), MAX_RETRY_SECONDS)
+                        self._failed = (found, time.monotonic() + wait, failures)
+                        raise RuntimeError(f"{exc} (failed {failures} time(s); tried again in {wait:.0f} s "
+                                           "or at POST /admin/reload)") from exc
+                    self._failed = None
+                    old, self.models = self.models, new  # one assignment: old or new, never half
+                    log.info("champions changed: %s -> %s", old.versions, self.models.versions)
+                    del old  # requests that still hold it keep it until they finish
+                    refreeze()
+                self.registry_state = "ok"
+                return swapped
+            except Exception as exc:  # unreachable registry, broken artifact: keep the last good models
+                self.registry_state = f"last check failed, serving the loaded models: {redact(str(exc))}"
+                log.warning("registry check failed: %s", redact(str(exc)))
+                return False
+
+    @property
+    def degraded(self) -> bool:
+        """The last attempt to read the registry's champions failed: what is served may not be
+        the champion (readiness says so; requests are still answered)."""
+        return self.registry_state != "ok"
+
+    def request_reload(self) -> int:
+        """Ask every worker (this one included) to check the registry within a second."""
+        return self._store.send_signal(RELOAD_SIGNAL)
+
+    def poll(self, every_seconds: float, tick: float = 1.0) -> threading.Thread:
+        """Check the registry every ``every_seconds`` (0: only on request) and within
+        ``tick`` seconds of a reload signal, in a daemon thread."""
+        def run() -> None:
+            waited = 0.0
+            while not self._stop.wait(tick):
+                waited += tick
+                try:
+                    signals = self._store.signal_count(RELOAD_SIGNAL)
+                except Exception as exc:  # a locked or missing store must not end the polling
+                    log.warning("reading the reload signal failed: %s", exc)
+                    signals = self._signals_seen
+                asked = signals != self._signals_seen
+                if asked or (every_seconds and waited >= every_seconds):
+                    self._signals_seen, waited = signals, 0.0
+                    self.check(force=asked)
+
+        thread = threading.Thread(target=run, daemon=True, name="registry-poll")
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,350 @@
+"""Plain-Python runtime objects the service calls; tests build them directly.
+
+They read the registered artifact files (``.npz``, LightGBM text, JSON), whose formats
+are the contract with ``training``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from features.artifacts import check_model, load_arrays
+from features.customer_features import History, build_customer_features, build_rfm_summary
+from features.interactions import best_per_row, row_of
+from features.purchase_history import PackedHistory, candidate_features, fold_in_recent, recent_scores
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+
+
+class Memo:
+    """A least-recently-used cache of results that holds no reference to whoever computes
+    them. ``functools.lru_cache`` over a bound method makes a cycle (runtime -> cache ->
+    method -> runtime) that only the cycle collector can free, and the service freezes the
+    collector after each load (``gc.freeze``), so every swapped-out model stayed in memory."""
+
+    def __init__(self, maxsize: int):
+        self.maxsize = maxsize
+        self._entries: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], object]):
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        value = compute()  # outside the lock: two threads may compute the same key once each
+        with self._lock:
+            self._entries[key] = value
+            if len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+        return value
+
+
+def _booster(model_file: Path) -> lgb.Booster:
+    """A LightGBM booster from its text file. LightGBM loads on first use rather than with
+    this module: BentoML's arbiter imports the service only to read its definition, before
+    any worker starts.
+
+    LightGBM imports scikit-learn, and with it scipy.stats, for its estimator classes, which
+    serving never uses: 1.3-2.3 s and 69 MB of every worker and marketer command here. So
+    unless scikit-learn is loaded already (training, the tests), it is hidden while LightGBM
+    loads; LightGBM then runs without its scikit-learn wrappers, and the booster predicts the
+    same."""
+    if "lightgbm" not in sys.modules and "sklearn" not in sys.modules:
+        sys.modules["sklearn"] = None  # makes `import sklearn` raise ImportError
+        try:
+            import lightgbm  # noqa: F401
+        finally:
+            del sys.modules["sklearn"]
+    import lightgbm as lgb
+
+    return lgb.Booster(model_file=str(model_file))
+
+
+# Customers whose ranked list a worker keeps (about 1 KB each: ~100 candidates).
+PERSONAL_CACHE_SIZE = 50_000
+# Shoppers with live events whose candidates and features a worker keeps, so that each new
+# event costs a fold-in and a prediction rather than the whole feature build (about 30 KB
+# each at 4,395 items: ~100 candidates' features and a score per item; 60 MB at most).
+LIVE_CACHE_SIZE = 2_048
+
+
+class BlendedRuntime:
+    """The recommender artifact (``shelfwise-recs-v5``) and the lists it can rank.
+
+    The "for you" list is the customer's own items and EASE candidates ordered by the
+    LightGBM ranker, with features from :func:`features.purchase_history.candidate_features`
+    (the function training used) on the purchase history frozen at the model's ``as_of``.
+    Every method returns model item positions best first and their scores; rules, fallbacks
+    and live state are :mod:`serving.storefront.lists`'s business.
+    """
+
+    def __init__(self, path: Path):
+        self.meta = check_model(path, "recs")
+        arrays = load_arrays(path)
+        self.history = PackedHistory.from_arrays(arrays)
+        self.item_weights = np.ascontiguousarray(arrays["item_weights"])
+        self.season_weights = arrays.get("season_weights")  # absent without a year of history
+        self.booster = _booster(path / "ranker.lgb")
+        self.n_new = int(self.meta["params"]["n_new"])
+        self.item_ids = self.history.items.ids.tolist()
+        self.titles = arrays["item_titles"].tolist()
+        self.popularity = arrays["popularity"].astype(np.float64)
+        n = len(self.item_ids)
+        self.fbt = (sp.csr_matrix((arrays["fbt_scores"], arrays["fbt_indices"], arrays["fbt_indptr"]),
+                                  shape=(n, n)) if "fbt_scores" in arrays else sp.csr_matrix((n, n)))
+        # Trending: purchases weighted by recency (60-day half-life) at the model's as_of.
+        self.trending = arrays["trending"]
+        # Per instance, so a swapped-out model takes its cache with it.
+        self._personal_cache, self._candidate_cache = Memo(PERSONAL_CACHE_SIZE), Memo(LIVE_CACHE_SIZE)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def user_row(self, user_id: str | None) -> int:
+        """Row of a customer the model knows, else -1."""
+        try:
+            return -1 if user_id is None else self.history.users.index(user_id)
+        except KeyError:
+            return -1
+
+    def purchases(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Item positions the customer bought and their distinct orders of each."""
+        return self.history.orders_of(row)
+
+    def bought(self, row: int) -> np.ndarray:
+        return self.history.items_of(row)
+
+    def personal(self, row: int, k: int, include_purchased: bool,
+                 live_interest: dict[int, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ranker's list for a known customer, with live interest folded in.
+
+        Without live interest the list depends only on the model, so it is computed once
+        per customer and kept (least recently used first out): a shopper asks on every
+        page view. With it, the customer's candidates and features are kept instead and
+        only the live interest is folded in afresh (:func:`fold_in_recent`): a whole "for
+        you" list then took 2.0-2.3 ms of CPU on the demo's model instead of 4.5-5.1 ms
+        (``benchmarks.loadtest``'s in-process lists).
+        """
+        key = (row, max(self.n_new, k), include_purchased)
+        if not live_interest:
+            return self._personal_cache.get(key, lambda: self._personal(*key))
+        items, X, recent = self._candidate_cache.get(key, lambda: self._candidates(*key))
+        return self._ranked(items, fold_in_recent(items, X, recent, self.item_weights, live_interest))
+
+    def _personal(self, row: int, n_new: int, include_purchased: bool) -> tuple[np.ndarray, np.ndarray]:
+        _, items, X = self._features(row, n_new, include_purchased)
+        items, scores = self._ranked(items, X)
+        items.flags.writeable = scores.flags.writeable = False  # cached: shared by later requests
+        return items, scores
+
+    def _candidates(self, row: int, n_new: int, include_purchased: bool
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        _, items, X = self._features(row, n_new, include_purchased)
+        recent = recent_scores(self.history, self.item_weights, row)
+        for a in (items, X, recent):
+            a.flags.writeable = False  # cached: shared by later requests
+        return items, X, recent
+
+    def buy_again(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The customer's own items only, ordered by the same ranker."""
+        _, items, X = self._features(row, 0, True)
+        return self._ranked(items, X)
+
+    def _features(self, row: int, n_new: int, include_purchased: bool
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One customer's :func:`candidate_features`, as training built them."""
+        return candidate_features(self.history, self.item_weights, np.array([row]), n_new, include_purchased,
+                                  self.season_weights)
+
+    def _ranked(self, items: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks. One
+        # thread: the service runs a worker per core, and LightGBM's default of a thread per
+        # core makes each wait for the other's core (a list took 1.4-1.5 ms with the other
+        # core busy, against 0.7 ms on one thread; 0.4 ms with both cores idle).
+        scores = self.booster.predict(X, num_threads=1) if len(X) else np.zeros(0)
+        order = np.argsort(-scores, kind="stable")
+        return items[order], scores[order]
+
+    def similar(self, weights: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+        """Items EASE predicts from a weighted set of items (an item page, or a session's
+        views and carts: a visitor folded in as one row), best first, the items themselves
+        and non-positive scores left out."""
+        cols = np.fromiter(weights, dtype=np.int64)
+        scores = np.fromiter(weights.values(), dtype=np.float32) @ self.item_weights[cols]
+        return _top_positive(scores, cols)
+
+    def bought_together(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frequently-bought-together rules of a cart: summed confidence, best first."""
+        scores = np.asarray(self.fbt[items].sum(axis=0), dtype=np.float64).ravel()
+        return _top_positive(scores, items)
+
+    def cross_sell(self, rows: np.ndarray, size: int, favourites: int = 3,
+                   chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+        """Per customer row, up to ``size`` items bought together with their ``favourites``
+        (the items of most distinct orders, ties to the lower column) that they never
+        bought, best first (summed confidence, ties to the lower column): what
+        :meth:`bought_together` of the favourites gives, less the customer's purchases.
+
+        For many customers at once, by sparse products over ``chunk`` customers at a time:
+        one customer at a time took 0.3-0.4 ms each, minutes per million customers.
+
+        Returns
+        -------
+        indptr : ndarray of int64, shape (len(rows) + 1,)
+            Row ``r``'s items are ``items[indptr[r]:indptr[r + 1]]``.
+        items : ndarray of int
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        parts = []
+        for start in range(0, len(rows), chunk):
+            own = self.history.rows(rows[start:start + chunk]).orders
+            best = best_per_row(own, favourites)
+            liked = sp.csr_matrix((np.ones(len(best), np.float32), (row_of(own)[best], own.indices[best])),
+                                  shape=own.shape)
+            scores = (liked @ self.fbt).tocsr()
+            scores = (scores - scores.multiply(own > 0)).tocsr()  # never bought before
+            scores.eliminate_zeros()
+            top = best_per_row(scores, size)
+            parts.append((np.bincount(row_of(scores)[top], minlength=own.shape[0]), scores.indices[top]))
+        counts = np.concatenate([c for c, _ in parts]) if parts else np.zeros(0, np.int64)
+        items = np.concatenate([i for _, i in parts]) if parts else np.zeros(0, np.int32)
+        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), items
+
+
+def _top_positive(scores: np.ndarray, leave_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.array(scores, dtype=np.float64)
+    scores[leave_out] = 0.0
+    keep = np.flatnonzero(scores > 0)
+    order = keep[np.argsort(-scores[keep], kind="stable")]
+    return order, scores[order]
+
+
+RISK_BANDS = ([0.0, 0.3, 0.6, 1.0], ["low", "medium", "high"])
+N_DRIVERS = 3
+
+
+class TopDrivers:
+    """Each customer's ``N_DRIVERS`` largest LightGBM feature contributions (SHAP values).
+
+    Lundberg et al. (2020), "From local explanations to global understanding with explainable
+    AI for trees"; LightGBM's ``pred_contrib``. Contributions are on the model's raw scale
+    (log-odds for churn, log of spend for CLTV); the sign says which way they push. Kept as
+    arrays and turned into dicts per customer on request: a dict per customer and model held
+    861 bytes per customer in each worker (0.8 GB per million customers and model), the
+    arrays 299 (tracemalloc, the demo's churn model).
+    """
+
+    def __init__(self, booster: lgb.Booster, features: pd.DataFrame, columns: list[str]):
+        X = features[columns].to_numpy(float)
+        contrib = booster.predict(X, pred_contrib=True)[:, :-1]
+        self.columns = np.asarray(columns, dtype=object)
+        self.rows = features.index  # shared with the scorer's frame, not copied
+        self.top = np.argsort(-np.abs(contrib), axis=1)[:, :N_DRIVERS]
+        self.values = np.take_along_axis(X, self.top, axis=1)
+        self.contributions = np.take_along_axis(contrib, self.top, axis=1)
+
+    def __getitem__(self, customer_id: str) -> list[dict]:
+        r = self.rows.get_loc(customer_id)
+        return [{"feature": self.columns[j], "value": None if np.isnan(v) else float(v),
+                 "contribution": float(c)}
+                for j, v, c in zip(self.top[r], self.values[r], self.contributions[r], strict=True)]
+
+    def first(self) -> np.ndarray:
+        """The largest driver's feature name for every customer, in the features' order."""
+        return self.columns[self.top[:, 0]]
+
+
+class CustomerScorer:
+    """Churn probability and predicted CLTV for every customer, scored once at load.
+
+    Features are built from the workspace's orders (and events, when there are any) as of
+    the day after the last order, with the builder of the feature set each model records.
+    A model whose feature set this code cannot build, or whose files changed since
+    training, is refused (:func:`features.artifacts.check_model`).
+    """
+
+    def __init__(self, churn_path: Path, cltv_path: Path, orders: pd.DataFrame,
+                 events: pd.DataFrame | None = None):
+        self.churn_meta = check_model(churn_path, "churn")
+        self.cltv_meta = check_model(cltv_path, "cltv")
+        self.as_of = (orders["timestamp"].max() + pd.Timedelta(days=1)).normalize()
+        history = History(orders, events)
+        built: dict[str, pd.DataFrame] = {}
+        preds, self._driver_inputs = [], {}
+        for family, meta, path in (("churn", self.churn_meta, churn_path),
+                                   ("cltv", self.cltv_meta, cltv_path)):
+            name = meta["feature_set"]
+            if name not in built:
+                built[name] = build_customer_features(history, self.as_of, feature_set=name)
+            X = built[name][meta["feature_columns"]].to_numpy(float)
+            booster = _booster(path / "model.lgb")
+            # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks.
+            preds.append(booster.predict(X))
+            self._driver_inputs[family] = (booster, built[name], meta["feature_columns"])
+        features = built[self.churn_meta["feature_set"]]  # every feature set has recency_days
+        calibration = self.churn_meta.get("calibration")
+        if calibration:  # the piecewise-linear map training chose on its validation window
+            preds[0] = np.interp(preds[0], calibration["x"], calibration["y"])
+        self.frame = pd.DataFrame({
+            "churn_probability": np.clip(preds[0], 0.0, 1.0), "predicted_cltv": preds[1],
+            "days_since_last_order": features["recency_days"].to_numpy()}, index=features.index)
+        self.frame["risk_band"] = pd.cut(self.frame["churn_probability"], RISK_BANDS[0],
+                                         labels=RISK_BANDS[1], include_lowest=True).astype(str)
+        # CLTV rank among all scored customers (percent, best first); decile 1 = the top 10%.
+        rank = self.frame["predicted_cltv"].rank(ascending=False, method="first") / len(self.frame)
+        self.frame["cltv_rank_pct"] = rank * 100
+        self.frame["cltv_decile"] = np.minimum(np.ceil(rank * 10), 10).astype(int)
+        self.frame["cltv_tier"] = np.select([rank <= 0.01, rank <= 0.05, rank <= 0.10],
+                                            ["top 1%", "top 5%", "top 10%"], "other")
+        self.frame["next_purchase_date"] = self._next_purchase(orders)
+        self.scores = {c: (float(p), float(v), float(r)) for c, p, v, r in zip(
+            self.frame.index, self.frame["churn_probability"], self.frame["predicted_cltv"],
+            self.frame["days_since_last_order"], strict=True)}
+        self.churn_horizon_days = int(self.churn_meta["horizon_days"])
+        self.cltv_horizon_days = int(self.cltv_meta["horizon_days"])
+
+    @functools.cached_property
+    def drivers(self) -> dict[str, TopDrivers]:
+        """:class:`TopDrivers` per family, computed on first use: LightGBM's feature
+        contributions for every customer take about 2 s, which the marketers' commands
+        (segments, offers, the report) never need; the service computes them at load."""
+        return {family: TopDrivers(*inputs) for family, inputs in self._driver_inputs.items()}
+
+    def _next_purchase(self, orders: pd.DataFrame) -> pd.Series:
+        """Expected date of each customer's next purchase from the churn model's BG/NBD
+        parameters (Fader, Hardie & Lee 2005); NaT when the customer is more likely gone.
+
+        While alive, the purchase rate given the history is ``Gamma(r + x, alpha + T)``, so
+        the median wait is ``(alpha + T) * (2 ** (1 / (r + x)) - 1)``. A customer whose
+        P(alive) is below one half gets no date. These closed forms are the artifact's
+        contract with ``training/btyd.py``, which serving may not import.
+        """
+        bg = self.churn_meta.get("bgnbd")
+        if not bg:
+            return pd.Series(pd.NaT, index=self.frame.index)
+        summary = build_rfm_summary(orders, self.as_of, bg["time_unit_days"]).reindex(self.frame.index)
+        x, t_x, big_t = summary["frequency"], summary["recency"], summary["T"]
+        r, alpha, a, b = bg["r"], bg["alpha"], bg["a"], bg["b"]
+        odds = np.where(x > 0, a / np.maximum(b + x - 1, 1e-300)
+                        * ((alpha + big_t) / (alpha + t_x)) ** (r + x), 0)
+        alive = 1 / (1 + odds)
+        wait = (alpha + big_t) * (2 ** (1 / (r + x)) - 1) * bg["time_unit_days"]
+        dates = self.as_of + pd.to_timedelta(wait.round(), unit="D")
+        return dates.where(alive >= 0.5)
+
+    def score(self, customer_id: str) -> tuple[float, float, float] | None:
+        """(churn probability, predicted net revenue, days since last order), or ``None``."""
+        return self.scores.get(customer_id)

@@ -1,0 +1,180 @@
+import sqlite3
+import time
+
+import pandas as pd
+import pytest
+
+from features import schema as s
+from features.live.sqlite_store import SQLiteLiveStore
+from features.live.store import Shopper
+
+
+def _event(event_id, item="i1", user="u1", session=None, kind="view", ts="2026-11-20T10:00:00"):
+    return {s.EVENT_ID: event_id, s.USER_ID: user, s.SESSION_ID: session, s.ITEM_ID: item,
+            s.EVENT_TYPE: kind, s.TIMESTAMP: ts, s.PRICE: None, s.QUANTITY: None}
+
+
+def test_a_retried_batch_stores_each_event_once(open_store):
+    store = open_store()
+    assert store.append_events([_event("e1"), _event("e2", item="i2")]) == 2
+    assert store.append_events([_event("e2", item="i2"), _event("e3", item="i3")]) == 1
+    assert len(store.events_frame()) == 3
+
+
+def test_recent_events_are_the_customers_newest_first_else_the_sessions(open_store):
+    store = open_store()
+    store.append_events([_event("e1", "i1"), _event("e2", "i2", kind="add_to_cart"),
+                         _event("e3", "i3", user=None, session="s9"), _event("e4", "i4", user="u2")])
+    assert store.recent_events("u1") == [("i2", "add_to_cart"), ("i1", "view")]
+    assert store.recent_events("u1", limit=1) == [("i2", "add_to_cart")]
+    assert store.recent_events(None, "s9") == [("i3", "view")]
+    assert store.recent_events(None, None) == []
+
+
+def test_a_shoppers_snapshot_is_their_recent_events_forgotten_flag_and_newest_item_update(open_store):
+    store = open_store()
+    assert store.shopper("u1", None, 20) == Shopper(forgotten=False, recent=(), item_update=0)
+    assert store.shopper(None, None, 20).recent == ()
+    store.append_events([_event("e1", "i1"), _event("e2", "i2", kind="add_to_cart"),
+                         _event("e3", "i3", user=None, session="s9")])
+    store.update_items([{s.ITEM_ID: "i1", s.IN_STOCK: False}, {s.ITEM_ID: "i2", s.PRICE: 2.5}])
+    # The same rows recent_events reads, newest first, limited alike.
+    assert store.shopper("u1", "s9", 20) == Shopper(
+        forgotten=False, recent=(("i2", "add_to_cart"), ("i1", "view")), item_update=2)
+    assert store.shopper("u1", None, 1).recent == (("i2", "add_to_cart"),)
+    assert store.shopper(None, "s9", 20).recent == (("i3", "view"),)
+    store.forget_customer("u1")
+    assert store.shopper("u1", None, 20) == Shopper(forgotten=True, recent=(), item_update=2)
+    assert not store.shopper(None, "s9", 20).forgotten
+
+
+def test_events_survive_a_restart_and_read_back_in_the_workspace_schema(open_store):
+    open_store().append_events(
+        [_event("e1", ts="2026-11-20T11:00:00+01:00"), _event("e2", ts=pd.Timestamp("2026-11-20 10:30"))])
+    frame = open_store().events_frame()
+    # Zone-aware timestamps are stored as naive UTC, like every workspace table.
+    assert frame[s.TIMESTAMP].tolist() == [pd.Timestamp("2026-11-20 10:00"), pd.Timestamp("2026-11-20 10:30")]
+    assert not frame[s.SIMULATED].any()
+
+
+def test_rows_written_with_an_offset_by_an_older_version_still_read(tmp_path):
+    store = SQLiteLiveStore(tmp_path / "live.sqlite")
+    store.append_events([_event("e1")])
+    with sqlite3.connect(tmp_path / "live.sqlite") as conn:
+        conn.execute("UPDATE events SET timestamp = '2026-11-20T12:00:00+02:00'")
+    assert store.events_frame()[s.TIMESTAMP].tolist() == [pd.Timestamp("2026-11-20 10:00")]
+
+
+def test_an_event_with_a_date_pandas_cannot_hold_is_left_out_with_a_warning(open_store, caplog):
+    store = open_store()
+    store.append_events([_event("e1"), _event("e2", ts="2503-07-23T13:12:07")])
+    frame = store.events_frame()
+    assert frame[s.EVENT_ID].tolist() == ["e1"]
+    assert "1 stored events" in caplog.text and "e2" in caplog.text
+    assert str(frame[s.TIMESTAMP].dtype) == "datetime64[ns]"
+
+
+def test_item_updates_are_read_in_order_after_a_sequence_number(open_store):
+    store = open_store()
+    assert store.last_item_update() == 0
+    store.update_items([{s.ITEM_ID: "i1", s.IN_STOCK: False}, {s.ITEM_ID: "i2", s.PRICE: 2.5}])
+    first = store.last_item_update()
+    store.update_items([{s.ITEM_ID: "i1", s.IN_STOCK: True}])
+    assert [(r[1], r[5]) for r in store.item_updates_after(0)] == [("i1", 0), ("i2", None), ("i1", 1)]
+    assert [(r[1], r[5]) for r in store.item_updates_after(first)] == [("i1", 1)]
+
+
+def test_signals_are_counted_across_connections(open_store):
+    a, b = open_store(), open_store()
+    assert b.signal_count("reload") == 0
+    assert a.send_signal("reload") == 1 and a.send_signal("reload") == 2
+    assert b.signal_count("reload") == 2 and b.signal_count("other") == 0
+
+
+def test_live_purchases_are_counted_per_item_by_the_time_they_arrived(open_store):
+    store = open_store()
+    store.append_events([_event("p1", "i1", kind="purchase"), _event("p2", "i1", kind="purchase"),
+                         _event("p3", "i2", kind="purchase"), _event("v1", "i3")])
+    assert store.purchases_since(0).to_dict() == {"i1": 2.0, "i2": 1.0}
+    assert store.purchases_since(time.time() + 60).empty
+
+
+def test_the_workspace_opens_redis_when_a_url_is_set(redis_url, tmp_path):
+    from features.live.redis_store import RedisLiveStore
+    from features.workspace import Workspace
+
+    assert isinstance(Workspace(tmp_path).live_store(), SQLiteLiveStore)
+    ws = Workspace(tmp_path, live_store_url=redis_url)
+    assert isinstance(ws.live_store(), RedisLiveStore)
+    ws.live_store().append_events([_event("w1")])
+    assert "w1" in set(ws.read_events()[s.EVENT_ID])
+
+
+def test_an_unreachable_redis_is_named_when_the_store_opens():
+    from features.live.redis_store import RedisLiveStore
+
+    with pytest.raises(ConnectionError, match="redis://127.0.0.1:1/0 unreachable"):
+        RedisLiveStore("redis://127.0.0.1:1/0")
+
+
+def _open_at_once(path, barrier):
+    barrier.wait()
+    SQLiteLiveStore(path).append_events([])
+
+
+def test_workers_opening_a_new_store_at_the_same_moment_all_start(tmp_path):
+    # The service's workers open the store together on a fresh workspace; switching a new file
+    # to WAL made some of them fail with "database is locked" and the service exit at start.
+    import multiprocessing as mp
+
+    failed = 0
+    for trial in range(15):
+        barrier = mp.Barrier(6)
+        workers = [mp.Process(target=_open_at_once, args=(tmp_path / f"live{trial}.sqlite", barrier))
+                   for _ in range(6)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=60)
+        failed += sum(w.exitcode != 0 for w in workers)
+
+    assert failed == 0
+
+
+def test_a_forgotten_customer_loses_their_events_and_their_sessions_events(open_store):
+    store = open_store()
+    store.append_events([_event("e1", "i1", user="u1", session="s1"), _event("e2", "i2", user=None, session="s1"),
+                         _event("e3", "i3", user="u1", kind="purchase"), _event("e4", "i4", user="u2"),
+                         _event("e5", "i5", user=None, session="s2")])
+    assert store.forget_customer("u1") == 3  # e1, e3 and e2 (same session as e1)
+    assert store.is_forgotten("u1") and not store.is_forgotten("u2")
+    assert store.forgotten_ids() == {"u1"}
+    assert sorted(store.events_frame()[s.EVENT_ID]) == ["e4", "e5"]
+    assert store.recent_events("u1") == [] and store.recent_events(None, "s1") == []
+    assert store.purchases_since(0).empty
+    # Forgetting twice is harmless, and a forgotten event id may be stored again later.
+    assert store.forget_customer("u1") == 0
+    assert store.append_events([_event("e1", "i1", user="u3")]) == 1
+
+
+def test_the_workspace_reads_imported_and_live_events_once_each(tmp_path):
+    from features.workspace import Workspace
+
+    ws = Workspace(tmp_path)
+    store = ws.live_store()
+    store.append_events([_event("e1"), _event("e2", item="i2")])
+    ws.write_table("events", store.events_frame(), "imported by a training run")
+    store.append_events([_event("e3", item="i3")])
+    assert sorted(ws.read_events()[s.EVENT_ID]) == ["e1", "e2", "e3"]
+
+
+def test_a_forgotten_customers_events_leave_no_bytes_in_the_sqlite_files(tmp_path):
+    store = SQLiteLiveStore(tmp_path / "live.sqlite")
+    store.append_events([_event(f"evt-forgotten-{n}", "i1", user="c1", session="sess-to-erase")
+                         for n in range(50)] + [_event("kept", "i1", user="u2")])
+
+    assert store.forget_customer("c1") == 50
+
+    # The id stays on the forgotten list; what they did is gone from the database and its log.
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("live.sqlite*"))
+    assert b"sess-to-erase" not in raw and b"evt-forgotten" not in raw and b"kept" in raw

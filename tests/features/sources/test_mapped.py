@@ -1,0 +1,193 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features import schema as s
+from features.sources import mapped
+
+EVENTS_CSV = """\
+id,visitor,sess,sku,action,ts,qty
+1,u1,s1,A,pageview,2011-01-01 10:00:00,
+2,u1,s1,A,addtocart,2011-01-01 10:01:00,1
+2,u1,s1,A,addtocart,2011-01-01 10:01:00,1
+3,,,B,pageview,2011-01-01 10:02:00,
+4,u2,s2,B,click,2011-01-01 10:02:00,
+5,u2,s2,,pageview,2011-01-01 10:02:00,
+6,u2,s2,C,pageview,2031-01-01 10:02:00,
+7,u2,s2,C,pageview,yesterday,
+8,u2,s2,C,addtocart,2011-01-01 10:02:00,-1
+9,,s9,,search,2011-01-01,
+10,u3,,C,view,2011-01
+"""
+
+EVENTS_TOML = """\
+table = "events"
+[columns]
+event_id = "id"
+user_id = "visitor"
+session_id = "sess"
+item_id = "sku"
+event_type = "action"
+timestamp = "ts"
+quantity = "qty"
+[values.event_type]
+pageview = "view"
+addtocart = "add_to_cart"
+"""
+
+NOW = pd.Timestamp("2026-01-01")
+
+
+@pytest.fixture
+def events_file(tmp_path):
+    (tmp_path / "events.csv").write_text(EVENTS_CSV)
+    (tmp_path / "events.toml").write_text(EVENTS_TOML)
+    return tmp_path / "events.csv", mapped.Mapping.read(tmp_path / "events.toml")
+
+
+def test_event_log_rows_are_accepted_or_rejected_with_their_reason(events_file):
+    path, mapping = events_file
+    events, rejects, report = mapped.load(path, mapping, now=NOW)
+
+    assert report.rows_read == 11
+    assert report.accepted + sum(report.rejected.values()) == report.rows_read
+    assert events[s.EVENT_ID].tolist() == ["1", "2", "9"]
+    assert events[s.EVENT_TYPE].tolist() == ["view", "add_to_cart", "search"]
+    assert events[s.TIMESTAMP].tolist() == [pd.Timestamp("2011-01-01 10:00"), pd.Timestamp("2011-01-01 10:01"),
+                                            pd.Timestamp("2011-01-01")]
+    assert not events[s.SIMULATED].any()
+    by_row = dict(zip(rejects[s.SOURCE_ROW], rejects[s.REASON], strict=True))
+    assert by_row == {
+        2: "duplicate_event_id", 3: "missing_user_and_session", 4: "unknown_event_type",
+        5: "missing_item_id", 6: "timestamp_out_of_range", 7: "bad_timestamp",
+        8: "non_positive_quantity", 10: "malformed_row",
+    }
+    # The broken (truncated) last line is kept as it was read.
+    assert rejects.loc[rejects[s.REASON] == "malformed_row", "_raw_line"].item() == "10,u3,,C,view,2011-01"
+    s.EVENTS.validate(events, "test")
+
+
+def test_reimporting_the_same_file_gives_the_same_table(events_file):
+    path, mapping = events_file
+    first = mapped.load(path, mapping, now=NOW)[0]
+    second = mapped.load(path, mapping, now=NOW)[0]
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_events_without_an_id_column_get_content_ids_that_catch_repeats(tmp_path):
+    (tmp_path / "e.csv").write_text("u,i,t,ts\nu1,A,view,2011-01-01\nu1,A,view,2011-01-01\nu1,B,view,2011-01-01\n")
+    mapping = mapped.Mapping.from_dict({"table": "events", "columns": {
+        "user_id": "u", "item_id": "i", "event_type": "t", "timestamp": "ts"}})
+    events, _, report = mapped.load(tmp_path / "e.csv", mapping, now=NOW)
+    assert report.rejected == {"duplicate_event_id": 1}
+    assert events[s.ITEM_ID].tolist() == ["A", "B"]
+    assert events[s.EVENT_ID].str.fullmatch(r"h[0-9a-f]{16}").all()
+
+
+def test_yaml_mapping_of_an_orders_export_with_a_returns_column_and_defaults(tmp_path):
+    (tmp_path / "orders.csv").write_text(
+        "no;who;sku;n;each;when;status\n"
+        "A1;c1;X;2;3,5;01/02/2011 10:00;paid\n"
+        "A2;c1;X;2;3,5;02/02/2011 10:00;returned\n"
+        "A3;c2;Y;-1;1,0;03/02/2011 10:00;paid\n"
+        "A4;c2;Y;0;1,0;03/02/2011 10:00;paid\n".replace(",", "."))
+    (tmp_path / "orders.yaml").write_text(
+        "table: orders\ndelimiter: ';'\ntimestamp_format: '%d/%m/%Y %H:%M'\n"
+        "columns: {order_id: 'no', customer_id: who, item_id: sku, quantity: n, unit_price: each, timestamp: when}\n"
+        "defaults: {country: Germany}\nreturns: {column: status, values: [returned]}\n")
+    orders, rejects, report = mapped.load(tmp_path / "orders.csv", mapped.Mapping.read(tmp_path / "orders.yaml"),
+                                          now=NOW)
+    assert orders[s.ORDER_ID].tolist() == ["A1", "A2"]
+    assert orders[s.IS_RETURN].tolist() == [False, True]
+    # A return's quantity and revenue are negative whatever sign the export used.
+    assert orders[s.REVENUE].tolist() == [7.0, -7.0]
+    assert orders[s.TIMESTAMP].iloc[0] == pd.Timestamp("2011-02-01 10:00")
+    assert set(orders[s.COUNTRY]) == {"Germany"}
+    assert report.rejected == {"negative_quantity_on_sale": 1, "zero_quantity": 1}
+    s.ORDERS.validate(orders, "test")
+    # Rejected rows name the customer the workspace's way too (column "who" here), so a
+    # forget finds them.
+    assert rejects[s.CUSTOMER_ID].tolist() == ["c2", "c2"] and "who" in rejects.columns
+
+
+def test_parquet_catalogue_with_stock_levels(tmp_path):
+    pd.DataFrame({"sku": ["A", "B", "A"], "name": ["a", "", "again"], "stock": [3, 0, 1],
+                  "cost": [1.0, 2.0, 3.0]}).to_parquet(tmp_path / "items.parquet")
+    mapping = mapped.Mapping.from_dict({"table": "items", "columns": {
+        "item_id": "sku", "title": "name", "stock_level": "stock", "price": "cost"}})
+    items, rejects, report = mapped.load(tmp_path / "items.parquet", mapping, now=NOW)
+    assert items.to_dict("list") | {s.FIRST_SEEN: None} == {
+        s.ITEM_ID: ["A", "B"], s.TITLE: ["a", "B"], s.CATEGORY: ["", ""], s.PRICE: [1.0, 2.0],
+        s.IN_STOCK: [True, False], s.FIRST_SEEN: None}
+    assert report.rejected == {"duplicate_item_id": 1}
+
+
+def test_missing_column_error_names_the_file_the_field_and_the_columns_found(events_file, tmp_path):
+    path, _ = events_file
+    mapping = mapped.Mapping.read(tmp_path / "events.toml")
+    mapping.columns["user_id"] = "visitor_id"
+    with pytest.raises(ValueError, match=r"events\.csv: column\(s\) named in .*events\.toml not found: "
+                                         r"\[\"user_id -> 'visitor_id'\"\]; the file has \['id', 'visitor'"):
+        mapped.load(path, mapping)
+
+
+def test_a_column_of_the_wrong_type_is_a_mapping_error_with_examples(tmp_path):
+    (tmp_path / "o.csv").write_text("o,c,i,q,p,t\n1,a,x,one,1.0,2011-01-01\n2,a,x,two,1.0,2011-01-01\n")
+    mapping = mapped.Mapping.from_dict({"table": "orders", "columns": {
+        "order_id": "o", "customer_id": "c", "item_id": "i", "quantity": "q", "unit_price": "p",
+        "timestamp": "t"}})
+    with pytest.raises(ValueError, match=r"o\.csv: field 'quantity' \(column 'q'\): 2 of 2 values cannot be "
+                                         r"read as a whole number, e\.g\. row 0: 'one', row 1: 'two'"):
+        mapped.load(tmp_path / "o.csv", mapping)
+
+
+@pytest.mark.parametrize("data, error", [
+    ({"table": "sales"}, r"'table' is 'sales'; expected one of"),
+    ({"table": "orders", "columns": {"order_id": "o"}}, r"needs a source column for \['customer_id'"),
+    ({"table": "events", "columns": {"user": "u"}}, r"\[columns\] names unknown field\(s\) \['user'\]"),
+    ({"table": "events", "colums": {}}, r"unknown key\(s\) \['colums'\]"),
+    ({"table": "orders", "columns": {"order_id": False}}, r"got \{'order_id': False\}; quote them"),
+])
+def test_mapping_mistakes_are_named(data, error):
+    with pytest.raises(ValueError, match=error):
+        mapped.Mapping.from_dict(data, "m.toml")
+
+
+def test_empty_wrong_encoding_and_corrupt_files_get_clear_errors(tmp_path, events_file):
+    _, mapping = events_file
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.csv: file is empty"):
+        mapped.load(tmp_path / "empty.csv", mapping)
+    (tmp_path / "latin.csv").write_bytes(EVENTS_CSV.replace("yesterday", "caf\xe9").encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin\.csv, line 9: not utf-8 text"):
+        mapped.load(tmp_path / "latin.csv", mapping)
+    mapping.encoding = "latin-1"
+    assert mapped.load(tmp_path / "latin.csv", mapping, now=NOW)[2].rejected["bad_timestamp"] == 1
+    pd.DataFrame({"a": range(1000)}).to_parquet(tmp_path / "cut.parquet")
+    data = (tmp_path / "cut.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.parquet: not a readable Parquet file"):
+        mapped.load(tmp_path / "cut.parquet", mapping)
+
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "data" / "examples"
+
+
+def test_the_documented_example_event_export_loads_cleanly():
+    events, rejects, report = mapped.load(EXAMPLES / "shop_events.csv",
+                                          mapped.Mapping.read(EXAMPLES / "shop_events.toml"), now=NOW)
+    assert report.rejected == {} and len(events) == 8
+    assert events[s.EVENT_TYPE].tolist() == ["view", "add_to_cart", "view", "view", "add_to_cart",
+                                             "remove_from_cart", "search", "wishlist"]
+    assert events[s.TIMESTAMP].iloc[1] == pd.Timestamp("2011-12-01 10:02:10")
+    assert (events[s.USER_ID] == "").sum() == 3  # the anonymous visit
+
+
+def test_the_documented_example_catalogue_loads_with_decimal_commas_and_day_first_dates():
+    items, _, report = mapped.load(EXAMPLES / "shop_catalogue.csv",
+                                   mapped.Mapping.read(EXAMPLES / "shop_catalogue.yaml"), now=NOW)
+    assert report.rejected == {}
+    assert items[s.PRICE].tolist() == [8.10, 7.90, 3.45]
+    assert items[s.IN_STOCK].tolist() == [True, False, True]
+    assert items[s.FIRST_SEEN].tolist() == [pd.Timestamp(d) for d in ("2009-09-01", "2009-10-15", "2009-11-02")]

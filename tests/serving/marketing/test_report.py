@@ -1,0 +1,48 @@
+from pathlib import Path
+
+from features.workspace import Workspace
+from serving.marketing.report import report_path, write_report
+from serving.marketing.tools import Marketing
+from tests.conftest import assert_charts_drawn
+
+CHARTS = {"segment-sizes", "value-by-segment", "churn-risk", "cohort-retention", "categories-by-segment"}
+
+
+def marketing(marketing_shop, home: Path) -> tuple[Marketing, Workspace]:
+    orders, customers, items, scorer, recs = marketing_shop
+    ws = Workspace(home)
+    ws.write_table("orders", orders, "fixture")
+    ws.write_table("customers", customers.assign(first_seen=orders["timestamp"].min()), "fixture")
+    ws.write_table("items", items.assign(in_stock=True, first_seen=orders["timestamp"].min()), "fixture")
+    return Marketing.build(ws, scorer, recs, {"churn": "shelfwise-churn/1"}, orders, ws.read_table("items")), ws
+
+
+def test_report_is_one_self_contained_page_with_the_last_plan(marketing_shop, tmp_path):
+    m, ws = marketing(marketing_shop, tmp_path / "home")
+    page = write_report(m, ws, tmp_path / "out").read_text()
+    assert "No campaign planned yet" in page
+    assert report_path(ws).read_text() == page  # the copy the service serves
+    # Nothing to fetch: no external scripts, styles or images.
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    m.plan("winter-retention")
+    page = write_report(m, ws, tmp_path / "out").read_text()
+    assert 'data-chart="campaign-plan"' in page and "winter-retention" in page
+
+
+def test_report_charts_are_drawn_in_a_real_browser(marketing_shop, tmp_path, browser):
+    m, ws = marketing(marketing_shop, tmp_path / "home")
+    m.plan("winter-retention")
+    path = write_report(m, ws, tmp_path / "out")
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(path.as_uri())
+    assert page.title().startswith("shelfwise: customer base as of 2011-12-01")
+    assert_charts_drawn(page, CHARTS | {"campaign-plan"}, "report-fixture.png")
+    page.close()
+
+
+def test_a_category_with_dollar_signs_is_drawn_as_text(marketing_shop, tmp_path):
+    orders, customers, items, scorer, recs = marketing_shop
+    shop = (orders, customers, items.assign(category=items["category"].replace("garden", "gifts $x^$ & more")),
+            scorer, recs)
+    m, ws = marketing(shop, tmp_path / "home")
+    assert "gifts $x^$ &amp; more" in write_report(m, ws, tmp_path / "out").read_text()
