@@ -15,7 +15,7 @@ RECS_AS_OF ?= 2011-09-01
 CHURN_AS_OF ?= 2011-09-01
 CLTV_AS_OF ?= 2011-06-01
 
-.PHONY: env demo pipeline serve retrain mlflow-ui test lint notebooks bench-features bench-recs bench-load soak fuzz-api clean
+.PHONY: env demo pipeline serve retrain mlflow-ui test test-fast lint notebooks bench-features bench-recs bench-load soak fuzz-api clean
 
 env: $(VENV)/.installed
 
@@ -72,6 +72,11 @@ mlflow-ui: env
 TEST_WORKERS ?= 2
 test: env
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
+
+# The edit loop: every test but the slow ones (the end-to-end service on the bundled data, the
+# notebooks, whole retrains), well under 3 minutes on 2 cores. `make test` runs everything.
+test-fast: env
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow and not e2e" -q
 
 # Run the notebooks on the bundled data; executed copies (with plots) go to the workspace,
 # the notebooks in git stay without outputs. `make test` runs them too.

@@ -10,6 +10,10 @@ unreachable live store) writes why to a file this process watches, which then st
 
 from __future__ import annotations
 
+from features import numerics
+
+numerics.configure()  # the entry point: before numpy loads, for this process and the workers it starts
+
 import argparse
 import os
 import re

@@ -1,5 +1,5 @@
-"""Estimators, evaluation on held-out time, MLflow logging and promotion."""
+"""Estimators, evaluation on held-out time, MLflow logging and promotion.
 
-from features import numerics
-
-numerics.configure()  # before numpy loads: one BLAS thread, the same results on every machine
+Importing it changes no process setting: the ``shelfwise`` entry point
+(:mod:`training.__main__`) does, before numpy loads.
+"""

@@ -36,6 +36,7 @@ from features.sources import mapped, online_retail
 from features.sources.cdnow import read_cdnow
 from features.sources.imports import ImportReport
 from features.sources.simulate import SimulationParams, funnel, simulate_events
+from features.version import code_version
 from features.workspace import Settings, Workspace
 from training import progress
 
@@ -416,8 +417,20 @@ def cmd_serve(ws: Workspace, args: argparse.Namespace) -> int:
     return 0  # pragma: no cover - execve does not return
 
 
+class VersionAction(argparse.Action):
+    """``--version``: asks git for the commit only when asked."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"shelfwise {code_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shelfwise", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action=VersionAction)
     sub = p.add_subparsers(dest="command", required=True)
 
     ingest = sub.add_parser("ingest", help="import a file into a canonical table of the workspace")
@@ -502,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     global _log_file
     argv = sys.argv[1:] if argv is None else argv
     ws = Workspace.from_settings(Settings())
-    if argv and argv[0] != "serve":
+    if argv and argv[0] not in ("serve", "--version", "-h", "--help"):
         _log_file = ws.logs / "shelfwise.log"
         _say(f"$ shelfwise {' '.join(argv)}")
     if argv and argv[0] in SERVING_COMMANDS:

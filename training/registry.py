@@ -8,7 +8,6 @@ downloads ``models:/<name>@champion`` and reads the files; it never imports this
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 import warnings
 from pathlib import Path
@@ -19,6 +18,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from features.artifacts import IncompatibleModelError, check_model
+from features.version import code_version
 from features.workspace import Workspace
 
 CHAMPION = "champion"
@@ -35,22 +35,16 @@ def connect(ws: Workspace) -> MlflowClient:
 
 
 def experiment_id(client: MlflowClient, ws: Workspace, family: str) -> str:
-    """One experiment per model family, its artifacts inside the workspace."""
+    """One experiment per model family. Its artifacts go inside the workspace when the
+    registry is a database the trainer opens itself; a tracking server keeps them in its own
+    artifact store (what every other machine, and the service, can reach)."""
     name = f"shelfwise-{family}"
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
+    if ws.tracking_uri.startswith(("http://", "https://")):
+        return client.create_experiment(name)
     return client.create_experiment(name, artifact_location=(ws.artifact_root / family).as_uri())
-
-
-def code_version() -> str:
-    """The git commit of the running code, or ``unknown`` outside a checkout."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, timeout=5)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def champion_dir(client: MlflowClient, family: str, dest: Path) -> tuple[Path, str] | None:

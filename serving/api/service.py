@@ -12,6 +12,10 @@ polls the registry and swaps in a new champion without failing a request
 
 from __future__ import annotations
 
+from features import numerics
+
+numerics.configure()  # the module BentoML's workers load: before numpy loads
+
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor

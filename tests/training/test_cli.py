@@ -211,3 +211,12 @@ def test_features_as_of_a_date_are_the_same_without_any_data_after_it(shop_expor
         full = pd.read_parquet(built / name)
         cut = pd.read_parquet(truncated / "features" / "customer_v2" / f"as_of={as_of}" / name)
         pd.testing.assert_frame_equal(full, cut, obj=name)
+
+
+def test_version_prints_the_package_version_and_the_checkout_commit(capsys):
+    import re
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert re.fullmatch(r"shelfwise 0\.1\.0(\+g[0-9a-f]{12})?\n", capsys.readouterr().out)
