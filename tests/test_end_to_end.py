@@ -354,6 +354,10 @@ def test_status_and_openapi_describe_the_service(service):
     spec = service.get("/docs.json").json()
     assert {"/recommend", "/similar_items", "/frequently_bought_together", "/buy_again", "/trending",
             "/events", "/items", "/customer", "/admin/reload", "/ping"} <= set(spec["paths"])
+    assert spec["info"]["title"] == "shelfwise" and spec["info"]["version"].startswith("0.1.0")
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert spec["paths"]["/recommend"]["post"]["tags"] == ["storefront"]
+    assert spec["paths"]["/customers/{customer_id}"]["delete"]["tags"] == ["admin"]
 
 
 def test_a_new_champion_promoted_under_soak_load_is_served_without_failing_a_request(service, trained_home,

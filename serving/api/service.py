@@ -28,11 +28,13 @@ from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import Field
 
+from features.version import code_version
 from features.workspace import Settings, Workspace
-from serving.api.access import AccessMiddleware, load_keys
+from serving.api.access import AccessMiddleware, is_open, load_keys, may_call
 from serving.api.errors import ErrorBodyMiddleware, keep_client_errors_out_of_the_log, report_start_failure
 from serving.api.http_metrics import RequestMetricsMiddleware, metrics_page, route_paths
 from serving.api.limits import LimitsMiddleware
+from serving.api.openapi import DocumentMiddleware
 from serving.api.schemas import (
     Accepted,
     BoughtTogetherRequest,
@@ -426,6 +428,7 @@ def route_templates() -> list[str]:
 # (serving.api.access): `python -m serving` refuses to start without keys, so an empty key set
 # here means no request gets through.
 Shelfwise.add_asgi_middleware(RequestMetricsMiddleware, templates=route_templates())
+Shelfwise.add_asgi_middleware(DocumentMiddleware, version=code_version(), may_call=may_call, is_open=is_open)
 Shelfwise.add_asgi_middleware(AccessMiddleware, keys=load_keys(SETTINGS.home),
                               public_metrics=SETTINGS.metrics_public)
 Shelfwise.add_asgi_middleware(LimitsMiddleware, max_body_bytes=SETTINGS.max_body_bytes,

@@ -1,3 +1,5 @@
+import json
+
 from serving.api.openapi import as_openapi30
 
 
@@ -27,3 +29,25 @@ def test_exclusive_bounds_become_openapi30_flags():
         "share": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 100, "nullable": True},
         "sizes": {"type": "array", "items": {"type": "integer", "maximum": 10, "exclusiveMaximum": True}},
     }
+
+
+def test_the_document_is_shelfwises_with_a_role_tag_per_operation_and_the_key_scheme():
+    from serving.api.access import is_open, may_call
+    from serving.api.openapi import document
+
+    spec = {"info": {"title": "shelfwise", "version": "None", "contact": {"name": "BentoML Team"}}, "paths": {
+        "/recommend": {"post": {}}, "/items": {"post": {}}, "/customer": {"post": {}},
+        "/segments/{name}/export": {"get": {}}, "/customers/{customer_id}": {"delete": {}},
+        "/metrics": {"get": {}}, "/readyz": {"get": {}}, "/admin/reload": {"post": {}}}}
+
+    out = document(spec, "0.1.0+gabc", may_call, is_open)
+
+    assert out["info"]["title"] == "shelfwise" and out["info"]["version"] == "0.1.0+gabc"
+    assert "BentoML" not in json.dumps(out["info"])
+    assert out["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "description": "An API key of the role in the tag."}
+    assert {path: op["tags"][0] for path, item in out["paths"].items() for op in item.values()} == {
+        "/recommend": "storefront", "/items": "catalogue", "/customer": "marketer",
+        "/segments/{name}/export": "marketer", "/customers/{customer_id}": "admin", "/metrics": "monitoring",
+        "/readyz": "open", "/admin/reload": "admin"}
+    assert out["paths"]["/readyz"]["get"]["security"] == [] and "security" not in out["paths"]["/recommend"]["post"]
