@@ -101,22 +101,48 @@ def log_and_register(
     return run.info.run_id, str(version.version)
 
 
-def describe(model_dir: Path, inputs: pd.DataFrame, outputs: pd.DataFrame) -> None:
-    """Write an ``MLmodel`` file with the signature inferred from ``inputs`` -> ``outputs``, and
-    ``inputs`` as the input example, so the registry's UI shows what the model takes and gives.
+# What a copy of the model needs to load where shelfwise is not installed (pyfunc's code/).
+PACKAGES = ("features", "training")
+# Its python_env: the packages its loader imports, at the versions this run used.
+LOADER_REQUIREMENTS = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "lightgbm", "implicit",
+                       "threadpoolctl", "pydantic", "pydantic-settings", "PyYAML", "mlflow")
 
-    The artifact stays in shelfwise's own format (no MLflow flavor): the service loads it, and
-    MLflow only describes it.
+
+def describe(model_dir: Path, inputs: pd.DataFrame, outputs: pd.DataFrame) -> None:
+    """Make ``model_dir`` an MLflow model: an ``MLmodel`` with the ``python_function`` flavour
+    (loaded by :mod:`training.pyfunc` from the portable files, no pickle), LightGBM's own
+    flavour for a churn or CLTV booster, the signature inferred from ``inputs`` -> ``outputs``
+    and ``inputs`` as the input example, a copy of shelfwise's code and a python_env.
     """
+    import shutil
+    import sys
+    from importlib.metadata import version
+
+    import mlflow.pyfunc
     from mlflow.models import Model, infer_signature
 
     (model_dir / "input_example.json").write_text(inputs.to_json(orient="split", index=False))
     with warnings.catch_warnings():  # "integer columns cannot hold missing values": ours never miss
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(inputs, outputs)
-    Model(signature=signature,
-          saved_input_example_info={"artifact_path": "input_example.json", "type": "dataframe",
-                                    "pandas_orient": "split"}).save(str(model_dir / "MLmodel"))
+    root = Path(__file__).resolve().parent.parent
+    for package in PACKAGES:
+        shutil.copytree(root / package, model_dir / "code" / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
+    requirements = [f"{name}=={version(name)}" for name in LOADER_REQUIREMENTS]
+    (model_dir / "requirements.txt").write_text("\n".join(requirements) + "\n")
+    python = f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}"
+    (model_dir / "python_env.yaml").write_text(
+        f"python: {python}\nbuild_dependencies:\n  - pip\ndependencies:\n  - -r requirements.txt\n")
+    model = Model(signature=signature,
+                  saved_input_example_info={"artifact_path": "input_example.json", "type": "dataframe",
+                                            "pandas_orient": "split"})
+    mlflow.pyfunc.add_to_model(model, loader_module="training.pyfunc", data=".", code="code",
+                               python_env="python_env.yaml")
+    if (model_dir / "model.lgb").exists():
+        model.add_flavor("lightgbm", lgb_version=version("lightgbm"), data="model.lgb",
+                         model_class="lightgbm.basic.Booster", code=None)
+    model.save(str(model_dir / "MLmodel"))
 
 
 def set_alias(client: MlflowClient, family: str, alias: str, version: str) -> None:

@@ -1,8 +1,11 @@
 """Training jobs against a real MLflow registry in a temporary SQLite store."""
 
 import json
+import os
 from pathlib import Path
 
+import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -182,3 +185,57 @@ def test_registered_versions_carry_a_signature_and_an_input_example(workspace, s
         assert described.signature.inputs.input_names() == expected
         assert described.signature.outputs.input_names() == [output]
         assert list(example.columns) == expected and len(example) >= 1
+
+
+LOAD_WITH_MLFLOW = """
+import json, sys
+import mlflow, pandas as pd
+mlflow.set_tracking_uri(sys.argv[1])
+out = {}
+for name, path in zip(("shelfwise-recs", "shelfwise-churn", "shelfwise-cltv"), sys.argv[2:], strict=True):
+    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    example = pd.read_json(path, orient="split")
+    if not name.endswith("recs"):
+        example = example.astype(float)  # the features are floats; JSON read whole ones as ints
+    out[name] = model.predict(example).iloc[:, 0].tolist()
+out["imported serving"] = any(m == "serving" or m.startswith("serving.") for m in sys.modules)
+print(json.dumps(out))
+"""
+
+
+def test_champions_load_as_mlflow_pyfunc_models_in_a_fresh_process_without_serving(workspace, small_shop, tmp_path):
+    import subprocess
+    import sys
+
+    from training.customer_models import CustomerModel
+    from training.ranker import BlendedRecommender
+
+    jobs.train_recs(workspace, small_shop, build_items(small_shop), pd.Timestamp("2011-03-01"),
+                    log=lambda _: None, baselines=False)
+    for family in ("churn", "cltv"):
+        jobs.train_customer_model(workspace, small_shop, family, pd.Timestamp("2011-03-01"),
+                                  horizon_days=60, n_cutoffs=3, log=lambda _: None)
+    client = MlflowClient(workspace.tracking_uri)
+    paths = {f: Path(mlflow.artifacts.download_artifacts(client.get_model_version(registry.MODEL_NAMES[f], "1").source,
+                                                         dst_path=str(tmp_path / f))) for f in ("recs", "churn", "cltv")}
+    recs_in = pd.DataFrame({"customer_id": ["c1", "c2", "nobody"], "k": [5, 3, 5]})
+    recs_in.to_json(tmp_path / "recs.json", orient="split", index=False)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    run = subprocess.run([sys.executable, "-c", LOAD_WITH_MLFLOW, workspace.tracking_uri, str(tmp_path / "recs.json"),
+                          str(paths["churn"] / "input_example.json"), str(paths["cltv"] / "input_example.json")],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+
+    assert got["imported serving"] is False
+    model = BlendedRecommender.load(paths["recs"])
+    users, items = model.history_.users, model.history_.items
+    for customer, k, listed in zip(["c1", "c2"], [5, 3], got["shelfwise-recs"], strict=False):
+        top, _ = model.recommend(np.array([users.index(customer)]), k)
+        assert listed == [str(items.ids[i]) for i in top[0] if i >= 0] and len(listed) == k
+    assert got["shelfwise-recs"][2] == []
+    for family in ("churn", "cltv"):
+        example = pd.read_json(paths[family] / "input_example.json", orient="split").astype(float)
+        expected = CustomerModel.load(paths[family], family)[0].predict(example)
+        assert got[f"shelfwise-{family}"] == pytest.approx(list(expected), rel=1e-9)
+        assert {"python_function", "lightgbm"} <= set(mlflow.models.Model.load(str(paths[family])).flavors)
