@@ -49,7 +49,7 @@ def trained_home(tmp_path_factory) -> Path:
     out = shelfwise(home, "ingest", "--source", "online-retail-ii", str(DATA))
     assert "rows read: 1,044,847" in out and "guest_checkout: 235,287" in out
     assert "marked simulated" in shelfwise(home, "events", "simulate", "--seed", "0")
-    assert "[features] summary: 18 monthly cutoffs" in shelfwise(home, "features", "build", "--as-of", "2011-09-01")
+    assert "[features] summary: 12 monthly cutoffs" in shelfwise(home, "features", "build", "--as-of", "2011-09-01")
     assert "alias: champion (no champion yet)" in shelfwise(home, "train", "recs", "--as-of", "2011-09-01")
     shelfwise(home, "train", "churn", "--as-of", "2011-09-01")
     shelfwise(home, "train", "cltv", "--as-of", "2011-06-01")

@@ -25,13 +25,12 @@ from features.customer_features import (
     FEATURE_SETS,
     History,
     build_customer_features,
-    build_training_set,
     get_feature_set,
-    monthly_cutoffs,
 )
 from features.interactions import InteractionWeights, build_interactions
 from features.item_features import build_item_features, catalogue_as_of
 from features.privacy import drop_forgotten
+from features.snapshots import training_cutoffs, training_set
 from features.sources import mapped, online_retail
 from features.sources.cdnow import read_cdnow
 from features.sources.imports import ImportReport
@@ -205,34 +204,33 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
          f"{len(users):,} x {len(item_index):,} with {matrix.nnz:,} non-zero "
          f"({time.perf_counter() - t0:.1f}s)")
 
-    first = orders[s.TIMESTAMP].min().normalize()
-    n = int((args.as_of - pd.Timedelta(days=args.horizon_days) - first).days // 30)
-    cutoffs = monthly_cutoffs(args.as_of, args.horizon_days, n) if n > 0 else []
+    cutoffs = training_cutoffs(orders, args.as_of, args.horizon_days)
 
     def report(i: int, n: int, cutoff: pd.Timestamp, rows: int) -> None:
         cutoff_bar.update(1)
         _say(f"[features] cutoff {i}/{n} {cutoff.date()}: {rows:,} customers "
              f"({time.perf_counter() - t0:.1f}s)")
 
-    rows = 0
+    rows, snapshot = 0, None
     if cutoffs:
         with progress.bar(total=len(cutoffs), desc="feature cutoffs", unit="cutoff") as cutoff_bar:
-            train = build_training_set(history, cutoffs, args.horizon_days, feature_set=fs.name,
-                                       progress=report)
-        train.to_parquet(out / "training_set.parquet", index=False)
+            train, snapshot, _ = training_set(ws.features, orders, events, args.as_of, args.horizon_days,
+                                              fs.name, cutoffs, history, log=_say, progress=report)
         rows = len(train)
     manifest = {
         "feature_set": fs.name, "columns": list(fs.columns), "as_of": str(args.as_of.date()),
-        "horizon_days": args.horizon_days, "cutoffs": [str(c.date()) for c in cutoffs],
-        "training_rows": rows, "customers": len(customers), "items": len(item_feats),
+        "customers": len(customers), "items": len(item_feats),
         "events": ws.table_sources().get("events", {}).get("source", "none"),
+        "training_set": None if snapshot is None else str(snapshot.relative_to(out)),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     _say(f"[features] summary: {len(cutoffs)} monthly cutoffs "
          f"{cutoffs[0].date() if cutoffs else '-'}..{cutoffs[-1].date() if cutoffs else '-'} "
-         f"({args.horizon_days}-day labels) -> {rows:,} training rows; {len(customers):,} customers, "
-         f"{len(item_feats):,} items; {time.perf_counter() - t0:.1f}s -> {out}")
+         f"({args.horizon_days}-day labels) -> {rows:,} training rows"
+         f"{f' in {snapshot}' if snapshot else ''}, which `train churn|cltv --as-of "
+         f"{args.as_of.date()}` reads; {len(customers):,} customers, {len(item_feats):,} items; "
+         f"{time.perf_counter() - t0:.1f}s -> {out}")
     return 0
 
 

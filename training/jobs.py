@@ -30,10 +30,10 @@ from features.customer_features import (
     build_rfm_summary,
     build_training_set,
     get_feature_set,
-    monthly_cutoffs,
 )
 from features.interactions import IdIndex, basket_matrix
 from features.purchase_history import RANKER_FEATURE_SET
+from features.snapshots import training_cutoffs, training_set
 from features.workspace import Workspace
 from training import plots, progress, registry
 from training.btyd import BetaGeoModel, btyd_scores
@@ -409,13 +409,15 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     horizon = horizon_days or DEFAULT_HORIZON_DAYS[task]
     label = CHURNED if task == "churn" else FUTURE_REVENUE
     t0 = time.perf_counter()
-    first_order = orders[s.TIMESTAMP].min()
-    cutoffs = [c for c in monthly_cutoffs(as_of, horizon, n_cutoffs) if c > first_order]
+    cutoffs = training_cutoffs(orders, as_of, horizon, n_cutoffs)
     if not cutoffs:
         raise ValueError(f"no training cutoff: the label windows before {as_of.date()} start before the "
-                         f"first order ({first_order.date()}); choose a later --as-of or a shorter horizon")
+                         f"first order ({orders[s.TIMESTAMP].min().date()}); choose a later --as-of or a "
+                         "shorter horizon")
     history = History(orders, events)
-    train = build_training_set(history, cutoffs, horizon, feature_set=feature_set)
+    # The feature step's snapshot when `features build` made it from the same data, else built here.
+    train, _, _ = training_set(ws.features, orders, events, as_of, horizon, feature_set, cutoffs, history,
+                               log=log)
     log(f"[{task}] training set ({feature_set}, {'with' if events is not None else 'without'} events): "
         f"{len(train):,} rows over {len(cutoffs)} cutoffs {cutoffs[0].date()}..{cutoffs[-1].date()}, "
         f"horizon {horizon} days ({time.perf_counter() - t0:.1f}s)")

@@ -99,9 +99,12 @@ def test_a_new_shops_export_goes_from_mapping_to_training_set_without_code(shop_
     built = home / "features" / "customer_v2" / "as_of=2011-03-01"
     manifest = json.loads((built / "manifest.json").read_text())
     assert manifest["events"] == "simulated around the orders table (seed 3)"
-    train = pd.read_parquet(built / "training_set.parquet")
-    assert len(train) == manifest["training_rows"] > 0
-    assert train["cutoff"].nunique() == len(manifest["cutoffs"])
+    snapshot = built / manifest["training_set"]
+    assert snapshot == built / "horizon=60d"
+    train = pd.read_parquet(snapshot / "training_set.parquet")
+    snapshot_manifest = json.loads((snapshot / "manifest.json").read_text())
+    assert len(train) == snapshot_manifest["rows"] > 0
+    assert train["cutoff"].nunique() == len(snapshot_manifest["cutoffs"])
     assert {"views_30d", "ipi_mean_days", "churned", "future_revenue"} <= set(train.columns)
     assert train["views_90d"].sum() > 0
     # Label windows of the training set end before the as-of date.
@@ -205,8 +208,9 @@ def test_features_as_of_a_date_are_the_same_without_any_data_after_it(shop_expor
         assert main(["features", "build", "--as-of", as_of, "--horizon-days", "60"]) == 0
 
     built = home / "features" / "customer_v2" / f"as_of={as_of}"
-    tables = sorted(p.name for p in built.glob("*.parquet"))
-    assert {"customers.parquet", "items.parquet", "interactions.parquet", "training_set.parquet"} <= set(tables)
+    tables = sorted(str(p.relative_to(built)) for p in built.rglob("*.parquet"))
+    assert {"customers.parquet", "items.parquet", "interactions.parquet",
+            "horizon=60d/training_set.parquet"} <= set(tables)
     for name in tables:
         full = pd.read_parquet(built / name)
         cut = pd.read_parquet(truncated / "features" / "customer_v2" / f"as_of={as_of}" / name)
@@ -220,3 +224,23 @@ def test_version_prints_the_package_version_and_the_checkout_commit(capsys):
         main(["--version"])
     assert done.value.code == 0
     assert re.fullmatch(r"shelfwise 0\.1\.0(\+g[0-9a-f]{12})?\n", capsys.readouterr().out)
+
+
+def test_training_reads_the_feature_snapshot_and_rebuilds_it_only_when_its_inputs_changed(shop_export, home, capsys):
+    import json
+
+    path, mapping = shop_export
+    assert main(["ingest", "--mapping", str(mapping), str(path)]) == 0
+    assert main(["features", "build", "--as-of", "2011-03-01", "--horizon-days", "60"]) == 0
+    snapshot = home / "features" / "customer_v2" / "as_of=2011-03-01" / "horizon=60d"
+    built = json.loads((snapshot / "manifest.json").read_text())["built"]
+    capsys.readouterr()
+
+    assert main(["train", "churn", "--as-of", "2011-03-01", "--horizon-days", "60"]) == 0
+    assert f"snapshot {snapshot} is current: read, not rebuilt" in capsys.readouterr().out
+    assert json.loads((snapshot / "manifest.json").read_text())["built"] == built
+    # New events: the snapshot is stale, and training rebuilds it.
+    assert main(["events", "simulate", "--seed", "1"]) == 0
+    capsys.readouterr()
+    assert main(["train", "churn", "--as-of", "2011-03-01", "--horizon-days", "60"]) == 0
+    assert "is stale (inputs changed): rebuilding it" in capsys.readouterr().out

@@ -1,0 +1,91 @@
+"""Feature snapshots: the training set of a churn or CLTV model, built once and read by training.
+
+``shelfwise features build --as-of D`` writes the snapshot of a feature set as of ``D``
+(``features/<feature set>/as_of=D/horizon=Nd/``): the stacked training set over the monthly
+cutoffs whose label windows end by ``D``, with a manifest of what it was built from (the
+feature set and its columns, the cutoffs, and a digest of the order lines and events).
+``shelfwise train churn|cltv`` reads the snapshot that matches its own inputs and builds
+(and writes) it only when it is missing or stale: new orders or events, another feature set,
+other cutoffs. The recommender's candidate features are built inside its training, per
+window (:mod:`training.ranker`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from features import schema as s
+from features.customer_features import History, build_training_set, get_feature_set, monthly_cutoffs
+
+SNAPSHOT_FORMAT = "shelfwise-snapshot-v1"
+TRAINING_SET = "training_set.parquet"
+MANIFEST = "manifest.json"
+N_CUTOFFS = 12  # monthly cutoffs a churn or CLTV model learns from
+
+
+def training_cutoffs(orders: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int,
+                     n: int = N_CUTOFFS) -> list[pd.Timestamp]:
+    """The monthly cutoffs a model as of ``as_of`` learns from: ``n`` whose label windows end by
+    ``as_of``, those before the first order left out."""
+    first_order = orders[s.TIMESTAMP].min()
+    return [c for c in monthly_cutoffs(as_of, horizon_days, n) if c > first_order]
+
+
+def snapshot_dir(features_root: Path, feature_set: str, as_of: pd.Timestamp, horizon_days: int) -> Path:
+    return Path(features_root) / feature_set / f"as_of={as_of.date()}" / f"horizon={horizon_days}d"
+
+
+def inputs_digest(orders: pd.DataFrame, events: pd.DataFrame | None) -> str:
+    """A digest of the rows a snapshot is built from (any change of an order line or event
+    changes it)."""
+    parts = [pd.util.hash_pandas_object(orders, index=False).sum()]
+    if events is not None:
+        parts.append(pd.util.hash_pandas_object(events, index=False).sum())
+    sizes = f"{len(orders)}-{0 if events is None else len(events)}"
+    return "-".join(f"{int(p) & (2**64 - 1):016x}" for p in parts) + f"-{sizes}"
+
+
+def _manifest(feature_set: str, as_of: pd.Timestamp, horizon_days: int, cutoffs: list[pd.Timestamp],
+              digest: str) -> dict:
+    return {"format": SNAPSHOT_FORMAT, "feature_set": feature_set,
+            "columns": list(get_feature_set(feature_set).columns), "as_of": str(as_of.date()),
+            "horizon_days": horizon_days, "cutoffs": [str(c.date()) for c in cutoffs], "inputs": digest}
+
+
+def training_set(features_root: Path, orders: pd.DataFrame, events: pd.DataFrame | None, as_of: pd.Timestamp,
+                 horizon_days: int, feature_set: str, cutoffs: list[pd.Timestamp] | None = None,
+                 history: History | None = None, log: Callable[[str], None] = print,
+                 progress=None) -> tuple[pd.DataFrame, Path, bool]:
+    """The stacked training set of ``feature_set`` as of ``as_of``: read from its snapshot when
+    the snapshot was built from the same inputs, else built and written.
+
+    Returns
+    -------
+    frame, directory, reused
+        The training set, the snapshot's directory, and whether it was read rather than built.
+    """
+    cutoffs = training_cutoffs(orders, as_of, horizon_days) if cutoffs is None else cutoffs
+    out = snapshot_dir(features_root, feature_set, as_of, horizon_days)
+    wanted = _manifest(feature_set, as_of, horizon_days, cutoffs, inputs_digest(orders, events))
+    manifest = out / MANIFEST
+    if manifest.exists() and (out / TRAINING_SET).exists():
+        found = json.loads(manifest.read_text())
+        if {k: found.get(k) for k in wanted} == wanted:
+            log(f"[features] snapshot {out} is current: read, not rebuilt")
+            return pd.read_parquet(out / TRAINING_SET), out, True
+        stale = [k for k in wanted if found.get(k) != wanted[k]]
+        log(f"[features] snapshot {out} is stale ({', '.join(stale)} changed): rebuilding it")
+    history = history if history is not None else History(orders, events)
+    frame = build_training_set(history, cutoffs, horizon_days, feature_set=feature_set, progress=progress)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{TRAINING_SET}.tmp"
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(out / TRAINING_SET)
+    manifest.write_text(json.dumps({**wanted, "rows": len(frame),
+                                    "built": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2))
+    return frame, out, False
