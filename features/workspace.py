@@ -33,28 +33,16 @@ _HELD_GUARD = threading.Lock()
 
 
 class Settings(BaseSettings):
-    """Typed settings, read once from the environment at the edge (CLI, service)."""
+    """Where the workspace is and which live store it uses: read once from the environment at
+    an edge (the command line, the service) and passed down. The service's own settings
+    extend these (:class:`serving.api.settings.ServiceSettings`)."""
 
     model_config = SettingsConfigDict(env_prefix="SHELFWISE_")
 
     home: Path = Field(Path(".shelfwise"), description="Workspace directory.")
-    include_purchased: bool = Field(
-        True, description="Default of /recommend's include_purchased: true for shops whose customers "
-                          "re-order (a gift wholesaler), false where they rarely do (furniture).")
-    workers: int = Field(2, ge=1, description="Service worker processes (one per core).")
-    access_log: bool = Field(False, description="Log every request (costs throughput).")
     live_store_url: str | None = Field(
         None, description="redis://host:port/db: share live events and item updates between machines; "
                           "unset: SQLite (live.sqlite) in the workspace, shared by one machine's workers.")
-    max_body_bytes: int = Field(1_000_000, ge=1_000, description="Largest request body the service reads.")
-    body_seconds: float = Field(
-        10.0, gt=0, description="Time a client has to send its whole request body (then 408).")
-    metrics_public: bool = Field(
-        False, description="Serve /metrics without a key (a scraper on a private network); otherwise "
-                           "it needs a key of the monitoring or admin role.")
-    reload_seconds: float = Field(
-        30.0, ge=0, description="How often the service checks the registry for new champions (0: never; "
-                                "POST /admin/reload checks at once).")
 
 
 class Workspace:

@@ -29,19 +29,20 @@ from features.customer_features import (
 )
 from features.interactions import InteractionWeights, build_interactions
 from features.item_features import build_item_features, catalogue_as_of
-from features.privacy import drop_forgotten
 from features.snapshots import training_cutoffs, training_set
-from features.sources import mapped, online_retail
-from features.sources.cdnow import read_cdnow
-from features.sources.imports import ImportReport
+from features.sources import mapped
+from features.sources.ingest import (
+    SOURCES,
+    is_derived,
+    keep_report,
+    leave_out_forgotten,
+    read_import,
+    store_import,
+)
 from features.sources.simulate import SimulationParams, funnel, simulate_events
 from features.version import code_version
 from features.workspace import Settings, Workspace
 from training import progress
-
-SOURCES = ("online-retail-ii", "cdnow", "mapped")
-# Tables an orders import derives; replaced on each orders import unless imported themselves.
-DERIVED = {"items": online_retail.build_items, "customers": online_retail.build_customers}
 
 
 def _date(text: str) -> pd.Timestamp:
@@ -63,93 +64,13 @@ def _say(msg: str) -> None:
             f.write(f"{stamp} {msg}\n")
 
 
-def _read_import(path: Path, source: str | None, mapping_file: Path | None = None,
-                 table_name: str | None = None) -> tuple[str, pd.DataFrame, pd.DataFrame, ImportReport, str]:
-    """Read and validate one file: ``(table name, accepted rows, rejects, report, label)``."""
-    t0 = time.perf_counter()
-    source = "mapped" if mapping_file or table_name else source
-    if source == "mapped":
-        if mapping_file:
-            mapping = mapped.Mapping.read(mapping_file)
-            label = f"{path} mapped by {mapping_file}"
-        elif table_name:
-            mapping = mapped.Mapping.canonical(table_name, path)
-            label = f"{path} (canonical columns)"
-        else:
-            raise ValueError("--source mapped needs --mapping FILE (a .toml or .yaml column mapping), "
-                             "or --table NAME for a file that already has the canonical columns")
-        table, rejects, report = mapped.load(path, mapping)
-        return mapping.table, table, rejects, report, label
-    if source == "cdnow":
-        table = read_cdnow(path)
-        rejects = pd.DataFrame(columns=[s.SOURCE_ROW, s.REASON])
-        return "orders", table, rejects, ImportReport(str(path), "orders", len(table), len(table)), \
-            f"{path} (CDNOW)"
-    if source == "online-retail-ii":
-        raw = online_retail.read_raw(path)
-        _say(f"read {len(raw):,} rows from {path} ({time.perf_counter() - t0:.1f}s)")
-        table, rejects, report = online_retail.load_orders(raw, str(path))
-        return "orders", table, rejects, report, f"{path} (Online Retail II)"
-    raise ValueError("give --source (online-retail-ii, cdnow) or --mapping FILE")
-
-
-def _leave_out_forgotten(forgotten: set[str], table: pd.DataFrame, rejects: pd.DataFrame,
-                         report: ImportReport) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of customers erased by `shelfwise forget` stay out of the workspace: counted as set
-    aside (reason forgotten_customer), their contents not kept, not even among the rejects."""
-    table, n = drop_forgotten(table, forgotten)
-    rejects, n_rejects = drop_forgotten(rejects, forgotten)
-    if n:
-        report.accepted -= n
-        report.rejected["forgotten_customer"] = n
-        report.reasons["forgotten_customer"] = "the customer was erased (shelfwise forget); rows not kept"
-    if n_rejects:
-        report.notes.append(f"{n_rejects:,} rejected rows of erased customers counted but not kept")
-    report.check()
-    return table, rejects
-
-
-def _is_derived(ws: Workspace, name: str, sources: dict | None = None) -> bool:
-    """Whether table ``name`` is derived from the orders (or absent), not a shop's own import."""
-    sources = ws.table_sources() if sources is None else sources
-    return sources.get(name, {}).get("source", "derived").startswith("derived")
-
-
-def _store_import(ws: Workspace, name: str, table: pd.DataFrame, label: str) -> list[str]:
-    """Write a table (replacing it) and, for orders, the tables derived from it."""
-    ws.write_table(name, table, label)
-    written = [f"{len(table):,} rows -> table '{name}'"]
-    if name == "orders":
-        sources = ws.table_sources()
-        for derived, build in DERIVED.items():
-            if _is_derived(ws, derived, sources):
-                rows = build(table)
-                ws.write_table(derived, rows, f"derived from orders ({label})")
-                written.append(f"{len(rows):,} {derived} derived from orders")
-            else:
-                written.append(f"{derived} kept as imported from {sources[derived]['source']}")
-    return written
-
-
-def _keep_report(ws: Workspace, name: str, rejects: pd.DataFrame, report: ImportReport,
-                 rejects_name: str | None = None) -> Path:
-    """Keep the rejects with their reasons and the import's counts in the workspace; print them."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = ws.rejects / f"{rejects_name or name}.parquet"
-    rejects.to_parquet(out, index=False)
-    (ws.reports / f"ingest-{name}-{stamp}.json").write_text(json.dumps(report.as_dict(), indent=2))
-    for line in report.lines():
-        _say(line)
-    return out
-
-
 def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    name, table, rejects, report, label = _read_import(args.path, args.source, args.mapping, args.table)
-    table, rejects = _leave_out_forgotten(ws.forgotten_ids(), table, rejects, report)
+    name, table, rejects, report, label = read_import(args.path, args.source, args.mapping, args.table, _say)
+    table, rejects = leave_out_forgotten(ws.forgotten_ids(), table, rejects, report)
     # Each import replaces the table it writes, so re-importing a file is idempotent.
-    kept = _keep_report(ws, name, rejects, report)
-    written = _store_import(ws, name, table, label)
+    kept = keep_report(ws, name, rejects, report, say=_say)
+    written = store_import(ws, name, table, label)
     _say(f"{'; '.join(written)}; rejects with reasons -> {kept} ({time.perf_counter() - t0:.1f}s)")
     return 0
 
@@ -182,7 +103,7 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     orders = ws.read_table("orders")
     events = ws.read_events()
     items = catalogue_as_of(ws.read_table_if_present("items"), orders, args.as_of,
-                            derived_from_orders=_is_derived(ws, "items"))
+                            derived_from_orders=is_derived(ws, "items"))
     fs = get_feature_set(args.feature_set)
     out = ws.features / fs.name / f"as_of={args.as_of.date()}"
     out.mkdir(parents=True, exist_ok=True)
@@ -263,9 +184,9 @@ def _ingest_inbox(ws: Workspace, inbox: Path, source: str) -> None:
     files = inbox_files(inbox)
     # Every file is read and checked before anything is written: one unreadable file stops the
     # run with the workspace and the registry as they were.
-    imports = [(f, *_read_import(f, source)) for f in files]
+    imports = [(f, *read_import(f, source, say=_say)) for f in files]
     forgotten = ws.forgotten_ids()
-    imports = [(f, name, *_leave_out_forgotten(forgotten, table, rejects, report), report, label)
+    imports = [(f, name, *leave_out_forgotten(forgotten, table, rejects, report), report, label)
                for f, name, table, rejects, report, label in imports]
     current = ws.read_table_if_present("orders")
     if current is None and not imports:
@@ -276,10 +197,10 @@ def _ingest_inbox(ws: Workspace, inbox: Path, source: str) -> None:
         return
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     for f, _, _, rejects, report, _ in imports:
-        _keep_report(ws, "orders", rejects, report, rejects_name=f"orders-{stamp}-{f.stem}")
+        keep_report(ws, "orders", rejects, report, rejects_name=f"orders-{stamp}-{f.stem}", say=_say)
     merged, added = merge_orders(current, [table for _, _, table, *_ in imports])
     accepted = sum(len(table) for _, _, table, *_ in imports)
-    written = _store_import(ws, "orders", merged, f"{len(files)} inbox file(s) merged")
+    written = store_import(ws, "orders", merged, f"{len(files)} inbox file(s) merged")
     moved = move_processed(files, inbox)
     _say(f"[retrain] inbox: {len(files)} file(s), {accepted:,} lines accepted, {added:,} new and "
          f"{accepted - added:,} already in the table; {'; '.join(written)}; files moved to {moved[0].parent}")

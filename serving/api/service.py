@@ -29,7 +29,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import Field
 
 from features.version import code_version
-from features.workspace import Settings, Workspace
+from features.workspace import Workspace
 from serving.api.access import AccessMiddleware, is_open, load_keys, may_call
 from serving.api.errors import ErrorBodyMiddleware, keep_client_errors_out_of_the_log, report_start_failure
 from serving.api.http_metrics import RequestMetricsMiddleware, metrics_page, route_paths
@@ -58,6 +58,7 @@ from serving.api.schemas import (
     item_fields,
     list_json,
 )
+from serving.api.settings import ServiceSettings
 from serving.marketing.report import report_path
 from serving.marketing.segments import SegmentError, UnknownSegmentError
 from serving.marketing.spreadsheet import defuse_formulas
@@ -89,7 +90,7 @@ pages_app = FastAPI(title="shelfwise pages", docs_url=None, redoc_url=None, open
 # ours, so the document says so (schemathesis checks every answer against it).
 BAD_PATH = {422: {"model": ErrorBody, "description": "A path parameter is invalid."}}
 EXPORT_CHUNK = 5000
-SETTINGS = Settings()
+SETTINGS = ServiceSettings()
 # The storefront's calls (and the no-op the load benchmark compares them with).
 HOT_PATHS = ("recommend", "similar_items", "frequently_bought_together", "buy_again", "trending", "events",
              "ping")
