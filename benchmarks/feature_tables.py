@@ -4,7 +4,7 @@ Run ``python -m benchmarks.feature_tables [PATH] [--as-of DATE]`` (``make bench-
 ingests the order lines, simulates browsing events, and builds the customer features,
 item features, interactions and the stacked training set with monthly cutoffs over the
 whole history, then prints wall time and peak memory (resident set size) per step, as a
-Markdown table for the README. Target on 2 cores: under 20 s and under 2 GB in total.
+Markdown table for docs/benchmarks.md. Target on 2 cores: under 20 s and under 2 GB in total.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def machine_speed() -> str:
     machines these benchmarks were run on (0.8-2.2 s), so a figure without it cannot be
     compared with another."""
     # Module-level code, as `python3 -c` runs it (globals, not locals: a function's loop
-    # takes about 40% less), so the figure compares with the README's, which were timed
+    # takes about 40% less), so the figure compares with docs/benchmarks.md's, which were timed
     # with `time python3 -c` (interpreter start-up included, about 0.1 s more).
     start = time.perf_counter()
     exec("s = 0\nfor i in range(10_000_000): s += i", {})

@@ -9,7 +9,7 @@ Why pin the kernels: numpy and OpenBLAS pick their code for the CPU at run time 
 AVX-512), and the two round differently in the last bits. The blended recommender's
 validation curve is nearly flat, so such bits moved its early-stopping point from 128 rounds
 (AVX2) to 86 (an AVX-512 machine's own kernels) and its held-out NDCG@10 from 0.3963 to
-0.3951 (README, "Reproducing the figures"). With the AVX2 kernels on every x86-64 machine
+0.3951 (docs/results.md, "Reproducing the figures"). With the AVX2 kernels on every x86-64 machine
 that has them, a rerun elsewhere gives the same champion. ``SHELFWISE_PORTABLE_NUMERICS=0``
 lets each machine use its fastest kernels instead (an EASE fit 2.2 s instead of 2.7 s on
 AVX-512).
@@ -61,7 +61,7 @@ def configure() -> None:
 def lightgbm_threads() -> int:
     """LightGBM's threads in training: ``SHELFWISE_LIGHTGBM_THREADS``, 2 by default.
 
-    A fixed number rather than every core, so a run does what the README's figures measured
+    A fixed number rather than every core, so a run does what the documented figures measured
     (the recommenders' training target is for 2 cores). The test suite's processes
     (``make test`` runs two) take one each, or their four threads fight over two cores.
     """

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from features import schema as s
 
-# Folders that hold models (erased by retraining, see README) or nothing per customer.
+# Folders that hold models (erased by retraining, see docs/operations.md) or nothing per customer.
 SKIPPED_DIRS = ("mlflow", "audit")
 
 

@@ -1,7 +1,7 @@
 """Column names and schemas of the canonical tables.
 
 Every other module refers to columns through these constants, so a renamed column is a
-one-line change. The meaning of each column is documented in the README ("Data contract").
+one-line change. The meaning of each column is documented in docs/data-contract.md.
 """
 
 from __future__ import annotations

@@ -182,7 +182,7 @@ class CustomerModel:
 
 
 def _validation_score(task: str, y: np.ndarray, pred: np.ndarray) -> float:
-    """ROC-AUC for churn, normalized Gini for CLTV: the metrics the README reports."""
+    """ROC-AUC for churn, normalized Gini for CLTV: the metrics docs/results.md reports."""
     from sklearn.metrics import roc_auc_score
 
     if task == "churn":

@@ -344,7 +344,7 @@ def baseline_predictions(task: str, orders: pd.DataFrame, test: pd.DataFrame, as
     Churn: recency alone (older last purchase = more likely to churn) and BG/NBD's
     P(no purchase in the horizon). CLTV: net spend in the ``horizon`` days before ``as_of``
     and BG/NBD + Gamma-Gamma. ``summary`` and ``bg`` are the purchase summary before
-    ``as_of`` and the BG/NBD model fitted on it. The first entry is the README's baseline.
+    ``as_of`` and the BG/NBD model fitted on it. The first entry is the documented baseline.
     """
     customers = pd.Index(test[s.CUSTOMER_ID])
     btyd = np.asarray(btyd_scores(summary, bg, task, horizon, customers), float)

@@ -152,7 +152,7 @@ def decile_mape(actual: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def customer_metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """The churn (``task="churn"``) or CLTV metrics of the README's tables, for one prediction."""
+    """The churn (``task="churn"``) or CLTV metrics of docs/results.md's tables, for one prediction."""
     if task == "churn":
         # A baseline scored by recency (days) is a ranking, not a probability: no Brier or ECE.
         prob = pred.min() >= 0 and pred.max() <= 1

@@ -51,7 +51,7 @@ class RankerParams:
 
     ease_l2: float = 300.0
     n_new: int = 30
-    n_windows: int = 3  # 4 scored the same on held-out time and took 1.6x as long (README)
+    n_windows: int = 3  # 4 scored the same on held-out time and took 1.6x as long (docs/experiments.md)
     window_days: int = 92
     learning_rate: float = 0.1
     num_leaves: int = 15
@@ -60,11 +60,11 @@ class RankerParams:
     early_stopping_rounds: int = 40
     max_bin: int = 63
     # XE-NDCG's gradient is linear in a customer's candidates, LambdaMART's pairwise: it fits in
-    # half the time, and scored as well on validation and better on discovery (README).
+    # half the time, and scored as well on validation and better on discovery (docs/results.md).
     objective: str = "rank_xendcg"
     bagging_fraction: float = 1.0  # rows per tree; 0.5 halves a round, and scored lower with XE-NDCG
     # LambdaMART only: its pairs reach this far down each customer's list (LightGBM's default:
-    # 30). A seventh of the customers buy more than 30 of their candidates in a window (README).
+    # 30). A seventh of the customers buy more than 30 of their candidates in a window.
     truncation_level: int = 50
     season_l2: float = 300.0
     # The seasonal ridge is fitted only where this many customers bought before a year ago.
@@ -249,7 +249,7 @@ class BlendedRecommender:
             self.probe_rounds_, self.validation_ndcg_ = p.max_rounds // 4, float("nan")
         # The final ranker learns from one window more than the probe: more rows carry more
         # rounds, so its rounds grow with its rows (in backtests as of 2011-03-01 and
-        # 2011-06-01 this scored higher than the probe's rounds for every seed; README).
+        # 2011-06-01 this scored higher than the probe's rounds for every seed; docs/results.md).
         self.best_rounds_ = round(self.probe_rounds_ * n_all / n_train) if train else self.probe_rounds_
         log(f"ranker: {self.probe_rounds_} rounds on validation (NDCG@10 of candidates "
             f"{self.validation_ndcg_:.4f}), {self.best_rounds_} on all {len(windows)} windows")

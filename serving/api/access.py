@@ -219,7 +219,7 @@ class AccessMiddleware:
                                f"may only read; send {scope['method']} with `Authorization: Bearer KEY`")
         if not may_call(record.role, scope["method"], scope["path"]):
             return await reply(send, 403, f"the key {record.name!r} has role {record.role!r}, which may not "
-                                f"call {scope['method']} {scope['path']}; see README, 'Access'")
+                                f"call {scope['method']} {scope['path']}; see docs/operations.md, 'Access'")
         state = scope.setdefault("state", {})
         state["api_key"], state["api_role"] = record.name, record.role
         return await self.app(scope, receive, send)

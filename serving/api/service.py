@@ -108,7 +108,7 @@ def _rules(options: ListOptions, models: Models) -> Rules:
 @bentoml.asgi_app(pages_app, path="")
 @bentoml.service(
     name="shelfwise",
-    # A short timeout bounds how long per-request objects live (see README, "Serving").
+    # A short timeout bounds how long per-request objects live (docs/api.md).
     traffic={"timeout": 10},
     workers=SETTINGS.workers,
     logging={"access": {"enabled": SETTINGS.access_log}},
@@ -151,8 +151,8 @@ class Shelfwise:
     # handing each request to a thread. With the embedded live store they do no slow I/O
     # (cached lists, local SQLite reads; a cold list is about 1.6 ms of compute), and the
     # hand-off cost more than the work: worker CPU per /recommend 1.19-1.23 ms against
-    # 1.58-3.55 ms (README, "The service under load"). With Redis their reads are round trips
-    # on the loop (one for /recommend); threads were slower with a local Redis (README,
+    # 1.58-3.55 ms (docs/benchmarks.md, "Serving"). With Redis their reads are round trips
+    # on the loop (one for /recommend); threads were slower with a local Redis (docs/api.md,
     # "Several machines"). Writes (/events, /items) and the marketers' calls stay in threads.
     def _list(self, picked: list[Picked], models: Models) -> Response:
         return Response(list_json(self._answer(picked, models), models.versions["recs"]),

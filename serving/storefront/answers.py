@@ -10,7 +10,7 @@ before the expiry. Any event of the shopper or catalogue update changes the snap
 next request computes afresh, as it would without the cache. What the cache saves is the
 ranking, the rules and the serialization of a repeated request (a shopper paging back, a
 storefront asking twice per page view): under load those cost about as much worker time as
-the framework's own handling of the request (README, "The service under load").
+the framework's own handling of the request (docs/benchmarks.md, "Serving").
 """
 
 from __future__ import annotations
