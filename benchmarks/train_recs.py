@@ -16,7 +16,7 @@ import pandas as pd
 
 from benchmarks.feature_tables import DEFAULT_DATA, machine_speed, peak_mb
 from features.sources import online_retail
-from training.jobs import _tune_ease
+from training.jobs.recs import _tune_ease
 from training.ranker import BlendedRecommender, FitCache, RankerParams
 
 TARGET_SECONDS = 60.0  # from the recommenders issue

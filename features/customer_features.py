@@ -68,7 +68,7 @@ FEATURE_SETS = {
     )
 }
 DEFAULT_FEATURE_SET = "customer_v2"
-# The churn model's level is matched to a model on these (training.jobs.match_churn_level).
+# The churn model's level is matched to a model on these (training.jobs.customers.match_churn_level).
 LEVEL_FEATURE_SET = "customer_v2_210d"
 
 

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from features.sources.online_retail import build_items
 from features.workspace import Workspace
 from training import jobs, registry
+from training.jobs.promotion import decide
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def test_a_champion_that_cannot_be_scored_loses_and_the_reason_names_its_version
         raise ValueError(f"{path}: model format 'shelfwise-recs-v0', this code reads another")
 
     client = registry.connect(workspace)
-    promoted, reason, old_version, _ = jobs._promote(client, "recs", "2", 0.1, unreadable, apply=False)
+    promoted, reason, old_version, _ = decide(client, "recs", "2", 0.1, unreadable, apply=False)
     assert promoted and str(old_version) == "1"
     assert reason.endswith("champion v1 cannot be scored: model format 'shelfwise-recs-v0', this code reads another")
     assert str(seen[0]) not in reason

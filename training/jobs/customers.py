@@ -1,0 +1,202 @@
+"""The churn and CLTV training jobs: LightGBM on the feature snapshot's training set, with
+recency, spend and BG/NBD baselines, evaluated after ``as_of``, logged, registered, promoted."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features import schema as s
+from features.customer_features import (
+    CHURNED,
+    DEFAULT_FEATURE_SET,
+    FUTURE_REVENUE,
+    LEVEL_FEATURE_SET,
+    History,
+    build_customer_features,
+    build_labels,
+    build_rfm_summary,
+    build_training_set,
+    get_feature_set,
+)
+from features.snapshots import training_cutoffs, training_set
+from features.workspace import Workspace
+from training import plots, registry
+from training.btyd import BetaGeoModel, btyd_scores
+from training.customer_models import CustomerModel, TwoPartCLTV, calibrate
+from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
+from training.metrics import customer_metrics
+
+DEFAULT_HORIZON_DAYS = {"churn": 90, "cltv": 180}
+
+
+
+def baseline_predictions(task: str, orders: pd.DataFrame, test: pd.DataFrame, as_of: pd.Timestamp,
+                         horizon: int, summary: pd.DataFrame, bg: BetaGeoModel) -> dict[str, np.ndarray]:
+    """What a careful analyst would use instead, scored on the rows of ``test``.
+
+    Churn: recency alone (older last purchase = more likely to churn) and BG/NBD's
+    P(no purchase in the horizon). CLTV: net spend in the ``horizon`` days before ``as_of``
+    and BG/NBD + Gamma-Gamma. ``summary`` and ``bg`` are the purchase summary before
+    ``as_of`` and the BG/NBD model fitted on it. The first entry is the documented baseline.
+    """
+    customers = pd.Index(test[s.CUSTOMER_ID])
+    btyd = np.asarray(btyd_scores(summary, bg, task, horizon, customers), float)
+    if task == "churn":
+        return {"recency alone": test["recency_days"].to_numpy(float), "BG/NBD": btyd}
+    before = build_labels(orders, customers, as_of - pd.Timedelta(days=horizon), horizon)
+    return {"last-period spend": before[FUTURE_REVENUE].clip(lower=0).to_numpy(),
+            "BG/NBD + Gamma-Gamma": btyd}
+
+
+def _customer_example(model: CustomerModel, rows: pd.DataFrame, n: int = 5
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Signature example of a churn or CLTV model: feature rows in, the prediction out."""
+    x = rows[model.columns].head(n).astype(float).reset_index(drop=True)
+    name = "churn_probability" if model.task == "churn" else "expected_revenue"
+    return x, pd.DataFrame({name: model.predict(rows.head(n))})
+
+
+def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.Timestamp], horizon: int,
+                       as_of: pd.Timestamp, log: Callable[[str], None]) -> None:
+    """Set the churn model's mean probability at ``as_of`` to a lookback model's.
+
+    Early cutoffs see a short history: a loyal customer of ten years looks new there, and
+    the model ties those cutoffs' churn to their season. Its calibration map, fitted on
+    the last cutoff, then misjudges the churn level of the next window. A second model on
+    :data:`LEVEL_FEATURE_SET` (features that look back no further than the first cutoff's
+    history reaches) says how many of the customers scored at ``as_of`` will churn, and the
+    map is moved in log-odds to that level: the first model's ranking is kept.
+    """
+    t0 = time.perf_counter()
+    train = build_training_set(history, cutoffs, horizon, feature_set=LEVEL_FEATURE_SET)
+    level = CustomerModel("churn", feature_set=LEVEL_FEATURE_SET).fit(train, horizon)
+    now = build_customer_features(history, as_of, feature_set=LEVEL_FEATURE_SET)
+    target = float(level.predict(now).mean())
+    shift = model.match_level(build_customer_features(history, as_of, feature_set=model.feature_set), target,
+                              feature_set=LEVEL_FEATURE_SET, customers=len(now))
+    log(f"[churn] level: a {LEVEL_FEATURE_SET} model expects {target:.3f} of the {len(now):,} customers "
+        f"known at {as_of.date()} to churn; calibration moved by {shift:+.3f} in log-odds "
+        f"({time.perf_counter() - t0:.1f}s)")
+
+
+def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: pd.Timestamp,
+                         horizon_days: int | None = None, n_cutoffs: int = 12,
+                         log: Callable[[str], None] = print, events: pd.DataFrame | None = None,
+                         feature_set: str = DEFAULT_FEATURE_SET, promote: bool = True) -> TrainResult:
+    """Train the churn or CLTV booster on cutoffs whose label windows end by ``as_of``.
+
+    The test set is the snapshot at ``as_of`` with labels from ``[as_of, as_of + horizon)``,
+    evaluated only when the data covers that whole window. Baselines: recency alone for
+    churn (older last purchase = more likely to churn), spend in the previous ``horizon``
+    days for CLTV.
+    """
+    client = registry.connect(ws)
+    horizon = horizon_days or DEFAULT_HORIZON_DAYS[task]
+    label = CHURNED if task == "churn" else FUTURE_REVENUE
+    t0 = time.perf_counter()
+    cutoffs = training_cutoffs(orders, as_of, horizon, n_cutoffs)
+    if not cutoffs:
+        raise ValueError(f"no training cutoff: the label windows before {as_of.date()} start before the "
+                         f"first order ({orders[s.TIMESTAMP].min().date()}); choose a later --as-of or a "
+                         "shorter horizon")
+    history = History(orders, events)
+    # The feature step's snapshot when `features build` made it from the same data, else built here.
+    train, _, _ = training_set(ws.features, orders, events, as_of, horizon, feature_set, cutoffs, history,
+                               log=log)
+    log(f"[{task}] training set ({feature_set}, {'with' if events is not None else 'without'} events): "
+        f"{len(train):,} rows over {len(cutoffs)} cutoffs {cutoffs[0].date()}..{cutoffs[-1].date()}, "
+        f"horizon {horizon} days ({time.perf_counter() - t0:.1f}s)")
+    model = CustomerModel(task, feature_set=feature_set).fit(train, horizon)
+    log(f"[{task}] LightGBM fitted: {model.num_leaves_} leaves, min {model.min_child_samples_} rows per "
+        f"leaf, {model.best_rounds_} rounds, chosen on the validation cutoff {cutoffs[-1].date()} among "
+        f"{len(model.tuning_)} sizes ({time.perf_counter() - t0:.1f}s)")
+    unmatched = None
+    if task == "churn" and model.calibration_ and not get_feature_set(feature_set).lookback_days:
+        unmatched = model.calibration_
+        match_churn_level(model, history, cutoffs, horizon, as_of, log)
+    data_end = orders[s.TIMESTAMP].max()
+    test_end = as_of + pd.Timedelta(days=horizon)
+    window = f"train < {as_of.date()}, test {as_of.date()}..{test_end.date()} (exclusive)"
+    metrics, baseline, notes, test, pred, table = {}, {}, [], None, None, {}
+    has_test = test_end <= data_end + pd.Timedelta(days=1)
+    if task == "churn" or has_test:
+        # One BG/NBD fit serves the baseline and, for churn, the next-purchase dates.
+        summary = build_rfm_summary(orders, as_of)
+        bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    if has_test:
+        test = build_training_set(history, [as_of], horizon, feature_set=feature_set)
+        y = test[label].to_numpy(float)
+        pred = model.predict(test)
+        metrics = customer_metrics(task, y, pred)
+        table = {name: customer_metrics(task, y, p)
+                 for name, p in baseline_predictions(task, orders, test, as_of, horizon, summary, bg).items()}
+        baseline = next(iter(table.values()))
+        if task == "churn":
+            raw = model.predict(test, calibrated=False)
+            table["LightGBM uncalibrated"] = customer_metrics(task, y, raw)
+            if unmatched:
+                table["LightGBM, level not matched"] = customer_metrics(task, y, calibrate(raw, unmatched))
+            table["LightGBM"] = metrics
+            notes.append(f"test customers: {len(test):,}, churn rate {y.mean():.3f}; calibration: "
+                         f"{model.calibration_['method'] if model.calibration_ else 'none'} (chosen on the "
+                         f"validation cutoff {cutoffs[-1].date()})")
+        else:
+            two_part = TwoPartCLTV(feature_set=feature_set).fit(train).predict(test)
+            table["LightGBM two-part"] = customer_metrics(task, y, two_part)
+            table["LightGBM (Tweedie)"] = metrics
+            notes.append(f"test customers: {len(test):,}, mean revenue {y.mean():.1f}")
+    else:
+        notes.append(f"data ends {data_end.date()}, before the test window ends "
+                     f"{test_end.date()}: registered without test metrics")
+    baseline_name = "recency alone" if task == "churn" else "last-period spend"
+    with registry.scratch_dir() as tmp:
+        model_dir = Path(tmp) / "model"
+        extra = {"as_of": as_of.isoformat(), "horizon_days": horizon}
+        if task == "churn":
+            # BG/NBD parameters ride along: the service dates each customer's next purchase with them.
+            extra["bgnbd"] = {**bg.params_, "time_unit_days": 7.0}
+        model.save(model_dir, extra)
+        plot_files = []
+        if pred is not None:
+            plot = (plots.calibration_and_lift if task == "churn"
+                    else plots.deciles_predicted_vs_actual)
+            plot_files.append(plots.save(plot(y, pred), Path(tmp) / f"{task}_deciles.png"))
+        clean = lambda d: {k: v for k, v in d.items() if not np.isnan(v)}  # noqa: E731
+        run_id, version = registry.log_and_register(
+            client, ws, task, model_dir,
+            params={"horizon_days": horizon, "n_cutoffs": n_cutoffs, "best_rounds": model.best_rounds_,
+                    **model._lgb_params(model.num_leaves_, model.min_child_samples_),
+                    **{f"level_{k}": v for k, v in ((model.calibration_ or {}).get("level") or {}).items()}},
+            metrics={**clean(metrics), **{f"baseline_{k}": v for k, v in clean(baseline).items()},
+                     **{f"btyd_{k}": v for k, v in clean(table.get("BG/NBD", table.get("BG/NBD + Gamma-Gamma",
+                                                                                         {}))).items()}},
+            tags={"as_of": str(as_of.date()), "window": window, "feature_set": feature_set,
+                  "events": "none" if events is None else
+                  ("simulated" if events[s.SIMULATED].any() else "recorded"),
+                  "train_cutoffs": ",".join(str(c.date()) for c in cutoffs),
+                  "data_digest": data_digest(ws.table_path("orders"))},
+            run_name=f"lightgbm {task} as_of={as_of.date()}", plots=plot_files,
+            example=_customer_example(model, train),
+            trials=[{"run_name": f"{trial['num_leaves']} leaves, min_child {trial['min_child_samples']}",
+                     "params": {k: v for k, v in trial.items() if k != "validation_score"},
+                     "metrics": {f"validation_{PRIMARY_METRIC[task]}": trial["validation_score"]}}
+                    for trial in model.tuning_])
+
+    def champion_score(path: Path) -> float:
+        old, _ = CustomerModel.load(path, task)
+        # The champion may use another feature set: score it on its own features, same rows.
+        old_test = (test if old.feature_set == feature_set else
+                    build_training_set(history, [as_of], horizon, feature_set=old.feature_set))
+        return customer_metrics(task, old_test[label].to_numpy(float),
+                                 old.predict(old_test))[PRIMARY_METRIC[task]]
+
+    promoted, reason, old_version, old_score = decide(
+        client, task, version, metrics.get(PRIMARY_METRIC[task]),
+        champion_score if test is not None else None, apply=promote)
+    return TrainResult(task, version, run_id, metrics, baseline_name, baseline, promoted,
+                       reason, window, notes, table, old_version, old_score, applied=promote)

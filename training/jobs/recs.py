@@ -1,0 +1,223 @@
+"""The recommender's training job: the blended "for you" model and the baselines reported
+beside it, fitted before ``as_of``, evaluated after it, logged, registered and promoted."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features import schema as s
+from features.interactions import IdIndex, basket_matrix
+from features.purchase_history import RANKER_FEATURE_SET
+from features.workspace import Workspace
+from training import plots, progress, registry
+from training.evaluation import (
+    CURVE_KS,
+    evaluate,
+    evaluate_baskets,
+    evaluate_new_customers,
+    heldout_window,
+    matrix_recommender,
+    one_pass,
+)
+from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
+from training.metrics import ranking_report
+from training.ranker import BlendedRecommender, FitCache, RankerParams
+from training.recommenders import FORMAT as ALS_FORMAT
+from training.recommenders import (
+    ALSRecommender,
+    BPRRecommender,
+    EASERecommender,
+    FrequentlyBoughtTogether,
+    ItemKNNRecommender,
+    PopularityRecommender,
+    Recommender,
+    RepurchaseRecommender,
+    TrendingRecommender,
+)
+
+# Baselines and single models reported beside the blended champion, fitted on the same
+# purchase matrix (distinct orders per customer and item before as_of).
+BASELINES: dict[str, Callable[[], Recommender]] = {
+    "popularity": PopularityRecommender,
+    "trending": TrendingRecommender,
+    "repurchase": RepurchaseRecommender,
+    "als": ALSRecommender,
+    "bpr": BPRRecommender,
+    "item_knn": ItemKNNRecommender,
+    "ease": EASERecommender,
+}
+EASE_L2_GRID = (100.0, 300.0, 1000.0)
+
+
+def _tune_ease(cache: FitCache, as_of: pd.Timestamp, params: RankerParams,
+               log: Callable[[str], None]) -> tuple[float, list[dict]]:
+    """Pick EASE's L2 on the validation window: fit before it, score all purchases in it."""
+    cutoffs = params.window_cutoffs(as_of)
+    start = cutoffs[-1]
+    history = cache.history(start)
+    cache.prefetch_ease(start, EASE_L2_GRID)
+    # While those fit: the window and the histories the ranker's fit will ask for next.
+    val = heldout_window(cache.orders, history.users, start, as_of)
+    for c in cache.with_history([*cutoffs[:-1], as_of]):
+        cache.history(c)
+    trials = []
+    for l2 in progress.bar(EASE_L2_GRID, desc="EASE L2 trials", unit="trial"):
+        model = EASERecommender(l2)
+        model.item_weights_ = cache.ease(start, l2)
+        # Only all purchases' NDCG@10 picks L2: scoring the other tasks took 3 s more.
+        m = evaluate(matrix_recommender(model, history.orders), val, history.items, tasks=("all",))
+        trials.append({"run_name": f"ease l2={l2:g}",
+                       "params": {"l2": l2, "window": f"{start.date()}..{as_of.date()}"},
+                       "metrics": {"validation_all_ndcg_at_10": m["all_ndcg_at_10"]}})
+        log(f"[recs] tuning EASE l2={l2:g}: validation NDCG@10 {m['all_ndcg_at_10']:.4f}")
+    best = max(trials, key=lambda tr: tr["metrics"]["validation_all_ndcg_at_10"])
+    return best["params"]["l2"], trials
+
+
+def _champion_recommend(path: Path) -> Callable[[list[str], int], dict[str, list[str]]]:
+    """Customer ids -> top-k item ids from a saved recommender: the blended one, or the ALS
+    model of the first releases (an older blended format raises IncompatibleModelError)."""
+    meta = json.loads((path / "meta.json").read_text())
+    if meta.get("format") != ALS_FORMAT:
+        model = BlendedRecommender.load(path)
+        users, items = model.history_.users, model.history_.items
+
+        def rec(rows, k):
+            return model.recommend(rows, k)[0]
+        popular = np.argsort(-model.history_.item_stats[:, 3], kind="stable")
+    else:
+        model, arrays, _ = ALSRecommender.load(path)
+        users, items = IdIndex(arrays["user_ids"]), IdIndex(arrays["item_ids"])
+
+        def rec(rows, k):
+            return model.recommend(rows, None, k)[0]
+        popular = model.popularity_.order_
+
+    def recommend(customer_ids: list[str], k: int) -> dict[str, list[str]]:
+        rows = users.indices(customer_ids)
+        known = rows >= 0
+        cols = rec(rows[known], k) if known.any() else np.zeros((0, k), int)
+        out = {c: [items.ids[i] for i in r if i >= 0] for c, r in
+               zip(np.asarray(customer_ids)[known], cols, strict=True)}
+        top = list(items.ids[popular[:k]])
+        return {c: out.get(c, top) for c in customer_ids}
+    return recommend
+
+
+def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp,
+               log: Callable[[str], None] = print, params: RankerParams | None = None,
+               baselines: bool = True, promote: bool = True) -> TrainResult:
+    """Fit the blended recommender before ``as_of``; report it and the baselines after it.
+
+    EASE's L2 is tuned on the last window before ``as_of`` (logged as nested runs), the
+    ranker early-stops on it, and everything is refit on all data before ``as_of``. The
+    test window (``as_of`` to the end of the data) is only used for the report and for the
+    comparison with the current champion.
+    """
+    client = registry.connect(ws)
+    params = params or RankerParams()
+    t0 = time.perf_counter()
+    cache = FitCache(orders)
+    l2, trials = _tune_ease(cache, as_of, params, log)
+    params = RankerParams(**{**asdict(params), "ease_l2": l2})
+    model = BlendedRecommender(params).fit(orders, as_of, log=lambda m: log(f"[recs] {m}"), cache=cache)
+    history = model.history_
+    fit_seconds = time.perf_counter() - t0
+    log(f"[recs] blended recommender fitted in {fit_seconds:.1f}s: {len(history.users):,} customers x "
+        f"{len(history.items):,} items before {as_of.date()}")
+    data_end = orders[s.TIMESTAMP].max()
+    val_start = params.window_cutoffs(as_of)[-1]
+    window = (f"train < {as_of.date()}, validation {val_start.date()}..{as_of.date()}, "
+              f"test {as_of.date()}..{data_end.date()}")
+    test = heldout_window(orders, history.users, as_of) if data_end >= as_of else None
+    table: dict[str, dict[str, float]] = {}
+    notes = []
+    popularity = PopularityRecommender().fit(history.orders)
+    fbt = FrequentlyBoughtTogether().fit(basket_matrix(orders, None, as_of, history.items)[0])
+    fbt_table: dict[str, dict[str, float]] = {}
+    if test is not None and test.users:
+        if baselines:
+            for name, make in BASELINES.items():
+                if name == "ease":  # the blended model's own EASE, fitted on the same orders
+                    est = EASERecommender(params.ease_l2)
+                    est.item_weights_ = model.item_weights_
+                else:  # trending learns from recency-weighted purchases; the rest from order counts
+                    est = make().fit(history.decayed if name == "trending" else history.orders)
+                table[name] = evaluate(matrix_recommender(est, history.orders), test, history.items)
+        table["blended"] = evaluate(one_pass(model.recommend_tasks), test, history.items)
+        baskets = basket_matrix(orders, as_of, data_end + pd.Timedelta(days=1), history.items)[0]
+        def popular_for(carts, k, after=None):
+            taken = after if after is not None else [[] for _ in carts]
+            return np.array([list(t) + [i for i in popularity.order_[: 2 * k] if i not in c and i not in t]
+                             [: k - len(t)] for c, t in zip(carts, taken, strict=True)])
+
+        def fbt_then_popular(carts, k):
+            # As a storefront would show it: the rules first, popular items to fill the list.
+            return popular_for(carts, k, [[i for i in row if i >= 0] for row in fbt.recommend(carts, k)[0]])
+
+        fbt_table = {"fbt": evaluate_baskets(fbt_then_popular, baskets),
+                     "popularity": evaluate_baskets(popular_for, baskets)}
+        if fbt_table["fbt"]:
+            f, p = fbt_table["fbt"], fbt_table["popularity"]
+            notes.append(f"frequently bought together (filled with popular items) on "
+                         f"{int(f['basket_orders']):,} test orders (one item -> the rest): "
+                         f"NDCG@10 {f['basket_ndcg_at_10']:.4f}, HR@10 {f['basket_hit_rate_at_10']:.4f}; "
+                         f"popularity {p['basket_ndcg_at_10']:.4f}, {p['basket_hit_rate_at_10']:.4f}")
+        new = evaluate_new_customers(list(history.items.ids[popularity.order_[:10]]), test)
+        for row in table.values():
+            row.update(new)
+        notes.append(f"test customers: {len(test.users):,} seen before {as_of.date()} who bought in the "
+                     f"test window ({len(test.truth['discovery']):,} bought something new; "
+                     f"{len(test.new_truth):,} new customers get popular items)")
+    else:
+        notes.append("no purchases after as_of: model registered without test metrics")
+    metrics = table.get("blended", {})
+    baseline = table.get("popularity", {})
+    titles = items.set_index(s.ITEM_ID)[s.TITLE].reindex(history.items.ids).fillna("").to_numpy()
+    with registry.scratch_dir() as tmp:
+        model_dir = Path(tmp) / "model"
+        model.save(model_dir, titles, popularity.item_scores_, {"window": window, "fbt": fbt.get_params()},
+                   fbt_scores=fbt.score_)
+        plot_files = []
+        if table:
+            curves = {n: {k: r[f"all_ndcg_at_{k}"] for k in CURVE_KS} for n, r in table.items()}
+            plot_files.append(plots.save(plots.metric_by_k(curves, "NDCG (all purchases)"),
+                                         Path(tmp) / "ndcg_by_k.png"))
+            groups = {n: {g: r[f"all_ndcg_at_10_{g}"] for g in ("new", "light", "heavy")
+                          if f"all_ndcg_at_10_{g}" in r} for n, r in table.items()}
+            plot_files.append(plots.save(plots.by_group(groups, "NDCG@10"), Path(tmp) / "ndcg_by_group.png"))
+        logged = {**metrics, **{f"{name}.{m}": v for name, row in table.items() if name != "blended"
+                                for m, v in row.items()},
+                  **{f"{name}.{m}": v for name, row in fbt_table.items() for m, v in row.items()},
+                  "fit_seconds": fit_seconds,
+                  "ranker_validation_ndcg_at_10": model.validation_ndcg_}
+        run_id, version = registry.log_and_register(
+            client, ws, "recs", model_dir,
+            params={**asdict(params), "best_rounds": model.best_rounds_, "probe_rounds": model.probe_rounds_},
+            metrics={k: v for k, v in logged.items() if np.isfinite(v)},
+            tags={"as_of": str(as_of.date()), "window": window, "feature_set": RANKER_FEATURE_SET,
+                  "data_digest": data_digest(ws.table_path("orders"))},
+            run_name=f"blended as_of={as_of.date()}", plots=plot_files, trials=trials,
+            example=_recs_example(model, history))
+    truth = test.truth["all"] if test is not None and test.users else {}
+    promoted, reason, old_version, old_score = decide(
+        client, "recs", version, metrics.get(PRIMARY_METRIC["recs"]),
+        (lambda p: ranking_report(_champion_recommend(p)(list(truth), 10), truth, 10)["ndcg_at_10"])
+        if truth else None, apply=promote)
+    return TrainResult("recs", version, run_id, metrics, "popularity", baseline, promoted,
+                       reason, window, notes, table, old_version, old_score, applied=promote)
+
+
+def _recs_example(model: BlendedRecommender, history, n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Signature example of the "for you" model: customer ids and k in, item ids out."""
+    rows = np.arange(min(n, len(history.users)))
+    items = model.recommend(rows, 10)[0]
+    return (pd.DataFrame({"customer_id": history.users.ids[rows].astype(str), "k": 10}),
+            pd.DataFrame({"item_ids": [[str(history.items.ids[i]) for i in r if i >= 0] for r in items]}))
