@@ -74,11 +74,12 @@ def document(spec: dict, version: str, may_call, is_open) -> dict:
     spec["info"] = {"title": "shelfwise", "version": version, "description": DESCRIPTION,
                     "license": {"name": "Apache-2.0"}}
     spec["tags"] = [{"name": role, "description": text} for role, text in ROLE_TAGS.items()]
+    # Only the bearer scheme is documented (X-API-Key works too): a client generated from the
+    # document then sends one key header, not two that could disagree.
     spec.setdefault("components", {})["securitySchemes"] = {
         "bearer": {"type": "http", "scheme": "bearer", "description": "An API key of the role in the tag."},
-        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     }
-    spec["security"] = [{"bearer": []}, {"apiKey": []}]
+    spec["security"] = [{"bearer": []}]
     for path, item in spec.get("paths", {}).items():
         for method, operation in item.items():
             if not isinstance(operation, dict) or method not in ("get", "post", "put", "patch", "delete"):
