@@ -67,6 +67,13 @@ def role_of(method: str, path: str, may_call, is_open) -> str:
                  and may_call(role, method.upper(), example)), "admin")
 
 
+# What every operation that needs a key may also answer (serving.api.access, serving.api.limits).
+REFUSED = {"type": "object", "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+           "required": ["error"]}
+KEY_ANSWERS = {"401": "No API key, or an unknown one.", "403": "The key's role may not call this."}
+BODY_ANSWERS = {"413": "The body is over the size limit.", "415": "The body is not declared as JSON."}
+
+
 def document(spec: dict, version: str, may_call, is_open) -> dict:
     """BentoML's OpenAPI document as shelfwise's: its title, version and description, a tag
     per role on every operation, and the bearer-key security scheme, so that "Try it out"
@@ -88,6 +95,12 @@ def document(spec: dict, version: str, may_call, is_open) -> dict:
             operation["tags"] = [role]
             if role == "open":
                 operation["security"] = []
+                continue
+            answers = {**KEY_ANSWERS, **(BODY_ANSWERS if method in ("post", "put", "patch") else {})}
+            responses = operation.setdefault("responses", {})
+            for code, text in answers.items():
+                responses.setdefault(code, {"description": text,
+                                            "content": {"application/json": {"schema": REFUSED}}})
     return spec
 
 

@@ -51,3 +51,7 @@ def test_the_document_is_shelfwises_with_a_role_tag_per_operation_and_the_key_sc
         "/segments/{name}/export": "marketer", "/customers/{customer_id}": "admin", "/metrics": "monitoring",
         "/readyz": "open", "/admin/reload": "admin"}
     assert out["paths"]["/readyz"]["get"]["security"] == [] and "security" not in out["paths"]["/recommend"]["post"]
+    # A request without a key, or with another role's, gets an answer the document describes.
+    assert {"401", "403", "413", "415"} <= set(out["paths"]["/recommend"]["post"]["responses"])
+    assert {"401", "403"} <= set(out["paths"]["/segments/{name}/export"]["get"]["responses"])
+    assert "responses" not in out["paths"]["/readyz"]["get"]
