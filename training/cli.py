@@ -434,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     global _log_file
     argv = sys.argv[1:] if argv is None else argv
     ws = Workspace.from_settings(Settings())
-    if argv and argv[0] not in ("serve", "--version", "-h", "--help"):
+    # Not `keys`: its output is shell exports to paste, and keys never go to the log.
+    if argv and argv[0] not in ("serve", "keys", "--version", "-h", "--help"):
         _log_file = ws.logs / "shelfwise.log"
         _say(f"$ shelfwise {' '.join(argv)}")
     if argv and argv[0] in SERVING_COMMANDS:
