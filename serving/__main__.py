@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not len(keys):
         print(f"error: no API keys: every endpoint but the probes needs one. Create them with "
-              f"`shelfwise keys create --role storefront|marketer|admin` (stored in {keys_path(ws.home)}) "
-              f"or set {KEYS_ENV}=role:key,...", file=sys.stderr)
+              f"`shelfwise keys create --role storefront|catalogue|marketer|admin|monitoring` "
+              f"(stored in {keys_path(ws.home)}) or set {KEYS_ENV}=role:key,...", file=sys.stderr)
         return 2
     print(f"serving {', '.join(f'{MODEL_NAMES[f]}/{v}' for f, v in versions.items())} from {ws.home} "
           f"at http://{args.host}:{args.port}", flush=True)

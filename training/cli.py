@@ -413,8 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("offers", "next best offers: plan --campaign NAME [--budget N] --out FILE | "
                                   "decide CUSTOMER_ID"),
                        ("report", "the marketer report: --out DIR (a self-contained HTML page)"),
-                       ("keys", "API keys of the service: create --role storefront|marketer|admin | "
-                                "list | revoke NAME"),
+                       ("keys", "API keys of the service: create --role ROLE (storefront, catalogue, "
+                                "marketer, admin, monitoring) | list | revoke NAME"),
                        ("forget", "erase a customer everywhere: forget CUSTOMER_ID (with an audit record)")):
         sub.add_parser(name, help=text, add_help=False)  # for the listing; main() hands these over
 
