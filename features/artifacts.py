@@ -50,7 +50,8 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read a megabyte at a time."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -61,7 +62,8 @@ def _sha256(path: Path) -> str:
 def write_checksums(path: Path) -> None:
     """Record the size and SHA-256 of every file under ``path`` in ``checksums.json``."""
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.name != CHECKSUMS)
-    sums = {p.relative_to(path).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files}
+    sums = {p.relative_to(path).as_posix(): {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
+            for p in files}
     (path / CHECKSUMS).write_text(json.dumps(sums, indent=1))
 
 
@@ -88,7 +90,7 @@ def verify_checksums(path: Path) -> None:
         if size != expected["bytes"]:
             raise IncompatibleModelError(f"{file}: {size:,} bytes, {expected['bytes']:,} when it was "
                                          "trained (truncated or replaced)")
-        if _sha256(file) != expected["sha256"]:
+        if file_sha256(file) != expected["sha256"]:
             raise IncompatibleModelError(f"{file}: content differs from when it was trained (corrupt)")
 
 

@@ -8,11 +8,11 @@ version is ``challenger``.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from features.artifacts import file_sha256
 from training import registry
 
 PRIMARY_METRIC = {"recs": "all_ndcg_at_10", "churn": "roc_auc", "cltv": "normalized_gini"}
@@ -67,11 +67,8 @@ class TrainResult:
 
 
 def data_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    """The short digest of a table file that each run records (``data_digest``)."""
+    return file_sha256(path)[:16]
 
 
 def decide(client, family: str, version: str, new_score: float | None,
