@@ -72,15 +72,31 @@ def _files(home: Path) -> list[Path]:
                   and p.relative_to(home).parts[0] not in SKIPPED_DIRS)
 
 
+def _whole_word(ids: Iterable[str]) -> re.Pattern:
+    """Any of ``ids`` as a whole word of free text (``c1`` matches in "c1," not in "c12")."""
+    return re.compile("|".join(rf"(?<![\w-]){re.escape(i)}(?![\w-])" for i in ids))
+
+
+def _read_text(path: Path) -> str:
+    # surrogateescape: a file with stray bytes is written back byte for byte but what is erased.
+    return path.read_bytes().decode("utf-8", errors="surrogateescape")
+
+
+def _write_text(path: Path, text: str, tmp: Path | None = None) -> None:
+    """Replace ``path``'s text, through ``tmp`` when given (readers see old or new, never half)."""
+    (tmp or path).write_bytes(text.encode("utf-8", errors="surrogateescape"))
+    if tmp is not None:
+        tmp.replace(path)
+
+
 def _rewrite_txt(path: Path, ids: set[str], tmp: Path) -> int:
     """A purchase log in CDNOW's layout (whitespace-separated, the customer id first, maybe
     zero-padded): lines whose first field is the customer's id go."""
     bare = {i.lstrip("0") for i in ids}
-    lines = path.read_bytes().decode("utf-8", errors="surrogateescape").splitlines(keepends=True)
+    lines = _read_text(path).splitlines(keepends=True)
     keep = [line for line in lines if not (line.split() and line.split()[0].lstrip("0") in bare)]
     if len(keep) < len(lines):
-        tmp.write_bytes("".join(keep).encode("utf-8", errors="surrogateescape"))
-        tmp.replace(path)
+        _write_text(path, "".join(keep), tmp)
     return len(lines) - len(keep)
 
 
@@ -110,7 +126,8 @@ def _first_line(exc: Exception) -> str:
 def _rewrite_jsonl(path: Path, ids: set[str], tmp: Path) -> tuple[int, int]:
     """Rows removed and torn lines (blank, cut short, not an object) met. A torn line that
     names the customer goes too; other torn lines are kept as they are."""
-    lines = path.read_bytes().decode("utf-8", errors="surrogateescape").splitlines(keepends=True)
+    lines = _read_text(path).splitlines(keepends=True)
+    named = _whole_word(ids)
     keep, torn = [], 0
     for line in lines:
         try:
@@ -118,12 +135,11 @@ def _rewrite_jsonl(path: Path, ids: set[str], tmp: Path) -> tuple[int, int]:
             mine = str(row.get(s.CUSTOMER_ID)) in ids
         except (ValueError, AttributeError):  # AttributeError: valid JSON, but not an object
             torn += 1
-            mine = any(re.search(rf"(?<![\w-]){re.escape(i)}(?![\w-])", line) for i in ids)
+            mine = named.search(line) is not None
         if not mine:
             keep.append(line)
     if len(keep) < len(lines):
-        tmp.write_bytes("".join(keep).encode("utf-8", errors="surrogateescape"))
-        tmp.replace(path)
+        _write_text(path, "".join(keep), tmp)
     return len(lines) - len(keep), torn
 
 
@@ -195,14 +211,13 @@ def erase_from_files(home: Path, customer_id: str) -> FilesErased:
             result.removed[where] = n
         if torn:
             result.torn_lines[where] = torn
-    word = re.compile(rf"(?<![\w-]){re.escape(customer_id)}(?![\w-])")
+    word = _whole_word([customer_id])
     for log in sorted((home / "logs").glob("*.log*")) if (home / "logs").exists() else []:
         where = str(log.relative_to(home))
-        try:  # surrogateescape: a log with stray bytes is rewritten byte for byte but the id
-            text = log.read_bytes().decode("utf-8", errors="surrogateescape")
-            scrubbed, n = word.subn("<erased>", text)
+        try:
+            scrubbed, n = word.subn("<erased>", _read_text(log))
             if n:
-                log.write_bytes(scrubbed.encode("utf-8", errors="surrogateescape"))
+                _write_text(log, scrubbed)
                 result.removed[where] = n
         except OSError as exc:
             result.unreadable[where] = _first_line(exc)
