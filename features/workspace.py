@@ -14,8 +14,10 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 from pydantic import Field
@@ -26,9 +28,19 @@ from features.live.store import LiveStore
 from features.privacy import drop_forgotten
 
 log = logging.getLogger("shelfwise")
-# Per process: the workspace lock is re-entrant within a thread (retrain builds features, which
-# writes too) and exclusive between threads and processes.
-_HELD: dict[Path, list] = {}
+
+
+@dataclass
+class _Held:
+    """A workspace lock as this process holds it: re-entrant within a thread (retrain builds
+    features, which writes too), exclusive between threads (the RLock) and processes (flock)."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    depth: int = 0
+    file: IO | None = None  # open while depth > 0, holding the flock
+
+
+_HELD: dict[Path, _Held] = {}
 _HELD_GUARD = threading.Lock()
 
 
@@ -148,10 +160,9 @@ class Workspace:
         """
         path = self.home / "workspace.lock"
         with _HELD_GUARD:
-            held = _HELD.setdefault(path, [threading.RLock(), 0, None])
-        lock = held[0]
-        with lock:
-            if held[1] == 0:
+            held = _HELD.setdefault(path, _Held())
+        with held.lock:
+            if held.depth == 0:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 f = open(path, "a+")
                 try:
@@ -166,14 +177,14 @@ class Workspace:
                 f.write(f"held by pid {os.getpid()} to {what}, since "
                         f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
                 f.flush()
-                held[2] = f
-            held[1] += 1
+                held.file = f
+            held.depth += 1
             try:
                 yield
             finally:
-                held[1] -= 1
-                if held[1] == 0:
-                    f, held[2] = held[2], None
+                held.depth -= 1
+                if held.depth == 0:
+                    f, held.file = held.file, None
                     f.truncate(0)
                     fcntl.flock(f, fcntl.LOCK_UN)
                     f.close()
