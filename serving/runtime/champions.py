@@ -87,6 +87,25 @@ def refreeze() -> None:
     gc.freeze()
 
 
+@dataclass
+class LoadFailure:
+    """Champions that failed to load: which, how often, and when to try them again."""
+
+    versions: dict[str, str]
+    failures: int
+    retry_at: float  # time.monotonic()
+
+    @classmethod
+    def after(cls, previous: LoadFailure | None, versions: dict[str, str]) -> LoadFailure:
+        """The record after one more failure to load ``versions``: the wait doubles each time."""
+        failures = previous.failures + 1 if previous is not None and previous.versions == versions else 1
+        wait = min(RETRY_SECONDS * 2 ** (failures - 1), MAX_RETRY_SECONDS)
+        return cls(versions, failures, time.monotonic() + wait)
+
+    def waiting(self, versions: dict[str, str]) -> bool:
+        return self.versions == versions and time.monotonic() < self.retry_at
+
+
 class Champions:
     """The models one worker serves, swapped when the registry's champions change.
 
@@ -122,7 +141,7 @@ class Champions:
         self._lock = threading.Lock()
         self._signals_seen = store.signal_count(RELOAD_SIGNAL)
         self._stop = threading.Event()
-        self._failed: tuple[dict[str, str], float, int] | None = None  # versions, retry time, failures
+        self._failed: LoadFailure | None = None
 
     def check(self, force: bool = False) -> bool:
         """Load the registry's champions if they differ from the served ones; True if swapped.
@@ -136,18 +155,16 @@ class Champions:
             try:
                 found = self._find()
                 swapped = found != self.models.versions
-                if swapped and not force and self._failed is not None and self._failed[0] == found \
-                        and time.monotonic() < self._failed[1]:
+                if swapped and not force and self._failed is not None and self._failed.waiting(found):
                     return False  # registry_state still says why the last try failed
                 if swapped:
                     try:
                         new = self._load()
                     except Exception as exc:
-                        failures = self._failed[2] + 1 if self._failed and self._failed[0] == found else 1
-                        wait = min(RETRY_SECONDS * 2 ** (failures - 1), MAX_RETRY_SECONDS)
-                        self._failed = (found, time.monotonic() + wait, failures)
-                        raise RuntimeError(f"{exc} (failed {failures} time(s); tried again in {wait:.0f} s "
-                                           "or at POST /admin/reload)") from exc
+                        failed = self._failed = LoadFailure.after(self._failed, found)
+                        wait = failed.retry_at - time.monotonic()
+                        raise RuntimeError(f"{exc} (failed {failed.failures} time(s); tried again in "
+                                           f"{wait:.0f} s or at POST /admin/reload)") from exc
                     self._failed = None
                     old, self.models = self.models, new  # one assignment: old or new, never half
                     log.info("champions changed: %s -> %s", old.versions, self.models.versions)
