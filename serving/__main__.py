@@ -28,7 +28,7 @@ from features.workspace import Settings, Workspace
 from serving.api.access import KEYS_ENV, AccessConfigError, keys_path, load_keys
 from serving.api.errors import START_FAILURE_ENV, start_failures
 from serving.runtime.model_cache import ModelCache, NoCachedModelsError
-from serving.runtime.registry import MODEL_NAMES, NoChampionError, find_champions, redact
+from serving.runtime.registry import MODEL_NAMES, TRAIN_COMMANDS, NoChampionError, find_champions, redact
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     ws = Workspace.from_settings(Settings())
     try:
-        versions = find_champions(ws.tracking_uri)
+        versions = find_champions(ws.tracking_uri, at_least_one=True)
     except NoChampionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"serving {', '.join(f'{MODEL_NAMES[f]}/{v}' for f, v in versions.items())} from {ws.home} "
           f"at http://{args.host}:{args.port}", flush=True)
+    for family in MODEL_NAMES.keys() - versions.keys():
+        print(f"warning: no {family} champion: its endpoints answer 503 until one is trained "
+              f"(`{TRAIN_COMMANDS[family]}`)", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="shelfwise-start-") as tmp:
         failure = Path(tmp) / "failure.txt"
         env = {**os.environ, "SHELFWISE_HOME": str(ws.home), "BENTOML_DO_NOT_TRACK": "true",

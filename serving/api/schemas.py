@@ -225,6 +225,10 @@ class StatusResponse(Model):
                     "be the champions; 'registry' says why.")
     workspace: str | None = Field(None, description="The workspace directory (admin keys only).")
     models: dict[str, str] = Field(description="Family -> registered model name/version served.")
+    families: dict[str, str] = Field(
+        default_factory=dict,
+        description="Every model family (recs, churn, cltv): the version served, or 'no champion' and "
+                    "the command that trains one. Endpoints of a family without one answer 503.")
     customers_scored: int
     features_as_of: str
     registry: str = Field(description="'ok', or why the last check for new champions failed (the "

@@ -18,6 +18,7 @@ numerics.configure()  # the module BentoML's workers load: before numpy loads
 
 import logging
 import os
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
@@ -73,7 +74,8 @@ from serving.runtime.champions import (
     registry_versions,
 )
 from serving.runtime.model_cache import ModelCache
-from serving.storefront.lists import UnknownItemsError
+from serving.runtime.registry import MissingFamilyError
+from serving.storefront.lists import Storefront, UnknownItemsError
 from serving.storefront.rules import Picked, Rules
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
@@ -154,6 +156,13 @@ class Shelfwise:
     # 1.58-3.55 ms (docs/benchmarks.md, "Serving"). With Redis their reads are round trips
     # on the loop (one for /recommend); threads were slower with a local Redis (docs/api.md,
     # "Several machines"). Writes (/events, /items) and the marketers' calls stay in threads.
+    def _front(self, what: str) -> tuple[Models, Storefront]:
+        """The models served now and their storefront; 503 naming the command that trains a
+        recommender when there is none."""
+        models = self.models
+        with _unavailable():
+            return models, models.require_storefront(what)
+
     def _list(self, picked: list[Picked], models: Models) -> Response:
         return Response(list_json(self._answer(picked, models), models.versions["recs"]),
                         media_type="application/json")
@@ -167,8 +176,7 @@ class Shelfwise:
     async def recommend(self, **fields) -> RecommendResponse:
         """"For you": exactly k items when the catalogue allows it, filled personal -> similar
         to recent views -> trending -> popular, each item naming its source."""
-        models = self.models
-        front = models.storefront
+        models, front = self._front("/recommend")
         user_id, session_id = fields["user_id"], fields["session_id"]
         shopper = front.shopper(user_id, session_id)
         if shopper.forgotten:  # answered like an unknown visitor (their history is gone)
@@ -190,8 +198,8 @@ class Shelfwise:
     async def similar_items(self, **fields) -> ItemsResponse:
         """Item page: items like this one."""
         req = SimilarItemsRequest.model_construct(**fields)
-        models = self.models
-        picked = self._catch(lambda: models.storefront.similar_items(
+        models, front = self._front("/similar_items")
+        picked = self._catch(lambda: front.similar_items(
             req.item_id, req.k, _rules(req, models)), not_found=True)
         return self._list(picked, models)
 
@@ -199,8 +207,8 @@ class Shelfwise:
     async def frequently_bought_together(self, **fields) -> ItemsResponse:
         """Cart: items often bought with these."""
         req = BoughtTogetherRequest.model_construct(**fields)
-        models = self.models
-        picked = self._catch(lambda: models.storefront.bought_together(
+        models, front = self._front("/frequently_bought_together")
+        picked = self._catch(lambda: front.bought_together(
             req.item_ids, req.k, _rules(req, models)), not_found=True)
         return self._list(picked, models)
 
@@ -208,18 +216,18 @@ class Shelfwise:
     async def buy_again(self, **fields) -> ItemsResponse:
         """The customer's own items to re-order, best first (empty for a customer with none)."""
         req = BuyAgainRequest.model_construct(**fields)
-        models = self.models
+        models, front = self._front("/buy_again")
         if self._forgotten(req.user_id):
             return self._list([], models)
-        picked = models.storefront.buy_again(req.user_id, req.k, _rules(req, models))
+        picked = front.buy_again(req.user_id, req.k, _rules(req, models))
         return self._list(picked, models)
 
     @bentoml.api(input_spec=ListOptions)
     async def trending(self, **fields) -> ItemsResponse:
         """Items bought most lately (recency-weighted, including purchases received live)."""
         req = ListOptions.model_construct(**fields)
-        models = self.models
-        picked = models.storefront.trending(req.k, _rules(req, models))
+        models, front = self._front("/trending")
+        picked = front.trending(req.k, _rules(req, models))
         return self._list(picked, models)
 
     @bentoml.api
@@ -230,13 +238,14 @@ class Shelfwise:
         # one lookup per customer in the batch, not per event.
         forgotten = {u for u in {e.user_id for e in events} if self._forgotten(u)}
         kept = [e.model_dump() for e in events if e.user_id not in forgotten]
-        stored = self._catch(lambda: self.models.storefront.record_events(kept)) if kept else 0
+        front = self._front("/events")[1]
+        stored = self._catch(lambda: front.record_events(kept)) if kept else 0
         return Accepted(received=len(events), stored=stored)
 
     @bentoml.api
     def items(self, items: Annotated[list[ItemUpdate], Field(min_length=1, max_length=1000)]) -> Accepted:
         """Catalogue updates (stock, price, category, new items); effective at once for every worker."""
-        n = self.models.storefront.update_items([i.model_dump() for i in items])
+        n = self._front("/items")[1].update_items([i.model_dump() for i in items])
         return Accepted(received=len(items), stored=n)
 
     @bentoml.api
@@ -274,6 +283,8 @@ class Shelfwise:
         """Churn probability and predicted lifetime value over the next horizon."""
         models = self.models
         customers = models.customers
+        with _unavailable():
+            customers.require(("churn", "cltv"), "/customer")
         scores = None if self._forgotten(customer_id) else customers.score(customer_id)
         if scores is None:
             raise NotFound(f"customer_id {customer_id!r} has no purchase history in the "
@@ -312,7 +323,8 @@ class Shelfwise:
             else:
                 f, name = req.filter, "query"
                 record = {"definition": f.model_dump(mode="json", exclude_unset=True)}
-            members = self._without_forgotten(m.base.export(name, f))
+            with _unavailable():
+                members = self._without_forgotten(m.base.export(name, f))
         except SegmentError as exc:
             raise (NotFound if isinstance(exc, UnknownSegmentError) else BadInput)(str(exc)) from None
         page = members.iloc[req.offset:req.offset + req.limit]
@@ -332,6 +344,8 @@ class Shelfwise:
             members = self._without_forgotten(m.base.export(name, f))
         except SegmentError as exc:
             raise HTTPException(404, detail=str(exc)) from None
+        except MissingFamilyError as exc:
+            raise HTTPException(503, detail=str(exc)) from None
 
         def chunks():
             for start in range(0, max(len(members), 1), EXPORT_CHUNK):
@@ -348,6 +362,8 @@ class Shelfwise:
         decision is logged with its inputs."""
         req = OfferRequest.model_construct(**fields)
         m = self._marketing()
+        with _unavailable():
+            m.policy  # noqa: B018 - 503 without churn and CLTV models
         if req.customer_id not in m.policy.values.index or self._forgotten(req.customer_id):
             raise NotFound(f"customer_id {req.customer_id!r} has no scores as of {m.base.as_of.date()}; "
                            "offers exist only for known customers")
@@ -412,10 +428,20 @@ class Shelfwise:
         return StatusResponse(
             ready=True, state="degraded" if self.champions.degraded else "ok",
             workspace=str(self.workspace.home) if admin else None, models=models.versions,
+            families=models.families(),
             customers_scored=len(models.customers.scores),
             features_as_of=models.customers.as_of.date().isoformat(),
             registry=registry, last_registry_check=self.champions.last_check)
 
+
+
+@contextmanager
+def _unavailable():
+    """A request that needs a model family with no champion: 503 with what to run."""
+    try:
+        yield
+    except MissingFamilyError as exc:
+        raise ServiceUnavailable(str(exc)) from None
 
 
 def route_templates() -> list[str]:

@@ -188,6 +188,7 @@ def build_report(marketing, workspace: Workspace) -> str:
 
 def _build_report(marketing, workspace: Workspace) -> str:
     base = marketing.base
+    base.scorer.require(("churn", "cltv"), "the marketer report")
     table = base.table
     summary = segment_summary(table)
     lifecycle = table["lifecycle"].value_counts().reindex(list(LIFECYCLE_STAGES), fill_value=0)

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from features.profiles import LIFECYCLE_STAGES, RFM_SEGMENTS, category_revenue, customer_profiles
 from serving.api.openapi import as_openapi30
 from serving.runtime.models import RISK_BANDS, BlendedRuntime, CustomerScorer
+from serving.runtime.registry import MissingFamilyError
 
 RfmSegment = Literal[RFM_SEGMENTS]  # type: ignore[valid-type]
 Lifecycle = Literal[LIFECYCLE_STAGES]  # type: ignore[valid-type]
@@ -144,6 +145,14 @@ def _built_in() -> dict[str, tuple[str, SegmentFilter]]:
 BUILT_IN = _built_in()
 
 
+def needs(f: SegmentFilter) -> tuple[str, ...]:
+    """The model families whose scores a filter's conditions are on."""
+    churn = f.risk_band is not None or f.churn_probability_min is not None or f.churn_probability_max is not None
+    cltv = any(v is not None for v in (f.cltv_top_percent, f.cltv_decile, f.predicted_cltv_min,
+                                       f.predicted_cltv_max))
+    return ("churn",) * churn + ("cltv",) * cltv
+
+
 class CustomerBase:
     """Every scored customer with what segments are defined on, as of the scorer's date.
 
@@ -166,6 +175,7 @@ class CustomerBase:
         recs: BlendedRuntime | None = None,
     ):
         self.as_of = scorer.as_of
+        self.scorer = scorer
         profiles = customer_profiles(orders, self.as_of, customers)
         scores = scorer.frame[
             ["churn_probability", "risk_band", "predicted_cltv", "cltv_rank_pct", "cltv_decile",
@@ -190,6 +200,7 @@ class CustomerBase:
     def select(self, f: SegmentFilter) -> pd.DataFrame:
         """The members of a filter (rows of :attr:`table`, plus ``affinity`` when the
         filter asks for likely buyers, in that order; otherwise by customer id)."""
+        self.scorer.require(needs(f), "a segment on churn or CLTV scores")
         t = self.table
         keep = pd.Series(True, index=t.index)
 
@@ -253,7 +264,7 @@ class CustomerBase:
         or category (higher = likelier); customers who bought it already score 0 unless
         asked for."""
         if self.recs is None:
-            raise SegmentError("likely_buyers_of: no recommender is loaded")
+            raise MissingFamilyError(["recs"], "likely_buyers_of")
         key = (target.item_id, target.category, target.include_past_buyers)
         if key in self._affinity:
             self._affinity.move_to_end(key)
@@ -317,7 +328,8 @@ class CustomerBase:
 
     def family_sizes(self) -> pd.DataFrame:
         """Size of every built-in segment: ``family, segment, customers, share``."""
-        rows = [(family, name, len(self.select(f))) for name, (family, f) in BUILT_IN.items()]
+        rows = [(family, name, len(self.select(f))) for name, (family, f) in BUILT_IN.items()
+                if set(needs(f)) <= set(self.scorer.families)]  # those the served models allow
         out = pd.DataFrame(rows, columns=["family", "segment", "customers"])
         out["share"] = (out["customers"] / max(len(self), 1)).round(4)
         return out

@@ -27,13 +27,13 @@ from serving.marketing.offers import DecisionLog, OfferCatalogue, OfferPolicy, c
 from serving.marketing.segments import CustomerBase, SavedSegments, SegmentError, SegmentFilter
 from serving.marketing.spreadsheet import defuse_formulas
 from serving.runtime.models import BlendedRuntime, CustomerScorer
-from serving.runtime.registry import NoChampionError, download_champions
+from serving.runtime.registry import MissingFamilyError, NoChampionError, download_champions
 
 
 @dataclass
 class Marketing:
     base: CustomerBase
-    policy: OfferPolicy
+    _policy: OfferPolicy | None  # None without churn and CLTV scores: offers weigh both
     saved: SavedSegments
     log: DecisionLog
     catalogue_file: Path
@@ -55,7 +55,8 @@ class Marketing:
         base = CustomerBase(scorer, orders, workspace.read_table_if_present("customers"), items, recs)
         path = catalogue_path(workspace.home, offers_file)
         prices = items.set_index("item_id")["price"] if items is not None else None
-        policy = OfferPolicy(base, OfferCatalogue.read(path), prices)
+        policy = (OfferPolicy(base, OfferCatalogue.read(path), prices)
+                  if {"churn", "cltv"} <= set(scorer.families) else None)
         return cls(
             base,
             policy,
@@ -64,6 +65,14 @@ class Marketing:
             path,
             dict(versions),
         )
+
+    @property
+    def policy(self) -> OfferPolicy:
+        """The offer policy; :class:`~serving.runtime.registry.MissingFamilyError` without
+        churn or CLTV scores, which every offer's value is made of."""
+        if self._policy is None:
+            self.base.scorer.require(("churn", "cltv"), "an offer")
+        return self._policy
 
     def list_segments(self) -> pd.DataFrame:
         """Built-in and saved segments with their sizes now."""
@@ -129,10 +138,11 @@ class Marketing:
 
 def load(workspace: Workspace, tmp: Path, offers_file: Path | None = None) -> Marketing:
     """Download the champions into ``tmp`` and build :class:`Marketing` (the command line's way)."""
-    artifacts = download_champions(workspace.tracking_uri, tmp)
+    artifacts = download_champions(workspace.tracking_uri, tmp, at_least_one=True)
     orders = workspace.read_table("orders")
-    scorer = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path, orders, workspace.read_events())
-    recs = BlendedRuntime(artifacts["recs"].path)
+    path = {f: a.path for f, a in artifacts.items()}
+    scorer = CustomerScorer(path.get("churn"), path.get("cltv"), orders, workspace.read_events())
+    recs = BlendedRuntime(path["recs"]) if "recs" in path else None
     versions = {f: a.label for f, a in artifacts.items()}
     items = workspace.read_table_if_present("items")
     return Marketing.build(workspace, scorer, recs, versions, orders, items, offers_file)
@@ -207,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="shelfwise-marketing-") as tmp:
             m = load(ws, Path(tmp), args.offers)
         return _run(m, ws, args, filt)
-    except (SegmentError, NoChampionError, ValueError, FileNotFoundError) as exc:
+    except (SegmentError, NoChampionError, MissingFamilyError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -26,7 +26,14 @@ from features.workspace import Workspace
 from serving.marketing.tools import Marketing
 from serving.runtime.model_cache import ModelCache
 from serving.runtime.models import BlendedRuntime, CustomerScorer
-from serving.runtime.registry import MODEL_NAMES, LoadedArtifact, find_champions, redact
+from serving.runtime.registry import (
+    MODEL_NAMES,
+    TRAIN_COMMANDS,
+    LoadedArtifact,
+    MissingFamilyError,
+    find_champions,
+    redact,
+)
 from serving.storefront.answers import AnswerCache
 from serving.storefront.catalogue import Catalogue
 from serving.storefront.lists import Storefront
@@ -38,24 +45,37 @@ RETRY_SECONDS, MAX_RETRY_SECONDS = 30.0, 3600.0  # after a champion fails to loa
 
 @dataclass
 class Models:
-    """Everything loaded from one set of champion versions; swapped as a whole."""
+    """Everything loaded from one set of champion versions; swapped as a whole.
+
+    A family without a champion is left out of :attr:`versions`; without the recommender
+    :attr:`storefront` is None and the storefront's endpoints answer 503
+    (:meth:`require_storefront`)."""
 
     versions: dict[str, str]
-    storefront: Storefront
+    storefront: Storefront | None
     customers: CustomerScorer
     marketing: Marketing | None = None
     answers: AnswerCache = field(default_factory=AnswerCache)  # of these models only
 
+    def require_storefront(self, what: str) -> Storefront:
+        if self.storefront is None:
+            raise MissingFamilyError(["recs"], what)
+        return self.storefront
+
+    def families(self) -> dict[str, str]:
+        """Each family's state in words: the version served, or what to run to get one."""
+        return {f: self.versions.get(f) or f"no champion: run `{TRAIN_COMMANDS[f]}`" for f in MODEL_NAMES}
+
 
 def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, LoadedArtifact]) -> Models:
-    """Build what the service answers from out of the champions' model directories, over the
-    worker's one connection to the live store."""
-    recs = BlendedRuntime(artifacts["recs"].path)
+    """Build what the service answers from out of the champions' model directories (those of
+    the families that have one), over the worker's one connection to the live store."""
+    recs = BlendedRuntime(artifacts["recs"].path) if "recs" in artifacts else None
     items, orders = workspace.read_table_if_present("items"), workspace.read_table("orders")
-    catalogue = Catalogue(recs.item_ids, recs.titles, items)
-    storefront = Storefront(recs, catalogue, store)
-    customers = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path, orders,
-                               workspace.read_events())
+    storefront = (Storefront(recs, Catalogue(recs.item_ids, recs.titles, items), store)
+                  if recs is not None else None)
+    path = {f: a.path for f, a in artifacts.items()}
+    customers = CustomerScorer(path.get("churn"), path.get("cltv"), orders, workspace.read_events())
     customers.drivers  # noqa: B018 - computed now, so no request waits for them
     versions = {f: a.label for f, a in artifacts.items()}
     marketing = Marketing.build(workspace, customers, recs, versions, orders, items)
@@ -64,7 +84,7 @@ def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, Loa
 
 def load_champions(workspace: Workspace, store: LiveStore, cache: ModelCache) -> Models:
     """The registry's champions, through the workspace's cache; remembered once they load."""
-    artifacts = cache.fetch(find_champions(workspace.tracking_uri))
+    artifacts = cache.fetch(find_champions(workspace.tracking_uri, at_least_one=True))
     models = load_models(workspace, store, artifacts)
     cache.remember(artifacts)
     return models
@@ -72,7 +92,7 @@ def load_champions(workspace: Workspace, store: LiveStore, cache: ModelCache) ->
 
 def registry_versions(tracking_uri: str) -> dict[str, str]:
     """The champion labels (``name/version``) the registry names now, as in :attr:`Models.versions`."""
-    return {f: f"{MODEL_NAMES[f]}/{v}" for f, v in find_champions(tracking_uri).items()}
+    return {f: f"{MODEL_NAMES[f]}/{v}" for f, v in find_champions(tracking_uri, at_least_one=True).items()}
 
 
 def refreeze() -> None:

@@ -22,6 +22,7 @@ from features.artifacts import check_model, load_arrays
 from features.customer_features import History, build_customer_features, build_rfm_summary
 from features.interactions import best_per_row, row_of
 from features.purchase_history import PackedHistory, candidate_features, fold_in_recent, recent_scores
+from serving.runtime.registry import MissingFamilyError
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -274,47 +275,66 @@ class CustomerScorer:
     the day after the last order, with the builder of the feature set each model records.
     A model whose feature set this code cannot build, or whose files changed since
     training, is refused (:func:`features.artifacts.check_model`).
+
+    Either model may be absent (a shop whose data could not train it yet): its columns are
+    then empty (NaN), :attr:`families` leaves it out, and :meth:`require` raises
+    :class:`~serving.runtime.registry.MissingFamilyError` for whatever needs it. Recency and
+    the RFM inputs never need a model.
     """
 
-    def __init__(self, churn_path: Path, cltv_path: Path, orders: pd.DataFrame,
+    def __init__(self, churn_path: Path | None, cltv_path: Path | None, orders: pd.DataFrame,
                  events: pd.DataFrame | None = None):
-        self.churn_meta = check_model(churn_path, "churn")
-        self.cltv_meta = check_model(cltv_path, "cltv")
+        paths = {f: p for f, p in (("churn", churn_path), ("cltv", cltv_path)) if p is not None}
+        self.meta = {f: check_model(p, f) for f, p in paths.items()}
+        self.families = tuple(paths)
+        self.churn_meta, self.cltv_meta = self.meta.get("churn", {}), self.meta.get("cltv", {})
         self.as_of = (orders["timestamp"].max() + pd.Timedelta(days=1)).normalize()
         history = History(orders, events)
         built: dict[str, pd.DataFrame] = {}
-        preds, self._driver_inputs = [], {}
-        for family, meta, path in (("churn", self.churn_meta, churn_path),
-                                   ("cltv", self.cltv_meta, cltv_path)):
+        preds, self._driver_inputs = {}, {}
+        for family, path in paths.items():
+            meta = self.meta[family]
             name = meta["feature_set"]
             if name not in built:
                 built[name] = build_customer_features(history, self.as_of, feature_set=name)
             X = built[name][meta["feature_columns"]].to_numpy(float)
             booster = _booster(path / "model.lgb")
             # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks.
-            preds.append(booster.predict(X))
+            preds[family] = booster.predict(X)
             self._driver_inputs[family] = (booster, built[name], meta["feature_columns"])
-        features = built[self.churn_meta["feature_set"]]  # every feature set has recency_days
+        # Every feature set has recency_days; without a model, the default set's is built.
+        features = next(iter(built.values()), None)
+        if features is None:
+            features = build_customer_features(history, self.as_of)
+        n = len(features)
         calibration = self.churn_meta.get("calibration")
         if calibration:  # the piecewise-linear map training chose on its validation window
-            preds[0] = np.interp(preds[0], calibration["x"], calibration["y"])
+            preds["churn"] = np.interp(preds["churn"], calibration["x"], calibration["y"])
         self.frame = pd.DataFrame({
-            "churn_probability": np.clip(preds[0], 0.0, 1.0), "predicted_cltv": preds[1],
+            "churn_probability": np.clip(preds.get("churn", np.full(n, np.nan)), 0.0, 1.0),
+            "predicted_cltv": preds.get("cltv", np.full(n, np.nan)),
             "days_since_last_order": features["recency_days"].to_numpy()}, index=features.index)
         self.frame["risk_band"] = pd.cut(self.frame["churn_probability"], RISK_BANDS[0],
                                          labels=RISK_BANDS[1], include_lowest=True).astype(str)
         # CLTV rank among all scored customers (percent, best first); decile 1 = the top 10%.
         rank = self.frame["predicted_cltv"].rank(ascending=False, method="first") / len(self.frame)
         self.frame["cltv_rank_pct"] = rank * 100
-        self.frame["cltv_decile"] = np.minimum(np.ceil(rank * 10), 10).astype(int)
+        self.frame["cltv_decile"] = np.minimum(np.ceil(rank.fillna(1.0) * 10), 10).astype(int)
         self.frame["cltv_tier"] = np.select([rank <= 0.01, rank <= 0.05, rank <= 0.10],
                                             ["top 1%", "top 5%", "top 10%"], "other")
         self.frame["next_purchase_date"] = self._next_purchase(orders)
         self.scores = {c: (float(p), float(v), float(r)) for c, p, v, r in zip(
             self.frame.index, self.frame["churn_probability"], self.frame["predicted_cltv"],
             self.frame["days_since_last_order"], strict=True)}
-        self.churn_horizon_days = int(self.churn_meta["horizon_days"])
-        self.cltv_horizon_days = int(self.cltv_meta["horizon_days"])
+        self.churn_horizon_days = int(self.churn_meta.get("horizon_days", 0))
+        self.cltv_horizon_days = int(self.cltv_meta.get("horizon_days", 0))
+
+    def require(self, families: tuple[str, ...], what: str) -> None:
+        """Raise :class:`~serving.runtime.registry.MissingFamilyError` naming those of
+        ``families`` that have no model here."""
+        missing = [f for f in families if f not in self.families]
+        if missing:
+            raise MissingFamilyError(missing, what)
 
     @functools.cached_property
     def drivers(self) -> dict[str, TopDrivers]:

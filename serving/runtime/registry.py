@@ -39,6 +39,23 @@ class NoChampionError(RuntimeError):
     """A model family has no version with the ``champion`` alias."""
 
 
+# How a shop makes each family's champion; named by every message about a missing one.
+TRAIN_COMMANDS = {f: f"shelfwise train {f} --as-of YYYY-MM-DD" for f in MODEL_NAMES}
+
+
+class MissingFamilyError(RuntimeError):
+    """A request needs a model family the service has no champion of (the API answers 503)."""
+
+    def __init__(self, families: list[str], what: str):
+        self.families = families
+        super().__init__(
+            f"{what} needs the {' and '.join(families)} model{'s' if len(families) > 1 else ''}, which "
+            f"{'have' if len(families) > 1 else 'has'} no champion in this workspace yet; "
+            f"train {'them' if len(families) > 1 else 'it'} with "
+            f"{' and '.join(f'`{TRAIN_COMMANDS[f]}`' for f in families)} "
+            "(`shelfwise train all` says why a family could not be trained)")
+
+
 def _client(tracking_uri: str):
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -53,14 +70,18 @@ def _client(tracking_uri: str):
     return MlflowClient(tracking_uri)
 
 
-def find_champions(tracking_uri: str,
-                   families: tuple[str, ...] = tuple(MODEL_NAMES)) -> dict[str, str]:
+def find_champions(tracking_uri: str, families: tuple[str, ...] = tuple(MODEL_NAMES),
+                   at_least_one: bool = False) -> dict[str, str]:
     """The champion version of every family, without downloading anything.
+
+    With ``at_least_one`` the families that have a champion are returned and the others left
+    out (the service serves what exists); otherwise every family must have one.
 
     Raises
     ------
     NoChampionError
-        Naming every family without a champion and the command that makes one.
+        Naming every family without a champion and the command that makes one (with
+        ``at_least_one``: only when no family has a champion).
     MlflowException
         When the registry cannot be read (a tracking server that is down, for example).
     """
@@ -79,7 +100,7 @@ def find_champions(tracking_uri: str,
             if exc.error_code not in _NOT_FOUND:  # the registry could not be read: say so
                 raise
             missing.append(family)
-    if missing:
+    if missing and (not at_least_one or not found):
         raise _no_champion(missing, tracking_uri)
     return found
 
@@ -90,16 +111,16 @@ def _no_champion(families: list[str], tracking_uri: str) -> NoChampionError:
         f"train them first, e.g. `shelfwise train all --as-of YYYY-MM-DD`")
 
 
-def download_champions(tracking_uri: str, dest: Path,
-                       families: tuple[str, ...] = tuple(MODEL_NAMES)) -> dict[str, LoadedArtifact]:
-    """Download the champion of every family into ``dest``.
+def download_champions(tracking_uri: str, dest: Path, families: tuple[str, ...] = tuple(MODEL_NAMES),
+                       at_least_one: bool = False) -> dict[str, LoadedArtifact]:
+    """Download the champion of every family (or every one that has a champion) into ``dest``.
 
     Raises
     ------
     NoChampionError
         As :func:`find_champions`.
     """
-    versions = find_champions(tracking_uri, families)
+    versions = find_champions(tracking_uri, families, at_least_one)
     return {family: download_version(tracking_uri, family, version, dest / family)
             for family, version in versions.items()}
 

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from features.artifacts import write_checksums
-from serving.runtime.models import BlendedRuntime
+from serving.runtime.models import BlendedRuntime, CustomerScorer
 
 
 def register_model(ws, family: str, content: str, tmp_path) -> str:
@@ -25,11 +25,15 @@ def register_model(ws, family: str, content: str, tmp_path) -> str:
 
 
 class _Scorer:
-    """What CustomerBase reads of a CustomerScorer: ``as_of`` and the score frame."""
+    """What CustomerBase reads of a CustomerScorer: ``as_of``, the score frame and which
+    families scored it."""
 
-    def __init__(self, as_of: str, frame: pd.DataFrame):
+    def __init__(self, as_of: str, frame: pd.DataFrame, families: tuple[str, ...] = ("churn", "cltv")):
         self.as_of = pd.Timestamp(as_of)
         self.frame = frame
+        self.families = families
+
+    require = CustomerScorer.require
 
 
 class _Recs:

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -126,3 +127,23 @@ def test_a_segment_name_with_a_trailing_newline_is_refused(base, tmp_path):
         saved.save("french\n", SegmentFilter(country=["France"]), base)
     with pytest.raises(UnknownSegmentError):
         saved.get("french\n")
+
+
+def test_without_a_churn_model_rfm_segments_work_and_churn_segments_name_the_missing_model(marketing_shop):
+    from serving.marketing.tools import Marketing
+    from serving.runtime.registry import MissingFamilyError
+
+    orders, customers, items, scorer, recs = marketing_shop
+    scorer.families = ("cltv",)  # as a shop whose churn model could not be trained yet
+    base = CustomerBase(scorer, orders, customers, items, recs)
+    assert members(base, rfm_segment=["Champions"]) == ["A"]
+    assert members(base, cltv_top_percent=20) == ["A"]
+    with pytest.raises(MissingFamilyError, match=r"churn model.*`shelfwise train churn --as-of"):
+        members(base, risk_band=["high"])
+    with pytest.raises(MissingFamilyError, match="churn"):
+        members(base, churn_probability_min=0.5)
+    sizes = base.family_sizes()
+    assert "rfm-champions" in set(sizes["segment"]) and not sizes["segment"].str.startswith("churn-").any()
+    m = Marketing(base, None, SavedSegments(Path("/nonexistent")), None, Path("offers.toml"))
+    with pytest.raises(MissingFamilyError, match="an offer needs the churn model"):
+        m.policy  # noqa: B018

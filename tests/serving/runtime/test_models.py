@@ -137,3 +137,14 @@ def test_blended_runtime_scores_with_the_seasonal_model_as_training_did(seasonal
     ids, _ = model.recommend(np.arange(len(model.history_.users)), k=6)
     for row, user in enumerate(model.history_.users.ids):
         assert runtime.personal(runtime.user_row(user), 6, True)[0][:6].tolist() == ids[row].tolist()
+
+
+def test_a_scorer_without_models_keeps_recency_and_names_what_is_missing(orders):
+    from serving.runtime.registry import MissingFamilyError
+
+    scorer = CustomerScorer(None, None, orders)
+    assert scorer.families == ()
+    assert scorer.frame["churn_probability"].isna().all() and scorer.frame["predicted_cltv"].isna().all()
+    assert (scorer.frame["days_since_last_order"] >= 0).all() and len(scorer.frame) == orders["customer_id"].nunique()
+    with pytest.raises(MissingFamilyError, match=r"/customer needs the churn and cltv models.*shelfwise train cltv"):
+        scorer.require(("churn", "cltv"), "/customer")

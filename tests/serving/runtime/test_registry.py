@@ -25,3 +25,7 @@ def test_champions_are_found_by_alias_and_the_missing_families_named(tmp_path):
     assert find_champions(ws.tracking_uri, ("churn",)) == {"churn": version}
     with pytest.raises(NoChampionError, match=r"\['recs', 'cltv'\]"):
         find_champions(ws.tracking_uri)
+    # The service serves what exists: one family with a champion is enough to start.
+    assert find_champions(ws.tracking_uri, at_least_one=True) == {"churn": version}
+    with pytest.raises(NoChampionError, match=r"\['recs', 'cltv'\]"):
+        find_champions(ws.tracking_uri, ("recs", "cltv"), at_least_one=True)
