@@ -155,26 +155,47 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_SKIPPED, EXIT_NONE_TRAINED = 3, 4  # `train`: some families skipped / none trained
+
+
 def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
     from training.jobs import train_customer_model, train_recs  # heavy imports: only here
+    from training.jobs.feasibility import CannotTrain
 
     orders = ws.read_table("orders")
-    if args.as_of <= orders["timestamp"].min():
+    if args.as_of is not None and args.as_of <= orders["timestamp"].min():
         _say(f"error: --as-of {args.as_of.date()} is before the first order "
              f"({orders['timestamp'].min().date()}); nothing to train on")
         return 2
     families = ["recs", "churn", "cltv"] if args.family == "all" else [args.family]
+    rows = []
     for family in families:
         t0 = time.perf_counter()
-        if family == "recs":
-            result = train_recs(ws, orders, ws.read_table("items"), args.as_of, log=_say)
-        else:
-            result = train_customer_model(ws, orders, family, args.as_of, args.horizon_days,
-                                          log=_say, events=ws.read_events())
+        try:
+            if family == "recs":
+                result = train_recs(ws, orders, ws.read_table("items"), args.as_of, log=_say)
+            else:
+                result = train_customer_model(ws, orders, family, args.as_of, args.horizon_days,
+                                              log=_say, events=ws.read_events())
+        except CannotTrain as exc:
+            _say(f"[{family}] not trained: {exc}")
+            rows.append((family, "skipped", f"{exc.why}; try {exc.hint}"))
+            continue
         for line in result.lines():
             _say(line)
-        _say(f"[{family}] done in {time.perf_counter() - t0:.1f}s")
-    return 0
+        seconds = time.perf_counter() - t0
+        _say(f"[{family}] done in {seconds:.1f}s")
+        alias = "champion" if result.promoted else "challenger"
+        rows.append((family, "trained", f"version {result.version} ({alias}), {seconds:.0f}s"))
+    skipped = sum(state == "skipped" for _, state, _ in rows)
+    if len(families) > 1:
+        _say("[train] summary:")
+        for family, state, detail in rows:
+            _say(f"  {family:<6} {state:<8} {detail}")
+    if skipped:
+        _say("[train] the service serves the families that have a champion; the others' endpoints answer 503 "
+             "until they are trained")
+    return 0 if not skipped else EXIT_NONE_TRAINED if skipped == len(families) else EXIT_SKIPPED
 
 
 def _ingest_inbox(ws: Workspace, inbox: Path, source: str) -> None:
@@ -212,6 +233,7 @@ def _ingest_inbox(ws: Workspace, inbox: Path, source: str) -> None:
 def cmd_retrain(ws: Workspace, args: argparse.Namespace) -> int:
     from training import registry
     from training.jobs import PRIMARY_METRIC, apply_decision, train_customer_model, train_recs
+    from training.jobs.feasibility import CannotTrain
     from training.retrain import EXIT_LOCKED, FAMILIES, Locked, exclusive_lock, retrain_as_of, summary_lines
 
     try:
@@ -223,14 +245,19 @@ def cmd_retrain(ws: Workspace, args: argparse.Namespace) -> int:
                                                       feature_set=DEFAULT_FEATURE_SET))
             results = []
             for family in FAMILIES:
-                as_of = retrain_as_of(orders, family)
-                _say(f"[retrain] training {family} before {as_of.date()}")
+                # Churn and CLTV pick their horizon and as_of from the data (the default horizon's
+                # as_of is retrain_as_of's); recommendations test on the last 90 days.
+                as_of = retrain_as_of(orders, family) if family == "recs" else None
+                _say(f"[retrain] training {family}")
                 try:
                     results.append(
                         train_recs(ws, orders, ws.read_table("items"), as_of, log=_say, promote=False)
                         if family == "recs" else
-                        train_customer_model(ws, orders, family, as_of, log=_say, events=ws.read_events(),
+                        train_customer_model(ws, orders, family, None, log=_say, events=ws.read_events(),
                                              promote=False))
+                except CannotTrain as exc:  # the data does not allow it yet: the others still train
+                    _say(f"[retrain] {family} not trained: {exc}")
+                    continue
                 except Exception as exc:  # a cron job reports any failure and leaves the champions alone
                     _say(f"[retrain] failed while training {family}: {type(exc).__name__}: {exc}")
                     _say("[retrain] no alias was changed: the champions are the ones before this run "
@@ -380,10 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train, evaluate, log to MLflow, register, promote")
     train.add_argument("family", choices=["recs", "churn", "cltv", "all"])
-    train.add_argument("--as-of", type=_date, required=True,
-                       help="train on data strictly before this date; test on the period after")
+    train.add_argument("--as-of", type=_date, default=None,
+                       help="train on data strictly before this date; test on the period after (default: "
+                            "each family's last test window the data covers: 90 days for recs, the "
+                            "horizon for churn and CLTV)")
     train.add_argument("--horizon-days", type=int, default=None,
-                       help="churn/CLTV label window (default 90 for churn, 180 for CLTV)")
+                       help="churn/CLTV label window (default 90 for churn, 180 for CLTV, shorter when the "
+                            "history is too short for them)")
     train.set_defaults(func=cmd_train)
 
     retrain = sub.add_parser("retrain", help="ingest the inbox, rebuild features, retrain every family, "

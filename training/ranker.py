@@ -77,6 +77,41 @@ class RankerParams:
         return [as_of - pd.Timedelta(days=self.window_days * j) for j in range(self.n_windows, 0, -1)]
 
 
+MIN_WINDOW_DAYS = 28
+MIN_WINDOW_CUSTOMERS = 50  # customers known before a window who buy in it: the ranker's queries
+
+
+def plan_windows(orders: pd.DataFrame, as_of: pd.Timestamp, params: RankerParams
+                 ) -> tuple[RankerParams, list[int]]:
+    """The ranker's windows for this history: ``params`` with ``n_windows`` and ``window_days``
+    the data allows, and the customers each window would learn from (oldest first).
+
+    Rules: every window is preceded by at least as much history as its length (so a
+    window's features see something), lasts :data:`MIN_WINDOW_DAYS` to ``params.window_days``
+    days, and holds :data:`MIN_WINDOW_CUSTOMERS` customers who bought before it and in it.
+    The most windows up to ``params.n_windows`` that satisfy all three win; a shorter history
+    gets fewer and shorter windows. ``n_windows`` below 2 (one to learn from, the last to
+    validate on) means the history is too short or too thin for a ranker.
+    """
+    first = orders[s.TIMESTAMP].min()
+    span = (as_of - first).days
+    bought = orders.loc[~orders[s.IS_RETURN], [s.TIMESTAMP, s.CUSTOMER_ID]]
+    for n in range(params.n_windows, 1, -1):
+        days = min(params.window_days, span // (n + 1))
+        if days < MIN_WINDOW_DAYS:
+            continue
+        plan = RankerParams(**{**asdict(params), "n_windows": n, "window_days": days})
+        counts = []
+        for c in plan.window_cutoffs(as_of):
+            before = set(bought.loc[bought[s.TIMESTAMP] < c, s.CUSTOMER_ID])
+            end = c + pd.Timedelta(days=days)
+            during = bought.loc[(bought[s.TIMESTAMP] >= c) & (bought[s.TIMESTAMP] < end), s.CUSTOMER_ID]
+            counts.append(len(before.intersection(during)))
+        if min(counts) >= MIN_WINDOW_CUSTOMERS:
+            return plan, counts
+    return RankerParams(**{**asdict(params), "n_windows": 1}), []
+
+
 @dataclass
 class RankerData:
     """Candidates of one window: features, labels and query groups (customers)."""

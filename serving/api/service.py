@@ -18,8 +18,8 @@ numerics.configure()  # the module BentoML's workers load: before numpy loads
 
 import logging
 import os
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Annotated
 
 import bentoml

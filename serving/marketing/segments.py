@@ -147,7 +147,7 @@ BUILT_IN = _built_in()
 
 def needs(f: SegmentFilter) -> tuple[str, ...]:
     """The model families whose scores a filter's conditions are on."""
-    churn = f.risk_band is not None or f.churn_probability_min is not None or f.churn_probability_max is not None
+    churn = any(v is not None for v in (f.risk_band, f.churn_probability_min, f.churn_probability_max))
     cltv = any(v is not None for v in (f.cltv_top_percent, f.cltv_decile, f.predicted_cltv_min,
                                        f.predicted_cltv_max))
     return ("churn",) * churn + ("cltv",) * cltv

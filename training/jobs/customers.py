@@ -23,16 +23,14 @@ from features.customer_features import (
     build_training_set,
     get_feature_set,
 )
-from features.snapshots import training_cutoffs, training_set
+from features.snapshots import training_set
 from features.workspace import Workspace
 from training import plots, registry
 from training.btyd import BetaGeoModel, btyd_scores
 from training.customer_models import CustomerModel, TwoPartCLTV, calibrate
+from training.jobs.feasibility import CannotTrain, check_labels, plan_customer_model
 from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
 from training.metrics import customer_metrics
-
-DEFAULT_HORIZON_DAYS = {"churn": 90, "cltv": 180}
-
 
 
 def baseline_predictions(task: str, orders: pd.DataFrame, test: pd.DataFrame, as_of: pd.Timestamp,
@@ -84,30 +82,40 @@ def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.T
         f"({time.perf_counter() - t0:.1f}s)")
 
 
-def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: pd.Timestamp,
+def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: pd.Timestamp | None,
                          horizon_days: int | None = None, n_cutoffs: int = 12,
                          log: Callable[[str], None] = print, events: pd.DataFrame | None = None,
                          feature_set: str = DEFAULT_FEATURE_SET, promote: bool = True) -> TrainResult:
     """Train the churn or CLTV booster on cutoffs whose label windows end by ``as_of``.
+
+    ``as_of`` None: the start of the last test window the data covers. The horizon and
+    ``as_of`` follow the data (:mod:`training.jobs.feasibility`); when the data allows no
+    model, :class:`~training.jobs.feasibility.CannotTrain` says why and what to try.
 
     The test set is the snapshot at ``as_of`` with labels from ``[as_of, as_of + horizon)``,
     evaluated only when the data covers that whole window. Baselines: recency alone for
     churn (older last purchase = more likely to churn), spend in the previous ``horizon``
     days for CLTV.
     """
-    client = registry.connect(ws)
-    horizon = horizon_days or DEFAULT_HORIZON_DAYS[task]
     label = CHURNED if task == "churn" else FUTURE_REVENUE
     t0 = time.perf_counter()
-    cutoffs = training_cutoffs(orders, as_of, horizon, n_cutoffs)
-    if not cutoffs:
-        raise ValueError(f"no training cutoff: the label windows before {as_of.date()} start before the "
-                         f"first order ({orders[s.TIMESTAMP].min().date()}); choose a later --as-of or a "
-                         "shorter horizon")
+    plans = plan_customer_model(task, orders, as_of, horizon_days, n_cutoffs)
     history = History(orders, events)
-    # The feature step's snapshot when `features build` made it from the same data, else built here.
-    train, _, _ = training_set(ws.features, orders, events, as_of, horizon, feature_set, cutoffs, history,
-                               log=log)
+    for i, plan in enumerate(plans):
+        # The feature step's snapshot when `features build` made it from the same data, else built here.
+        train, _, _ = training_set(ws.features, orders, events, plan.as_of, plan.horizon_days, feature_set,
+                                   plan.cutoffs, history, log=log)
+        try:
+            check_labels(task, train[label], plan)
+            break
+        except CannotTrain as exc:
+            if i == len(plans) - 1:
+                raise
+            log(f"[{task}] {exc.why}: trying {plans[i + 1].horizon_days} days")
+    as_of, horizon, cutoffs = plan.as_of, plan.horizon_days, plan.cutoffs
+    if plan.note:
+        log(f"[{task}] {plan.note}")
+    client = registry.connect(ws)
     log(f"[{task}] training set ({feature_set}, {'with' if events is not None else 'without'} events): "
         f"{len(train):,} rows over {len(cutoffs)} cutoffs {cutoffs[0].date()}..{cutoffs[-1].date()}, "
         f"horizon {horizon} days ({time.perf_counter() - t0:.1f}s)")

@@ -26,9 +26,17 @@ from training.evaluation import (
     matrix_recommender,
     one_pass,
 )
+from training.jobs.feasibility import CannotTrain, check_recs, data_end, recs_as_of, span_words
 from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
 from training.metrics import ranking_report
-from training.ranker import BlendedRecommender, FitCache, RankerParams
+from training.ranker import (
+    MIN_WINDOW_CUSTOMERS,
+    MIN_WINDOW_DAYS,
+    BlendedRecommender,
+    FitCache,
+    RankerParams,
+    plan_windows,
+)
 from training.recommenders import FORMAT as ALS_FORMAT
 from training.recommenders import (
     ALSRecommender,
@@ -111,18 +119,31 @@ def _champion_recommend(path: Path) -> Callable[[list[str], int], dict[str, list
     return recommend
 
 
-def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp,
+def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp | None,
                log: Callable[[str], None] = print, params: RankerParams | None = None,
                baselines: bool = True, promote: bool = True) -> TrainResult:
     """Fit the blended recommender before ``as_of``; report it and the baselines after it.
+
+    ``as_of`` None: the start of the data's last 90 days. The ranker's windows follow the
+    history (:func:`training.ranker.plan_windows`); too little of it raises
+    :class:`~training.jobs.feasibility.CannotTrain`.
 
     EASE's L2 is tuned on the last window before ``as_of`` (logged as nested runs), the
     ranker early-stops on it, and everything is refit on all data before ``as_of``. The
     test window (``as_of`` to the end of the data) is only used for the report and for the
     comparison with the current champion.
     """
+    as_of = recs_as_of(orders, as_of)
+    check_recs(orders, as_of)
+    params, counts = plan_windows(orders, as_of, params or RankerParams())
+    if params.n_windows < 2:
+        raise CannotTrain("recs", f"{span_words(orders, as_of)}; the ranker needs two windows of at least "
+                                  f"{MIN_WINDOW_DAYS} days, each with {MIN_WINDOW_CUSTOMERS} customers who "
+                                  "bought before it and in it (one to learn from, one to validate on)",
+                          "a later --as-of or more order history")
+    log(f"[recs] ranker windows: {params.n_windows} of {params.window_days} days before {as_of.date()}, "
+        f"with {', '.join(f'{c:,}' for c in counts)} customers")
     client = registry.connect(ws)
-    params = params or RankerParams()
     t0 = time.perf_counter()
     cache = FitCache(orders)
     l2, trials = _tune_ease(cache, as_of, params, log)
@@ -132,11 +153,11 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     fit_seconds = time.perf_counter() - t0
     log(f"[recs] blended recommender fitted in {fit_seconds:.1f}s: {len(history.users):,} customers x "
         f"{len(history.items):,} items before {as_of.date()}")
-    data_end = orders[s.TIMESTAMP].max()
+    end = data_end(orders)
     val_start = params.window_cutoffs(as_of)[-1]
     window = (f"train < {as_of.date()}, validation {val_start.date()}..{as_of.date()}, "
-              f"test {as_of.date()}..{data_end.date()}")
-    test = heldout_window(orders, history.users, as_of) if data_end >= as_of else None
+              f"test {as_of.date()}..{end.date()} (exclusive)")
+    test = heldout_window(orders, history.users, as_of) if end > as_of else None
     table: dict[str, dict[str, float]] = {}
     notes = []
     popularity = PopularityRecommender().fit(history.orders)
@@ -152,7 +173,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
                     est = make().fit(history.decayed if name == "trending" else history.orders)
                 table[name] = evaluate(matrix_recommender(est, history.orders), test, history.items)
         table["blended"] = evaluate(one_pass(model.recommend_tasks), test, history.items)
-        baskets = basket_matrix(orders, as_of, data_end + pd.Timedelta(days=1), history.items)[0]
+        baskets = basket_matrix(orders, as_of, end, history.items)[0]
         def popular_for(carts, k, after=None):
             taken = after if after is not None else [[] for _ in carts]
             return np.array([list(t) + [i for i in popularity.order_[: 2 * k] if i not in c and i not in t]

@@ -1,0 +1,70 @@
+"""What the data allows: horizons, labels and ranker windows that follow a shop's history."""
+
+import pandas as pd
+import pytest
+
+from tests.conftest import make_orders
+from training.jobs.feasibility import (
+    MIN_LABEL_ROWS,
+    CannotTrain,
+    Plan,
+    check_labels,
+    check_recs,
+    data_end,
+    plan_customer_model,
+)
+from training.ranker import MIN_WINDOW_CUSTOMERS, RankerParams, plan_windows
+
+
+def shop(days: int, customers: int = 120, every: int = 20) -> pd.DataFrame:
+    """Each customer buys item (c % 7) every ``every`` days over ``days`` days from 2011-01-01."""
+    rows = [(f"{c}-{d}", f"c{c}", f"i{c % 7}", 1, 2.0, pd.Timestamp("2011-01-01") + pd.Timedelta(days=d + c % every))
+            for c in range(customers) for d in range(0, days - every, every)]
+    return make_orders(rows)
+
+
+def test_a_short_history_gets_the_longest_horizon_it_allows_and_says_so():
+    orders = shop(213)  # seven months
+    plans = plan_customer_model("cltv", orders, None, None, 12)
+    first = plans[0]
+    assert first.horizon_days < 180 and len(first.cutoffs) >= 3
+    assert first.as_of == data_end(orders) - pd.Timedelta(days=first.horizon_days)
+    assert "180-day default needs more history" in first.note
+    # Two years: the default, tested on the last 180 days, as before.
+    long = plan_customer_model("cltv", shop(730), None, None, 12)[0]
+    assert long.horizon_days == 180 and long.note == ""
+
+
+def test_no_horizon_fits_a_tiny_history_and_the_error_gives_the_numbers_and_what_to_try():
+    orders = shop(60)
+    with pytest.raises(CannotTrain, match=r"spans \d+ days .* holds \d+ customers; a 30-day label window.*Try a later --as-of"):
+        plan_customer_model("churn", orders, None, None, 12)
+    with pytest.raises(CannotTrain, match="shorter --horizon-days"):
+        plan_customer_model("churn", orders, None, 90, 12)
+
+
+def test_a_shop_where_nobody_churns_is_refused_with_counts_and_a_shorter_horizon_to_try():
+    plan = Plan(pd.Timestamp("2011-06-01"), 90, [pd.Timestamp("2011-01-01"), pd.Timestamp("2011-03-02")])
+    with pytest.raises(CannotTrain, match=r"of 500 training rows .* 0 churned .* 500 bought again.*shorter "
+                                          r"--horizon-days than 90"):
+        check_labels("churn", pd.Series([0] * 500), plan)
+    check_labels("churn", pd.Series([0] * 480 + [1] * MIN_LABEL_ROWS), plan)  # enough of each
+
+
+def test_recommenders_need_enough_customers():
+    with pytest.raises(CannotTrain, match="holds 10 customers; at least 50"):
+        check_recs(shop(300, customers=10), pd.Timestamp("2011-10-01"))
+
+
+def test_ranker_windows_follow_the_history():
+    params = RankerParams()
+    long, _ = plan_windows(shop(730), pd.Timestamp("2012-10-01"), params)
+    assert (long.n_windows, long.window_days) == (3, 92)
+    short, counts = plan_windows(shop(213), pd.Timestamp("2011-05-01"), params)  # four months before as_of
+    assert short.n_windows >= 2 and short.window_days < 92
+    assert min(counts) >= MIN_WINDOW_CUSTOMERS
+    # Each window has at least its length of history before it.
+    assert short.window_cutoffs(pd.Timestamp("2011-05-01"))[0] - pd.Timedelta(days=short.window_days) \
+        >= pd.Timestamp("2011-01-01")
+    thin, counts = plan_windows(shop(730, customers=30), pd.Timestamp("2012-10-01"), params)
+    assert thin.n_windows == 1 and counts == []
