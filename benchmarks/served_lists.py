@@ -39,6 +39,31 @@ def _post(url: str, body: dict, key: str) -> tuple[dict, float]:
     return out, time.perf_counter() - t0
 
 
+def served_ndcg(url: str, key: str, orders: pd.DataFrame, as_of: pd.Timestamp, limit: int | None = None,
+                say=print) -> dict[str, tuple[float, int, np.ndarray]]:
+    """NDCG@10 of the served "for you" list on the purchases after ``as_of``: ``{"all purchases" |
+    "discovery": (mean NDCG@10, customers, latency p50/p95/p99 in ms)}``."""
+    before = purchases_in_window(orders, orders[s.TIMESTAMP].min(), as_of)
+    window = purchases_in_window(orders, as_of)
+    customers = sorted(c for c in window if c in before)[:limit]
+    results = {}
+    for include in (True, False):
+        scores, latency = [], []
+        for c in customers:
+            truth = window[c] if include else window[c] - before[c]
+            if not truth:
+                continue
+            body, secs = _post(f"{url}/recommend", {"user_id": c, "k": 10, "include_purchased": include}, key)
+            latency.append(secs)
+            scores.append(ndcg_at_10([i["item_id"] for i in body["items"]], truth))
+        task = "all purchases" if include else "discovery"
+        ms = np.percentile(latency, [50, 95, 99]) * 1000 if latency else np.full(3, np.nan)
+        results[task] = (float(np.mean(scores)) if scores else float("nan"), len(scores), ms)
+        say(f"{task}: NDCG@10 {results[task][0]:.4f} over {len(scores):,} customers; "
+            f"latency p50 {ms[0]:.1f} ms, p95 {ms[1]:.1f} ms, p99 {ms[2]:.1f} ms")
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--url", default="http://127.0.0.1:3000")
@@ -49,27 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.key:
         p.error("give a storefront API key: --key KEY or SHELFWISE_API_KEY (`shelfwise keys create`)")
-    as_of = pd.Timestamp(args.as_of)
     orders = Workspace.from_settings(Settings()).read_table("orders")
-    before = purchases_in_window(orders, orders[s.TIMESTAMP].min(), as_of)
-    window = purchases_in_window(orders, as_of)
-    customers = sorted(c for c in window if c in before)[: args.limit]
-    results = {}
-    for include in (True, False):
-        scores, latency = [], []
-        for c in customers:
-            truth = window[c] if include else window[c] - before[c]
-            if not truth:
-                continue
-            body, secs = _post(f"{args.url}/recommend", {"user_id": c, "k": 10, "include_purchased": include},
-                               args.key)
-            latency.append(secs)
-            scores.append(ndcg_at_10([i["item_id"] for i in body["items"]], truth))
-        task = "all purchases" if include else "discovery"
-        ms = np.percentile(latency, [50, 95, 99]) * 1000
-        results[task] = (float(np.mean(scores)), len(scores), ms)
-        print(f"{task}: NDCG@10 {np.mean(scores):.4f} over {len(scores):,} customers; "
-              f"latency p50 {ms[0]:.1f} ms, p95 {ms[1]:.1f} ms, p99 {ms[2]:.1f} ms", flush=True)
+    served_ndcg(args.url, args.key, orders, pd.Timestamp(args.as_of), args.limit,
+                say=lambda m: print(m, flush=True))
     return 0
 
 

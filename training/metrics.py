@@ -159,7 +159,8 @@ def customer_metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict[str, fl
         return {"roc_auc": roc_auc_score(y, pred), "pr_auc": average_precision_score(y, pred),
                 "brier": brier_score_loss(y, pred) if prob else np.nan,
                 "ece": expected_calibration_error(y, pred) if prob else np.nan,
-                "top_decile_lift": top_decile_lift(y, pred)}
+                "top_decile_lift": top_decile_lift(y, pred),
+                "mean_probability": float(pred.mean()) if prob else np.nan, "churn_rate": float(y.mean())}
     return {"normalized_gini": normalized_gini(y, pred), "spearman": float(spearmanr(y, pred).statistic),
             "mae": float(np.mean(np.abs(y - pred))), "decile_mape": decile_mape(y, pred),
             "total_revenue_error": float((pred.sum() - y.sum()) / y.sum())}

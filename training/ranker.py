@@ -280,8 +280,10 @@ class BlendedRecommender:
                                              progress.lightgbm_rounds(rounds)])
             self.probe_rounds_ = max(probe.best_iteration, 1)
             self.validation_ndcg_ = float(probe.best_score["valid_0"]["ndcg@10"])
+            self.probe_ = probe
         else:
             self.probe_rounds_, self.validation_ndcg_ = p.max_rounds // 4, float("nan")
+            self.probe_ = None
         # The final ranker learns from one window more than the probe: more rows carry more
         # rounds, so its rounds grow with its rows (in backtests as of 2011-03-01 and
         # 2011-06-01 this scored higher than the probe's rounds for every seed; docs/results.md).
@@ -296,6 +298,20 @@ class BlendedRecommender:
         self.item_weights_ = cache.ease(as_of, p.ease_l2)
         self.season_weights_ = cache.season(as_of, p)
         return self
+
+    def at_validation(self, cache: FitCache) -> BlendedRecommender:
+        """The model as it stood at the validation window's start: the early-stopping probe
+        (trained on the earlier windows) on the history, EASE and seasonal weights of that day.
+        What the job compares with the baselines on the validation window."""
+        if self.probe_ is None:
+            raise ValueError("BlendedRecommender.at_validation: fitted on one window, so there is no probe")
+        start = self.cutoffs_[-1]
+        probe = BlendedRecommender(self.params)
+        probe.booster_ = self.probe_
+        probe.history_ = cache.history(start)
+        probe.item_weights_ = cache.ease(start, self.params.ease_l2)
+        probe.season_weights_ = cache.season(start, self.params)
+        return probe
 
     def recommend(self, user_rows: np.ndarray, k: int = 10, include_purchased: bool = True,
                   n_new: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -326,18 +342,21 @@ class BlendedRecommender:
         """:func:`candidate_features` (positions, items, features) and the ranker's score of each."""
         pos, items, X = candidate_features(self.history_, self.item_weights_, np.asarray(user_rows, np.int64),
                                            n_new, include_purchased, self.season_weights_)
-        return pos, items, X, self.booster_.predict(X) if len(X) else np.zeros(0)
+        booster = self.booster_
+        rounds = booster.best_iteration if booster.best_iteration > 0 else None  # a probe's best, else all
+        return pos, items, X, booster.predict(X, num_iteration=rounds) if len(X) else np.zeros(0)
 
     def save(self, path: Path, titles: np.ndarray, popularity: np.ndarray, extra_meta: dict,
-             fbt_scores: sp.csr_matrix | None = None) -> None:
+             fbt_scores: sp.csr_matrix | None = None, knn_scores: sp.csr_matrix | None = None) -> None:
         """``model.npz`` (titles, popularity, trending, item statistics and, if given, the
-        frequently-bought-together rule scores as ``fbt_*`` CSR arrays), ``mapped/`` (EASE
+        frequently-bought-together rule scores as ``fbt_*`` CSR arrays and item-kNN
+        similarities as ``knn_*``), ``mapped/`` (EASE
         weights, the seasonal ridge's if it was fitted, and the packed per-customer history,
         memory-mapped when loaded),
         ``ranker.lgb``, ``meta.json``."""
         path.mkdir(parents=True, exist_ok=True)
-        fbt = ({"fbt_indptr": fbt_scores.indptr, "fbt_indices": fbt_scores.indices,
-                "fbt_scores": fbt_scores.data} if fbt_scores is not None else {})
+        fbt = {f"{name}_{part}": a for name, m in (("fbt", fbt_scores), ("knn", knn_scores)) if m is not None
+               for part, a in (("indptr", m.indptr), ("indices", m.indices), ("scores", m.data))}
         arrays = self.history_.pack().to_arrays()
         mapped = {"item_weights": self.item_weights_, **{k: arrays.pop(k) for k in PackedHistory.MAPPED}}
         if self.season_weights_ is not None:

@@ -107,6 +107,12 @@ class BlendedRuntime:
                                   shape=(n, n)) if "fbt_scores" in arrays else sp.csr_matrix((n, n)))
         # Trending: purchases weighted by recency (60-day half-life) at the model's as_of.
         self.trending = arrays["trending"]
+        # Which model serves each list ("all", "discovery", "buy_again"): the ranker unless a
+        # baseline beat it on the validation window (training.jobs.recs.choose_served).
+        self.served = {"all": "blended", "discovery": "blended", "buy_again": "blended",
+                       **(self.meta.get("served") or {})}
+        self.knn = (sp.csr_matrix((arrays["knn_scores"], arrays["knn_indices"], arrays["knn_indptr"]),
+                                  shape=(n, n)) if "knn_scores" in arrays else None)
         # Per instance, so a swapped-out model takes its cache with it.
         self._personal_cache, self._candidate_cache = Memo(PERSONAL_CACHE_SIZE), Memo(LIVE_CACHE_SIZE)
 
@@ -139,6 +145,10 @@ class BlendedRuntime:
         you" list then took 2.0-2.3 ms of CPU on the demo's model instead of 4.5-5.1 ms
         (``benchmarks.loadtest``'s in-process lists).
         """
+        task = "all" if include_purchased else "discovery"
+        if self.served[task] != "blended":  # live interest reaches the page through similar items
+            key = (row, max(self.n_new, k), task)
+            return self._personal_cache.get(key, lambda: self.baseline(row, *key[1:]))
         key = (row, max(self.n_new, k), include_purchased)
         if not live_interest:
             return self._personal_cache.get(key, lambda: self._personal(*key))
@@ -160,9 +170,49 @@ class BlendedRuntime:
         return items, X, recent
 
     def buy_again(self, row: int) -> tuple[np.ndarray, np.ndarray]:
-        """The customer's own items only, ordered by the same ranker."""
+        """The customer's own items only, ordered by the same ranker (or the baseline that
+        serves this list)."""
+        if self.served["buy_again"] != "blended":
+            return self.baseline(row, 0, "buy_again")
         _, items, X = self._features(row, 0, True)
         return self._ranked(items, X)
+
+    def baseline(self, row: int, n_new: int, task: str) -> tuple[np.ndarray, np.ndarray]:
+        """The list of the baseline that serves ``task`` for a known customer: their own items
+        and the ``n_new`` best others (``"all"``), the best they never bought
+        (``"discovery"``), or their own items only (``"buy_again"``), best first.
+
+        Scores as training's recommenders give them (training/recommenders.py; serving may not
+        import it): popularity and trending per item; repurchase, the customer's orders of an
+        item with popularity breaking ties; EASE and item-kNN, the sums of the item-item
+        weights of what the customer bought."""
+        name = self.served[task]
+        own, counts = self.history.orders_of(row)
+        if name == "popularity":
+            scores = self.popularity.copy()
+        elif name == "trending":
+            scores = np.asarray(self.trending, np.float64).copy()
+        elif name == "repurchase":
+            scores = 1e-3 * self.popularity
+            scores[own] += counts
+        elif name == "ease":
+            scores = self.item_weights[own].sum(axis=0, dtype=np.float64)
+        elif name == "item_knn" and self.knn is not None:
+            scores = np.asarray(self.knn[own].sum(axis=0), np.float64).ravel()
+        else:
+            raise ValueError(f"recs artifact: {name!r} cannot serve {task!r} lists")
+        if task == "buy_again":
+            candidates = np.asarray(own, np.int64)
+        else:
+            keep = np.ones(self.n_items, bool)
+            if task == "discovery":
+                keep[own] = False
+            candidates = np.flatnonzero(keep)
+        limit = {"all": len(own) + n_new, "discovery": n_new, "buy_again": len(own)}[task]
+        order = np.argsort(-scores[candidates], kind="stable")[:limit]
+        items, values = candidates[order], scores[candidates[order]]
+        items.flags.writeable = values.flags.writeable = False  # cached: shared by later requests
+        return items, values
 
     def _features(self, row: int, n_new: int, include_purchased: bool
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -11,14 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from features import schema as s
+from features.artifacts import load_arrays
 from features.interactions import IdIndex, basket_matrix
 from features.purchase_history import RANKER_FEATURE_SET
 from features.workspace import Workspace
 from training import plots, progress, registry
 from training.evaluation import (
     CURVE_KS,
+    TASKS,
     evaluate,
     evaluate_baskets,
     evaluate_new_customers,
@@ -89,6 +92,88 @@ def _tune_ease(cache: FitCache, as_of: pd.Timestamp, params: RankerParams,
     return best["params"]["l2"], trials
 
 
+# Baselines a recommender artifact can serve in the blended model's place (serving.runtime.models
+# computes their lists from the artifact: popularity, trending, the purchase history, EASE
+# weights and, when chosen, item-kNN similarities). ALS and BPR are reported, not served.
+SERVABLE = ("popularity", "trending", "repurchase", "ease", "item_knn")
+
+
+def _baseline(name: str, history, ease_weights: np.ndarray, l2: float) -> Recommender:
+    """A fitted baseline on ``history``: trending on recency-weighted purchases, the rest on
+    order counts; EASE with the weights the blended model fitted already."""
+    if name == "ease":
+        est = EASERecommender(l2)
+        est.item_weights_ = ease_weights
+        return est
+    return BASELINES[name]().fit(history.decayed if name == "trending" else history.orders)
+
+
+def choose_served(cache: FitCache, model: BlendedRecommender, as_of: pd.Timestamp,
+                  log: Callable[[str], None]) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
+    """Which model serves each list: the blended one, unless a servable baseline scores a
+    higher NDCG@10 for that task on the validation window (ties go to the blended model).
+
+    Everything is as of the validation window's start: the ranker is the early-stopping
+    probe, trained on the earlier windows, and the baselines are fitted on the purchases
+    before the window. The test window is not looked at. Returns ``{task: model}`` and the
+    validation metrics of every candidate.
+    """
+    start = model.cutoffs_[-1]
+    history = cache.history(start)
+    val = heldout_window(cache.orders, history.users, start, as_of)
+    scores = {"blended": evaluate(one_pass(model.at_validation(cache).recommend_tasks), val, history.items)}
+    for name in SERVABLE:
+        est = _baseline(name, history, cache.ease(start, model.params.ease_l2), model.params.ease_l2)
+        scores[name] = evaluate(matrix_recommender(est, history.orders), val, history.items)
+    served = {}
+    for task in TASKS:
+        key = f"{task}_ndcg_at_10"
+        served[task] = max(scores, key=lambda n: (scores[n].get(key, -1.0), n == "blended"))
+        row = ", ".join(f"{n} {m[key]:.4f}" for n, m in scores.items() if key in m)
+        log(f"[recs] validation {start.date()}..{as_of.date()}, {task} NDCG@10: {row} "
+            f"-> serving {served[task]}")
+    return served, scores
+
+
+def _served_recommend(served: dict[str, str], model: BlendedRecommender, estimators: dict[str, Recommender],
+                      matrix) -> Callable[[np.ndarray, int, str], np.ndarray]:
+    """The lists the service gives for each task (:func:`evaluate`'s ``recommend``)."""
+    blended = one_pass(model.recommend_tasks)
+
+    def recommend(rows: np.ndarray, k: int, task: str) -> np.ndarray:
+        name = served.get(task, "blended")
+        if name == "blended":
+            return blended(rows, k, task)
+        return matrix_recommender(estimators[name], matrix)(rows, k, task)
+    return recommend
+
+
+def _artifact_baseline(path: Path, meta: dict, model: BlendedRecommender) -> Recommender | None:
+    """The baseline a saved recommender serves its "all" list with, rebuilt from its files;
+    None when the ranker serves it."""
+    name = (meta.get("served") or {}).get("all", "blended")
+    if name == "blended":
+        return None
+    arrays = load_arrays(path)
+    popularity = PopularityRecommender()
+    popularity.item_scores_ = arrays["trending" if name == "trending" else "popularity"]
+    if name in ("popularity", "trending"):
+        return popularity
+    if name == "repurchase":
+        est = RepurchaseRecommender()
+        est.popularity_ = popularity
+        return est
+    if name == "ease":
+        est = EASERecommender(model.params.ease_l2)
+        est.item_weights_ = model.item_weights_
+        return est
+    est = ItemKNNRecommender()
+    n = len(popularity.item_scores_)
+    est.similarity_ = sp.csr_matrix((arrays["knn_scores"], arrays["knn_indices"], arrays["knn_indptr"]),
+                                    shape=(n, n))
+    return est
+
+
 def _champion_recommend(path: Path) -> Callable[[list[str], int], dict[str, list[str]]]:
     """Customer ids -> top-k item ids from a saved recommender: the blended one, or the ALS
     model of the first releases (an older blended format raises IncompatibleModelError)."""
@@ -96,8 +181,11 @@ def _champion_recommend(path: Path) -> Callable[[list[str], int], dict[str, list
     if meta.get("format") != ALS_FORMAT:
         model = BlendedRecommender.load(path)
         users, items = model.history_.users, model.history_.items
+        baseline = _artifact_baseline(path, meta, model)
 
         def rec(rows, k):
+            if baseline is not None:  # what the champion serves for "all", not its ranker
+                return baseline.recommend(np.arange(len(rows)), model.history_.rows(rows).orders, k)[0]
             return model.recommend(rows, k)[0]
         popular = np.argsort(-model.history_.item_stats[:, 3], kind="stable")
     else:
@@ -150,6 +238,9 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     params = RankerParams(**{**asdict(params), "ease_l2": l2})
     model = BlendedRecommender(params).fit(orders, as_of, log=lambda m: log(f"[recs] {m}"), cache=cache)
     history = model.history_
+    served, validation = choose_served(cache, model, as_of, log)
+    estimators = {name: _baseline(name, history, model.item_weights_, params.ease_l2)
+                  for name in set(served.values()) - {"blended"}}
     fit_seconds = time.perf_counter() - t0
     log(f"[recs] blended recommender fitted in {fit_seconds:.1f}s: {len(history.users):,} customers x "
         f"{len(history.items):,} items before {as_of.date()}")
@@ -165,14 +256,15 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     fbt_table: dict[str, dict[str, float]] = {}
     if test is not None and test.users:
         if baselines:
-            for name, make in BASELINES.items():
-                if name == "ease":  # the blended model's own EASE, fitted on the same orders
-                    est = EASERecommender(params.ease_l2)
-                    est.item_weights_ = model.item_weights_
-                else:  # trending learns from recency-weighted purchases; the rest from order counts
-                    est = make().fit(history.decayed if name == "trending" else history.orders)
+            for name in BASELINES:
+                est = estimators.get(name) or _baseline(name, history, model.item_weights_, params.ease_l2)
                 table[name] = evaluate(matrix_recommender(est, history.orders), test, history.items)
         table["blended"] = evaluate(one_pass(model.recommend_tasks), test, history.items)
+        if set(served.values()) != {"blended"}:  # what /recommend and /buy_again serve
+            table["served"] = evaluate(_served_recommend(served, model, estimators, history.orders), test,
+                                       history.items)
+            notes.append("served: " + ", ".join(f"{task} by {name}" for task, name in served.items())
+                         + " (chosen on the validation window)")
         baskets = basket_matrix(orders, as_of, end, history.items)[0]
         def popular_for(carts, k, after=None):
             taken = after if after is not None else [[] for _ in carts]
@@ -199,13 +291,15 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
                      f"{len(test.new_truth):,} new customers get popular items)")
     else:
         notes.append("no purchases after as_of: model registered without test metrics")
-    metrics = table.get("blended", {})
+    metrics = table.get("served", table.get("blended", {}))
     baseline = table.get("popularity", {})
     titles = items.set_index(s.ITEM_ID)[s.TITLE].reindex(history.items.ids).fillna("").to_numpy()
     with registry.scratch_dir() as tmp:
         model_dir = Path(tmp) / "model"
-        model.save(model_dir, titles, popularity.item_scores_, {"window": window, "fbt": fbt.get_params()},
-                   fbt_scores=fbt.score_)
+        knn = estimators.get("item_knn")
+        model.save(model_dir, titles, popularity.item_scores_,
+                   {"window": window, "fbt": fbt.get_params(), "served": served}, fbt_scores=fbt.score_,
+                   knn_scores=knn.similarity_ if knn is not None else None)
         plot_files = []
         if table:
             curves = {n: {k: r[f"all_ndcg_at_{k}"] for k in CURVE_KS} for n, r in table.items()}
@@ -214,8 +308,10 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
             groups = {n: {g: r[f"all_ndcg_at_10_{g}"] for g in ("new", "light", "heavy")
                           if f"all_ndcg_at_10_{g}" in r} for n, r in table.items()}
             plot_files.append(plots.save(plots.by_group(groups, "NDCG@10"), Path(tmp) / "ndcg_by_group.png"))
-        logged = {**metrics, **{f"{name}.{m}": v for name, row in table.items() if name != "blended"
+        logged = {**metrics, **{f"{name}.{m}": v for name, row in table.items() if name != "served"
                                 for m, v in row.items()},
+                  **{f"validation.{name}.{task}_ndcg_at_10": row[f"{task}_ndcg_at_10"]
+                     for name, row in validation.items() for task in TASKS if f"{task}_ndcg_at_10" in row},
                   **{f"{name}.{m}": v for name, row in fbt_table.items() for m, v in row.items()},
                   "fit_seconds": fit_seconds,
                   "ranker_validation_ndcg_at_10": model.validation_ndcg_}
@@ -224,6 +320,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
             params={**asdict(params), "best_rounds": model.best_rounds_, "probe_rounds": model.probe_rounds_},
             metrics={k: v for k, v in logged.items() if np.isfinite(v)},
             tags={"as_of": str(as_of.date()), "window": window, "feature_set": RANKER_FEATURE_SET,
+                  "served": ",".join(f"{task}:{name}" for task, name in served.items()),
                   "data_digest": data_digest(ws.table_path("orders"))},
             run_name=f"blended as_of={as_of.date()}", plots=plot_files, trials=trials,
             example=_recs_example(model, history))

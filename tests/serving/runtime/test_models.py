@@ -148,3 +148,45 @@ def test_a_scorer_without_models_keeps_recency_and_names_what_is_missing(orders)
     assert (scorer.frame["days_since_last_order"] >= 0).all() and len(scorer.frame) == orders["customer_id"].nunique()
     with pytest.raises(MissingFamilyError, match=r"/customer needs the churn and cltv models.*shelfwise train cltv"):
         scorer.require(("churn", "cltv"), "/customer")
+
+
+@pytest.mark.parametrize("served", [
+    {"all": "repurchase", "discovery": "item_knn", "buy_again": "repurchase"},
+    {"all": "ease", "discovery": "trending", "buy_again": "ease"},
+])
+def test_a_list_served_by_a_baseline_is_the_baseline_training_chose(blended_dir, tmp_path, served):
+    """When a baseline beat the ranker on validation, the service ranks that list as training's
+    recommender does (scores and filters), not with the ranker."""
+    import shutil
+
+    from training.jobs.recs import _baseline
+    from training.recommenders import ItemKNNRecommender
+
+    path, model = blended_dir
+    copy = tmp_path / "recs"
+    shutil.copytree(path, copy)
+    h = model.history_
+    knn = ItemKNNRecommender().fit(h.orders)
+    model.save(copy, np.array([f"title {i}" for i in h.items.ids]), np.arange(len(h.items), 0, -1),
+               {"served": served}, knn_scores=knn.similarity_)
+    runtime = BlendedRuntime(copy)
+    pop = runtime.popularity
+    for task, include in (("all", True), ("discovery", False)):
+        est = knn if served[task] == "item_knn" else _baseline(served[task], h, model.item_weights_, 300.0)
+        if served[task] in ("popularity", "repurchase"):  # the artifact's popularity, as the service has it
+            (est.popularity_ if served[task] == "repurchase" else est).item_scores_ = pop
+        expected, values = est.recommend(np.arange(len(h.users)), h.orders, 5, filter_purchased=not include)
+        for row in range(len(h.users)):
+            got, scores = runtime.personal(row, 5, include)
+            # The same scores (up to scale: trending is normalised in training) in the same order;
+            # items of tied scores may come in either order.
+            np.testing.assert_allclose(scores[:5] / scores[0], values[row] / values[row][0], rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{task} {row}")
+            untied = [i for i, v in zip(got[:5], scores[:5], strict=True) if (np.isclose(scores, v)).sum() == 1]
+            assert set(untied) <= set(expected[row]), (task, row)
+    for row in range(len(h.users)):
+        own, counts = runtime.purchases(row)
+        got, _ = runtime.buy_again(row)
+        assert sorted(got) == sorted(own)  # only their own items
+        if served["buy_again"] == "repurchase":  # most orders first
+            assert list(counts[np.argsort(-counts, kind="stable")]) == [counts[list(own).index(i)] for i in got]

@@ -240,3 +240,28 @@ def test_champions_load_as_mlflow_pyfunc_models_in_a_fresh_process_without_servi
         expected = CustomerModel.load(paths[family], family)[0].predict(example)
         assert got[f"shelfwise-{family}"] == pytest.approx(list(expected), rel=1e-9)
         assert {"python_function", "lightgbm"} <= set(mlflow.models.Model.load(str(paths[family])).flavors)
+
+
+def test_a_list_the_ranker_loses_on_validation_is_served_by_the_best_baseline(workspace, small_shop, monkeypatch,
+                                                                               tmp_path):
+    from serving.runtime.models import BlendedRuntime
+    from training.evaluation import TASKS
+    from training.ranker import BlendedRecommender
+
+    class Empty:  # a ranker that recommends nothing: every baseline beats it on validation
+        def recommend_tasks(self, rows, k):
+            return {task: np.full((len(rows), k), -1) for task in TASKS}
+
+    monkeypatch.setattr(BlendedRecommender, "at_validation", lambda self, cache: Empty())
+    logged = []
+    result = jobs.train_recs(workspace, small_shop, build_items(small_shop), pd.Timestamp("2011-03-01"),
+                             log=logged.append)
+    choices = [line for line in logged if "-> serving" in line]
+    assert len(choices) == 3 and not any(line.endswith("-> serving blended") for line in choices)
+    # What is registered and compared is what is served, measured on the test window.
+    assert result.metrics == result.table["served"] and any(n.startswith("served: all by") for n in result.notes)
+    path, _ = registry.champion_dir(registry.connect(workspace), "recs", tmp_path)
+    runtime = BlendedRuntime(path)
+    assert set(runtime.served.values()) <= {"popularity", "trending", "repurchase", "ease", "item_knn"}
+    items, _ = runtime.personal(0, 5, True)
+    assert len(items) >= 5

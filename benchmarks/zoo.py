@@ -1,0 +1,331 @@
+"""The zoo: shelfwise end to end on shops of different shapes, in one table.
+
+``make bench-zoo`` (``python -m benchmarks.zoo``) runs, for each shop, what a new shop would:
+its own order export through ``shelfwise ingest --mapping``, ``shelfwise train all`` (no
+``--as-of``: every family tests on the last window the data covers), ``shelfwise serve``,
+and the "for you" list asked for over HTTP for every test customer. It prints one table:
+served NDCG@10 (all purchases, discovery) beside the best baseline on the same test window,
+churn ROC-AUC beside recency and BG/NBD with the mean probability beside the observed
+rate, CLTV normalized Gini beside last-period spend, training time and peak memory, and
+the families that could not be trained, with why.
+
+Shops (``--shops``, comma separated):
+
+- ``online-retail-ii``: the bundled Online Retail II, whole (two years, 5.9k customers).
+- ``online-retail-ii-7m``: its last seven months only (short history).
+- ``cdnow-master``: CDNOW's whole 1997 cohort (23,570 customers, sparse repeats, no item
+  ids: one item "CD"); read from ``$SHELFWISE_DATA`` (default ``../shared/data``), skipped
+  with the reason when absent.
+- ``grocery`` and ``fashion``: generated (:mod:`features.sources.synthetic`, seed 0).
+
+``--size tiny`` shrinks the generated shops (the test suite's zoo) and leaves the others out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.sources.synthetic import FASHION, GROCERY, MAPPING_TOML, generate_orders
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = ROOT / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet"
+SHOPS = ("online-retail-ii", "online-retail-ii-7m", "cdnow-master", "grocery", "fashion")
+TINY = {"grocery": GROCERY.scaled(customers=250, items=300),
+        "fashion": FASHION.scaled(customers=900, items=400)}
+ORII_MAPPING = """# Online Retail II's columns as the shop exports them (UCI, CC BY 4.0).
+table = "orders"
+
+[columns]
+order_id = "Invoice"
+customer_id = "Customer ID"
+item_id = "StockCode"
+title = "Description"
+quantity = "Quantity"
+unit_price = "Price"
+timestamp = "InvoiceDate"
+country = "Country"
+"""
+CDNOW_MAPPING = """# CDNOW's purchase log (Hardie): one line per customer and day; no item ids.
+table = "orders"
+timestamp_format = "%Y%m%d"
+
+[columns]
+order_id = "order"
+customer_id = "customer_id"
+quantity = "number_of_cds"
+unit_price = "unit_price"
+timestamp = "date"
+
+[defaults]
+item_id = "CD"
+title = "compact disc"
+country = "United States"
+"""
+
+
+class Unavailable(RuntimeError):
+    """A shop whose source data is not on this machine."""
+
+
+def write_export(shop: str, size: str, dest: Path) -> tuple[Path, Path]:
+    """The shop's order export and mapping file in ``dest``, as the shop would hand them over."""
+    dest.mkdir(parents=True, exist_ok=True)
+    mapping = dest / "orders.toml"
+    if shop.startswith("online-retail-ii"):
+        lines = pd.read_parquet(BUNDLED)
+        if shop.endswith("7m"):
+            end = pd.to_datetime(lines["InvoiceDate"]).max()
+            lines = lines[pd.to_datetime(lines["InvoiceDate"]) >= end - pd.DateOffset(months=7)]
+        path = dest / "orders.parquet"
+        lines.to_parquet(path, index=False)
+        mapping.write_text(ORII_MAPPING)
+    elif shop == "cdnow-master":
+        data = Path(os.environ.get("SHELFWISE_DATA", ROOT.parent / "shared" / "data"))
+        source = data / "cdnow/CDNOW_master.txt"
+        if not source.exists():
+            raise Unavailable(f"{source} is not on this machine (set SHELFWISE_DATA to the folder holding "
+                              "cdnow/CDNOW_master.txt)")
+        log = pd.read_csv(source, sep=r"\s+", header=None, skiprows=1, dtype=str,
+                          names=["customer_id", "date", "number_of_cds", "dollar_value"])
+        qty = log["number_of_cds"].astype(int)
+        log = log.assign(order=log["customer_id"] + "-" + log["date"] + "-" + log.groupby(
+            ["customer_id", "date"]).cumcount().astype(str),
+            unit_price=(log["dollar_value"].astype(float) / qty.where(qty > 0)).round(4))
+        path = dest / "orders.csv"
+        log.to_csv(path, index=False)
+        mapping.write_text(CDNOW_MAPPING)
+    else:
+        shape = {"grocery": GROCERY, "fashion": FASHION}[shop]
+        shape = TINY[shop] if size == "tiny" else shape.scaled(customers=shape.customers, items=shape.items)
+        path = dest / "orders.csv"
+        generate_orders(shape, seed=0).to_csv(path, index=False)
+        mapping.write_text(MAPPING_TOML)
+    return path, mapping
+
+
+def env(home: Path) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+            "SHELFWISE_HOME": str(home), "OPENBLAS_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true",
+            "MLFLOW_DISABLE_TELEMETRY": "true", "SHELFWISE_RELOAD_SECONDS": "0", "PYTHONPATH": str(ROOT)}
+
+
+def shelfwise(home: Path, *args: str, log: Path) -> tuple[int, float, float, str]:
+    """Run one command; ``(exit code, seconds, peak RSS in MB, its output)``."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "training.cli", *args], env=env(home), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    text = proc.stdout.read()
+    # Reaped with wait4: the peak memory of this child alone, not of every child so far.
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
+    with open(log, "a") as out:
+        out.write(f"$ shelfwise {' '.join(args)}\n{text}")
+    return proc.returncode, time.perf_counter() - t0, usage.ru_maxrss / 1024, text
+
+
+@contextmanager
+def serving(home: Path, log: Path):
+    """``python -m serving`` on ``home`` until the block ends; yields its URL."""
+    import httpx
+    import psutil
+
+    with socket_port() as port:
+        pass
+    out = open(log, "a")
+    proc = subprocess.Popen([sys.executable, "-m", "serving", "--port", str(port)], env=env(home), cwd=ROOT,
+                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the service exited ({proc.returncode}); see {log}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"the service was not ready in 300 s; see {log}")
+        yield url
+    finally:
+        try:
+            family = [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]
+        except psutil.NoSuchProcess:
+            family = []
+        for p in family:
+            try:
+                p.send_signal(signal.SIGTERM)
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(family, timeout=20)
+        proc.wait(timeout=20)
+        out.close()
+
+
+@contextmanager
+def socket_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def champion_runs(home: Path) -> dict[str, dict]:
+    """Each family's champion run: its metrics and tags (absent families left out)."""
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    from mlflow import MlflowClient
+
+    from serving.runtime.registry import MODEL_NAMES
+
+    client = MlflowClient(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    out = {}
+    for family, name in MODEL_NAMES.items():
+        try:
+            version = client.get_model_version_by_alias(name, "champion")
+        except Exception:  # no champion: the family was skipped
+            continue
+        run = client.get_run(version.run_id)
+        out[family] = {"metrics": run.data.metrics, "tags": run.data.tags, "version": version.version}
+    return out
+
+
+def run_shop(shop: str, size: str, home: Path, say=print) -> dict:
+    """One shop end to end; the zoo table's row as a dict."""
+    log = home / "zoo.log"
+    home.mkdir(parents=True, exist_ok=True)
+    row: dict = {"shop": shop}
+    export, mapping = write_export(shop, size, home / "export")
+    code, secs, peak, text = shelfwise(home, "ingest", "--mapping", str(mapping), str(export), log=log)
+    if code != 0:
+        raise RuntimeError(f"{shop}: ingest failed ({code}): {text[-2000:]}")
+    from features.workspace import Workspace
+
+    orders = Workspace(home).read_table("orders")
+    row.update(customers=int(orders["customer_id"].nunique()), items=int(orders["item_id"].nunique()),
+               days=int((orders["timestamp"].max() - orders["timestamp"].min()).days), lines=len(orders))
+    say(f"[zoo] {shop}: {row['lines']:,} order lines, {row['customers']:,} customers, "
+        f"{row['items']:,} items, {row['days']} days; training every family")
+    code, secs, peak, text = shelfwise(home, "train", "all", log=log)
+    row.update(train_exit=code, train_seconds=secs, train_peak_mb=peak)
+    row["skipped"] = {line.split()[1]: line.split("not trained: ", 1)[1].strip()
+                      for line in text.splitlines() if "] not trained: " in line and line.startswith("[")}
+    if code not in (0, 3):
+        row["error"] = text.strip().splitlines()[-1] if text.strip() else f"exit {code}"
+        return row
+    runs = champion_runs(home)
+    if "recs" in runs:
+        m = runs["recs"]["metrics"]
+        for task in ("all", "discovery"):
+            key = f"{task}_ndcg_at_10"
+            base = {name.split(".")[0]: v for name, v in m.items() if name.endswith(f".{key}")
+                    and name.split(".")[0] not in ("fbt",)}
+            best = max(base, key=base.get) if base else None
+            row[f"{task}_best_baseline"] = (best, base.get(best, float("nan")))
+            row[f"{task}_trained"] = m.get(key, float("nan"))
+        row["recs_as_of"] = runs["recs"]["tags"]["as_of"]
+    for family, keys in (("churn", ("roc_auc", "baseline_roc_auc", "btyd_roc_auc", "mean_probability",
+                                    "churn_rate", "ece")),
+                         ("cltv", ("normalized_gini", "baseline_normalized_gini", "btyd_normalized_gini"))):
+        if family in runs:
+            row[family] = {k: runs[family]["metrics"].get(k, float("nan")) for k in keys}
+            row[f"{family}_horizon"] = runs[family]["tags"].get("window", "")
+    from serving.api.access import KeyStore, keys_path
+
+    store = KeyStore(keys_path(home))
+    key = store.create("storefront", "zoo")[1]
+    marketer = store.create("marketer", "zoo-marketer")[1]
+    admin = store.create("admin", "zoo-admin")[1]
+    import httpx
+
+    from benchmarks.served_lists import served_ndcg
+
+    with serving(home, log) as url:
+        row["status"] = httpx.get(f"{url}/v1/status", headers={"Authorization": f"Bearer {admin}"}).json()
+        someone = str(orders["customer_id"].iloc[-1])
+        row["customer_status"] = httpx.post(f"{url}/customer", json={"customer_id": someone}, headers={
+            "Authorization": f"Bearer {marketer}"}).status_code
+        row["recommend_status"] = httpx.post(f"{url}/recommend", json={"user_id": "a-new-visitor", "k": 10},
+                                             headers={"Authorization": f"Bearer {key}"}).status_code
+        if "recs" in runs:
+            served = served_ndcg(url, key, orders, pd.Timestamp(row["recs_as_of"]), say=lambda m: None)
+            row["served_all"], row["served_discovery"] = served["all purchases"][0], served["discovery"][0]
+            row["served_customers"] = served["all purchases"][1]
+    return row
+
+
+def _f(v, fmt=".3f") -> str:
+    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)
+
+
+def table(rows: list[dict]) -> list[str]:
+    """The zoo table in Markdown."""
+    out = ["| shop | customers / items / days | served all (best baseline) "
+           "| served discovery (best baseline) | churn AUC (recency, BG/NBD) | churn mean / observed | CLTV Gini (last-period spend) "
+           "| train all | not trained |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "unavailable" in r:
+            out.append(f"| {r['shop']} |{' - |' * 7} source data absent: {r['unavailable']} |")
+            continue
+        cells = [r["shop"], f"{r['customers']:,} / {r['items']:,} / {r['days']}"]
+        for task in ("all", "discovery"):
+            if f"{task}_trained" in r:
+                name, value = r[f"{task}_best_baseline"]
+                cells.append(f"{_f(r.get(f'served_{task}'))} ({name} {_f(value)})")
+            else:
+                cells.append("-")
+        c = r.get("churn")
+        cells.append(f"{_f(c['roc_auc'])} ({_f(c['baseline_roc_auc'])}, {_f(c['btyd_roc_auc'])})"
+                     if c else "-")
+        cells.append(f"{_f(c['mean_probability'])} / {_f(c['churn_rate'])}" if c else "-")
+        v = r.get("cltv")
+        cells.append(f"{_f(v['normalized_gini'])} ({_f(v['baseline_normalized_gini'])})" if v else "-")
+        cells.append(f"{r['train_seconds']:.0f} s, {r['train_peak_mb']:,.0f} MB")
+        cells.append("; ".join(f"{f}: {why}" for f, why in r["skipped"].items()) or "-")
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shops", default=",".join(SHOPS))
+    p.add_argument("--size", choices=("full", "tiny"), default="full")
+    p.add_argument("--keep", type=Path, default=None, help="keep the shops' workspaces under this folder")
+    p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="shelfwise-zoo-") as tmp:
+        root = args.keep or Path(tmp)
+        for shop in args.shops.split(","):
+            try:
+                rows.append(run_shop(shop, args.size, root / shop, say=lambda m: print(m, flush=True)))
+            except Unavailable as exc:
+                print(f"[zoo] {shop}: skipped: {exc}", flush=True)
+                rows.append({"shop": shop, "unavailable": str(exc)})
+            print(f"[zoo] {shop} done ({time.perf_counter() - t0:.0f}s so far)", flush=True)
+    print("\n".join(table(rows)))
+    print(f"[zoo] {len(rows)} shops in {time.perf_counter() - t0:.0f}s")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
