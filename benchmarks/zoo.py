@@ -239,12 +239,14 @@ def run_shop(shop: str, size: str, home: Path, say=print) -> dict:
             row[f"{task}_best_baseline"] = (best, base.get(best, float("nan")))
             row[f"{task}_trained"] = m.get(key, float("nan"))
         row["recs_as_of"] = runs["recs"]["tags"]["as_of"]
+        row["recs_served"] = runs["recs"]["tags"].get("served", "")
     for family, keys in (("churn", ("roc_auc", "baseline_roc_auc", "btyd_roc_auc", "mean_probability",
                                     "churn_rate", "ece")),
                          ("cltv", ("normalized_gini", "baseline_normalized_gini", "btyd_normalized_gini"))):
         if family in runs:
             row[family] = {k: runs[family]["metrics"].get(k, float("nan")) for k in keys}
-            row[f"{family}_horizon"] = runs[family]["tags"].get("window", "")
+            row[f"{family}_window"] = runs[family]["tags"].get("window", "")
+            row[f"{family}_served_by"] = runs[family]["tags"].get("served_by", "LightGBM")
     from serving.api.access import KeyStore, keys_path
 
     store = KeyStore(keys_path(home))
@@ -275,8 +277,8 @@ def _f(v, fmt=".3f") -> str:
 
 def table(rows: list[dict]) -> list[str]:
     """The zoo table in Markdown."""
-    out = ["| shop | customers / items / days | served all (best baseline) "
-           "| served discovery (best baseline) | churn AUC (recency, BG/NBD) | churn mean / observed | CLTV Gini (last-period spend) "
+    out = ["| shop | customers / items / days | served all (best baseline) | served discovery (best baseline) "
+           "| churn AUC (recency, BG/NBD) | churn mean / observed | CLTV Gini (last-period spend) "
            "| train all | not trained |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -287,15 +289,19 @@ def table(rows: list[dict]) -> list[str]:
         for task in ("all", "discovery"):
             if f"{task}_trained" in r:
                 name, value = r[f"{task}_best_baseline"]
-                cells.append(f"{_f(r.get(f'served_{task}'))} ({name} {_f(value)})")
+                served = dict(kv.split(":") for kv in r["recs_served"].split(",") if ":" in kv).get(task, "blended")
+                by = f" [{served}]" if served != "blended" else ""
+                cells.append(f"{_f(r.get(f'served_{task}'))}{by} ({name} {_f(value)})")
             else:
                 cells.append("-")
         c = r.get("churn")
-        cells.append(f"{_f(c['roc_auc'])} ({_f(c['baseline_roc_auc'])}, {_f(c['btyd_roc_auc'])})"
+        by = f" [{r['churn_served_by']}]" if c and r["churn_served_by"] != "LightGBM" else ""
+        cells.append(f"{_f(c['roc_auc'])}{by} ({_f(c['baseline_roc_auc'])}, {_f(c['btyd_roc_auc'])})"
                      if c else "-")
         cells.append(f"{_f(c['mean_probability'])} / {_f(c['churn_rate'])}" if c else "-")
         v = r.get("cltv")
-        cells.append(f"{_f(v['normalized_gini'])} ({_f(v['baseline_normalized_gini'])})" if v else "-")
+        by = f" [{r['cltv_served_by']}]" if v and r["cltv_served_by"] != "LightGBM" else ""
+        cells.append(f"{_f(v['normalized_gini'])}{by} ({_f(v['baseline_normalized_gini'])})" if v else "-")
         cells.append(f"{r['train_seconds']:.0f} s, {r['train_peak_mb']:,.0f} MB")
         cells.append("; ".join(f"{f}: {why}" for f, why in r["skipped"].items()) or "-")
         out.append("| " + " | ".join(cells) + " |")

@@ -99,6 +99,7 @@ class CustomerModel:
         probe_rows = (cutoff + pd.Timedelta(days=horizon_days) <= cutoff.max()).to_numpy()
         self.calibration_, self.tuning_ = None, []
         self.num_leaves_, self.min_child_samples_ = p.num_leaves, p.min_child_samples
+        self.validation_ = None  # (labels, raw predictions) of the validation cutoff's rows
         if not probe_rows.any():
             # Too little history for a clean validation window: modest defaults, uncalibrated.
             self.best_rounds_ = p.max_rounds // 20
@@ -121,6 +122,7 @@ class CustomerModel:
                     if best is None or score > best[0]:
                         best = (score, leaves, min_child, max(probe.best_iteration, 1), raw)
             _, self.num_leaves_, self.min_child_samples_, self.best_rounds_, raw = best
+            self.validation_ = (y[last], raw)
             if self.task == "churn":
                 self.calibration_ = choose_calibration(raw, y[last], p.seed)
         with progress.bar(total=self.best_rounds_, desc=f"{self.task}: final fit", unit="round") as rounds:
@@ -194,7 +196,8 @@ CALIBRATION_GRID = np.linspace(0.0, 1.0, 201)
 
 
 def choose_calibration(p: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
-    """Isotonic regression or Platt scaling, whichever has the lower held-out Brier score.
+    """Isotonic regression or Platt scaling, whichever has the lower held-out Brier score, or
+    the identity (``"method": "none"``) when the scores as they are score lower than both.
 
     Zadrozny & Elkan (2002), "Transforming classifier scores into accurate multiclass
     probability estimates"; Platt (1999). Both are compared by 2-fold cross-validation on
@@ -225,10 +228,25 @@ def choose_calibration(p: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
             errors.append(np.mean((f(p[~train]) - y[~train]) ** 2))
         brier[method] = float(np.mean(errors))
     method = min(brier, key=brier.get)
+    if p.min() >= 0 and p.max() <= 1 and np.mean((p - y) ** 2) <= brier[method]:
+        # Calibrated already: a map fitted on these rows would only add their noise.
+        return {"method": "none", "x": CALIBRATION_GRID.tolist(), "y": CALIBRATION_GRID.tolist(),
+                "validation_brier": {**brier, "none": float(np.mean((p - y) ** 2))}}
     mapping = fit(method, p, y)
     return {"method": method, "x": CALIBRATION_GRID.tolist(),
             "y": np.maximum.accumulate(mapping(CALIBRATION_GRID)).tolist(),
             "validation_brier": brier}
+
+
+def monotone_map(score: np.ndarray, y: np.ndarray, points: int = 201) -> dict:
+    """P(churn) as an increasing function of a score on any scale (days since the last
+    order, say): isotonic regression (Zadrozny & Elkan 2002) stored, as the calibration maps
+    are, as a piecewise-linear map on ``points`` quantiles of the score."""
+    from sklearn.isotonic import IsotonicRegression
+
+    grid = np.unique(np.quantile(score, np.linspace(0, 1, points)))
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score, y)
+    return {"method": "isotonic", "x": grid.tolist(), "y": np.maximum.accumulate(iso.predict(grid)).tolist()}
 
 
 class TwoPartCLTV:

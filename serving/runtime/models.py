@@ -318,6 +318,21 @@ class TopDrivers:
         return self.columns[self.top[:, 0]]
 
 
+class InputDriver:
+    """:class:`TopDrivers`' interface for a simple model (recency, BG/NBD, last-period spend):
+    its one input is the driver, with no contribution to split."""
+
+    def __init__(self, inputs: pd.DataFrame):
+        self.name, self.values, self.rows = inputs.columns[0], inputs.iloc[:, 0].to_numpy(float), inputs.index
+
+    def __getitem__(self, customer_id: str) -> list[dict]:
+        v = self.values[self.rows.get_loc(customer_id)]
+        return [{"feature": self.name, "value": None if np.isnan(v) else float(v), "contribution": 0.0}]
+
+    def first(self) -> np.ndarray:
+        return np.full(len(self.rows), self.name, dtype=object)
+
+
 class CustomerScorer:
     """Churn probability and predicted CLTV for every customer, scored once at load.
 
@@ -347,6 +362,10 @@ class CustomerScorer:
             name = meta["feature_set"]
             if name not in built:
                 built[name] = build_customer_features(history, self.as_of, feature_set=name)
+            if meta.get("served_by", "LightGBM") != "LightGBM":  # a simple model beat LightGBM on validation
+                preds[family], inputs = self._simple(meta, built[name], orders)
+                self._driver_inputs[family] = (None, inputs)
+                continue
             X = built[name][meta["feature_columns"]].to_numpy(float)
             booster = _booster(path / "model.lgb")
             # booster.predict on a numpy matrix: no sklearn wrapper, no feature-name checks.
@@ -358,7 +377,8 @@ class CustomerScorer:
             features = build_customer_features(history, self.as_of)
         n = len(features)
         calibration = self.churn_meta.get("calibration")
-        if calibration:  # the piecewise-linear map training chose on its validation window
+        if calibration and self.churn_meta.get("served_by", "LightGBM") == "LightGBM":
+            # the piecewise-linear map training chose on its validation window
             preds["churn"] = np.interp(preds["churn"], calibration["x"], calibration["y"])
         self.frame = pd.DataFrame({
             "churn_probability": np.clip(preds.get("churn", np.full(n, np.nan)), 0.0, 1.0),
@@ -379,6 +399,42 @@ class CustomerScorer:
         self.churn_horizon_days = int(self.churn_meta.get("horizon_days", 0))
         self.cltv_horizon_days = int(self.cltv_meta.get("horizon_days", 0))
 
+    def _simple(self, meta: dict, features: pd.DataFrame, orders: pd.DataFrame
+                ) -> tuple[np.ndarray, pd.DataFrame]:
+        """The simple model a churn or CLTV artifact serves (``served_by``), as training's
+        baselines compute it (training/jobs/customers.py: recency alone through a map to a
+        probability, BG/NBD's P(no purchase in the horizon) through its calibration map, or
+        the net spend of the last horizon), and the input it ranks by, per customer."""
+        name, horizon = meta["served_by"], int(meta["horizon_days"])
+        if name == "recency alone":
+            score = features["recency_days"].to_numpy(float)
+        elif name == "BG/NBD":
+            bg = meta["bgnbd"]
+            x, _, big_t, alive = self._bgnbd(bg, orders, features.index)
+            t = horizon / bg["time_unit_days"]
+            score = (1 - alive + alive * ((bg["alpha"] + big_t) / (bg["alpha"] + big_t + t)) ** (bg["r"] + x)
+                     ).to_numpy(float)
+        elif name == "last-period spend":
+            recent = orders[orders["timestamp"] >= self.as_of - pd.Timedelta(days=horizon)]
+            score = (recent.groupby("customer_id")["revenue"].sum().reindex(features.index, fill_value=0.0)
+                     .clip(lower=0).to_numpy(float))
+        else:
+            raise ValueError(f"{meta['task']} artifact: cannot serve {name!r}")
+        mapping = meta.get("served_calibration")
+        value = np.interp(score, mapping["x"], mapping["y"]) if mapping else score
+        return value, pd.DataFrame({name: score}, index=features.index)
+
+    def _bgnbd(self, bg: dict, orders: pd.DataFrame, index: pd.Index
+               ) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+        """Each scored customer's repeat purchases x, recency t_x and age T in BG/NBD's time
+        unit, and P(alive) (Fader, Hardie & Lee 2005, equation A.10)."""
+        summary = build_rfm_summary(orders, self.as_of, bg["time_unit_days"]).reindex(index)
+        x, t_x, big_t = summary["frequency"], summary["recency"], summary["T"]
+        r, alpha, a, b = bg["r"], bg["alpha"], bg["a"], bg["b"]
+        odds = np.where(x > 0, a / np.maximum(b + x - 1, 1e-300)
+                        * ((alpha + big_t) / (alpha + t_x)) ** (r + x), 0)
+        return x, t_x, big_t, 1 / (1 + odds)
+
     def require(self, families: tuple[str, ...], what: str) -> None:
         """Raise :class:`~serving.runtime.registry.MissingFamilyError` naming those of
         ``families`` that have no model here."""
@@ -391,7 +447,8 @@ class CustomerScorer:
         """:class:`TopDrivers` per family, computed on first use: LightGBM's feature
         contributions for every customer take about 2 s, which the marketers' commands
         (segments, offers, the report) never need; the service computes them at load."""
-        return {family: TopDrivers(*inputs) for family, inputs in self._driver_inputs.items()}
+        return {family: TopDrivers(*inputs) if inputs[0] is not None else InputDriver(inputs[1])
+                for family, inputs in self._driver_inputs.items()}
 
     def _next_purchase(self, orders: pd.DataFrame) -> pd.Series:
         """Expected date of each customer's next purchase from the churn model's BG/NBD
@@ -405,12 +462,8 @@ class CustomerScorer:
         bg = self.churn_meta.get("bgnbd")
         if not bg:
             return pd.Series(pd.NaT, index=self.frame.index)
-        summary = build_rfm_summary(orders, self.as_of, bg["time_unit_days"]).reindex(self.frame.index)
-        x, t_x, big_t = summary["frequency"], summary["recency"], summary["T"]
-        r, alpha, a, b = bg["r"], bg["alpha"], bg["a"], bg["b"]
-        odds = np.where(x > 0, a / np.maximum(b + x - 1, 1e-300)
-                        * ((alpha + big_t) / (alpha + t_x)) ** (r + x), 0)
-        alive = 1 / (1 + odds)
+        x, t_x, big_t, alive = self._bgnbd(bg, orders, self.frame.index)
+        r, alpha = bg["r"], bg["alpha"]
         wait = (alpha + big_t) * (2 ** (1 / (r + x)) - 1) * bg["time_unit_days"]
         dates = self.as_of + pd.to_timedelta(wait.round(), unit="D")
         return dates.where(alive >= 0.5)

@@ -13,6 +13,7 @@ import pandas as pd
 from features import schema as s
 from features.customer_features import (
     CHURNED,
+    CUTOFF,
     DEFAULT_FEATURE_SET,
     FUTURE_REVENUE,
     LEVEL_FEATURE_SET,
@@ -27,10 +28,22 @@ from features.snapshots import training_set
 from features.workspace import Workspace
 from training import plots, registry
 from training.btyd import BetaGeoModel, btyd_scores
-from training.customer_models import CustomerModel, TwoPartCLTV, calibrate
+from training.customer_models import (
+    CustomerModel,
+    TwoPartCLTV,
+    calibrate,
+    choose_calibration,
+    monotone_map,
+)
 from training.jobs.feasibility import CannotTrain, check_labels, plan_customer_model
 from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
 from training.metrics import customer_metrics
+
+LEVEL_TOLERANCE = 0.03
+# Simple models a churn or CLTV artifact serves in LightGBM's place when they beat it on the
+# validation cutoff (serving/runtime/models.py computes them from the orders). BG/NBD +
+# Gamma-Gamma is reported beside CLTV, not served.
+SERVABLE = {"churn": ("recency alone", "BG/NBD"), "cltv": ("last-period spend",)}
 
 
 def baseline_predictions(task: str, orders: pd.DataFrame, test: pd.DataFrame, as_of: pd.Timestamp,
@@ -60,8 +73,10 @@ def _customer_example(model: CustomerModel, rows: pd.DataFrame, n: int = 5
 
 
 def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.Timestamp], horizon: int,
-                       as_of: pd.Timestamp, log: Callable[[str], None]) -> None:
-    """Set the churn model's mean probability at ``as_of`` to a lookback model's.
+                       as_of: pd.Timestamp, log: Callable[[str], None]) -> bool:
+    """Set the churn model's mean probability at ``as_of`` to a lookback model's, when such a
+    model predicted the validation cutoff's churn rate within :data:`LEVEL_TOLERANCE`;
+    returns whether it did.
 
     Early cutoffs see a short history: a loyal customer of ten years looks new there, and
     the model ties those cutoffs' churn to their season. Its calibration map, fitted on
@@ -72,6 +87,21 @@ def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.T
     """
     t0 = time.perf_counter()
     train = build_training_set(history, cutoffs, horizon, feature_set=LEVEL_FEATURE_SET)
+    # Validated first, out of time: a level model from the cutoffs whose labels end by the
+    # last one must predict the last one's churn rate within LEVEL_TOLERANCE, else the map
+    # is left as the validation cutoff fitted it (on CDNOW the step moved it the wrong way).
+    last = cutoffs[-1]
+    known = train[train[CUTOFF] + pd.Timedelta(days=horizon) <= last]
+    if known.empty or known[CHURNED].nunique() < 2:
+        log(f"[churn] level: not matched (no cutoff's labels end by {last.date()} to validate it on)")
+        return False
+    check = CustomerModel("churn", feature_set=LEVEL_FEATURE_SET).fit(known, horizon)
+    held = train[train[CUTOFF] == last]
+    expected, observed = float(check.predict(held).mean()), float(held[CHURNED].mean())
+    if abs(expected - observed) > LEVEL_TOLERANCE:
+        log(f"[churn] level: not matched: a {LEVEL_FEATURE_SET} model expected {expected:.3f} to churn after "
+            f"{last.date()} where {observed:.3f} did ({time.perf_counter() - t0:.1f}s)")
+        return False
     level = CustomerModel("churn", feature_set=LEVEL_FEATURE_SET).fit(train, horizon)
     now = build_customer_features(history, as_of, feature_set=LEVEL_FEATURE_SET)
     target = float(level.predict(now).mean())
@@ -80,6 +110,45 @@ def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.T
     log(f"[churn] level: a {LEVEL_FEATURE_SET} model expects {target:.3f} of the {len(now):,} customers "
         f"known at {as_of.date()} to churn; calibration moved by {shift:+.3f} in log-odds "
         f"({time.perf_counter() - t0:.1f}s)")
+    return True
+
+
+def choose_served(task: str, model: CustomerModel, train: pd.DataFrame, orders: pd.DataFrame, horizon: int,
+                  log: Callable[[str], None]) -> tuple[str, dict | None]:
+    """LightGBM, or the simple model of :data:`SERVABLE` with the better primary metric on the
+    validation cutoff (ties go to LightGBM), and for churn the map from that model's score
+    to a probability, fitted on the same rows. The test window is not looked at."""
+    if model.validation_ is None:
+        return "LightGBM", None
+    y, raw = model.validation_
+    cutoff = train[CUTOFF].max()
+    val = train[train[CUTOFF] == cutoff]
+    summary = build_rfm_summary(orders, cutoff)
+    bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    preds = baseline_predictions(task, orders, val, cutoff, horizon, summary, bg)
+    metric = PRIMARY_METRIC[task]
+    scores = {"LightGBM": customer_metrics(task, y, raw)[metric],
+              **{name: customer_metrics(task, y, preds[name])[metric] for name in SERVABLE[task]}}
+    best = max(scores, key=lambda n: (scores[n], n == "LightGBM"))
+    log(f"[{task}] validation cutoff {cutoff.date()}, {metric}: "
+        + ", ".join(f"{n} {v:.4f}" for n, v in scores.items()) + f" -> serving {best}")
+    if best == "LightGBM" or task != "churn":
+        return best, None
+    mapping = monotone_map(preds[best], y) if best == "recency alone" else choose_calibration(preds[best], y)
+    return best, mapping
+
+
+def served_predictions(meta: dict, model: CustomerModel, rows: pd.DataFrame, orders: pd.DataFrame,
+                       as_of: pd.Timestamp, summary: pd.DataFrame | None, bg: BetaGeoModel | None
+                       ) -> np.ndarray:
+    """What a saved churn or CLTV model serves for ``rows`` (features as of ``as_of``): the
+    LightGBM prediction, or the simple model its ``served_by`` names, through its map."""
+    served_by, horizon = meta.get("served_by", "LightGBM"), int(meta["horizon_days"])
+    if served_by == "LightGBM":
+        return model.predict(rows)
+    preds = baseline_predictions(model.task, orders, rows, as_of, horizon, summary, bg)
+    mapping = meta.get("served_calibration")
+    return calibrate(preds[served_by], mapping) if mapping else preds[served_by]
 
 
 def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: pd.Timestamp | None,
@@ -123,10 +192,12 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     log(f"[{task}] LightGBM fitted: {model.num_leaves_} leaves, min {model.min_child_samples_} rows per "
         f"leaf, {model.best_rounds_} rounds, chosen on the validation cutoff {cutoffs[-1].date()} among "
         f"{len(model.tuning_)} sizes ({time.perf_counter() - t0:.1f}s)")
+    served_by, served_map = choose_served(task, model, train, orders, horizon, log)
     unmatched = None
     if task == "churn" and model.calibration_ and not get_feature_set(feature_set).lookback_days:
         unmatched = model.calibration_
-        match_churn_level(model, history, cutoffs, horizon, as_of, log)
+        if not match_churn_level(model, history, cutoffs, horizon, as_of, log):
+            unmatched = None
     data_end = orders[s.TIMESTAMP].max()
     test_end = as_of + pd.Timedelta(days=horizon)
     window = f"train < {as_of.date()}, test {as_of.date()}..{test_end.date()} (exclusive)"
@@ -144,28 +215,38 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         table = {name: customer_metrics(task, y, p)
                  for name, p in baseline_predictions(task, orders, test, as_of, horizon, summary, bg).items()}
         baseline = next(iter(table.values()))
+        if served_by != "LightGBM":
+            chosen = {"served_by": served_by, "horizon_days": horizon, "served_calibration": served_map}
+            served = served_predictions(chosen, model, test, orders, as_of, summary, bg)
+            metrics = customer_metrics(task, y, served)
+            table[f"{served_by} (served)"] = metrics
+            notes.append(f"served: {served_by}, which beat LightGBM on the validation cutoff "
+                         f"{cutoffs[-1].date()}")
         if task == "churn":
             raw = model.predict(test, calibrated=False)
             table["LightGBM uncalibrated"] = customer_metrics(task, y, raw)
             if unmatched:
                 table["LightGBM, level not matched"] = customer_metrics(task, y, calibrate(raw, unmatched))
-            table["LightGBM"] = metrics
+            table["LightGBM"] = customer_metrics(task, y, pred)
             notes.append(f"test customers: {len(test):,}, churn rate {y.mean():.3f}; calibration: "
                          f"{model.calibration_['method'] if model.calibration_ else 'none'} (chosen on the "
                          f"validation cutoff {cutoffs[-1].date()})")
         else:
             two_part = TwoPartCLTV(feature_set=feature_set).fit(train).predict(test)
             table["LightGBM two-part"] = customer_metrics(task, y, two_part)
-            table["LightGBM (Tweedie)"] = metrics
+            table["LightGBM (Tweedie)"] = customer_metrics(task, y, pred)
             notes.append(f"test customers: {len(test):,}, mean revenue {y.mean():.1f}")
+        if served_by != "LightGBM":
+            pred = served  # the plot shows what is served
     else:
         notes.append(f"data ends {data_end.date()}, before the test window ends "
                      f"{test_end.date()}: registered without test metrics")
     baseline_name = "recency alone" if task == "churn" else "last-period spend"
     with registry.scratch_dir() as tmp:
         model_dir = Path(tmp) / "model"
-        extra = {"as_of": as_of.isoformat(), "horizon_days": horizon}
-        if task == "churn":
+        extra = {"as_of": as_of.isoformat(), "horizon_days": horizon, "served_by": served_by,
+                 "served_calibration": served_map}
+        if task == "churn" or served_by != "LightGBM":
             # BG/NBD parameters ride along: the service dates each customer's next purchase with them.
             extra["bgnbd"] = {**bg.params_, "time_unit_days": 7.0}
         model.save(model_dir, extra)
@@ -184,6 +265,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
                      **{f"btyd_{k}": v for k, v in clean(table.get("BG/NBD", table.get("BG/NBD + Gamma-Gamma",
                                                                                          {}))).items()}},
             tags={"as_of": str(as_of.date()), "window": window, "feature_set": feature_set,
+                  "served_by": served_by,
                   "events": "none" if events is None else
                   ("simulated" if events[s.SIMULATED].any() else "recorded"),
                   "train_cutoffs": ",".join(str(c.date()) for c in cutoffs),
@@ -196,12 +278,12 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
                     for trial in model.tuning_])
 
     def champion_score(path: Path) -> float:
-        old, _ = CustomerModel.load(path, task)
+        old, meta = CustomerModel.load(path, task)
         # The champion may use another feature set: score it on its own features, same rows.
         old_test = (test if old.feature_set == feature_set else
                     build_training_set(history, [as_of], horizon, feature_set=old.feature_set))
-        return customer_metrics(task, old_test[label].to_numpy(float),
-                                 old.predict(old_test))[PRIMARY_METRIC[task]]
+        return customer_metrics(task, old_test[label].to_numpy(float), served_predictions(
+            meta, old, old_test, orders, as_of, summary, bg))[PRIMARY_METRIC[task]]
 
     promoted, reason, old_version, old_score = decide(
         client, task, version, metrics.get(PRIMARY_METRIC[task]),

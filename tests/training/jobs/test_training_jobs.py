@@ -144,8 +144,8 @@ def test_churn_is_calibrated_and_compared_with_bgnbd_and_scores_export_with_driv
                                       log=lambda _: None)
     cltv = jobs.train_customer_model(workspace, small_shop, "cltv", as_of, horizon_days=60, n_cutoffs=4,
                                      log=lambda _: None)
-    assert set(churn.table) == {"recency alone", "BG/NBD", "LightGBM uncalibrated", "LightGBM, level not matched",
-                                "LightGBM"}
+    # "level not matched" appears only when the level step passed its validation (not on this shop).
+    assert set(churn.table) == {"recency alone", "BG/NBD", "LightGBM uncalibrated", "LightGBM"}
     assert {"ece", "top_decile_lift", "brier"} <= set(churn.table["LightGBM"])
     assert set(cltv.table) == {"last-period spend", "BG/NBD + Gamma-Gamma", "LightGBM two-part", "LightGBM (Tweedie)"}
     assert {"spearman", "decile_mape"} <= set(cltv.table["LightGBM (Tweedie)"])
@@ -160,7 +160,7 @@ def test_churn_is_calibrated_and_compared_with_bgnbd_and_scores_export_with_driv
     assert (scores["cltv_tier"] == "top 10%").sum() + (scores["cltv_tier"] == "top 5%").sum() >= 1
     model_dir = next((workspace.home / "mlflow" / "artifacts" / "churn").glob("*/artifacts/model"))
     meta = json.loads((model_dir / "meta.json").read_text())
-    assert meta["calibration"]["method"] in ("isotonic", "platt")
+    assert meta["calibration"]["method"] in ("isotonic", "platt", "none") and meta["served_by"] == "LightGBM"
     cltv_dir = next((workspace.home / "mlflow" / "artifacts" / "cltv").glob("*/artifacts/model"))
     scorer = CustomerScorer(model_dir, cltv_dir, small_shop)
     assert len(scorer.drivers["churn"]["c1"]) == 3
@@ -265,3 +265,42 @@ def test_a_list_the_ranker_loses_on_validation_is_served_by_the_best_baseline(wo
     assert set(runtime.served.values()) <= {"popularity", "trending", "repurchase", "ease", "item_knn"}
     items, _ = runtime.personal(0, 5, True)
     assert len(items) >= 5
+
+
+def test_a_simple_model_that_beats_lightgbm_on_validation_is_what_serves(workspace, small_shop, monkeypatch):
+    """Recency alone, made the better churn model on the validation cutoff, is served: the
+    service ranks and scores customers by it through the map fitted there."""
+    from serving.runtime.models import CustomerScorer
+    from training.customer_models import CustomerModel
+
+    fit = CustomerModel.fit
+
+    def worse_on_validation(self, training_set, horizon_days):
+        fit(self, training_set, horizon_days)
+        if self.validation_ is not None:  # as if LightGBM had ranked the validation cutoff backwards
+            y, raw = self.validation_
+            self.validation_ = (y, -raw)
+        return self
+
+    monkeypatch.setattr(CustomerModel, "fit", worse_on_validation)
+    logged = []
+    churn = jobs.train_customer_model(workspace, small_shop, "churn", pd.Timestamp("2011-03-01"), horizon_days=60,
+                                      n_cutoffs=4, log=logged.append)
+    assert any(line.endswith("-> serving recency alone") for line in logged)
+    assert churn.metrics == churn.table["recency alone (served)"]
+    # The map to a probability is monotone: the ranking is recency's, up to the ties of its flat steps.
+    assert churn.metrics["roc_auc"] == pytest.approx(churn.table["recency alone"]["roc_auc"], abs=0.01)
+    cltv = jobs.train_customer_model(workspace, small_shop, "cltv", pd.Timestamp("2011-03-01"), horizon_days=60,
+                                     n_cutoffs=4, log=lambda _: None)
+    assert "last-period spend (served)" in cltv.table
+    dirs = {f: next((workspace.home / "mlflow" / "artifacts" / f).glob("*/artifacts/model")) for f in ("churn", "cltv")}
+    scorer = CustomerScorer(dirs["churn"], dirs["cltv"], small_shop)
+    frame = scorer.frame
+    # Churn probability rises with days since the last order, and is a probability.
+    ordered = frame.sort_values("days_since_last_order")["churn_probability"].to_numpy()
+    assert (np.diff(ordered) >= -1e-12).all() and ((ordered >= 0) & (ordered <= 1)).all()
+    # CLTV is the net spend of the last 60 days before the day after the last order.
+    end = small_shop["timestamp"].max().normalize() + pd.Timedelta(days=1)
+    recent = small_shop[small_shop["timestamp"] >= end - pd.Timedelta(days=60)].groupby("customer_id")["revenue"].sum()
+    np.testing.assert_allclose(frame["predicted_cltv"], recent.reindex(frame.index, fill_value=0).clip(lower=0))
+    assert scorer.drivers["churn"]["c1"][0]["feature"] == "recency alone"
