@@ -39,7 +39,6 @@ from training.jobs.feasibility import CannotTrain, check_labels, plan_customer_m
 from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
 from training.metrics import customer_metrics
 
-LEVEL_TOLERANCE = 0.03
 # Simple models a churn or CLTV artifact serves in LightGBM's place when they beat it on the
 # validation cutoff (serving/runtime/models.py computes them from the orders). BG/NBD +
 # Gamma-Gamma is reported beside CLTV, not served.
@@ -75,8 +74,8 @@ def _customer_example(model: CustomerModel, rows: pd.DataFrame, n: int = 5
 def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.Timestamp], horizon: int,
                        as_of: pd.Timestamp, log: Callable[[str], None]) -> bool:
     """Set the churn model's mean probability at ``as_of`` to a lookback model's, when such a
-    model predicted the validation cutoff's churn rate within :data:`LEVEL_TOLERANCE`;
-    returns whether it did.
+    model knew the validation cutoff's churn rate better than the churn model did; returns
+    whether it did.
 
     Early cutoffs see a short history: a loyal customer of ten years looks new there, and
     the model ties those cutoffs' churn to their season. Its calibration map, fitted on
@@ -88,8 +87,9 @@ def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.T
     t0 = time.perf_counter()
     train = build_training_set(history, cutoffs, horizon, feature_set=LEVEL_FEATURE_SET)
     # Validated first, out of time: a level model from the cutoffs whose labels end by the
-    # last one must predict the last one's churn rate within LEVEL_TOLERANCE, else the map
-    # is left as the validation cutoff fitted it (on CDNOW the step moved it the wrong way).
+    # last one must predict the last one's churn rate closer than the churn model's own
+    # probe (trained on the same cutoffs, uncalibrated) did; else the map is left as the
+    # validation cutoff fitted it (on CDNOW the step moved it the wrong way).
     last = cutoffs[-1]
     known = train[train[CUTOFF] + pd.Timedelta(days=horizon) <= last]
     if known.empty or known[CHURNED].nunique() < 2:
@@ -98,10 +98,13 @@ def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.T
     check = CustomerModel("churn", feature_set=LEVEL_FEATURE_SET).fit(known, horizon)
     held = train[train[CUTOFF] == last]
     expected, observed = float(check.predict(held).mean()), float(held[CHURNED].mean())
-    if abs(expected - observed) > LEVEL_TOLERANCE:
-        log(f"[churn] level: not matched: a {LEVEL_FEATURE_SET} model expected {expected:.3f} to churn after "
-            f"{last.date()} where {observed:.3f} did ({time.perf_counter() - t0:.1f}s)")
+    own = float(model.validation_[1].mean()) if model.validation_ is not None else float("nan")
+    said = (f"a {LEVEL_FEATURE_SET} model expected {expected:.3f} to churn after {last.date()}, the churn "
+            f"model {own:.3f}, where {observed:.3f} did")
+    if not abs(expected - observed) < abs(own - observed):
+        log(f"[churn] level: not matched: {said} ({time.perf_counter() - t0:.1f}s)")
         return False
+    log(f"[churn] level: {said}")
     level = CustomerModel("churn", feature_set=LEVEL_FEATURE_SET).fit(train, horizon)
     now = build_customer_features(history, as_of, feature_set=LEVEL_FEATURE_SET)
     target = float(level.predict(now).mean())
