@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.sources.synthetic import FASHION, GROCERY, MAPPING_TOML, generate_orders
+from features.sources.synthetic import FASHION, GROCERY, MAPPING_TOML, ShopShape, generate_orders
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet"
@@ -79,8 +79,9 @@ class Unavailable(RuntimeError):
     """A shop whose source data is not on this machine."""
 
 
-def write_export(shop: str, size: str, dest: Path) -> tuple[Path, Path]:
-    """The shop's order export and mapping file in ``dest``, as the shop would hand them over."""
+def write_export(shop: str, size: str, dest: Path, shape: ShopShape | None = None) -> tuple[Path, Path]:
+    """The shop's order export and mapping file in ``dest``, as the shop would hand them over
+    (``shape``: a generated shop of that shape instead of a named one)."""
     dest.mkdir(parents=True, exist_ok=True)
     mapping = dest / "orders.toml"
     if shop.startswith("online-retail-ii"):
@@ -107,8 +108,7 @@ def write_export(shop: str, size: str, dest: Path) -> tuple[Path, Path]:
         log.to_csv(path, index=False)
         mapping.write_text(CDNOW_MAPPING)
     else:
-        shape = {"grocery": GROCERY, "fashion": FASHION}[shop]
-        shape = TINY[shop] if size == "tiny" else shape.scaled(customers=shape.customers, items=shape.items)
+        shape = shape or (TINY if size == "tiny" else {"grocery": GROCERY, "fashion": FASHION})[shop]
         path = dest / "orders.csv"
         generate_orders(shape, seed=0).to_csv(path, index=False)
         mapping.write_text(MAPPING_TOML)
@@ -205,12 +205,12 @@ def champion_runs(home: Path) -> dict[str, dict]:
     return out
 
 
-def run_shop(shop: str, size: str, home: Path, say=print) -> dict:
+def run_shop(shop: str, size: str, home: Path, say=print, shape: ShopShape | None = None) -> dict:
     """One shop end to end; the zoo table's row as a dict."""
     log = home / "zoo.log"
     home.mkdir(parents=True, exist_ok=True)
     row: dict = {"shop": shop}
-    export, mapping = write_export(shop, size, home / "export")
+    export, mapping = write_export(shop, size, home / "export", shape)
     code, secs, peak, text = shelfwise(home, "ingest", "--mapping", str(mapping), str(export), log=log)
     if code != 0:
         raise RuntimeError(f"{shop}: ingest failed ({code}): {text[-2000:]}")
@@ -223,8 +223,8 @@ def run_shop(shop: str, size: str, home: Path, say=print) -> dict:
         f"{row['items']:,} items, {row['days']} days; training every family")
     code, secs, peak, text = shelfwise(home, "train", "all", log=log)
     row.update(train_exit=code, train_seconds=secs, train_peak_mb=peak)
-    row["skipped"] = {line.split()[1]: line.split("not trained: ", 1)[1].strip()
-                      for line in text.splitlines() if "] not trained: " in line and line.startswith("[")}
+    row["skipped"] = {line[1:line.index("]")]: line.split(" cannot be trained: ", 1)[-1].strip()
+                      for line in text.splitlines() if line.startswith("[") and "] not trained: " in line}
     if code not in (0, 3):
         row["error"] = text.strip().splitlines()[-1] if text.strip() else f"exit {code}"
         return row
@@ -277,8 +277,8 @@ def _f(v, fmt=".3f") -> str:
 
 def table(rows: list[dict]) -> list[str]:
     """The zoo table in Markdown."""
-    out = ["| shop | customers / items / days | served all (best baseline) | served discovery (best baseline) "
-           "| churn AUC (recency, BG/NBD) | churn mean / observed | CLTV Gini (last-period spend) "
+    out = ["| shop | customers / items / days | served all (best baseline) "
+           "| served discovery (best baseline) | churn AUC (recency, BG/NBD) | churn mean / observed | CLTV Gini (last-period spend) "
            "| train all | not trained |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -289,7 +289,8 @@ def table(rows: list[dict]) -> list[str]:
         for task in ("all", "discovery"):
             if f"{task}_trained" in r:
                 name, value = r[f"{task}_best_baseline"]
-                served = dict(kv.split(":") for kv in r["recs_served"].split(",") if ":" in kv).get(task, "blended")
+                choice = dict(kv.split(":") for kv in r["recs_served"].split(",") if ":" in kv)
+                served = choice.get(task, "blended")
                 by = f" [{served}]" if served != "blended" else ""
                 cells.append(f"{_f(r.get(f'served_{task}'))}{by} ({name} {_f(value)})")
             else:

@@ -35,7 +35,7 @@ from training.customer_models import (
     choose_calibration,
     monotone_map,
 )
-from training.jobs.feasibility import CannotTrain, check_labels, plan_customer_model
+from training.jobs.feasibility import MIN_LABEL_ROWS, CannotTrain, check_labels, plan_customer_model
 from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
 from training.metrics import customer_metrics
 
@@ -137,8 +137,29 @@ def choose_served(task: str, model: CustomerModel, train: pd.DataFrame, orders: 
         + ", ".join(f"{n} {v:.4f}" for n, v in scores.items()) + f" -> serving {best}")
     if best == "LightGBM" or task != "churn":
         return best, None
-    mapping = monotone_map(preds[best], y) if best == "recency alone" else choose_calibration(preds[best], y)
-    return best, mapping
+    if best == "recency alone":  # days, not a probability: a map is needed
+        return best, monotone_map(preds[best], y)
+    return best, _bgnbd_calibration(orders, cutoff, horizon, preds[best], y, log)
+
+
+def _bgnbd_calibration(orders: pd.DataFrame, cutoff: pd.Timestamp, horizon: int, p: np.ndarray, y: np.ndarray,
+                       log: Callable[[str], None]) -> dict | None:
+    """BG/NBD's P(no purchase) is a probability already. A calibration map is kept only when,
+    fitted one horizon before the validation cutoff, it lowered the Brier score there: the
+    map is applied out of time when served, so that is how it is judged."""
+    before = cutoff - pd.Timedelta(days=horizon)
+    summary = build_rfm_summary(orders, before)
+    if len(summary) < 2 * MIN_LABEL_ROWS:
+        return None
+    bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    earlier = btyd_scores(summary, bg, "churn", horizon, summary.index)
+    labels = build_labels(orders, summary.index, before, horizon)[CHURNED].to_numpy(float)
+    mapping = choose_calibration(earlier, labels)
+    raw, mapped = np.mean((p - y) ** 2), np.mean((calibrate(p, mapping) - y) ** 2)
+    kept = mapped < raw
+    log(f"[churn] BG/NBD calibration ({mapping['method']}, fitted as of {before.date()}): Brier at "
+        f"{cutoff.date()} {mapped:.4f} against {raw:.4f} uncalibrated -> {'kept' if kept else 'not kept'}")
+    return choose_calibration(p, y) if kept else None
 
 
 def served_predictions(meta: dict, model: CustomerModel, rows: pd.DataFrame, orders: pd.DataFrame,

@@ -13,8 +13,9 @@ customer reorders weekly, gets settings its data allows instead, by these rules:
 - **Labels to learn from.** The training set must hold :data:`MIN_LABEL_ROWS` customers on
   each side of the label (churned and not; for CLTV, spent and not). When too few churn at the
   default horizon (every customer reorders), shorter steps are tried before giving up.
-- **Customers.** Recommenders need :data:`MIN_CUSTOMERS` customers before ``as_of``; the
-  ranker's windows follow the history (:func:`training.ranker.plan_windows`).
+- **Customers and items.** Recommenders need :data:`MIN_CUSTOMERS` customers and
+  :data:`MIN_ITEMS` items before ``as_of``; the ranker's windows follow the history
+  (:func:`training.ranker.plan_windows`).
 
 When no setting works, :class:`CannotTrain` says why with the numbers (history span,
 customers, positives) and what to try; ``shelfwise train all`` trains the other families and
@@ -35,6 +36,7 @@ HORIZON_STEPS = (180, 120, 90, 60, 45, 30)
 MIN_CUTOFFS = 3
 MIN_LABEL_ROWS = 20
 MIN_CUSTOMERS = 50
+MIN_ITEMS = 20
 RECS_TEST_DAYS = 90  # the recommenders' test window when --as-of is not given
 
 
@@ -74,11 +76,17 @@ def recs_as_of(orders: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.Timestamp
 
 
 def check_recs(orders: pd.DataFrame, as_of: pd.Timestamp) -> None:
-    """Raise :class:`CannotTrain` when fewer than :data:`MIN_CUSTOMERS` bought before ``as_of``."""
-    customers = orders.loc[orders[s.TIMESTAMP] < as_of, s.CUSTOMER_ID].nunique()
-    if customers < MIN_CUSTOMERS:
+    """Raise :class:`CannotTrain` when fewer than :data:`MIN_CUSTOMERS` bought before ``as_of``
+    or the orders name fewer than :data:`MIN_ITEMS` items (a log without item ids, say)."""
+    before = orders[orders[s.TIMESTAMP] < as_of]
+    if before[s.CUSTOMER_ID].nunique() < MIN_CUSTOMERS:
         raise CannotTrain("recs", f"{span_words(orders, as_of)}; at least {MIN_CUSTOMERS} are needed",
                           "a later --as-of or more order history")
+    items = before[s.ITEM_ID].nunique()
+    if items < MIN_ITEMS:
+        raise CannotTrain("recs", f"the orders before {as_of.date()} name {items:,} item(s); "
+                                  f"recommendations need at least {MIN_ITEMS}",
+                          "an order export with the items' ids (item_id)")
 
 
 def plan_customer_model(task: str, orders: pd.DataFrame, as_of: pd.Timestamp | None,

@@ -68,3 +68,10 @@ def test_ranker_windows_follow_the_history():
         >= pd.Timestamp("2011-01-01")
     thin, counts = plan_windows(shop(730, customers=30), pd.Timestamp("2012-10-01"), params)
     assert thin.n_windows == 1 and counts == []
+
+
+def test_a_log_without_item_ids_cannot_train_recommendations():
+    orders = shop(300)
+    orders["item_id"] = "CD"  # CDNOW's log: customers, dates and amounts only
+    with pytest.raises(CannotTrain, match=r"name 1 item\(s\); recommendations need at least 20.*item_id"):
+        check_recs(orders, pd.Timestamp("2011-10-01"))
