@@ -120,11 +120,24 @@ class CustomerModel:
                     self.tuning_.append({"num_leaves": leaves, "min_child_samples": min_child,
                                          "rounds": probe.best_iteration, "validation_score": score})
                     if best is None or score > best[0]:
-                        best = (score, leaves, min_child, max(probe.best_iteration, 1), raw)
-            _, self.num_leaves_, self.min_child_samples_, self.best_rounds_, raw = best
+                        best = (score, leaves, min_child, max(probe.best_iteration, 1), raw, probe)
+            _, self.num_leaves_, self.min_child_samples_, self.best_rounds_, raw, probe = best
             self.validation_ = (y[last], raw)
             if self.task == "churn":
                 self.calibration_ = choose_calibration(raw, y[last], p.seed)
+                # The map is applied out of time: kept only if one fitted on the probe's previous
+                # cutoff (not learnt from: its labels overlap validation) helped on the last one.
+                unseen = cutoff[~probe_rows & ~last]
+                if len(unseen) and self.calibration_["method"] != "none":
+                    earlier = (cutoff == unseen.max()).to_numpy()
+                    before = choose_calibration(probe.predict(X[earlier], num_iteration=probe.best_iteration),
+                                                y[earlier], p.seed)
+                    mapped = float(np.mean((calibrate(raw, before) - y[last]) ** 2))
+                    as_is = float(np.mean((raw - y[last]) ** 2))
+                    check = {"fitted_on": str(unseen.max().date()), "brier_mapped": mapped,
+                             "brier_raw": as_is}
+                    self.calibration_ = ({**self.calibration_, "out_of_time": check} if mapped < as_is else
+                                         {**identity_calibration(), "out_of_time": check})
         with progress.bar(total=self.best_rounds_, desc=f"{self.task}: final fit", unit="round") as rounds:
             self.booster_ = lgb.train(self._lgb_params(self.num_leaves_, self.min_child_samples_),
                                       lgb.Dataset(X, y), num_boost_round=self.best_rounds_,
@@ -195,6 +208,11 @@ def _validation_score(task: str, y: np.ndarray, pred: np.ndarray) -> float:
 CALIBRATION_GRID = np.linspace(0.0, 1.0, 201)
 
 
+def identity_calibration() -> dict:
+    """The map that leaves probabilities as they are (``"method": "none"``)."""
+    return {"method": "none", "x": CALIBRATION_GRID.tolist(), "y": CALIBRATION_GRID.tolist()}
+
+
 def choose_calibration(p: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
     """Isotonic regression or Platt scaling, whichever has the lower held-out Brier score, or
     the identity (``"method": "none"``) when the scores as they are score lower than both.
@@ -230,8 +248,7 @@ def choose_calibration(p: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
     method = min(brier, key=brier.get)
     if p.min() >= 0 and p.max() <= 1 and np.mean((p - y) ** 2) <= brier[method]:
         # Calibrated already: a map fitted on these rows would only add their noise.
-        return {"method": "none", "x": CALIBRATION_GRID.tolist(), "y": CALIBRATION_GRID.tolist(),
-                "validation_brier": {**brier, "none": float(np.mean((p - y) ** 2))}}
+        return {**identity_calibration(), "validation_brier": {**brier, "none": float(np.mean((p - y) ** 2))}}
     mapping = fit(method, p, y)
     return {"method": method, "x": CALIBRATION_GRID.tolist(),
             "y": np.maximum.accumulate(mapping(CALIBRATION_GRID)).tolist(),
