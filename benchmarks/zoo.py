@@ -40,6 +40,8 @@ import pandas as pd
 from features.sources.synthetic import FASHION, GROCERY, MAPPING_TOML, ShopShape, generate_orders
 
 ROOT = Path(__file__).resolve().parent.parent
+# The recs job's baselines (training/jobs/recs.py), as its runs log them ("<name>.<metric>").
+BASELINES = ("popularity", "trending", "repurchase", "als", "bpr", "item_knn", "ease")
 BUNDLED = ROOT / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet"
 SHOPS = ("online-retail-ii", "online-retail-ii-7m", "cdnow-master", "grocery", "fashion")
 TINY = {"grocery": GROCERY.scaled(customers=250, items=300),
@@ -234,7 +236,7 @@ def run_shop(shop: str, size: str, home: Path, say=print, shape: ShopShape | Non
         for task in ("all", "discovery"):
             key = f"{task}_ndcg_at_10"
             base = {name.split(".")[0]: v for name, v in m.items() if name.endswith(f".{key}")
-                    and name.split(".")[0] not in ("fbt",)}
+                    and name.split(".")[0] in BASELINES}
             best = max(base, key=base.get) if base else None
             row[f"{task}_best_baseline"] = (best, base.get(best, float("nan")))
             row[f"{task}_trained"] = m.get(key, float("nan"))

@@ -43,6 +43,7 @@ from training.metrics import customer_metrics
 # validation cutoff (serving/runtime/models.py computes them from the orders). BG/NBD +
 # Gamma-Gamma is reported beside CLTV, not served.
 SERVABLE = {"churn": ("recency alone", "BG/NBD"), "cltv": ("last-period spend",)}
+BOOTSTRAP = 200
 
 
 def baseline_predictions(task: str, orders: pd.DataFrame, test: pd.DataFrame, as_of: pd.Timestamp,
@@ -118,9 +119,10 @@ def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.T
 
 def choose_served(task: str, model: CustomerModel, train: pd.DataFrame, orders: pd.DataFrame, horizon: int,
                   log: Callable[[str], None]) -> tuple[str, dict | None]:
-    """LightGBM, or the simple model of :data:`SERVABLE` with the better primary metric on the
-    validation cutoff (ties go to LightGBM), and for churn the map from that model's score
-    to a probability, fitted on the same rows. The test window is not looked at."""
+    """LightGBM, or the simple model of :data:`SERVABLE` that beats it on the validation
+    cutoff's primary metric (in 97.5% of :data:`BOOTSTRAP` paired resamples of its customers),
+    and for churn the map from that model's score to a probability. The test window is not
+    looked at."""
     if model.validation_ is None:
         return "LightGBM", None
     y, raw = model.validation_
@@ -130,9 +132,19 @@ def choose_served(task: str, model: CustomerModel, train: pd.DataFrame, orders: 
     bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
     preds = baseline_predictions(task, orders, val, cutoff, horizon, summary, bg)
     metric = PRIMARY_METRIC[task]
-    scores = {"LightGBM": customer_metrics(task, y, raw)[metric],
-              **{name: customer_metrics(task, y, preds[name])[metric] for name in SERVABLE[task]}}
-    best = max(scores, key=lambda n: (scores[n], n == "LightGBM"))
+    score = lambda yy, pp: customer_metrics(task, yy, pp)[metric]  # noqa: E731
+    scores = {"LightGBM": score(y, raw), **{name: score(y, preds[name]) for name in SERVABLE[task]}}
+    # A simple model serves only when it beats LightGBM in at least 97.5% of bootstrap
+    # resamples of the validation customers (paired): a smaller edge is noise.
+    rng = np.random.default_rng(0)
+    samples = [rng.integers(0, len(y), len(y)) for _ in range(BOOTSTRAP)]
+    better = {}
+    for name in SERVABLE[task]:
+        wins = np.mean([score(y[i], preds[name][i]) > score(y[i], raw[i]) for i in samples
+                        if y[i].sum() > 0 and (task != "churn" or y[i].sum() < len(i))] or [0.0])
+        if scores[name] > scores["LightGBM"] and wins >= 0.975:
+            better[name] = scores[name]
+    best = max(better, key=better.get) if better else "LightGBM"
     log(f"[{task}] validation cutoff {cutoff.date()}, {metric}: "
         + ", ".join(f"{n} {v:.4f}" for n, v in scores.items()) + f" -> serving {best}")
     if best == "LightGBM" or task != "churn":

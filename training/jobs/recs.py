@@ -31,7 +31,7 @@ from training.evaluation import (
 )
 from training.jobs.feasibility import CannotTrain, check_recs, data_end, recs_as_of, span_words
 from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
-from training.metrics import ranking_report
+from training.metrics import ndcg_at_k, ranking_report
 from training.ranker import (
     MIN_WINDOW_CUSTOMERS,
     MIN_WINDOW_DAYS,
@@ -108,30 +108,53 @@ def _baseline(name: str, history, ease_weights: np.ndarray, l2: float) -> Recomm
     return BASELINES[name]().fit(history.decayed if name == "trending" else history.orders)
 
 
+SWITCH_Z = 1.96  # a baseline replaces the ranker for a list only when better by this many standard errors
+
+
+def _ndcg_per_customer(recommend, val, items, task: str) -> np.ndarray:
+    """NDCG@10 of each customer of ``task`` in the window ``val``, in ``val.truth[task]`` order."""
+    truth = val.truth[task]
+    cols = recommend(val.rows, 10, task)
+    lists = {c: [items.ids[i] for i in row if i >= 0] for c, row in zip(val.users, cols, strict=True)}
+    return np.array([ndcg_at_k(lists[c], truth[c], 10) for c in truth])
+
+
 def choose_served(cache: FitCache, model: BlendedRecommender, as_of: pd.Timestamp,
                   log: Callable[[str], None]) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
     """Which model serves each list: the blended one, unless a servable baseline scores a
-    higher NDCG@10 for that task on the validation window (ties go to the blended model).
+    higher NDCG@10 for that task on the validation window by more than :data:`SWITCH_Z`
+    standard errors of the per-customer differences (a paired test: on a small or noisy
+    window the ranker stays). Of several such baselines the best serves.
 
     Everything is as of the validation window's start: the ranker is the early-stopping
     probe, trained on the earlier windows, and the baselines are fitted on the purchases
     before the window. The test window is not looked at. Returns ``{task: model}`` and the
-    validation metrics of every candidate.
+    validation NDCG@10 of every candidate per task.
     """
     start = model.cutoffs_[-1]
     history = cache.history(start)
     val = heldout_window(cache.orders, history.users, start, as_of)
-    scores = {"blended": evaluate(one_pass(model.at_validation(cache).recommend_tasks), val, history.items)}
+    candidates = {"blended": one_pass(model.at_validation(cache).recommend_tasks)}
     for name in SERVABLE:
         est = _baseline(name, history, cache.ease(start, model.params.ease_l2), model.params.ease_l2)
-        scores[name] = evaluate(matrix_recommender(est, history.orders), val, history.items)
-    served = {}
+        candidates[name] = matrix_recommender(est, history.orders)
+    served, scores = {}, {name: {} for name in candidates}
     for task in TASKS:
-        key = f"{task}_ndcg_at_10"
-        served[task] = max(scores, key=lambda n: (scores[n].get(key, -1.0), n == "blended"))
-        row = ", ".join(f"{n} {m[key]:.4f}" for n, m in scores.items() if key in m)
-        log(f"[recs] validation {start.date()}..{as_of.date()}, {task} NDCG@10: {row} "
-            f"-> serving {served[task]}")
+        if not val.truth[task]:
+            served[task] = "blended"
+            continue
+        ndcg = {name: _ndcg_per_customer(rec, val, history.items, task) for name, rec in candidates.items()}
+        better = {}
+        for name, values in ndcg.items():
+            scores[name][f"{task}_ndcg_at_10"] = float(values.mean())
+            diff = values - ndcg["blended"]
+            se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else np.inf
+            if name != "blended" and diff.mean() > SWITCH_Z * se:
+                better[name] = float(values.mean())
+        served[task] = max(better, key=better.get) if better else "blended"
+        row = ", ".join(f"{n} {v.mean():.4f}" for n, v in ndcg.items())
+        log(f"[recs] validation {start.date()}..{as_of.date()}, {task} NDCG@10 over {len(ndcg['blended']):,} "
+            f"customers: {row} -> serving {served[task]}")
     return served, scores
 
 
