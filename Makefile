@@ -15,7 +15,7 @@ RECS_AS_OF ?= 2011-09-01
 CHURN_AS_OF ?= 2011-09-01
 CLTV_AS_OF ?= 2011-06-01
 
-.PHONY: env demo pipeline serve retrain mlflow-ui test test-fast lint notebooks bench-features bench-recs bench-load soak fuzz-api clean
+.PHONY: env demo pipeline serve retrain mlflow-ui test test-fast lint notebooks bench-features bench-recs bench-load bench-zoo soak fuzz-api clean
 
 env: $(VENV)/.installed
 
@@ -90,6 +90,12 @@ lint: env
 # Wall time and peak memory of every feature table on the full data (README, "Benchmarks").
 bench-features: env
 	$(BIN)/python -m benchmarks.feature_tables
+
+# The zoo: five shops of other shapes end to end (ingest --mapping, train all, serve, HTTP); one
+# table (docs/results.md, "Any shop"). CDNOW's full log is read from $$SHELFWISE_DATA (default
+# ../shared/data) and skipped with the reason when absent. About 8 minutes.
+bench-zoo: env
+	$(BIN)/python -m benchmarks.zoo
 
 # Time to train the champion recommender on the full data (README, "Benchmarks").
 bench-recs: env

@@ -264,8 +264,10 @@ def run_shop(shop: str, size: str, home: Path, say=print, shape: ShopShape | Non
         someone = str(orders["customer_id"].iloc[-1])
         row["customer_status"] = httpx.post(f"{url}/customer", json={"customer_id": someone}, headers={
             "Authorization": f"Bearer {marketer}"}).status_code
-        row["recommend_status"] = httpx.post(f"{url}/recommend", json={"user_id": "a-new-visitor", "k": 10},
-                                             headers={"Authorization": f"Bearer {key}"}).status_code
+        answer = httpx.post(f"{url}/recommend", json={"user_id": "a-new-visitor", "k": 10},
+                            headers={"Authorization": f"Bearer {key}"})
+        row["recommend_status"] = answer.status_code
+        row["recommend_answer"] = answer.json()
         if "recs" in runs:
             served = served_ndcg(url, key, orders, pd.Timestamp(row["recs_as_of"]), say=lambda m: None)
             row["served_all"], row["served_discovery"] = served["all purchases"][0], served["discovery"][0]

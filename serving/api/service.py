@@ -16,10 +16,10 @@ from features import numerics
 
 numerics.configure()  # the module BentoML's workers load: before numpy loads
 
+import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Annotated
 
 import bentoml
@@ -75,7 +75,7 @@ from serving.runtime.champions import (
 )
 from serving.runtime.model_cache import ModelCache
 from serving.runtime.registry import MissingFamilyError
-from serving.storefront.lists import Storefront, UnknownItemsError
+from serving.storefront.lists import UnknownItemsError
 from serving.storefront.rules import Picked, Rules
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
@@ -156,12 +156,6 @@ class Shelfwise:
     # 1.58-3.55 ms (docs/benchmarks.md, "Serving"). With Redis their reads are round trips
     # on the loop (one for /recommend); threads were slower with a local Redis (docs/api.md,
     # "Several machines"). Writes (/events, /items) and the marketers' calls stay in threads.
-    def _front(self, what: str) -> tuple[Models, Storefront]:
-        """The models served now and their storefront; 503 naming the command that trains a
-        recommender when there is none."""
-        models = self.models
-        with _unavailable():
-            return models, models.require_storefront(what)
 
     def _list(self, picked: list[Picked], models: Models) -> Response:
         return Response(list_json(self._answer(picked, models), models.versions["recs"]),
@@ -176,7 +170,9 @@ class Shelfwise:
     async def recommend(self, **fields) -> RecommendResponse:
         """"For you": exactly k items when the catalogue allows it, filled personal -> similar
         to recent views -> trending -> popular, each item naming its source."""
-        models, front = self._front("/recommend")
+        models = self.models
+        if (front := models.storefront) is None:
+            return unavailable(["recs"], "/recommend")
         user_id, session_id = fields["user_id"], fields["session_id"]
         shopper = front.shopper(user_id, session_id)
         if shopper.forgotten:  # answered like an unknown visitor (their history is gone)
@@ -198,7 +194,9 @@ class Shelfwise:
     async def similar_items(self, **fields) -> ItemsResponse:
         """Item page: items like this one."""
         req = SimilarItemsRequest.model_construct(**fields)
-        models, front = self._front("/similar_items")
+        models = self.models
+        if (front := models.storefront) is None:
+            return unavailable(["recs"], "/similar_items")
         picked = self._catch(lambda: front.similar_items(
             req.item_id, req.k, _rules(req, models)), not_found=True)
         return self._list(picked, models)
@@ -207,7 +205,9 @@ class Shelfwise:
     async def frequently_bought_together(self, **fields) -> ItemsResponse:
         """Cart: items often bought with these."""
         req = BoughtTogetherRequest.model_construct(**fields)
-        models, front = self._front("/frequently_bought_together")
+        models = self.models
+        if (front := models.storefront) is None:
+            return unavailable(["recs"], "/frequently_bought_together")
         picked = self._catch(lambda: front.bought_together(
             req.item_ids, req.k, _rules(req, models)), not_found=True)
         return self._list(picked, models)
@@ -216,7 +216,9 @@ class Shelfwise:
     async def buy_again(self, **fields) -> ItemsResponse:
         """The customer's own items to re-order, best first (empty for a customer with none)."""
         req = BuyAgainRequest.model_construct(**fields)
-        models, front = self._front("/buy_again")
+        models = self.models
+        if (front := models.storefront) is None:
+            return unavailable(["recs"], "/buy_again")
         if self._forgotten(req.user_id):
             return self._list([], models)
         picked = front.buy_again(req.user_id, req.k, _rules(req, models))
@@ -226,7 +228,9 @@ class Shelfwise:
     async def trending(self, **fields) -> ItemsResponse:
         """Items bought most lately (recency-weighted, including purchases received live)."""
         req = ListOptions.model_construct(**fields)
-        models, front = self._front("/trending")
+        models = self.models
+        if (front := models.storefront) is None:
+            return unavailable(["recs"], "/trending")
         picked = front.trending(req.k, _rules(req, models))
         return self._list(picked, models)
 
@@ -238,14 +242,17 @@ class Shelfwise:
         # one lookup per customer in the batch, not per event.
         forgotten = {u for u in {e.user_id for e in events} if self._forgotten(u)}
         kept = [e.model_dump() for e in events if e.user_id not in forgotten]
-        front = self._front("/events")[1]
+        if (front := self.models.storefront) is None:
+            return unavailable(["recs"], "/events")
         stored = self._catch(lambda: front.record_events(kept)) if kept else 0
         return Accepted(received=len(events), stored=stored)
 
     @bentoml.api
     def items(self, items: Annotated[list[ItemUpdate], Field(min_length=1, max_length=1000)]) -> Accepted:
         """Catalogue updates (stock, price, category, new items); effective at once for every worker."""
-        n = self._front("/items")[1].update_items([i.model_dump() for i in items])
+        if (front := self.models.storefront) is None:
+            return unavailable(["recs"], "/items")
+        n = front.update_items([i.model_dump() for i in items])
         return Accepted(received=len(items), stored=n)
 
     @bentoml.api
@@ -283,8 +290,8 @@ class Shelfwise:
         """Churn probability and predicted lifetime value over the next horizon."""
         models = self.models
         customers = models.customers
-        with _unavailable():
-            customers.require(("churn", "cltv"), "/customer")
+        if missing := [f for f in ("churn", "cltv") if f not in customers.families]:
+            return unavailable(missing, "/customer")
         scores = None if self._forgotten(customer_id) else customers.score(customer_id)
         if scores is None:
             raise NotFound(f"customer_id {customer_id!r} has no purchase history in the "
@@ -323,10 +330,11 @@ class Shelfwise:
             else:
                 f, name = req.filter, "query"
                 record = {"definition": f.model_dump(mode="json", exclude_unset=True)}
-            with _unavailable():
-                members = self._without_forgotten(m.base.export(name, f))
+            members = self._without_forgotten(m.base.export(name, f))
         except SegmentError as exc:
             raise (NotFound if isinstance(exc, UnknownSegmentError) else BadInput)(str(exc)) from None
+        except MissingFamilyError as exc:
+            return unavailable(exc.families, exc.what)
         page = members.iloc[req.offset:req.offset + req.limit]
         end = req.offset + len(page)
         return SegmentPage(segment=name, definition=record["definition"], size=len(members),
@@ -362,8 +370,8 @@ class Shelfwise:
         decision is logged with its inputs."""
         req = OfferRequest.model_construct(**fields)
         m = self._marketing()
-        with _unavailable():
-            m.policy  # noqa: B018 - 503 without churn and CLTV models
+        if missing := [f for f in ("churn", "cltv") if f not in m.base.scorer.families]:
+            return unavailable(missing, "/offers")
         if req.customer_id not in m.policy.values.index or self._forgotten(req.customer_id):
             raise NotFound(f"customer_id {req.customer_id!r} has no scores as of {m.base.as_of.date()}; "
                            "offers exist only for known customers")
@@ -435,13 +443,11 @@ class Shelfwise:
 
 
 
-@contextmanager
-def _unavailable():
-    """A request that needs a model family with no champion: 503 with what to run."""
-    try:
-        yield
-    except MissingFamilyError as exc:
-        raise ServiceUnavailable(str(exc)) from None
+def unavailable(families: list[str], what: str) -> Response:
+    """503 naming the missing families and the command that trains each. Returned, not raised:
+    BentoML answers a raised 5xx with a generic message."""
+    return Response(json.dumps({"error": str(MissingFamilyError(families, what))}), status_code=503,
+                    media_type="application/json")
 
 
 def route_templates() -> list[str]:

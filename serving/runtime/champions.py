@@ -30,7 +30,6 @@ from serving.runtime.registry import (
     MODEL_NAMES,
     TRAIN_COMMANDS,
     LoadedArtifact,
-    MissingFamilyError,
     find_champions,
     redact,
 )
@@ -48,19 +47,13 @@ class Models:
     """Everything loaded from one set of champion versions; swapped as a whole.
 
     A family without a champion is left out of :attr:`versions`; without the recommender
-    :attr:`storefront` is None and the storefront's endpoints answer 503
-    (:meth:`require_storefront`)."""
+    :attr:`storefront` is None and the storefront's endpoints answer 503."""
 
     versions: dict[str, str]
     storefront: Storefront | None
     customers: CustomerScorer
     marketing: Marketing | None = None
     answers: AnswerCache = field(default_factory=AnswerCache)  # of these models only
-
-    def require_storefront(self, what: str) -> Storefront:
-        if self.storefront is None:
-            raise MissingFamilyError(["recs"], what)
-        return self.storefront
 
     def families(self) -> dict[str, str]:
         """Each family's state in words: the version served, or what to run to get one."""

@@ -47,7 +47,7 @@ class MissingFamilyError(RuntimeError):
     """A request needs a model family the service has no champion of (the API answers 503)."""
 
     def __init__(self, families: list[str], what: str):
-        self.families = families
+        self.families, self.what = families, what
         super().__init__(
             f"{what} needs the {' and '.join(families)} model{'s' if len(families) > 1 else ''}, which "
             f"{'have' if len(families) > 1 else 'has'} no champion in this workspace yet; "

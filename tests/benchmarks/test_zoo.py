@@ -18,6 +18,7 @@ def test_a_grocery_shop_is_served_the_lists_its_training_measured(tmp_path):
     assert set(row["status"]["families"]) == {"recs", "churn", "cltv"}
     assert all(v.startswith("shelfwise-") for v in row["status"]["families"].values())
     assert row["recommend_status"] == 200 and row["customer_status"] == 200
+    assert len(row["recommend_answer"]["items"]) == 10  # a new visitor gets a full list
     # The lists served over HTTP score what the training job measured for the model it chose.
     assert row["served_all"] == pytest.approx(row["all_trained"], abs=0.01)
     assert row["served_discovery"] == pytest.approx(row["discovery_trained"], abs=0.01)
@@ -32,4 +33,6 @@ def test_a_shop_without_item_ids_serves_customer_scores_and_says_why_there_are_n
     assert families["recs"] == "no champion: run `shelfwise train recs --as-of YYYY-MM-DD`"
     assert families["churn"].startswith("shelfwise-churn/") and families["cltv"].startswith("shelfwise-cltv/")
     assert row["recommend_status"] == 503 and row["customer_status"] == 200
+    assert row["recommend_answer"]["error"].startswith("/recommend needs the recs model, which has no champion")
+    assert "`shelfwise train recs --as-of YYYY-MM-DD`" in row["recommend_answer"]["error"]
     assert "recs: " in "\n".join(table([row]))
