@@ -414,6 +414,8 @@ class CustomerScorer:
             t = horizon / bg["time_unit_days"]
             score = (1 - alive + alive * ((bg["alpha"] + big_t) / (bg["alpha"] + big_t + t)) ** (bg["r"] + x)
                      ).to_numpy(float)
+        elif name == "BG/NBD + Gamma-Gamma":
+            score = self._bgnbd_value(meta, features.index, orders, horizon)
         elif name == "last-period spend":
             recent = orders[orders["timestamp"] >= self.as_of - pd.Timedelta(days=horizon)]
             score = (recent.groupby("customer_id")["revenue"].sum().reindex(features.index, fill_value=0.0)
@@ -423,6 +425,25 @@ class CustomerScorer:
         mapping = meta.get("served_calibration")
         value = np.interp(score, mapping["x"], mapping["y"]) if mapping else score
         return value, pd.DataFrame({name: score}, index=features.index)
+
+    def _bgnbd_value(self, meta: dict, index: pd.Index, orders: pd.DataFrame, horizon: int) -> np.ndarray:
+        """BG/NBD's expected purchases in the horizon (Fader, Hardie & Lee 2005, equation 10)
+        times Gamma-Gamma's expected spend (Fader, Hardie & Lee 2005, "RFM and CLV"), as
+        training/btyd.py's ``expected_clv`` gives it undiscounted: over the whole time units
+        (weeks) within the horizon."""
+        from scipy.special import hyp2f1
+
+        bg, gg = meta["bgnbd"], meta["gammagamma"]
+        x, _, big_t, alive = self._bgnbd(bg, orders, index)
+        x, big_t = x.to_numpy(float), big_t.to_numpy(float)
+        r, alpha, a, b = bg["r"], bg["alpha"], bg["a"], bg["b"]
+        t = float(np.floor(horizon / bg["time_unit_days"] + 1e-9))
+        hyp = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + big_t + t))
+        purchases = (a + b + x - 1) / (a - 1) * (1 - ((alpha + big_t) / (alpha + big_t + t)) ** (r + x) * hyp)
+        summary = build_rfm_summary(orders, self.as_of, bg["time_unit_days"]).reindex(index)
+        m = summary["monetary_value"].where(summary["frequency"] > 0, 0.0).to_numpy(float)
+        spend = (gg["gamma"] + m * x) * gg["p"] / (gg["p"] * x + gg["q"] - 1)
+        return purchases * alive * spend
 
     def _bgnbd(self, bg: dict, orders: pd.DataFrame, index: pd.Index
                ) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:

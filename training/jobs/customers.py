@@ -27,7 +27,7 @@ from features.customer_features import (
 from features.snapshots import training_set
 from features.workspace import Workspace
 from training import plots, registry
-from training.btyd import BetaGeoModel, btyd_scores
+from training.btyd import BetaGeoModel, GammaGammaModel, btyd_scores
 from training.customer_models import (
     CustomerModel,
     TwoPartCLTV,
@@ -40,9 +40,9 @@ from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, de
 from training.metrics import customer_metrics
 
 # Simple models a churn or CLTV artifact serves in LightGBM's place when they beat it on the
-# validation cutoff (serving/runtime/models.py computes them from the orders). BG/NBD +
-# Gamma-Gamma is reported beside CLTV, not served.
-SERVABLE = {"churn": ("recency alone", "BG/NBD"), "cltv": ("last-period spend",)}
+# validation cutoff (serving/runtime/models.py computes them from the orders and the BG/NBD
+# and Gamma-Gamma parameters the artifact carries).
+SERVABLE = {"churn": ("recency alone", "BG/NBD"), "cltv": ("last-period spend", "BG/NBD + Gamma-Gamma")}
 BOOTSTRAP = 200
 
 
@@ -239,7 +239,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     window = f"train < {as_of.date()}, test {as_of.date()}..{test_end.date()} (exclusive)"
     metrics, baseline, notes, test, pred, table = {}, {}, [], None, None, {}
     has_test = test_end <= data_end + pd.Timedelta(days=1)
-    if task == "churn" or has_test:
+    if task == "churn" or has_test or served_by != "LightGBM":
         # One BG/NBD fit serves the baseline and, for churn, the next-purchase dates.
         summary = build_rfm_summary(orders, as_of)
         bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
@@ -285,6 +285,9 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         if task == "churn" or served_by != "LightGBM":
             # BG/NBD parameters ride along: the service dates each customer's next purchase with them.
             extra["bgnbd"] = {**bg.params_, "time_unit_days": 7.0}
+        if served_by == "BG/NBD + Gamma-Gamma":
+            gg = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
+            extra["gammagamma"] = gg.params_
         model.save(model_dir, extra)
         plot_files = []
         if pred is not None:

@@ -190,3 +190,24 @@ def test_a_list_served_by_a_baseline_is_the_baseline_training_chose(blended_dir,
         assert sorted(got) == sorted(own)  # only their own items
         if served["buy_again"] == "repurchase":  # most orders first
             assert list(counts[np.argsort(-counts, kind="stable")]) == [counts[list(own).index(i)] for i in got]
+
+
+@pytest.mark.parametrize("family, served_by", [("churn", "BG/NBD"), ("cltv", "BG/NBD + Gamma-Gamma")])
+def test_a_served_btyd_model_scores_as_training_scored_it(small_shop, family, served_by):
+    """Serving may not import training/btyd.py: its closed forms must give training's numbers."""
+    from features.customer_features import History, build_customer_features, build_rfm_summary
+    from training.btyd import BetaGeoModel, GammaGammaModel, btyd_scores
+
+    as_of, horizon = pd.Timestamp(small_shop["timestamp"].max().normalize() + pd.Timedelta(days=1)), 60
+    summary = build_rfm_summary(small_shop, as_of)
+    bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    gg = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
+    expected = btyd_scores(summary, bg, family, horizon, summary.index)
+    scorer = CustomerScorer.__new__(CustomerScorer)
+    scorer.as_of = as_of
+    meta = {"served_by": served_by, "horizon_days": horizon, "task": family,
+            "bgnbd": {**bg.params_, "time_unit_days": 7.0}, "gammagamma": gg.params_}
+    features = build_customer_features(History(small_shop), as_of).reindex(summary.index)
+    served, inputs = scorer._simple(meta, features, small_shop)
+    np.testing.assert_allclose(served, np.asarray(expected, float), rtol=1e-6)
+    assert list(inputs.columns) == [served_by]
