@@ -156,7 +156,6 @@ class Shelfwise:
     # 1.58-3.55 ms (docs/benchmarks.md, "Serving"). With Redis their reads are round trips
     # on the loop (one for /recommend); threads were slower with a local Redis (docs/api.md,
     # "Several machines"). Writes (/events, /items) and the marketers' calls stay in threads.
-
     def _list(self, picked: list[Picked], models: Models) -> Response:
         return Response(list_json(self._answer(picked, models), models.versions["recs"]),
                         media_type="application/json")
@@ -240,10 +239,10 @@ class Shelfwise:
         durably in the workspace for the next training run."""
         # Events of a forgotten customer are acknowledged but not kept (received > stored);
         # one lookup per customer in the batch, not per event.
-        forgotten = {u for u in {e.user_id for e in events} if self._forgotten(u)}
-        kept = [e.model_dump() for e in events if e.user_id not in forgotten]
         if (front := self.models.storefront) is None:
             return unavailable(["recs"], "/events")
+        forgotten = {u for u in {e.user_id for e in events} if self._forgotten(u)}
+        kept = [e.model_dump() for e in events if e.user_id not in forgotten]
         stored = self._catch(lambda: front.record_events(kept)) if kept else 0
         return Accepted(received=len(events), stored=stored)
 
