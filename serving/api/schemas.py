@@ -227,8 +227,9 @@ class StatusResponse(Model):
     models: dict[str, str] = Field(description="Family -> registered model name/version served.")
     families: dict[str, str] = Field(
         default_factory=dict,
-        description="Every model family (recs, churn, cltv): the version served, or 'no champion' and "
-                    "the command that trains one. Endpoints of a family without one answer 503.")
+        description="Every model family (recs, churn, cltv): the version served (and which baseline serves "
+                    "in its place when one beat the trained model on validation), or 'no champion' and the "
+                    "command that trains one. Endpoints of a family without one answer 503.")
     customers_scored: int
     features_as_of: str
     registry: str = Field(description="'ok', or why the last check for new champions failed (the "

@@ -56,8 +56,22 @@ class Models:
     answers: AnswerCache = field(default_factory=AnswerCache)  # of these models only
 
     def families(self) -> dict[str, str]:
-        """Each family's state in words: the version served, or what to run to get one."""
-        return {f: self.versions.get(f) or f"no champion: run `{TRAIN_COMMANDS[f]}`" for f in MODEL_NAMES}
+        """Each family's state in words: the version served and, when a baseline beat the
+        trained model on validation, which one serves; or what to run to get a version."""
+        out = {}
+        for f in MODEL_NAMES:
+            version = self.versions.get(f)
+            if version is None:
+                out[f] = f"no champion: run `{TRAIN_COMMANDS[f]}`"
+                continue
+            if f == "recs":
+                served = self.storefront.recs.served.items()
+                by = ", ".join(f"{task} by {name}" for task, name in served if name != "blended")
+            else:
+                served_by = self.customers.meta[f].get("served_by", "LightGBM")
+                by = "" if served_by == "LightGBM" else f"served by {served_by}"
+            out[f] = f"{version} ({by}, which beat the trained model on validation)" if by else version
+        return out
 
 
 def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, LoadedArtifact]) -> Models:

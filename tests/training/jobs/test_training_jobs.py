@@ -306,3 +306,10 @@ def test_a_simple_model_that_beats_lightgbm_on_validation_is_what_serves(workspa
     recent = small_shop[small_shop["timestamp"] >= end - pd.Timedelta(days=60)].groupby("customer_id")["revenue"].sum()
     np.testing.assert_allclose(frame["predicted_cltv"], recent.reindex(frame.index, fill_value=0).clip(lower=0))
     assert scorer.drivers["churn"]["c1"][0]["feature"] == "recency alone"
+    # /v1/status says which simple model serves.
+    from serving.runtime.champions import Models
+
+    states = Models({"churn": "shelfwise-churn/1", "cltv": "shelfwise-cltv/1"}, None, scorer).families()
+    assert states["churn"] == "shelfwise-churn/1 (served by recency alone, which beat the trained model on validation)"
+    assert states["cltv"].startswith("shelfwise-cltv/1 (served by last-period spend")
+    assert states["recs"] == "no champion: run `shelfwise train recs --as-of YYYY-MM-DD`"
