@@ -15,7 +15,7 @@ RECS_AS_OF ?= 2011-09-01
 CHURN_AS_OF ?= 2011-09-01
 CLTV_AS_OF ?= 2011-06-01
 
-.PHONY: env demo pipeline serve retrain mlflow-ui test test-fast lint notebooks bench-features bench-recs bench-load bench-zoo soak fuzz-api clean
+.PHONY: env demo pipeline serve retrain mlflow-ui test test-fast lint notebooks bench-features bench-recs bench-load bench-zoo bench-scale soak fuzz-api clean
 
 env: $(VENV)/.installed
 
@@ -96,6 +96,12 @@ bench-features: env
 # ../shared/data) and skipped with the reason when absent. About 8 minutes.
 bench-zoo: env
 	$(BIN)/python -m benchmarks.zoo
+
+# Every step's wall time and peak memory on a generated retail shop of size SIZE (S: 10k
+# customers, M: 100k, L: 1M; docs/benchmarks.md, "Scale").
+SIZE ?= S
+bench-scale: env
+	$(BIN)/python -m benchmarks.scale --size $(SIZE)
 
 # Time to train the champion recommender on the full data (README, "Benchmarks").
 bench-recs: env

@@ -123,10 +123,13 @@ def env(home: Path) -> dict[str, str]:
             "MLFLOW_DISABLE_TELEMETRY": "true", "SHELFWISE_RELOAD_SECONDS": "0", "PYTHONPATH": str(ROOT)}
 
 
-def shelfwise(home: Path, *args: str, log: Path) -> tuple[int, float, float, str]:
-    """Run one command; ``(exit code, seconds, peak RSS in MB, its output)``."""
+def shelfwise(home: Path, *args: str, log: Path, module: str = "training.cli"
+              ) -> tuple[int, float, float, str]:
+    """Run one command (``python -m module args``, or ``python args`` without a module);
+    ``(exit code, seconds, peak RSS in MB, its output)``."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "training.cli", *args], env=env(home), cwd=ROOT,
+    command = [sys.executable, *(["-m", module] if module else []), *args]
+    proc = subprocess.Popen(command, env=env(home), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     text = proc.stdout.read()
     # Reaped with wait4: the peak memory of this child alone, not of every child so far.
@@ -140,7 +143,7 @@ def shelfwise(home: Path, *args: str, log: Path) -> tuple[int, float, float, str
 
 @contextmanager
 def serving(home: Path, log: Path):
-    """``python -m serving`` on ``home`` until the block ends; yields its URL."""
+    """``python -m serving`` on ``home`` until the block ends; yields its URL and process."""
     import httpx
     import psutil
 
@@ -163,7 +166,7 @@ def serving(home: Path, log: Path):
             time.sleep(0.5)
         else:
             raise RuntimeError(f"the service was not ready in 300 s; see {log}")
-        yield url
+        yield url, proc
     finally:
         try:
             family = [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]
@@ -259,7 +262,7 @@ def run_shop(shop: str, size: str, home: Path, say=print, shape: ShopShape | Non
 
     from benchmarks.served_lists import served_ndcg
 
-    with serving(home, log) as url:
+    with serving(home, log) as (url, _):
         row["status"] = httpx.get(f"{url}/v1/status", headers={"Authorization": f"Bearer {admin}"}).json()
         someone = str(orders["customer_id"].iloc[-1])
         row["customer_status"] = httpx.post(f"{url}/customer", json={"customer_id": someone}, headers={

@@ -126,3 +126,145 @@ def generate_orders(shape: ShopShape, seed: int = 0) -> pd.DataFrame:
     out["ordered_at"] = out["ordered_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")
     out["country"] = "Germany"
     return out
+
+
+# -- retail shops of any size (benchmarks/scale.py) ---------------------------------------
+
+@dataclass(frozen=True)
+class RetailShape:
+    """A consumer shop of any size whose shapes follow Online Retail II's (measured on the
+    bundled data: item popularity a Zipf law of exponent 0.6, a quarter of the customer-item
+    pairs bought again, orders by month rising to November, 2.2% of lines returned, 91% of
+    customers in the home country), with a consumer's volumes instead of a wholesaler's: a
+    few lines per order and a few orders per customer (about 20 lines per customer where
+    Online Retail II has 135).
+
+    Per customer: a taste group, an arrival day, ``1 + NegBin(orders_r, mean orders_extra)``
+    orders separated by exponential gaps of the customer's own mean (log-normal across
+    customers, median ``gap_days``), thinned by the month's weight (``MONTH_WEIGHTS``); per
+    order ``1 + NegBin(lines_r, mean lines_extra)`` lines. A line is one of the customer's
+    ``favourites`` (drawn at arrival from their group) with probability ``favourite_share``,
+    else an item of their group (probability ``group_share``) or of the whole catalogue, by
+    Zipf rank.
+    """
+
+    name: str
+    customers: int
+    items: int
+    days: int = 730
+    start: str = "2022-01-01"
+    orders_r: float = 0.8
+    orders_extra: float = 8.0
+    gap_days: float = 30.0
+    gap_spread: float = 0.8
+    lines_r: float = 1.2
+    lines_extra: float = 4.5
+    favourites: int = 6
+    favourite_share: float = 0.55
+    group_share: float = 0.8
+    taste_groups: int = 20
+    zipf: float = 0.75
+    return_share: float = 0.022
+    home_share: float = 0.91
+    price_median: float = 12.0
+
+
+# Orders per month in Online Retail II (sales orders, 2009-12..2011-12), January first.
+MONTH_WEIGHTS = (0.053, 0.057, 0.077, 0.067, 0.079, 0.078, 0.073, 0.069, 0.093, 0.110, 0.142, 0.100)
+ABROAD = ("Germany", "France", "Spain", "Belgium", "Portugal", "Netherlands", "Ireland", "Italy")
+RETAIL = {"S": RetailShape("S", 10_000, 5_000), "M": RetailShape("M", 100_000, 30_000),
+          "L": RetailShape("L", 1_000_000, 100_000)}
+
+
+def _zipf_cdf(n: int, exponent: float) -> np.ndarray:
+    w = 1.0 / np.arange(1, n + 1) ** exponent
+    return np.cumsum(w) / w.sum()
+
+
+def retail_chunks(shape: RetailShape, seed: int = 0, chunk: int = 50_000):
+    """Order lines of ``shape`` (:data:`EXPORT_COLUMNS`), ``chunk`` customers at a time: the
+    same lines whatever the chunk size is not promised, the same lines for the same seed and
+    chunk size are."""
+    rng = np.random.default_rng(seed)
+    n_items, groups = shape.items, shape.taste_groups
+    per_group = n_items // groups
+    layout = rng.permutation(per_group * groups).reshape(groups, per_group)  # item of (group, rank)
+    everywhere = rng.permutation(n_items)  # item of global rank
+    group_cdf, global_cdf = _zipf_cdf(per_group, shape.zipf), _zipf_cdf(n_items, shape.zipf)
+    price = np.round(shape.price_median * rng.lognormal(0, 0.9, n_items), 2).clip(0.5)
+    sku = np.array([f"SKU{i:06d}" for i in range(n_items)], dtype=object)
+    title = np.array([f"{shape.name} item {i}" for i in range(n_items)], dtype=object)
+    month_keep = np.asarray(MONTH_WEIGHTS) / max(MONTH_WEIGHTS)
+    start = pd.Timestamp(shape.start)
+    months = ((start + pd.to_timedelta(np.arange(shape.days + 31), unit="D")).month - 1).to_numpy()
+    order_base = 0
+    for first in range(0, shape.customers, chunk):
+        c = min(chunk, shape.customers - first)
+        taste = rng.integers(0, groups, c)
+        favourites = layout[taste[:, None], np.searchsorted(group_cdf, rng.random((c, shape.favourites)))]
+        arrival = rng.uniform(0, shape.days, c)
+        p = shape.orders_r / (shape.orders_r + shape.orders_extra)
+        n = 1 + rng.negative_binomial(shape.orders_r, p, c)
+        cust = np.repeat(np.arange(c), n)
+        gap = rng.exponential(1.0, len(cust)) * (shape.gap_days * rng.lognormal(0, shape.gap_spread, c))[cust]
+        starts = np.r_[0, np.cumsum(n)[:-1]]
+        gap[starts] = 0.0
+        run = np.cumsum(gap)
+        day = arrival[cust] + run - np.repeat(run[starts], n)
+        keep = day < shape.days
+        keep[keep] &= rng.random(keep.sum()) < month_keep[months[day[keep].astype(int)]]
+        cust, day = cust[keep], day[keep]
+        orders = len(cust)
+        p = shape.lines_r / (shape.lines_r + shape.lines_extra)
+        lines = 1 + rng.negative_binomial(shape.lines_r, p, orders)
+        order = np.repeat(np.arange(orders), lines)
+        who = cust[order]
+        u = rng.random(len(order))
+        fav = favourites[who, rng.integers(0, shape.favourites, len(order))]
+        in_group = layout[taste[who], np.searchsorted(group_cdf, rng.random(len(order)))]
+        anywhere = everywhere[np.searchsorted(global_cdf, rng.random(len(order)))]
+        item = np.where(u < shape.favourite_share, fav,
+                        np.where(rng.random(len(order)) < shape.group_share, in_group, anywhere))
+        pairs = pd.DataFrame({"order": order, "item": item}).drop_duplicates()
+        order, item = pairs["order"].to_numpy(), pairs["item"].to_numpy()
+        who = cust[order]
+        minutes = rng.integers(8 * 60, 22 * 60, orders)
+        when = start + pd.to_timedelta(day.astype(int), unit="D") + pd.to_timedelta(minutes, unit="m")
+        qty = 1 + rng.poisson(0.6, len(order))
+        country = np.where(rng.random(c) < shape.home_share, "United Kingdom",
+                           np.asarray(ABROAD, dtype=object)[rng.integers(0, len(ABROAD), c)])
+        ids = np.array([f"{shape.name}{first + i:07d}" for i in range(c)], dtype=object)
+        numbers = order_base + order
+        frame = pd.DataFrame({"order_number": pd.Series(numbers).astype(str).to_numpy(), "customer": ids[who],
+                              "sku": sku[item], "product_name": title[item], "qty": qty,
+                              "unit_price": price[item], "ordered_at": when[order], "country": country[who]})
+        returned = rng.random(len(frame)) < shape.return_share
+        back = frame[returned].copy()
+        back["order_number"] = "C" + back["order_number"]
+        back["qty"] = -back["qty"]
+        back["ordered_at"] = back["ordered_at"] + pd.to_timedelta(rng.integers(1, 21, len(back)), unit="D")
+        back = back[back["ordered_at"] < start + pd.Timedelta(days=shape.days)]
+        order_base += orders
+        out = pd.concat([frame, back], ignore_index=True)
+        out["ordered_at"] = out["ordered_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+        yield out
+
+
+def write_retail(shape: RetailShape, path, seed: int = 0, chunk: int = 50_000) -> int:
+    """Write ``shape``'s order lines to a Parquet file, a chunk of customers at a time (memory
+    stays that of one chunk); returns the number of lines."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer, total = None, 0
+    try:
+        for frame in retail_chunks(shape, seed, chunk):
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(str(path), table.schema)
+            writer.write_table(table)
+            total += len(frame)
+    finally:
+        if writer is not None:
+            writer.close()
+    return total

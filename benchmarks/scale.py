@@ -1,0 +1,139 @@
+"""shelfwise at a real shop's size: every step's wall time and peak memory, S to M to L.
+
+``python -m benchmarks.scale --size S`` (``make bench-scale SIZE=S``) generates a retail shop
+of that size (:data:`features.sources.synthetic.RETAIL`: S 10k customers and 5k items, M 100k
+and 30k, L 1M and 100k; seeded, written as the shop's Parquet export, never committed) and
+runs the pipeline on it as a shop would, each step a ``shelfwise`` process measured on its
+own (wall time, peak resident memory by ``wait4``): ingest through the mapping loader,
+simulated events, the feature snapshot, train recs, churn and CLTV, batch scores. Then the
+service: time until ready, resident memory per worker, and (with wrk installed)
+``benchmarks.loadtest`` at concurrency 8 against the same service's ``/ping``. A step that
+fails ends the run; the table says which and why (out of memory, say).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.zoo import env, serving, shelfwise
+from features.sources.synthetic import MAPPING_TOML, RETAIL
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(size: str, home: Path, say=print, serve: bool = True) -> list[dict]:
+    """Every step of one size; a row per step: ``step, seconds, peak_mb, note``."""
+    home.mkdir(parents=True, exist_ok=True)
+    log, export = home / "scale.log", home / "export"
+    export.mkdir(exist_ok=True)
+    rows = []
+
+    def step(name: str, *args: str, module: str = "training.cli", ok=(0,)) -> str | None:
+        code, secs, peak, text = shelfwise(home, *args, log=log, module=module)
+        note = "" if code in ok else f"failed (exit {code}): {(text.strip().splitlines() or ['?'])[-1][:160]}"
+        rows.append({"step": name, "seconds": secs, "peak_mb": peak, "note": note})
+        say(f"[scale {size}] {name}: {secs:.1f} s, peak {peak:,.0f} MB {note}".rstrip())
+        return None if note else text
+
+    (export / "orders.toml").write_text(MAPPING_TOML)
+    script = (f"from features.sources.synthetic import RETAIL, write_retail; "
+              f"print(write_retail(RETAIL[{size!r}], {str(export / 'orders.parquet')!r}))")
+    if step("generate", "-c", script, module="") is None:
+        return rows
+    mapping, lines = str(export / "orders.toml"), str(export / "orders.parquet")
+    if step("ingest", "ingest", "--mapping", mapping, lines) is None:
+        return rows
+    if step("events simulate", "events", "simulate", "--seed", "0") is None:
+        return rows
+    end = _last_order(home)
+    as_of = (end - _days(90)).date().isoformat()
+    if step("features build", "features", "build", "--as-of", as_of) is None:
+        return rows
+    for family in ("recs", "churn", "cltv"):
+        step(f"train {family}", "train", family, ok=(0, 3))
+    step("batch scores", "score", "customers", "--out", str(home / "scores.parquet"))
+    if serve:
+        rows += _serve(home, log, size, say)
+    return rows
+
+
+def _days(n: int):
+    import pandas as pd
+
+    return pd.Timedelta(days=n)
+
+
+def _last_order(home: Path):
+    import pandas as pd
+
+    orders = pd.read_parquet(home / "tables" / "orders.parquet", columns=["timestamp"])
+    return orders["timestamp"].max().normalize()
+
+
+def _serve(home: Path, log: Path, size: str, say) -> list[dict]:
+    import shutil
+
+    import psutil
+
+    from serving.api.access import KeyStore, keys_path
+
+    key = KeyStore(keys_path(home)).create("storefront", f"scale-{size}")[1]
+    rows = []
+    t0 = time.perf_counter()
+    with serving(home, log) as (url, proc):
+        ready = time.perf_counter() - t0
+        workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                   if "serving.api.service" in " ".join(p.cmdline())]
+        rss = [p.memory_info().rss / 2**20 for p in workers]
+        rows.append({"step": "service ready", "seconds": ready, "peak_mb": max(rss, default=float("nan")),
+                     "note": f"{len(rss)} workers, RSS {', '.join(f'{r:,.0f}' for r in rss)} MB"})
+        say(f"[scale {size}] service ready in {ready:.1f} s; workers' RSS {rss}")
+        if shutil.which("wrk"):
+            command = [sys.executable, "-m", "benchmarks.loadtest", "--url", url, "--key", key,
+                       "--concurrency", "8", "--repeat", "1", "--seconds", "5", "--warmup-runs", "1",
+                       "--memory-users"]
+            out = subprocess.run(command, env=env(home), cwd=ROOT, capture_output=True, text=True,
+                                 timeout=900)
+            with open(log, "a") as f:
+                f.write(out.stdout + out.stderr)
+            summary = [line for line in out.stdout.splitlines() if re.search(r"recommend|ping|event", line)]
+            rows.append({"step": "load (concurrency 8)", "seconds": float("nan"), "peak_mb": float("nan"),
+                         "note": " / ".join(s.strip() for s in summary[-4:])})
+        else:
+            rows.append({"step": "load (concurrency 8)", "seconds": float("nan"), "peak_mb": float("nan"),
+                         "note": "skipped: wrk is not installed (apt-get install wrk)"})
+    return rows
+
+
+def table(size: str, rows: list[dict]) -> list[str]:
+    out = [f"| {size} step | wall time | peak memory | note |", "|---|---:|---:|---|"]
+    for r in rows:
+        secs = "-" if r["seconds"] != r["seconds"] else f"{r['seconds']:,.1f} s"
+        peak = "-" if r["peak_mb"] != r["peak_mb"] else f"{r['peak_mb']:,.0f} MB"
+        out.append(f"| {r['step']} | {secs} | {peak} | {r['note']} |")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", choices=sorted(RETAIL), default="S")
+    p.add_argument("--keep", type=Path, default=None, help="keep the workspace in this folder")
+    p.add_argument("--no-serve", action="store_true", help="stop after the batch scores")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"shelfwise-scale-{args.size}-") as tmp:
+        rows = run(args.size, args.keep or Path(tmp), say=lambda m: print(m, flush=True),
+                   serve=not args.no_serve)
+    print("\n".join(table(args.size, rows)))
+    print(f"[scale {args.size}] {time.perf_counter() - t0:.0f}s in all")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
