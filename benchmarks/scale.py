@@ -102,9 +102,12 @@ def _serve(home: Path, log: Path, size: str, say) -> list[dict]:
                                  timeout=900)
             with open(log, "a") as f:
                 f.write(out.stdout + out.stderr)
-            summary = [line for line in out.stdout.splitlines() if re.search(r"recommend|ping|event", line)]
+            printed = out.stdout.splitlines()
+            summary = [re.sub(r"\s+", " ", line.split("errors")[0]).strip() for line in printed
+                       if re.match(r"/(ping|recommend)[^:]*c=8 ", line)]
+            summary += [line.strip() for line in printed if line.startswith("event -> changed")]
             rows.append({"step": "load (concurrency 8)", "seconds": float("nan"), "peak_mb": float("nan"),
-                         "note": " / ".join(s.strip() for s in summary[-4:])})
+                         "note": "; ".join(summary) or f"no summary; see {log}"})
         else:
             rows.append({"step": "load (concurrency 8)", "seconds": float("nan"), "peak_mb": float("nan"),
                          "note": "skipped: wrk is not installed (apt-get install wrk)"})
