@@ -11,7 +11,12 @@ pickled: the loader reads the same portable files the service reads (LightGBM te
   calibration map training stored (what ``POST /customer`` serves);
 - cltv: the same columns in; ``expected_revenue`` out;
 - recs: ``customer_id`` (and optionally ``k``, default 10, and ``include_purchased``) in;
-  ``item_ids``, the "for you" list of each known customer, out (empty for an unknown one).
+  ``item_ids``, the "for you" list of each known customer, out (empty for an unknown one),
+  from the baseline that serves the list when one beat the ranker on validation.
+
+A churn or CLTV version whose ``meta.json`` names a simple model in ``served_by`` (recency,
+BG/NBD, last-period spend) is served by that model, which reads the orders rather than the
+feature columns; its pyfunc still gives the trained booster's prediction.
 """
 
 from __future__ import annotations
@@ -48,6 +53,42 @@ class CustomerScores:
         return pd.DataFrame({"expected_revenue": scores})
 
 
+def artifact_baseline(path: Path, meta: dict, model, task: str):
+    """The baseline recommender a saved "for you" model serves ``task``'s list with (``"all"``
+    or ``"discovery"``), rebuilt from its files; None when the ranker serves it."""
+    import scipy.sparse as sp
+
+    from features.artifacts import load_arrays
+    from training.recommenders import (
+        EASERecommender,
+        ItemKNNRecommender,
+        PopularityRecommender,
+        RepurchaseRecommender,
+    )
+
+    name = (meta.get("served") or {}).get(task, "blended")
+    if name == "blended":
+        return None
+    arrays = load_arrays(path)
+    popularity = PopularityRecommender()
+    popularity.item_scores_ = arrays["trending" if name == "trending" else "popularity"]
+    if name in ("popularity", "trending"):
+        return popularity
+    if name == "repurchase":
+        est = RepurchaseRecommender()
+        est.popularity_ = popularity
+        return est
+    if name == "ease":
+        est = EASERecommender(model.params.ease_l2)
+        est.item_weights_ = model.item_weights_
+        return est
+    est = ItemKNNRecommender()
+    n = len(popularity.item_scores_)
+    est.similarity_ = sp.csr_matrix((arrays["knn_scores"], arrays["knn_indices"], arrays["knn_indptr"]),
+                                    shape=(n, n))
+    return est
+
+
 class ForYou:
     """The blended "for you" recommender over its frozen purchase history."""
 
@@ -55,6 +96,10 @@ class ForYou:
         from training.ranker import BlendedRecommender
 
         self.model = BlendedRecommender.load(path)
+        meta = json.loads((path / "meta.json").read_text())
+        # The lists a baseline serves in the ranker's place (it beat it on validation).
+        self.baselines = {task: artifact_baseline(path, meta, self.model, task)
+                          for task in ("all", "discovery")}
 
     def predict(self, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         users, items = self.model.history_.users, self.model.history_.items
@@ -67,7 +112,13 @@ class ForYou:
             if customer not in users:
                 lists.append([])
                 continue
-            top, _ = self.model.recommend(np.array([users.index(customer)]), n, include_purchased=purchased)
+            row = np.array([users.index(customer)])
+            baseline = self.baselines["all" if purchased else "discovery"]
+            if baseline is not None:
+                top, _ = baseline.recommend(np.arange(1), self.model.history_.rows(row).orders, n,
+                                            filter_purchased=not purchased)
+            else:
+                top, _ = self.model.recommend(row, n, include_purchased=purchased)
             lists.append([str(items.ids[i]) for i in top[0] if i >= 0])
         return pd.DataFrame({"item_ids": lists})
 

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from features import schema as s
-from features.artifacts import load_arrays
 from features.interactions import IdIndex, basket_matrix
 from features.purchase_history import RANKER_FEATURE_SET
 from features.workspace import Workspace
@@ -32,6 +30,7 @@ from training.evaluation import (
 from training.jobs.feasibility import CannotTrain, check_recs, data_end, recs_as_of, span_words
 from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
 from training.metrics import ndcg_at_k, ranking_report
+from training.pyfunc import artifact_baseline
 from training.ranker import (
     MIN_WINDOW_CUSTOMERS,
     MIN_WINDOW_DAYS,
@@ -171,32 +170,6 @@ def _served_recommend(served: dict[str, str], model: BlendedRecommender, estimat
     return recommend
 
 
-def _artifact_baseline(path: Path, meta: dict, model: BlendedRecommender) -> Recommender | None:
-    """The baseline a saved recommender serves its "all" list with, rebuilt from its files;
-    None when the ranker serves it."""
-    name = (meta.get("served") or {}).get("all", "blended")
-    if name == "blended":
-        return None
-    arrays = load_arrays(path)
-    popularity = PopularityRecommender()
-    popularity.item_scores_ = arrays["trending" if name == "trending" else "popularity"]
-    if name in ("popularity", "trending"):
-        return popularity
-    if name == "repurchase":
-        est = RepurchaseRecommender()
-        est.popularity_ = popularity
-        return est
-    if name == "ease":
-        est = EASERecommender(model.params.ease_l2)
-        est.item_weights_ = model.item_weights_
-        return est
-    est = ItemKNNRecommender()
-    n = len(popularity.item_scores_)
-    est.similarity_ = sp.csr_matrix((arrays["knn_scores"], arrays["knn_indices"], arrays["knn_indptr"]),
-                                    shape=(n, n))
-    return est
-
-
 def _champion_recommend(path: Path) -> Callable[[list[str], int], dict[str, list[str]]]:
     """Customer ids -> top-k item ids from a saved recommender: the blended one, or the ALS
     model of the first releases (an older blended format raises IncompatibleModelError)."""
@@ -204,7 +177,7 @@ def _champion_recommend(path: Path) -> Callable[[list[str], int], dict[str, list
     if meta.get("format") != ALS_FORMAT:
         model = BlendedRecommender.load(path)
         users, items = model.history_.users, model.history_.items
-        baseline = _artifact_baseline(path, meta, model)
+        baseline = artifact_baseline(path, meta, model, "all")
 
         def rec(rows, k):
             if baseline is not None:  # what the champion serves for "all", not its ranker

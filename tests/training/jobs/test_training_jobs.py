@@ -267,6 +267,12 @@ def test_a_list_the_ranker_loses_on_validation_is_served_by_the_best_baseline(wo
     assert set(runtime.served.values()) <= {"popularity", "trending", "repurchase", "ease", "item_knn"}
     items, _ = runtime.personal(0, 5, True)
     assert len(items) >= 5
+    # The MLflow model gives the same list as the service.
+    from training.pyfunc import ForYou
+
+    customer = runtime.history.users.ids[0]
+    listed = ForYou(path).predict(pd.DataFrame({"customer_id": [customer], "k": [5]}))["item_ids"][0]
+    assert listed == [runtime.item_ids[i] for i in items[:5]]
 
 
 def test_a_simple_model_that_beats_lightgbm_on_validation_is_what_serves(workspace, small_shop, monkeypatch):
