@@ -157,6 +157,13 @@ class FitCache:
         self.prefetch_ease(cutoff, [l2])
         return self._weights[cutoff, l2].result()
 
+    def release_ease(self, cutoff: pd.Timestamp, keep: Iterable[float] = ()) -> None:
+        """Forget the EASE weights as of ``cutoff`` except those of the L2s in ``keep``: each is
+        an items x items matrix (3.6 GB at 30,000 items), and holding every cutoff's made
+        the fit's peak memory grow with the number of windows."""
+        for key in [k for k in self._weights if k[0] == cutoff and k[1] not in set(keep)]:
+            del self._weights[key]
+
     def prefetch_season(self, cutoff: pd.Timestamp, params: RankerParams) -> None:
         """Start the seasonal ridge as of ``cutoff`` on the EASE thread, unless started."""
         key = _season_key(cutoff, params)
@@ -266,6 +273,8 @@ class BlendedRecommender:
         built = {}
         for c in progress.bar(cutoffs[::-1], desc="ranker windows", unit="window"):
             built[c] = window_data(cache, c, p)
+            if c != cutoffs[-1]:  # the validation window's weights serve at_validation later
+                cache.release_ease(c)
             log(f"ranker window {c.date()}..{(c + pd.Timedelta(days=p.window_days)).date()}: "
                 f"{len(built[c].groups):,} customers, {len(built[c].y):,} candidates")
         windows = [built[c] for c in cutoffs]

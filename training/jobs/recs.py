@@ -88,6 +88,7 @@ def _tune_ease(cache: FitCache, as_of: pd.Timestamp, params: RankerParams,
                        "metrics": {"validation_all_ndcg_at_10": m["all_ndcg_at_10"]}})
         log(f"[recs] tuning EASE l2={l2:g}: validation NDCG@10 {m['all_ndcg_at_10']:.4f}")
     best = max(trials, key=lambda tr: tr["metrics"]["validation_all_ndcg_at_10"])
+    cache.release_ease(start, keep=[best["params"]["l2"]])
     return best["params"]["l2"], trials
 
 
