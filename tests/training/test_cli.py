@@ -244,3 +244,17 @@ def test_training_reads_the_feature_snapshot_and_rebuilds_it_only_when_its_input
     capsys.readouterr()
     assert main(["train", "churn", "--as-of", "2011-03-01", "--horizon-days", "60"]) == 0
     assert "is stale (inputs changed): rebuilding it" in capsys.readouterr().out
+
+
+def test_train_all_on_a_shop_too_young_for_any_family_explains_each_and_exits_4(raw_lines, tmp_path, capsys):
+    path = tmp_path / "shop.csv"
+    raw_lines.to_csv(path, index=False)
+    assert main(["ingest", "--source", "online-retail-ii", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["train", "all"]) == 4  # none trained
+    out = capsys.readouterr().out
+    assert "[recs] not trained: recs cannot be trained:" in out and "at least 50 are needed" in out
+    assert "[churn] not trained: churn cannot be trained:" in out and "Try a later --as-of" in out
+    summary = out[out.index("[train] summary:"):].splitlines()[1:4]
+    assert [line.split()[:2] for line in summary] == [["recs", "skipped"], ["churn", "skipped"], ["cltv", "skipped"]]
+    assert "the others' endpoints answer 503" in out
