@@ -55,11 +55,11 @@ def run(size: str, home: Path, say=print, serve: bool = True) -> list[dict]:
     as_of = (end - _days(90)).date().isoformat()
     if step("features build", "features", "build", "--as-of", as_of) is None:
         return rows
-    for family in ("recs", "churn", "cltv"):
-        step(f"train {family}", "train", family, ok=(0, 3))
+    trained = {family: step(f"train {family}", "train", family, ok=(0, 3)) is not None
+               for family in ("recs", "churn", "cltv")}
     step("batch scores", "score", "customers", "--out", str(home / "scores.parquet"))
     if serve:
-        rows += _serve(home, log, size, say)
+        rows += _serve(home, log, size, say, load=trained["recs"])
     return rows
 
 
@@ -76,7 +76,7 @@ def _last_order(home: Path):
     return orders["timestamp"].max().normalize()
 
 
-def _serve(home: Path, log: Path, size: str, say) -> list[dict]:
+def _serve(home: Path, log: Path, size: str, say, load: bool = True) -> list[dict]:
     import shutil
 
     import psutil
@@ -94,7 +94,10 @@ def _serve(home: Path, log: Path, size: str, say) -> list[dict]:
         rows.append({"step": "service ready", "seconds": ready, "peak_mb": max(rss, default=float("nan")),
                      "note": f"{len(rss)} workers, RSS {', '.join(f'{r:,.0f}' for r in rss)} MB"})
         say(f"[scale {size}] service ready in {ready:.1f} s; workers' RSS {rss}")
-        if shutil.which("wrk"):
+        if not load:  # /recommend would answer 503: its figures would be of errors
+            rows.append({"step": "load (concurrency 8)", "seconds": float("nan"), "peak_mb": float("nan"),
+                         "note": "skipped: no recommender was trained"})
+        elif shutil.which("wrk"):
             command = [sys.executable, "-m", "benchmarks.loadtest", "--url", url, "--key", key,
                        "--concurrency", "8", "--repeat", "1", "--seconds", "5", "--warmup-runs", "1",
                        "--memory-users"]

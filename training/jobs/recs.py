@@ -87,8 +87,9 @@ def _tune_ease(cache: FitCache, as_of: pd.Timestamp, params: RankerParams,
                        "params": {"l2": l2, "window": f"{start.date()}..{as_of.date()}"},
                        "metrics": {"validation_all_ndcg_at_10": m["all_ndcg_at_10"]}})
         log(f"[recs] tuning EASE l2={l2:g}: validation NDCG@10 {m['all_ndcg_at_10']:.4f}")
-    best = max(trials, key=lambda tr: tr["metrics"]["validation_all_ndcg_at_10"])
-    cache.release_ease(start, keep=[best["params"]["l2"]])
+        # Only the best so far and those still to try are kept (an items x items matrix each).
+        best = max(trials, key=lambda tr: tr["metrics"]["validation_all_ndcg_at_10"])
+        cache.release_ease(start, keep=[best["params"]["l2"], *EASE_L2_GRID[len(trials):]])
     return best["params"]["l2"], trials
 
 
