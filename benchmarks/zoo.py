@@ -26,17 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from benchmarks.service import running_service
 from features.sources.synthetic import FASHION, GROCERY, MAPPING_TOML, ShopShape, generate_orders
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,56 +140,6 @@ def shelfwise(home: Path, *args: str, log: Path, module: str = "training.cli"
     return proc.returncode, time.perf_counter() - t0, usage.ru_maxrss / 1024, text
 
 
-@contextmanager
-def serving(home: Path, log: Path):
-    """``python -m serving`` on ``home`` until the block ends; yields its URL and process."""
-    import httpx
-    import psutil
-
-    with socket_port() as port:
-        pass
-    out = open(log, "a")
-    proc = subprocess.Popen([sys.executable, "-m", "serving", "--port", str(port)], env=env(home), cwd=ROOT,
-                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the service exited ({proc.returncode}); see {log}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"the service was not ready in 300 s; see {log}")
-        yield url, proc
-    finally:
-        try:
-            family = [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]
-        except psutil.NoSuchProcess:
-            family = []
-        for p in family:
-            try:
-                p.send_signal(signal.SIGTERM)
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(family, timeout=20)
-        proc.wait(timeout=20)
-        out.close()
-
-
-@contextmanager
-def socket_port():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-
-
 def champion_runs(home: Path) -> dict[str, dict]:
     """Each family's champion run: its metrics and tags (absent families left out)."""
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
@@ -262,7 +211,7 @@ def run_shop(shop: str, size: str, home: Path, say=print, shape: ShopShape | Non
 
     from benchmarks.served_lists import served_ndcg
 
-    with serving(home, log) as (url, _):
+    with running_service(env(home), log) as (_, url):
         row["status"] = httpx.get(f"{url}/v1/status", headers={"Authorization": f"Bearer {admin}"}).json()
         someone = str(orders["customer_id"].iloc[-1])
         row["customer_status"] = httpx.post(f"{url}/customer", json={"customer_id": someone}, headers={

@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
+from benchmarks.service import free_port  # noqa: E402
 from features import schema as s  # noqa: E402
 
 
@@ -218,13 +219,6 @@ def system_tool(name: str, package: str | None = None) -> str:
 def wrk() -> str:
     """wrk, the load generator of the soak and load benchmarks."""
     return system_tool("wrk")
-
-
-def free_port() -> int:
-    """A port of 127.0.0.1 nothing listens on now, for a server a test starts."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

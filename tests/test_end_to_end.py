@@ -18,7 +18,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.conftest import assert_charts_drawn, free_port
+from benchmarks.service import free_port, kill_tree, running_service
+from tests.conftest import assert_charts_drawn
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet"
@@ -65,51 +66,10 @@ def api_keys(trained_home) -> dict[str, str]:
     return {role: store.create(role, f"e2e-{role}")[1] for role in ROLES}
 
 
-def _kill_tree(pid: int, sig: int) -> None:
-    """Signal a process and all its descendants: BentoML's workers run in sessions of their
-    own, so a signal to the service's process group leaves them serving, orphaned."""
-    import psutil
-
-    try:
-        parent = psutil.Process(pid)
-        family = [*parent.children(recursive=True), parent]
-    except psutil.NoSuchProcess:
-        return
-    for p in family:
-        try:
-            p.send_signal(sig)
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(family, timeout=20)
-
-
-@contextmanager
 def _serving(home: Path, log_name: str, **env: str):
-    """Run ``python -m serving`` on ``home`` until the block ends; yields (process, url)."""
-    port = free_port()
-    log = open(home / log_name, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "serving", "--port", str(port)],
-                            env={**_env(home), **env}, cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (home / log_name).read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("service not ready in 120 s:\n" + (home / log_name).read_text()[-3000:])
-        yield proc, url
-    finally:
-        _kill_tree(proc.pid, signal.SIGTERM)
-        _kill_tree(proc.pid, signal.SIGKILL)  # whatever did not stop in 20 s
-        proc.wait(timeout=20)
-        log.close()
+    """Run ``python -m serving`` on ``home`` until the block ends; yields (process, url). A
+    service that exits or is not ready in 120 s fails the test with the end of its log."""
+    return running_service({**_env(home), **env}, home / log_name, timeout=120)
 
 
 @contextmanager
@@ -615,7 +575,7 @@ def test_killing_the_service_mid_stream_of_events_loses_no_acknowledged_event(se
     for t in shoppers:
         t.start()
     time.sleep(3)
-    _kill_tree(SERVER["pgid"], signal.SIGKILL)
+    kill_tree(SERVER["pgid"], signal.SIGKILL)
     stop.set()
     for t in shoppers:
         t.join()

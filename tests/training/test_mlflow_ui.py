@@ -10,8 +10,8 @@ import httpx
 import pandas as pd
 import pytest
 
+from benchmarks.service import free_port
 from features.workspace import Workspace
-from tests.conftest import free_port
 from training import jobs
 
 

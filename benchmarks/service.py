@@ -1,0 +1,79 @@
+"""A real shelfwise service on 127.0.0.1 for benchmarks and end-to-end tests: started with
+``python -m serving``, waited for until ``/readyz`` answers, and stopped with every worker."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 nothing listens on now, for a server a test or benchmark starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def kill_tree(pid: int, sig: int) -> None:
+    """Signal a process and all its descendants: BentoML's workers run in sessions of their
+    own, so a signal to the service's process group leaves them serving, orphaned."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        family = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        return
+    for p in family:
+        try:
+            p.send_signal(sig)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=20)
+
+
+@contextmanager
+def running_service(env: dict[str, str], log: Path, timeout: float = 300.0
+                    ) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``python -m serving`` with ``env`` (``SHELFWISE_HOME`` names the workspace), its output
+    in ``log``, until the block ends; yields the process and its URL once ``/readyz`` is 200.
+
+    Raises
+    ------
+    RuntimeError
+        With the end of the log, when the service exits or is not ready within ``timeout`` s.
+    """
+    import httpx
+
+    port = free_port()
+    out = open(log, "a")
+    proc = subprocess.Popen([sys.executable, "-m", "serving", "--port", str(port)], env=env, cwd=ROOT,
+                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the service exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"the service was not ready in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+        yield proc, url
+    finally:
+        kill_tree(proc.pid, signal.SIGTERM)
+        kill_tree(proc.pid, signal.SIGKILL)  # whatever did not stop in 20 s
+        proc.wait(timeout=20)
+        out.close()
