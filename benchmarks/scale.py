@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.zoo import env, serving, shelfwise
+from benchmarks.service import running_service
+from benchmarks.zoo import env, shelfwise
 from features.sources.synthetic import MAPPING_TOML, RETAIL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,9 +52,7 @@ def run(size: str, home: Path, say=print, serve: bool = True) -> list[dict]:
         return rows
     if step("events simulate", "events", "simulate", "--seed", "0") is None:
         return rows
-    end = _last_order(home)
-    as_of = (end - _days(90)).date().isoformat()
-    if step("features build", "features", "build", "--as-of", as_of) is None:
+    if step("features build", "features", "build", "--as-of", _features_as_of(home)) is None:
         return rows
     trained = {family: step(f"train {family}", "train", family, ok=(0, 3)) is not None
                for family in ("recs", "churn", "cltv")}
@@ -63,17 +62,14 @@ def run(size: str, home: Path, say=print, serve: bool = True) -> list[dict]:
     return rows
 
 
-def _days(n: int):
+def _features_as_of(home: Path) -> str:
+    """The as-of date `train` picks without one: the start of the data's last 90 days."""
     import pandas as pd
 
-    return pd.Timedelta(days=n)
-
-
-def _last_order(home: Path):
-    import pandas as pd
+    from training.jobs.feasibility import recs_as_of
 
     orders = pd.read_parquet(home / "tables" / "orders.parquet", columns=["timestamp"])
-    return orders["timestamp"].max().normalize()
+    return recs_as_of(orders, None).date().isoformat()
 
 
 def _serve(home: Path, log: Path, size: str, say, load: bool = True) -> list[dict]:
@@ -86,7 +82,7 @@ def _serve(home: Path, log: Path, size: str, say, load: bool = True) -> list[dic
     key = KeyStore(keys_path(home)).create("storefront", f"scale-{size}")[1]
     rows = []
     t0 = time.perf_counter()
-    with serving(home, log) as (url, proc):
+    with running_service(env(home), log) as (proc, url):
         ready = time.perf_counter() - t0
         workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
                    if "serving.api.service" in " ".join(p.cmdline())]

@@ -19,12 +19,15 @@ from pathlib import Path
 import pandas as pd
 
 from features import schema as s
+from training.jobs.feasibility import DEFAULT_HORIZON_DAYS, RECS_TEST_DAYS, data_end
 
 INBOX_SUFFIXES = (".csv", ".parquet", ".xlsx", ".txt")
 EXIT_LOCKED = 75  # EX_TEMPFAIL: "try again later", which is what a cron wrapper should do
 FAMILIES = ("recs", "churn", "cltv")
 # Days of data each family keeps for its test window; the model learns from everything before.
-TEST_DAYS = {"recs": 90, "churn": 90, "cltv": 180}
+# Each family tests on the last window the data covers: the recommenders on 90 days, churn
+# and CLTV on their default horizon (training/jobs/feasibility.py).
+TEST_DAYS = {"recs": RECS_TEST_DAYS, **DEFAULT_HORIZON_DAYS}
 
 
 class Locked(RuntimeError):
@@ -79,8 +82,7 @@ def merge_orders(current: pd.DataFrame | None, new: list[pd.DataFrame]) -> tuple
 
 def retrain_as_of(orders: pd.DataFrame, family: str) -> pd.Timestamp:
     """The family's ``--as-of``: the start of its test window, the last full one the data covers."""
-    end = orders[s.TIMESTAMP].max().normalize() + pd.Timedelta(days=1)
-    return end - pd.Timedelta(days=TEST_DAYS[family])
+    return data_end(orders) - pd.Timedelta(days=TEST_DAYS[family])
 
 
 def move_processed(files: list[Path], inbox: Path) -> list[Path]:
