@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from features import schema as s
 from features.interactions import IdIndex, binary_matrix
+from features.item_weights import ItemWeights, times, weighted_rows
 
 RANKER_FEATURE_SET = "ranker_v2"  # v2: the seasonal model's score and rank (SEASON_SCORES)
 PAIR_STATS = ("orders", "days_since_last", "span_days", "interval_days", "overdue", "decayed",
@@ -294,16 +295,19 @@ def purchase_history(orders: pd.DataFrame, as_of: pd.Timestamp) -> PurchaseHisto
                            item_stats)
 
 
-def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: np.ndarray,
+CANDIDATE_ROWS = 1_024  # customers whose candidates are built at once
+
+
+def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: ItemWeights,
                        user_rows: np.ndarray, n_new: int = 30, include_purchased: bool = True,
-                       season_weights: np.ndarray | None = None
+                       season_weights: ItemWeights | None = None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ranker candidates and their :data:`CANDIDATE_FEATURES` for a batch of customers.
 
     Parameters
     ----------
     history : PurchaseHistory or PackedHistory
-    item_weights : ndarray, shape (n_items, n_items)
+    item_weights : ndarray or csr_matrix, shape (n_items, n_items)
         An item-item model (EASE's ``B``): a customer's scores are their row times it,
         once with bought-or-not rows (``item_model``) and once with recency-decayed rows
         (``item_model_recent``). Ranks are among all items, 1 = best.
@@ -313,7 +317,7 @@ def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: n
         Items the customer never bought, best ``item_model`` score first.
     include_purchased : bool
         Whether the customer's own items are candidates too.
-    season_weights : ndarray, shape (n_items, n_items), optional
+    season_weights : ndarray or csr_matrix, shape (n_items, n_items), optional
         The seasonal item-item model: ``season_model`` is the customer's bought-or-not row
         times it, ranked like ``item_model``. Without it both are NaN (unknown to the ranker).
 
@@ -325,14 +329,31 @@ def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: n
     items : ndarray of int
         Item column of each candidate.
     X : ndarray of float32, shape (n_candidates, len(CANDIDATE_FEATURES))
+
+    Customers are taken :data:`CANDIDATE_ROWS` at a time: each batch holds a few dense
+    scores of every item per customer.
     """
     user_rows = np.asarray(user_rows, dtype=np.int64)
+    parts = [_candidate_features(history, item_weights, user_rows[i:i + CANDIDATE_ROWS], n_new,
+                                 include_purchased, season_weights)
+             for i in range(0, max(len(user_rows), 1), CANDIDATE_ROWS)]
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.arange(len(parts)) * CANDIDATE_ROWS
+    return (np.concatenate([pos + o for (pos, _, _), o in zip(parts, offsets, strict=True)]),
+            np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]))
+
+
+
+def _candidate_features(history: PurchaseHistory | PackedHistory, item_weights: ItemWeights,
+                        user_rows: np.ndarray, n_new: int, include_purchased: bool,
+                        season_weights: ItemWeights | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pairs = history.rows(user_rows)
     own = pairs.orders
     binary = own.copy()
     binary.data[:] = 1.0
-    score = np.asarray(binary @ item_weights)
-    recent = np.asarray(pairs.decayed @ item_weights)
+    score = times(binary, item_weights)
+    recent = times(pairs.decayed, item_weights)
     own_pos = np.repeat(np.arange(len(user_rows)), np.diff(own.indptr))
     masked = score.copy()
     masked[own_pos, own.indices] = -np.inf
@@ -367,11 +388,11 @@ def candidate_features(history: PurchaseHistory | PackedHistory, item_weights: n
     return pos, items, X
 
 
-def _season_scores(binary: sp.csr_matrix, season_weights: np.ndarray | None, pos: np.ndarray,
+def _season_scores(binary: sp.csr_matrix, season_weights: ItemWeights | None, pos: np.ndarray,
                    items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if season_weights is None:
         return np.full(len(pos), np.nan, np.float32), np.full(len(pos), np.nan, np.float32)
-    season = np.asarray(binary @ season_weights)
+    season = times(binary, season_weights)
     return season[pos, items], _ranks(season, pos, items)
 
 
@@ -397,18 +418,18 @@ def season_transitions(orders: pd.DataFrame, as_of: pd.Timestamp, items: IdIndex
     return matrix(sales[before]), matrix(sales[~before])
 
 
-def recent_scores(history: PurchaseHistory | PackedHistory, item_weights: np.ndarray, row: int
+def recent_scores(history: PurchaseHistory | PackedHistory, item_weights: ItemWeights, row: int
                   ) -> np.ndarray:
     """One customer's ``item_model_recent`` score of every item (float32, shape (n_items,)):
     their recency-decayed row times the item-item model, as :func:`candidate_features` has it."""
-    return np.asarray(history.rows(np.array([row])).decayed @ item_weights).ravel()
+    return times(history.rows(np.array([row])).decayed, item_weights).ravel()
 
 
 _RECENT = CANDIDATE_FEATURES.index("item_model_recent")
 assert CANDIDATE_FEATURES[_RECENT + 1] == "item_model_recent_rank"
 
 
-def fold_in_recent(items: np.ndarray, X: np.ndarray, recent: np.ndarray, item_weights: np.ndarray,
+def fold_in_recent(items: np.ndarray, X: np.ndarray, recent: np.ndarray, item_weights: ItemWeights,
                    interest: dict[int, float]) -> np.ndarray:
     """One customer's candidate features with interest since ``history.as_of`` (the
     service's live views and carts: item column -> weight) folded into their
@@ -422,7 +443,7 @@ def fold_in_recent(items: np.ndarray, X: np.ndarray, recent: np.ndarray, item_we
     """
     cols = np.fromiter(interest, dtype=np.int64, count=len(interest))
     weights = np.fromiter(interest.values(), dtype=np.float32, count=len(interest))
-    recent = recent + weights @ item_weights[cols]
+    recent = recent + weighted_rows(cols, weights, item_weights)
     X = X.copy()
     X[:, _RECENT] = recent[items]
     X[:, _RECENT + 1] = _ranks(recent[None, :], np.zeros(len(items), np.int64), items)

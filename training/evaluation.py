@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from features import schema as s
 from features.interactions import IdIndex, purchases_in_window
 from training.metrics import catalogue_coverage, ranking_report
-from training.recommenders import Recommender, top_k
+from training.recommenders import SCORE_ROWS, Recommender, top_k
 
 KS = (10, 20)
 CURVE_KS = (1, 5, 10, 20)  # NDCG by k for the plot
@@ -102,6 +102,22 @@ def one_pass(recommend_tasks: Callable[[np.ndarray, int], dict[str, np.ndarray]]
     return recommend
 
 
+def ranked_lists(recommend: Recommend, test: TestWindow, items: IdIndex, tasks: tuple[str, ...], k: int
+                 ) -> dict[str, dict[str, list[str]]]:
+    """Each task's top ``k`` item ids per customer of ``test``, asked for
+    :data:`~training.recommenders.SCORE_ROWS` customers at a time (dense scores of every
+    customer at once outgrow memory on a large shop), every task of a batch in turn, so a
+    :func:`one_pass` model scores each batch once."""
+    lists: dict[str, dict[str, list[str]]] = {task: {} for task in tasks}
+    for start in range(0, len(test.users), SCORE_ROWS):
+        users, rows = test.users[start:start + SCORE_ROWS], test.rows[start:start + SCORE_ROWS]
+        for task in tasks:
+            cols = recommend(rows, k, task)
+            lists[task].update({c: [items.ids[i] for i in row if i >= 0]
+                                for c, row in zip(users, cols, strict=True)})
+    return lists
+
+
 def evaluate(recommend: Recommend, test: TestWindow, items: IdIndex,
              tasks: tuple[str, ...] = TASKS) -> dict[str, float]:
     """Metrics of one model: ``<task>_<metric>_at_<k>``, ``<task>_coverage_at_<k>``, and
@@ -110,13 +126,9 @@ def evaluate(recommend: Recommend, test: TestWindow, items: IdIndex,
     if unknown:
         raise ValueError(f"evaluate: unknown tasks {sorted(unknown)}; expected some of {list(TASKS)}")
     out: dict[str, float] = {}
-    k_max = max(KS)
-    for task in tasks:
+    tasks = tuple(t for t in tasks if test.truth[t])
+    for task, lists in ranked_lists(recommend, test, items, tasks, max(KS)).items():
         truth = test.truth[task]
-        if not truth:
-            continue
-        cols = recommend(test.rows, k_max, task)
-        lists = {c: [items.ids[i] for i in row if i >= 0] for c, row in zip(test.users, cols, strict=True)}
         lists = {c: lists[c] for c in truth}
         for k in KS:
             out.update({f"{task}_{m}": v for m, v in ranking_report(lists, truth, k, METRIC_NAMES).items()})

@@ -29,9 +29,10 @@ import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
 
-from features import numerics
+from features import item_weights, numerics
 from features import schema as s
 from features.artifacts import RECS_FORMAT, check_model, load_arrays, save_arrays, write_checksums
+from features.item_weights import DENSE_ITEMS, NEIGHBOURS, ItemWeights, is_dense_size, most_bought, prune
 from features.purchase_history import (
     CANDIDATE_FEATURES,
     RANKER_FEATURE_SET,
@@ -69,6 +70,14 @@ class RankerParams:
     season_l2: float = 300.0
     # The seasonal ridge is fitted only where this many customers bought before a year ago.
     season_min_customers: int = 500
+    # Item-item models (EASE, the seasonal ridge) are dense up to this many items; above it
+    # they are fitted on this many most-bought items and keep `ease_neighbours` weights per
+    # row (features/item_weights.py).
+    ease_dense_items: int = DENSE_ITEMS
+    ease_neighbours: int = NEIGHBOURS
+    # A window with more customers learns from a seeded sample of this many: the ranker's
+    # rows grow with them, its quality much less.
+    max_window_customers: int = 20_000
     seed: int = 0
 
     def window_cutoffs(self, as_of: pd.Timestamp) -> list[pd.Timestamp]:
@@ -130,8 +139,9 @@ class FitCache:
     same bits as a fit on the main thread.
     """
 
-    def __init__(self, orders: pd.DataFrame):
+    def __init__(self, orders: pd.DataFrame, dense_items: int = DENSE_ITEMS, neighbours: int = NEIGHBOURS):
         self.orders = orders
+        self.dense_items, self.neighbours = dense_items, neighbours
         self._histories: dict[pd.Timestamp, PurchaseHistory] = {}
         self._weights: dict[tuple[pd.Timestamp, float], Future[np.ndarray]] = {}
         self._season: dict[tuple, Future[np.ndarray | None]] = {}
@@ -151,16 +161,17 @@ class FitCache:
         history = self.history(cutoff)
         for l2 in l2s:
             if (cutoff, l2) not in self._weights:
-                self._weights[cutoff, l2] = _EASE_FITS.submit(_ease_weights, history.orders, l2)
+                self._weights[cutoff, l2] = _EASE_FITS.submit(_ease_weights, history.orders, l2,
+                                                              self.dense_items, self.neighbours)
 
-    def ease(self, cutoff: pd.Timestamp, l2: float) -> np.ndarray:
+    def ease(self, cutoff: pd.Timestamp, l2: float) -> ItemWeights:
         self.prefetch_ease(cutoff, [l2])
         return self._weights[cutoff, l2].result()
 
     def release_ease(self, cutoff: pd.Timestamp, keep: Iterable[float] = ()) -> None:
         """Forget the EASE weights as of ``cutoff`` except those of the L2s in ``keep``: each is
-        an items x items matrix (3.6 GB at 30,000 items), and holding every cutoff's made
-        the fit's peak memory grow with the number of windows."""
+        items x items matrix, and holding every cutoff's made the fit's peak memory grow with
+        the number of windows."""
         for key in [k for k in self._weights if k[0] == cutoff and k[1] not in set(keep)]:
             del self._weights[key]
 
@@ -170,10 +181,10 @@ class FitCache:
         if key not in self._season:
             X, Y = season_transitions(self.orders, cutoff, self.history(cutoff).items, params.window_days)
             self._season[key] = _EASE_FITS.submit(
-                lambda: season_ridge(X, Y, params.season_l2) if X.shape[0] >= params.season_min_customers
-                else None)
+                lambda: season_ridge(X, Y, params.season_l2, self.dense_items, self.neighbours)
+                if X.shape[0] >= params.season_min_customers else None)
 
-    def season(self, cutoff: pd.Timestamp, params: RankerParams) -> np.ndarray | None:
+    def season(self, cutoff: pd.Timestamp, params: RankerParams) -> ItemWeights | None:
         """:func:`season_ridge` as of ``cutoff``, or None with too few customers a year before."""
         self.prefetch_season(cutoff, params)
         return self._season[_season_key(cutoff, params)].result()
@@ -186,11 +197,12 @@ def _season_key(cutoff: pd.Timestamp, p: RankerParams) -> tuple:
     return cutoff, p.season_l2, p.window_days, p.season_min_customers
 
 
-def _ease_weights(user_items: sp.csr_matrix, l2: float) -> np.ndarray:
-    return EASERecommender(l2).fit(user_items).item_weights_
+def _ease_weights(user_items: sp.csr_matrix, l2: float, dense_items: int, neighbours: int) -> ItemWeights:
+    return EASERecommender(l2, dense_items, neighbours).fit(user_items).item_weights_
 
 
-def season_ridge(X: sp.csr_matrix, Y: sp.csr_matrix, l2: float) -> np.ndarray:
+def season_ridge(X: sp.csr_matrix, Y: sp.csr_matrix, l2: float, dense_items: int = DENSE_ITEMS,
+                 neighbours: int = NEIGHBOURS) -> ItemWeights:
     """Ridge regression from customers' items (``X``) to the items they bought next (``Y``).
 
     ``B = (X'X + l2 I)^-1 X'Y``: EASE's closed form (Steck 2019) with later purchases as the
@@ -200,14 +212,21 @@ def season_ridge(X: sp.csr_matrix, Y: sp.csr_matrix, l2: float) -> np.ndarray:
     this one bought in the coming season a year ago.
 
     Only items bought in ``X`` have nonzero rows and only items bought in ``Y`` nonzero
-    columns, so the system is solved on those alone: the same weights in less time.
+    columns, so the system is solved on those alone: the same weights in less time. Above
+    ``dense_items`` items, as EASE (:mod:`features.item_weights`): the ``dense_items``
+    most-bought of each, and ``neighbours`` weights per row.
 
     Returns
     -------
-    ndarray of float32, shape (n_items, n_items)
+    ndarray of float32 or csr_matrix, shape (n_items, n_items)
     """
+    n_items = X.shape[1]
     rows = np.flatnonzero(X.getnnz(axis=0))
     cols = np.flatnonzero(Y.getnnz(axis=0))
+    dense = is_dense_size(n_items, dense_items)
+    if not dense:
+        rows = rows[most_bought(X.getnnz(axis=0)[rows], dense_items)]
+        cols = cols[most_bought(Y.getnnz(axis=0)[cols], dense_items)]
     Xa = X[:, rows]
     # In float32, as EASE: half the time of float64, and weights within 1e-7 of its (at most
     # 0.16) on the bundled data.
@@ -215,7 +234,9 @@ def season_ridge(X: sp.csr_matrix, Y: sp.csr_matrix, l2: float) -> np.ndarray:
     gram[np.diag_indices_from(gram)] += l2
     solved = scipy.linalg.solve(gram, (Xa.T @ Y[:, cols]).toarray().astype(np.float32), assume_a="pos",
                                 overwrite_a=True, overwrite_b=True, check_finite=False)
-    weights = np.zeros((X.shape[1], X.shape[1]), np.float32)
+    if not dense:
+        return prune(solved, rows, cols, n_items, neighbours)
+    weights = np.zeros((n_items, n_items), np.float32)
     weights[np.ix_(rows, cols)] = solved
     return weights
 
@@ -231,6 +252,9 @@ def window_data(cache: FitCache, cutoff: pd.Timestamp, params: RankerParams) -> 
     items = history.items.indices(window[s.ITEM_ID])
     known = rows >= 0
     users = np.unique(rows[known])
+    if len(users) > params.max_window_customers:
+        rng = np.random.default_rng([params.seed, cutoff.toordinal()])
+        users = np.sort(rng.choice(users, params.max_window_customers, replace=False))
     pos, cand_items, X = candidate_features(history, weights, users, n_new=params.n_new,
                                             season_weights=cache.season(cutoff, params))
     # A candidate is positive when its (customer, item) pair was bought in the window.
@@ -260,7 +284,7 @@ class BlendedRecommender:
             cache: FitCache | None = None) -> BlendedRecommender:
         """Fit the ranker on windows before ``as_of``, then EASE and the history as of ``as_of``."""
         p = self.params
-        cache = cache or FitCache(orders)
+        cache = cache or FitCache(orders, p.ease_dense_items, p.ease_neighbours)
         planned = p.window_cutoffs(as_of)
         cutoffs = cache.with_history(planned)
         if not cutoffs:
@@ -367,9 +391,10 @@ class BlendedRecommender:
         fbt = {f"{name}_{part}": a for name, m in (("fbt", fbt_scores), ("knn", knn_scores)) if m is not None
                for part, a in (("indptr", m.indptr), ("indices", m.indices), ("scores", m.data))}
         arrays = self.history_.pack().to_arrays()
-        mapped = {"item_weights": self.item_weights_, **{k: arrays.pop(k) for k in PackedHistory.MAPPED}}
+        mapped = {**item_weights.to_arrays("item_weights", self.item_weights_),
+                  **{k: arrays.pop(k) for k in PackedHistory.MAPPED}}
         if self.season_weights_ is not None:
-            mapped["season_weights"] = self.season_weights_
+            mapped.update(item_weights.to_arrays("season_weights", self.season_weights_))
         small = {"item_titles": np.asarray(titles, str), "popularity": np.asarray(popularity, np.float32),
                  "trending": self.history_.trending()}
         save_arrays(path, {**small, **arrays, **fbt}, mapped)
@@ -386,8 +411,9 @@ class BlendedRecommender:
         arrays = load_arrays(path)
         model = cls(RankerParams(**meta["params"]))
         model.history_ = PackedHistory.from_arrays(arrays)
-        model.item_weights_ = arrays["item_weights"]
-        model.season_weights_ = arrays.get("season_weights")
+        n = len(model.history_.items)
+        model.item_weights_ = item_weights.from_arrays(arrays, "item_weights", n)
+        model.season_weights_ = item_weights.from_arrays(arrays, "season_weights", n)
         model.booster_ = lgb.Booster(model_file=str(path / "ranker.lgb"))
         model.best_rounds_ = meta["best_rounds"]
         return model

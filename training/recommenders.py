@@ -17,10 +17,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from features.interactions import best_per_row, row_of
+from features.item_weights import DENSE_ITEMS, NEIGHBOURS, is_dense_size, most_bought, prune, times
 
 FORMAT = "shelfwise-recs-v1"
 ARRAYS = "model.npz"
 META = "meta.json"
+# Users scored at a time: their dense scores are this many rows of every item (1 GB at 128k items).
+SCORE_ROWS = 2_048
 
 
 class Recommender:
@@ -45,6 +48,13 @@ class Recommender:
         With ``filter_purchased``, items in the user's row of ``user_items`` are left out.
         """
         userids = np.atleast_1d(userids)
+        parts = [self._recommend(userids[i:i + SCORE_ROWS], user_items, k, filter_purchased)
+                 for i in range(0, len(userids), SCORE_ROWS)]
+        if not parts:
+            return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _recommend(self, userids, user_items, k, filter_purchased):
         s = np.array(self.scores(userids, user_items), dtype=np.float32, copy=True)
         if filter_purchased:
             rows = user_items[userids]
@@ -115,41 +125,56 @@ class EASERecommender(Recommender):
     Steck (2019), "Embarrassingly Shallow Autoencoders for Sparse Data", WWW. With
     ``G = X^T X + lambda I`` and ``P = G^-1``, ``B = -P / diag(P)`` with a zero diagonal;
     a user's scores are ``x_u B``. ``X`` is binarised. Memory and time grow with the
-    square and cube of the number of items (tens of thousands fit on one machine).
+    square and cube of the number of items, so a catalogue of more than ``dense_items``
+    items is fitted on its ``dense_items`` most-bought items and ``B`` kept sparse, each
+    row's ``neighbours`` largest weights (:mod:`features.item_weights`).
     """
 
-    def __init__(self, l2: float = 300.0):
+    def __init__(self, l2: float = 300.0, dense_items: int = DENSE_ITEMS, neighbours: int = NEIGHBOURS):
         self.l2 = l2
+        self.dense_items = dense_items
+        self.neighbours = neighbours
 
     def fit(self, user_items: sp.csr_matrix) -> EASERecommender:
-        from scipy.linalg import lapack
-
         x = (user_items > 0).astype(np.float32)
-        gram = (x.T @ x).toarray().astype(np.float32)
-        gram[np.diag_indices_from(gram)] += self.l2
-        # G is symmetric positive definite: invert it through its Cholesky factor (LAPACK
-        # potrf + potri), about twice as fast as solving against the identity.
-        factor, info = lapack.spotrf(gram, lower=0, overwrite_a=1)
-        if info == 0:
-            p, info = lapack.spotri(factor, lower=0, overwrite_c=1)
-        if info != 0:
-            raise ValueError(f"EASERecommender.fit: Gram matrix not positive definite (LAPACK info {info})")
-        diag = np.diag(p).copy()
-        # potri fills the upper triangle only; mirror it in place (the temporaries of
-        # triu(p) + triu(p, 1).T took 0.3-0.5 s a fit at 4,400 items).
-        b = np.triu(p)
-        b += b.T
-        b /= -diag
-        b[np.diag_indices_from(b)] = 0.0
-        self.item_weights_ = b
+        n = x.shape[1]
+        if is_dense_size(n, self.dense_items):
+            self.item_weights_ = _ease(x, self.l2)
+        else:
+            top = most_bought(x.getnnz(axis=0), self.dense_items)
+            self.item_weights_ = prune(_ease(x[:, top], self.l2), top, top, n, self.neighbours)
         return self
 
     def scores(self, userids, user_items) -> np.ndarray:
         x = (user_items[np.atleast_1d(userids)] > 0).astype(np.float32)
-        return np.asarray(x @ self.item_weights_)
+        return times(x, self.item_weights_)
 
-    def item_similarity(self) -> np.ndarray:
+    def item_similarity(self) -> np.ndarray | sp.csr_matrix:
         return self.item_weights_
+
+
+def _ease(x: sp.spmatrix, l2: float) -> np.ndarray:
+    """EASE's dense ``B`` for the binary matrix ``x`` (float32)."""
+    from scipy.linalg import lapack
+
+    gram = (x.T @ x).toarray().astype(np.float32)
+    gram[np.diag_indices_from(gram)] += l2
+    # G is symmetric positive definite: invert it through its Cholesky factor (LAPACK
+    # potrf + potri), about twice as fast as solving against the identity.
+    factor, info = lapack.spotrf(gram, lower=0, overwrite_a=1)
+    if info == 0:
+        p, info = lapack.spotri(factor, lower=0, overwrite_c=1)
+    if info != 0:
+        raise ValueError(f"EASERecommender.fit: Gram matrix not positive definite (LAPACK info {info})")
+    diag = np.diag(p).copy()
+    # potri fills the upper triangle only; mirror it in place (the temporaries of
+    # triu(p) + triu(p, 1).T took 0.3-0.5 s a fit at 4,400 items).
+    b = np.triu(p)
+    del gram, factor, p  # only b is needed from here: n x n floats each
+    b += b.T
+    b /= -diag
+    b[np.diag_indices_from(b)] = 0.0
+    return b
 
 
 class ItemKNNRecommender(Recommender):

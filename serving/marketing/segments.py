@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.item_weights import column_sums
 from features.profiles import LIFECYCLE_STAGES, RFM_SEGMENTS, category_revenue, customer_profiles
 from serving.api.openapi import as_openapi30
 from serving.runtime.models import RISK_BANDS, BlendedRuntime, CustomerScorer
@@ -284,7 +285,7 @@ class CustomerBase:
                     f"likely_buyers_of.category: no item of the recommender is in "
                     f"{target.category!r}; the catalogue has {self.categories}"
                 )
-        weights = self.recs.item_weights[:, cols].sum(axis=1)
+        weights = column_sums(self.recs.item_weights, cols)
         history = self.recs.history
         n = len(history.users)
         score, bought = np.zeros(n, np.float32), np.zeros(n, bool)

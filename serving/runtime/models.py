@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from features import item_weights
 from features.artifacts import check_model, load_arrays
 from features.customer_features import History, build_customer_features, build_rfm_summary
 from features.interactions import best_per_row, row_of
@@ -95,14 +96,15 @@ class BlendedRuntime:
         self.meta = check_model(path, "recs")
         arrays = load_arrays(path)
         self.history = PackedHistory.from_arrays(arrays)
-        self.item_weights = np.ascontiguousarray(arrays["item_weights"])
-        self.season_weights = arrays.get("season_weights")  # absent without a year of history
+        n = len(self.history.items)
+        # Dense, or sparse for a large catalogue (features/item_weights.py).
+        self.item_weights = item_weights.from_arrays(arrays, "item_weights", n)
+        self.season_weights = item_weights.from_arrays(arrays, "season_weights", n)  # None without a year
         self.booster = _booster(path / "ranker.lgb")
         self.n_new = int(self.meta["params"]["n_new"])
         self.item_ids = self.history.items.ids.tolist()
         self.titles = arrays["item_titles"].tolist()
         self.popularity = arrays["popularity"].astype(np.float64)
-        n = len(self.item_ids)
         self.fbt = (sp.csr_matrix((arrays["fbt_scores"], arrays["fbt_indices"], arrays["fbt_indptr"]),
                                   shape=(n, n)) if "fbt_scores" in arrays else sp.csr_matrix((n, n)))
         # Trending: purchases weighted by recency (60-day half-life) at the model's as_of.
@@ -196,7 +198,8 @@ class BlendedRuntime:
             scores = 1e-3 * self.popularity
             scores[own] += counts
         elif name == "ease":
-            scores = self.item_weights[own].sum(axis=0, dtype=np.float64)
+            scores = item_weights.weighted_rows(own, np.ones(len(own), np.float32), self.item_weights
+                                                ).astype(np.float64)
         elif name == "item_knn" and self.knn is not None:
             scores = np.asarray(self.knn[own].sum(axis=0), np.float64).ravel()
         else:
@@ -234,7 +237,8 @@ class BlendedRuntime:
         views and carts: a visitor folded in as one row), best first, the items themselves
         and non-positive scores left out."""
         cols = np.fromiter(weights, dtype=np.int64)
-        scores = np.fromiter(weights.values(), dtype=np.float32) @ self.item_weights[cols]
+        scores = item_weights.weighted_rows(cols, np.fromiter(weights.values(), dtype=np.float32),
+                                            self.item_weights)
         return _top_positive(scores, cols)
 
     def bought_together(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

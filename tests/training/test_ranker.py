@@ -125,3 +125,56 @@ def test_a_seasonal_model_saves_reloads_and_recommends_the_same(seasonal_blended
     np.testing.assert_array_equal(loaded.season_weights_, model.season_weights_)
     rows = np.arange(len(model.history_.users))
     np.testing.assert_array_equal(loaded.recommend(rows, 5)[0], model.recommend(rows, 5)[0])
+
+
+@pytest.fixture(scope="module")
+def sparse_blended():
+    """The small shop's 20 items with item-item models kept dense only up to 12 items."""
+    params = RankerParams(n_windows=3, window_days=60, max_rounds=30, season_min_customers=10,
+                          ease_dense_items=12, ease_neighbours=6)
+    return BlendedRecommender(params).fit(make_small_shop(), pd.Timestamp("2011-06-01"))
+
+
+def test_a_catalogue_above_the_dense_size_fits_saves_and_reloads_sparse_item_models(sparse_blended, tmp_path):
+    model = sparse_blended
+    assert sp.issparse(model.item_weights_) and sp.issparse(model.season_weights_)
+    assert (model.item_weights_.getnnz(axis=1) <= 6).all()
+    assert (model.item_weights_.getnnz(axis=0) > 0).sum() <= 12  # only the most-bought items are pointed at
+    n = len(model.history_.items)
+    model.save(tmp_path, np.array(["t"] * n), np.ones(n), {})
+    mapped = {f.stem for f in (tmp_path / "mapped").glob("*.npy")}
+    assert {"item_weights_data", "item_weights_indices", "item_weights_indptr"} <= mapped
+    assert "item_weights" not in mapped and "season_weights" not in mapped
+    loaded = BlendedRecommender.load(tmp_path)
+    rows = np.arange(len(model.history_.users))
+    np.testing.assert_array_equal(loaded.recommend(rows, 5)[0], model.recommend(rows, 5)[0])
+    # Still the customers' own taste group (even customers buy even items).
+    ids = model.recommend(rows, 3)[0]
+    parity = np.array([int(u[1:]) % 2 for u in model.history_.users.ids])
+    item_parity = np.array([int(i[1:]) % 2 for i in model.history_.items.ids])
+    assert (item_parity[ids] == parity[:, None]).mean() > 0.95
+
+
+def test_the_sparse_seasonal_ridge_is_the_closed_form_on_the_most_bought_items():
+    rng = np.random.default_rng(0)
+    X = (rng.random((60, 8)) < np.linspace(0.7, 0.1, 8)).astype(np.float32)
+    Y = (rng.random((60, 8)) < np.linspace(0.1, 0.6, 8)).astype(np.float32)
+    got = season_ridge(sp.csr_matrix(X), sp.csr_matrix(Y), 7.0, dense_items=5, neighbours=8)
+    assert sp.issparse(got)
+    rows = np.sort(np.argsort(-X.sum(axis=0), kind="stable")[:5])
+    cols = np.sort(np.argsort(-Y.sum(axis=0), kind="stable")[:5])
+    Xa = X[:, rows]
+    expected = np.linalg.solve(Xa.T @ Xa + 7.0 * np.eye(5), Xa.T @ Y[:, cols])
+    np.testing.assert_allclose(got.toarray()[np.ix_(rows, cols)], expected, atol=1e-5)
+    assert got.toarray()[np.setdiff1d(np.arange(8), rows)].sum() == 0
+
+
+def test_a_window_with_more_customers_than_the_limit_learns_from_a_seeded_sample():
+    shop = make_small_shop()
+    cutoff = pd.Timestamp("2010-09-01")
+    params = RankerParams(window_days=60)
+    everyone = window_data(FitCache(shop), cutoff, params)
+    limited = RankerParams(window_days=60, max_window_customers=20)
+    sample = window_data(FitCache(shop), cutoff, limited)
+    assert len(everyone.groups) > 20 and len(sample.groups) == 20
+    np.testing.assert_array_equal(window_data(FitCache(shop), cutoff, limited).X, sample.X)  # seeded

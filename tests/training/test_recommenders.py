@@ -17,6 +17,7 @@ PERSONAL = {
     "als": lambda: ALSRecommender(factors=8, iterations=10),
     "bpr": lambda: BPRRecommender(factors=8, iterations=200, learning_rate=0.05),
     "ease": lambda: EASERecommender(l2=10.0),
+    "ease_sparse": lambda: EASERecommender(l2=10.0, dense_items=40, neighbours=20),  # 50 items
     "item_knn_bm25": lambda: ItemKNNRecommender(neighbours=50),
     "item_knn_cosine": lambda: ItemKNNRecommender(neighbours=50, weighting="cosine"),
 }
@@ -134,3 +135,21 @@ def test_frequently_bought_together_sums_a_carts_rules_and_breaks_ties_by_column
     assert ids.tolist() == [[1, 2, -1], [1, 2, -1], [0, 3, -1]]
     assert scores[1, :2].tolist() == [1.0, 1.0] and scores[2, :2].tolist() == [1.0, 1.0]  # b twice
     assert fbt.recommend([], k=2)[0].shape == (0, 2)
+
+
+def test_ease_above_its_dense_size_is_dense_ease_of_the_most_bought_items_kept_sparse():
+    import scipy.sparse as sp
+    rng = np.random.default_rng(1)
+    x = sp.csr_matrix((rng.random((60, 12)) < np.linspace(0.6, 0.05, 12)).astype(np.float32))
+    top = np.sort(np.argsort(-x.getnnz(axis=0), kind="stable")[:8])
+    model = EASERecommender(l2=5.0, dense_items=8, neighbours=12).fit(x)
+    assert sp.issparse(model.item_weights_) and model.item_weights_.shape == (12, 12)
+    got = model.item_weights_.toarray()
+    np.testing.assert_allclose(got[np.ix_(top, top)], EASERecommender(l2=5.0).fit(x[:, top]).item_weights_,
+                               rtol=1e-4, atol=1e-6)
+    rest = np.setdiff1d(np.arange(12), top)
+    assert not got[rest].any() and not got[:, rest].any()
+    pruned = EASERecommender(l2=5.0, dense_items=8, neighbours=3).fit(x).item_weights_
+    assert (pruned.getnnz(axis=1)[top] <= 3).all()
+    # Scores are the kept weights summed, as dense.
+    np.testing.assert_allclose(model.scores(np.arange(5), x), x[:5].toarray() @ got, rtol=1e-4, atol=1e-6)

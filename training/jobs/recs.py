@@ -14,6 +14,7 @@ import pandas as pd
 
 from features import schema as s
 from features.interactions import IdIndex, basket_matrix
+from features.item_weights import ItemWeights
 from features.purchase_history import RANKER_FEATURE_SET
 from features.workspace import Workspace
 from training import plots, progress, registry
@@ -26,6 +27,7 @@ from training.evaluation import (
     heldout_window,
     matrix_recommender,
     one_pass,
+    ranked_lists,
 )
 from training.jobs.feasibility import CannotTrain, check_recs, data_end, recs_as_of, span_words
 from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
@@ -99,7 +101,7 @@ def _tune_ease(cache: FitCache, as_of: pd.Timestamp, params: RankerParams,
 SERVABLE = ("popularity", "trending", "repurchase", "ease", "item_knn")
 
 
-def _baseline(name: str, history, ease_weights: np.ndarray, l2: float) -> Recommender:
+def _baseline(name: str, history, ease_weights: ItemWeights, l2: float) -> Recommender:
     """A fitted baseline on ``history``: trending on recency-weighted purchases, the rest on
     order counts; EASE with the weights the blended model fitted already."""
     if name == "ease":
@@ -112,12 +114,12 @@ def _baseline(name: str, history, ease_weights: np.ndarray, l2: float) -> Recomm
 SWITCH_Z = 1.96  # a baseline replaces the ranker for a list only when better by this many standard errors
 
 
-def _ndcg_per_customer(recommend, val, items, task: str) -> np.ndarray:
-    """NDCG@10 of each customer of ``task`` in the window ``val``, in ``val.truth[task]`` order."""
-    truth = val.truth[task]
-    cols = recommend(val.rows, 10, task)
-    lists = {c: [items.ids[i] for i in row if i >= 0] for c, row in zip(val.users, cols, strict=True)}
-    return np.array([ndcg_at_k(lists[c], truth[c], 10) for c in truth])
+def _ndcg_per_customer(recommend, val, items) -> dict[str, np.ndarray]:
+    """NDCG@10 of each customer of each task with purchases in the window ``val``, in
+    ``val.truth[task]`` order."""
+    tasks = tuple(t for t in TASKS if val.truth[t])
+    return {task: np.array([ndcg_at_k(lists[c], val.truth[task][c], 10) for c in val.truth[task]])
+            for task, lists in ranked_lists(recommend, val, items, tasks, 10).items()}
 
 
 def choose_served(cache: FitCache, model: BlendedRecommender, as_of: pd.Timestamp,
@@ -140,11 +142,12 @@ def choose_served(cache: FitCache, model: BlendedRecommender, as_of: pd.Timestam
         est = _baseline(name, history, cache.ease(start, model.params.ease_l2), model.params.ease_l2)
         candidates[name] = matrix_recommender(est, history.orders)
     served, scores = {}, {name: {} for name in candidates}
+    per_customer = {name: _ndcg_per_customer(rec, val, history.items) for name, rec in candidates.items()}
     for task in TASKS:
         if not val.truth[task]:
             served[task] = "blended"
             continue
-        ndcg = {name: _ndcg_per_customer(rec, val, history.items, task) for name, rec in candidates.items()}
+        ndcg = {name: per_customer[name][task] for name in candidates}
         better = {}
         for name, values in ndcg.items():
             scores[name][f"{task}_ndcg_at_10"] = float(values.mean())
@@ -231,7 +234,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
         f"with {', '.join(f'{c:,}' for c in counts)} customers")
     client = registry.connect(ws)
     t0 = time.perf_counter()
-    cache = FitCache(orders)
+    cache = FitCache(orders, params.ease_dense_items, params.ease_neighbours)
     l2, trials = _tune_ease(cache, as_of, params, log)
     params = RankerParams(**{**asdict(params), "ease_l2": l2})
     model = BlendedRecommender(params).fit(orders, as_of, log=lambda m: log(f"[recs] {m}"), cache=cache)

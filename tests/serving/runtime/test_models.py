@@ -211,3 +211,33 @@ def test_a_served_btyd_model_scores_as_training_scored_it(small_shop, family, se
     served, inputs = scorer._simple(meta, features, small_shop)
     np.testing.assert_allclose(served, np.asarray(expected, float), rtol=1e-6)
     assert list(inputs.columns) == [served_by]
+
+
+def test_a_large_catalogues_sparse_item_models_serve_the_trained_lists(tmp_path):
+    """Above ``ease_dense_items`` the artifact holds CSR item-item weights: the service ranks
+    the same lists, and EASE's similar items and baseline lists read them."""
+    import scipy.sparse as sp
+
+    from tests.conftest import make_small_shop
+    from training.ranker import BlendedRecommender, RankerParams
+
+    params = RankerParams(n_windows=3, window_days=60, max_rounds=30, season_min_customers=10,
+                          ease_dense_items=12, ease_neighbours=6)
+    model = BlendedRecommender(params).fit(make_small_shop(), pd.Timestamp("2011-06-01"))
+    n = len(model.history_.items)
+    model.save(tmp_path, np.array(["t"] * n), np.arange(n, 0, -1), {"served": {"discovery": "ease"}})
+    runtime = BlendedRuntime(tmp_path)
+    assert sp.issparse(runtime.item_weights)
+    ids = model.recommend(np.arange(len(model.history_.users)), k=4)[0]
+    weights = model.item_weights_.toarray()
+    for row in range(len(model.history_.users)):
+        assert runtime.personal(row, 4, True)[0][:4].tolist() == [i for i in ids[row] if i >= 0]
+        own = runtime.bought(row)
+        items, scores = runtime.personal(row, 4, False)  # EASE serves discovery
+        expected = weights[own].sum(axis=0)
+        assert not set(items) & set(own)
+        np.testing.assert_allclose(scores, expected[items], rtol=1e-5, atol=1e-6)
+    items, scores = runtime.similar({2: 1.0, 5: 0.5})
+    expected = weights[2] + 0.5 * weights[5]
+    expected[[2, 5]] = 0
+    assert items.tolist() == [i for i in np.argsort(-expected, kind="stable") if expected[i] > 0]

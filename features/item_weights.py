@@ -1,0 +1,108 @@
+"""Item-item weight matrices (EASE's ``B``, the seasonal ridge's), dense or sparse.
+
+A customer's scores from an item-item model are their items' rows of it summed: ``x W``.
+Dense, ``W`` is ``4 n^2`` bytes for ``n`` items: 85 MB at 4,600 items, 3.6 GB at 30,000,
+40 GB at 100,000, and EASE inverts a matrix of that size. So above :data:`DENSE_ITEMS`
+items, training fits the models on the :data:`DENSE_ITEMS` most-bought items and keeps each
+row's :data:`NEIGHBOURS` largest weights by magnitude, as a CSR matrix over the whole
+catalogue: pruned EASE, the simplest of the sparse approximations of its inverse (SANSA,
+Spisak et al. 2023, "Scalable Approximate NonSymmetric Autoencoder for Collaborative
+Filtering", RecSys, is a finer one). An item outside them is never an item-model
+candidate and adds nothing to a customer's scores; it can still be ranked as one of the
+customer's own items. How the threshold was chosen is in ``docs/experiments.md``.
+
+Everything that multiplies by ``W`` goes through this module, so training and serving take
+either form.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+ItemWeights = np.ndarray | sp.csr_matrix
+
+DENSE_ITEMS = 10_000
+NEIGHBOURS = 200
+_PRUNE_ROWS = 1_024  # rows of the dense block pruned at a time (bounds the temporaries)
+
+
+def is_dense_size(n_items: int, dense_items: int = DENSE_ITEMS) -> bool:
+    """Whether a catalogue of ``n_items`` keeps its item-item models dense."""
+    return n_items <= dense_items
+
+
+def most_bought(counts: np.ndarray, limit: int) -> np.ndarray:
+    """The columns of the ``limit`` largest ``counts`` (ties to the lower column), ascending."""
+    if len(counts) <= limit:
+        return np.arange(len(counts))
+    order = np.argsort(-np.asarray(counts), kind="stable")[:limit]
+    return np.sort(order)
+
+
+def prune(block: np.ndarray, rows: np.ndarray, cols: np.ndarray, n_items: int,
+          neighbours: int = NEIGHBOURS) -> sp.csr_matrix:
+    """``block`` (weights of items ``rows`` to items ``cols``) as an ``n_items`` x ``n_items``
+    CSR matrix keeping each row's ``neighbours`` largest weights by magnitude (zeros dropped)."""
+    keep = min(neighbours, block.shape[1])
+    parts_cols, parts_vals = [], []
+    for start in range(0, block.shape[0], _PRUNE_ROWS):
+        chunk = block[start:start + _PRUNE_ROWS]
+        top = np.argpartition(-np.abs(chunk), keep - 1, axis=1)[:, :keep] if keep else \
+            np.zeros((len(chunk), 0), np.int64)
+        top.sort(axis=1)
+        parts_cols.append(cols[top])
+        parts_vals.append(np.take_along_axis(chunk, top, axis=1))
+    indices = np.concatenate(parts_cols) if parts_cols else np.zeros((0, keep), np.int64)
+    data = np.concatenate(parts_vals) if parts_vals else np.zeros((0, keep), np.float32)
+    counts = np.zeros(n_items, np.int64)
+    counts[rows] = keep
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    order = np.argsort(rows, kind="stable")  # rows may come in any order; CSR wants them ascending
+    w = sp.csr_matrix((data[order].ravel().astype(np.float32), indices[order].ravel().astype(np.int32),
+                       indptr), shape=(n_items, n_items))
+    w.eliminate_zeros()
+    return w
+
+
+def times(rows: sp.spmatrix | np.ndarray, weights: ItemWeights) -> np.ndarray:
+    """``rows @ weights`` as a dense float array: each row's summed item-item weights."""
+    out = rows @ weights
+    return out.toarray() if sp.issparse(out) else np.asarray(out)
+
+
+def weighted_rows(cols: np.ndarray, values: np.ndarray, weights: ItemWeights) -> np.ndarray:
+    """``sum_k values[k] * weights[cols[k]]``: one row of scores from a weighted set of items."""
+    cols = np.asarray(cols, np.int64)
+    if not sp.issparse(weights):
+        return np.asarray(values, np.float32) @ weights[cols]
+    row = sp.csr_matrix((np.asarray(values, np.float32), cols, [0, len(cols)]), shape=(1, weights.shape[0]))
+    return times(row, weights).ravel()
+
+
+def column_sums(weights: ItemWeights, cols: np.ndarray) -> np.ndarray:
+    """``weights[:, cols].sum(axis=1)``: how much each item points at the items ``cols``."""
+    if not sp.issparse(weights):
+        return weights[:, cols].sum(axis=1)
+    indicator = np.zeros(weights.shape[1], np.float32)
+    indicator[cols] = 1.0
+    return np.asarray(weights @ indicator).ravel()
+
+
+def to_arrays(name: str, weights: ItemWeights) -> dict[str, np.ndarray]:
+    """Arrays to save: ``{name: W}`` dense, or its CSR parts as ``name_data``, ``name_indices``,
+    ``name_indptr``."""
+    if not sp.issparse(weights):
+        return {name: weights}
+    return {f"{name}_{part}": getattr(weights, part) for part in ("data", "indices", "indptr")}
+
+
+def from_arrays(arrays: dict[str, np.ndarray], name: str, n_items: int) -> ItemWeights | None:
+    """Inverse of :func:`to_arrays` (None when neither form is there); memory-mapped arrays
+    stay mapped."""
+    if name in arrays:
+        return arrays[name]
+    if f"{name}_data" not in arrays:
+        return None
+    return sp.csr_matrix((arrays[f"{name}_data"], arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
+                         shape=(n_items, n_items))
