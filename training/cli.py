@@ -324,7 +324,7 @@ def _run_serving(ws: Workspace, module: str, *args: str) -> int:
 
 
 def cmd_score_customers(ws: Workspace, args: argparse.Namespace) -> int:
-    return _run_serving(ws, "serving.marketing.score", "--out", str(args.out))
+    return _run_serving(ws, "serving.marketing.score", *(["--out", str(args.out)] if args.out else []))
 
 
 # Commands that are a serving module's own (its options and --help too).
@@ -433,8 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     promote.set_defaults(func=cmd_promote)
 
     score = sub.add_parser("score", help="batch scoring").add_subparsers(dest="action", required=True)
-    customers = score.add_parser("customers", help="every customer's churn and CLTV scores to a file")
-    customers.add_argument("--out", type=Path, required=True, help="output .csv or .parquet")
+    customers = score.add_parser("customers", help="every customer's churn and CLTV scores, for the service "
+                                 "and optionally to a file")
+    customers.add_argument("--out", type=Path, default=None, help="also write them to this .csv or .parquet")
     customers.set_defaults(func=cmd_score_customers)
 
     for name, text in (("segments", "segments: list | show NAME | save NAME --filter JSON | "

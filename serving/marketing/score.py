@@ -1,8 +1,10 @@
-"""Batch scoring: every customer's churn and CLTV scores to a CSV or Parquet file.
+"""Batch scoring: every customer's churn and CLTV scores, into the workspace's score table
+and, with ``--out``, a CSV or Parquet file.
 
-``shelfwise score customers --out FILE`` runs ``python -m serving.marketing.score --out FILE``: the
+``shelfwise score customers [--out FILE]`` runs ``python -m serving.marketing.score``: the
 champions are downloaded from the registry and scored exactly as ``POST /customer`` does,
-as of the day after the workspace's last order.
+as of the day after the workspace's last order, into the table every service worker reads
+(:mod:`serving.runtime.score_table`; already there for these champions and data, it is read).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import pandas as pd
 
 from features.workspace import Settings, Workspace
 from serving.marketing.spreadsheet import defuse_formulas
-from serving.runtime.models import CustomerScorer
 from serving.runtime.registry import NoChampionError, download_champions
+from serving.runtime.score_table import customer_scores, table_path
 
 COLUMNS = ("customer_id", "churn_probability", "risk_band", "predicted_cltv", "cltv_decile", "cltv_tier",
            "next_purchase_date", "days_since_last_order", "top_churn_driver", "top_cltv_driver")
@@ -25,9 +27,9 @@ COLUMNS = ("customer_id", "churn_probability", "risk_band", "predicted_cltv", "c
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="shelfwise score customers", description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True, help="output file, .csv or .parquet")
+    p.add_argument("--out", type=Path, default=None, help="also write them to this file, .csv or .parquet")
     args = p.parse_args(argv)
-    if args.out.suffix.lower() not in (".csv", ".parquet"):
+    if args.out is not None and args.out.suffix.lower() not in (".csv", ".parquet"):
         print(f"error: {args.out}: write .csv or .parquet", file=sys.stderr)
         return 2
     ws = Workspace.from_settings(Settings())
@@ -37,8 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         except NoChampionError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        scorer = CustomerScorer(artifacts["churn"].path, artifacts["cltv"].path, ws.read_table("orders"),
-                                ws.read_events())
+        versions = {f: a.label for f, a in artifacts.items()}
+        scorer, was_read = customer_scores(ws, {f: a.path for f, a in artifacts.items()}, versions,
+                                           ws.read_table("orders"))
+        path = table_path(ws, versions)
+    print(f"{'read' if was_read else 'scored'} {len(scorer.frame):,} customers as of {scorer.as_of.date()} "
+          f"-> {path} (the table the service reads)")
+    if args.out is None:
+        return 0
     frame = scorer.frame.copy()
     for family in ("churn", "cltv"):
         drivers = scorer.drivers[family]

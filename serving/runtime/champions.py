@@ -33,6 +33,7 @@ from serving.runtime.registry import (
     find_champions,
     redact,
 )
+from serving.runtime.score_table import customer_scores
 from serving.storefront.answers import AnswerCache
 from serving.storefront.catalogue import Catalogue
 from serving.storefront.lists import Storefront
@@ -82,9 +83,9 @@ def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, Loa
     storefront = (Storefront(recs, Catalogue(recs.item_ids, recs.titles, items), store)
                   if recs is not None else None)
     path = {f: a.path for f, a in artifacts.items()}
-    customers = CustomerScorer(path.get("churn"), path.get("cltv"), orders, workspace.read_events())
-    customers.drivers  # noqa: B018 - computed now, so no request waits for them
     versions = {f: a.label for f, a in artifacts.items()}
+    # Read from the workspace's score table, or scored (drivers too) and written for the other workers.
+    customers, _ = customer_scores(workspace, path, versions, orders)
     marketing = Marketing.build(workspace, customers, recs, versions, orders, items)
     return Models(versions, storefront, customers, marketing)
 

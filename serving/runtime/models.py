@@ -289,52 +289,68 @@ def _top_positive(scores: np.ndarray, leave_out: np.ndarray) -> tuple[np.ndarray
 
 RISK_BANDS = ([0.0, 0.3, 0.6, 1.0], ["low", "medium", "high"])
 N_DRIVERS = 3
+FRAME_COLUMNS = ("churn_probability", "predicted_cltv", "days_since_last_order", "risk_band", "cltv_rank_pct",
+                 "cltv_decile", "cltv_tier", "next_purchase_date")
 
 
-class TopDrivers:
-    """Each customer's ``N_DRIVERS`` largest LightGBM feature contributions (SHAP values).
+class Drivers:
+    """Each customer's largest reasons for a score: feature names, their values and their
+    contributions, one ``(customers, k)`` array each, turned into dicts per customer on
+    request (a dict per customer and model held 861 bytes per customer in each worker, 0.8
+    GB per million customers and model; arrays about 300, tracemalloc on the demo's churn
+    model).
 
-    Lundberg et al. (2020), "From local explanations to global understanding with explainable
-    AI for trees"; LightGBM's ``pred_contrib``. Contributions are on the model's raw scale
-    (log-odds for churn, log of spend for CLTV); the sign says which way they push. Kept as
-    arrays and turned into dicts per customer on request: a dict per customer and model held
-    861 bytes per customer in each worker (0.8 GB per million customers and model), the
-    arrays 299 (tracemalloc, the demo's churn model).
+    :meth:`shap` gives LightGBM's ``N_DRIVERS`` largest feature contributions (SHAP values;
+    Lundberg et al. 2020, "From local explanations to global understanding with explainable
+    AI for trees"; LightGBM's ``pred_contrib``), on the model's raw scale (log-odds for churn,
+    log of spend for CLTV), the sign saying which way they push. :meth:`of_input` gives a
+    simple model's (recency, BG/NBD, last-period spend) one input, with no contribution to
+    split.
     """
 
-    def __init__(self, booster: lgb.Booster, features: pd.DataFrame, columns: list[str]):
+    def __init__(self, rows: pd.Index, names: np.ndarray, values: np.ndarray, contributions: np.ndarray):
+        self.rows, self.names, self.values, self.contributions = rows, names, values, contributions
+
+    @classmethod
+    def shap(cls, booster: lgb.Booster, features: pd.DataFrame, columns: list[str]) -> Drivers:
         X = features[columns].to_numpy(float)
         contrib = booster.predict(X, pred_contrib=True)[:, :-1]
-        self.columns = np.asarray(columns, dtype=object)
-        self.rows = features.index  # shared with the scorer's frame, not copied
-        self.top = np.argsort(-np.abs(contrib), axis=1)[:, :N_DRIVERS]
-        self.values = np.take_along_axis(X, self.top, axis=1)
-        self.contributions = np.take_along_axis(contrib, self.top, axis=1)
+        top = np.argsort(-np.abs(contrib), axis=1)[:, :N_DRIVERS]
+        return cls(features.index, np.asarray(columns, dtype=object)[top], np.take_along_axis(X, top, axis=1),
+                   np.take_along_axis(contrib, top, axis=1))
+
+    @classmethod
+    def of_input(cls, inputs: pd.DataFrame) -> Drivers:
+        n = len(inputs)
+        return cls(inputs.index, np.full((n, 1), inputs.columns[0], dtype=object),
+                   inputs.iloc[:, [0]].to_numpy(float), np.zeros((n, 1)))
 
     def __getitem__(self, customer_id: str) -> list[dict]:
         r = self.rows.get_loc(customer_id)
-        return [{"feature": self.columns[j], "value": None if np.isnan(v) else float(v),
-                 "contribution": float(c)}
-                for j, v, c in zip(self.top[r], self.values[r], self.contributions[r], strict=True)]
+        return [{"feature": f, "value": None if np.isnan(v) else float(v), "contribution": float(c)}
+                for f, v, c in zip(self.names[r], self.values[r], self.contributions[r], strict=True)]
 
     def first(self) -> np.ndarray:
-        """The largest driver's feature name for every customer, in the features' order."""
-        return self.columns[self.top[:, 0]]
+        """The largest driver's feature name for every customer, in the rows' order."""
+        return self.names[:, 0]
 
+    def to_columns(self, family: str) -> dict[str, np.ndarray]:
+        """Columns ``<family>_driver_<j>`` (name), ``..._value`` and ``..._contribution``, a
+        row per customer: the form :mod:`serving.runtime.score_table` stores."""
+        out = {}
+        for j in range(self.names.shape[1]):
+            col = f"{family}_driver_{j + 1}"
+            out.update({col: self.names[:, j].astype(str), f"{col}_value": self.values[:, j],
+                        f"{col}_contribution": self.contributions[:, j]})
+        return out
 
-class InputDriver:
-    """:class:`TopDrivers`' interface for a simple model (recency, BG/NBD, last-period spend):
-    its one input is the driver, with no contribution to split."""
-
-    def __init__(self, inputs: pd.DataFrame):
-        self.name, self.values, self.rows = inputs.columns[0], inputs.iloc[:, 0].to_numpy(float), inputs.index
-
-    def __getitem__(self, customer_id: str) -> list[dict]:
-        v = self.values[self.rows.get_loc(customer_id)]
-        return [{"feature": self.name, "value": None if np.isnan(v) else float(v), "contribution": 0.0}]
-
-    def first(self) -> np.ndarray:
-        return np.full(len(self.rows), self.name, dtype=object)
+    @classmethod
+    def from_columns(cls, table: pd.DataFrame, family: str) -> Drivers:
+        """Inverse of :meth:`to_columns` over a table indexed by customer id."""
+        cols = [c for c in table.columns if c.startswith(f"{family}_driver_") and c[-1].isdigit()]
+        return cls(table.index, table[cols].to_numpy(object),
+                   table[[f"{c}_value" for c in cols]].to_numpy(float),
+                   table[[f"{c}_contribution" for c in cols]].to_numpy(float))
 
 
 class CustomerScorer:
@@ -352,12 +368,31 @@ class CustomerScorer:
     """
 
     def __init__(self, churn_path: Path | None, cltv_path: Path | None, orders: pd.DataFrame,
-                 events: pd.DataFrame | None = None):
+                 events: pd.DataFrame | None = None, table: pd.DataFrame | None = None):
         paths = {f: p for f, p in (("churn", churn_path), ("cltv", cltv_path)) if p is not None}
         self.meta = {f: check_model(p, f) for f, p in paths.items()}
         self.families = tuple(paths)
         self.churn_meta, self.cltv_meta = self.meta.get("churn", {}), self.meta.get("cltv", {})
         self.as_of = (orders["timestamp"].max() + pd.Timedelta(days=1)).normalize()
+        if table is not None:  # scored before, by these models on these orders (serving.runtime.score_table)
+            self.frame = table[list(FRAME_COLUMNS)]
+            self.drivers = {f: Drivers.from_columns(table, f) for f in self.families}
+        else:
+            self._score(paths, orders, events)
+        self.scores = {c: (float(p), float(v), float(r)) for c, p, v, r in zip(
+            self.frame.index, self.frame["churn_probability"], self.frame["predicted_cltv"],
+            self.frame["days_since_last_order"], strict=True)}
+        self.churn_horizon_days = int(self.churn_meta.get("horizon_days", 0))
+        self.cltv_horizon_days = int(self.cltv_meta.get("horizon_days", 0))
+
+    def to_table(self) -> pd.DataFrame:
+        """:attr:`frame` and every family's :attr:`drivers` as one table indexed by customer id,
+        what ``table`` gives back to the constructor."""
+        columns = {k: v for f in self.families for k, v in self.drivers[f].to_columns(f).items()}
+        return pd.concat([self.frame, pd.DataFrame(columns, index=self.frame.index)], axis=1)
+
+    def _score(self, paths: dict[str, Path], orders: pd.DataFrame, events: pd.DataFrame | None) -> None:
+        """Build the features and score every customer: :attr:`frame` and the drivers' inputs."""
         history = History(orders, events)
         built: dict[str, pd.DataFrame] = {}
         preds, self._driver_inputs = {}, {}
@@ -397,11 +432,6 @@ class CustomerScorer:
         self.frame["cltv_tier"] = np.select([rank <= 0.01, rank <= 0.05, rank <= 0.10],
                                             ["top 1%", "top 5%", "top 10%"], "other")
         self.frame["next_purchase_date"] = self._next_purchase(orders)
-        self.scores = {c: (float(p), float(v), float(r)) for c, p, v, r in zip(
-            self.frame.index, self.frame["churn_probability"], self.frame["predicted_cltv"],
-            self.frame["days_since_last_order"], strict=True)}
-        self.churn_horizon_days = int(self.churn_meta.get("horizon_days", 0))
-        self.cltv_horizon_days = int(self.cltv_meta.get("horizon_days", 0))
 
     def _simple(self, meta: dict, features: pd.DataFrame, orders: pd.DataFrame
                 ) -> tuple[np.ndarray, pd.DataFrame]:
@@ -468,11 +498,11 @@ class CustomerScorer:
             raise MissingFamilyError(missing, what)
 
     @functools.cached_property
-    def drivers(self) -> dict[str, TopDrivers]:
-        """:class:`TopDrivers` per family, computed on first use: LightGBM's feature
+    def drivers(self) -> dict[str, Drivers]:
+        """:class:`Drivers` per family, computed on first use: LightGBM's feature
         contributions for every customer take about 2 s, which the marketers' commands
         (segments, offers, the report) never need; the service computes them at load."""
-        return {family: TopDrivers(*inputs) if inputs[0] is not None else InputDriver(inputs[1])
+        return {family: Drivers.shap(*inputs) if inputs[0] is not None else Drivers.of_input(inputs[1])
                 for family, inputs in self._driver_inputs.items()}
 
     def _next_purchase(self, orders: pd.DataFrame) -> pd.Series:

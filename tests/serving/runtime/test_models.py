@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from features.artifacts import IncompatibleModelError, write_checksums
-from serving.runtime.models import BlendedRuntime, CustomerScorer, TopDrivers
+from serving.runtime.models import BlendedRuntime, CustomerScorer, Drivers
 
 
 def test_artifact_of_another_format_is_refused(tmp_path):
@@ -72,7 +72,7 @@ def test_top_drivers_name_each_customers_largest_contributions_with_their_values
                         lgb.Dataset(X.to_numpy(), 3 * X["a"] + X["b"]), num_boost_round=20)
     X.loc["c0", "b"] = np.nan
 
-    drivers = TopDrivers(booster, X, ["a", "b", "c"])
+    drivers = Drivers.shap(booster, X, ["a", "b", "c"])
 
     c0 = drivers["c0"]
     assert [d["feature"] for d in c0][0] == "a" and c0[0]["value"] == 2.0 and c0[0]["contribution"] > 0

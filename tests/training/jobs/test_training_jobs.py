@@ -168,6 +168,19 @@ def test_churn_is_calibrated_and_compared_with_bgnbd_and_scores_export_with_driv
     assert len(scorer.drivers["churn"]["c1"]) == 3
     assert scores.loc["c1", "churn_probability"] == pytest.approx(scorer.scores["c1"][0])
 
+    # The same command wrote the table every service worker reads instead of scoring again.
+    from serving.runtime.champions import registry_versions
+    from serving.runtime.score_table import customer_scores
+
+    assert len(list((workspace.home / "scores").glob("customers-*.parquet"))) == 1
+    read, was_read = customer_scores(workspace, {"churn": model_dir, "cltv": cltv_dir},
+                                     registry_versions(workspace.tracking_uri), small_shop)
+    assert was_read
+    pd.testing.assert_frame_equal(read.frame, scorer.frame, check_names=False, check_index_type=False)
+    for family in ("churn", "cltv"):
+        for customer in ("c1", "c2", "c7"):
+            assert read.drivers[family][customer] == scorer.drivers[family][customer]
+
 
 def test_registered_versions_carry_a_signature_and_an_input_example(workspace, small_shop):
     import mlflow.models

@@ -1,0 +1,82 @@
+"""The workspace's customer-score table: scored once per champions and data, read after."""
+
+import threading
+
+import pandas as pd
+import pytest
+
+from features.workspace import Workspace
+from serving.runtime import score_table
+from serving.runtime.score_table import customer_scores, table_path
+
+
+@pytest.fixture
+def ws(tmp_path, orders):
+    ws = Workspace(tmp_path / "ws")
+    ws.write_table("orders", orders, "fixture")
+    return ws
+
+
+def test_scores_are_computed_once_and_then_read_until_the_models_or_the_data_change(ws, orders, monkeypatch):
+    versions = {"churn": "shelfwise-churn/1", "cltv": "shelfwise-cltv/1"}
+    first, was_read = customer_scores(ws, {}, versions, orders)
+    assert not was_read and table_path(ws, versions).exists()
+    again, was_read = customer_scores(ws, {}, versions, orders)
+    assert was_read
+    pd.testing.assert_frame_equal(again.frame, first.frame, check_names=False)
+
+    assert table_path(ws, {**versions, "churn": "shelfwise-churn/2"}) != table_path(ws, versions)
+    before = table_path(ws, versions)
+    ws.write_table("orders", orders.iloc[:-1], "fixture")  # new data
+    assert table_path(ws, versions) != before
+    assert not customer_scores(ws, {}, versions, orders.iloc[:-1])[1]
+    assert table_path(ws, {}) != table_path(ws, versions)  # no models at all: a table of its own
+
+
+def test_only_the_newest_tables_are_kept(ws, orders):
+    for v in range(1, 5):
+        customer_scores(ws, {}, {"churn": f"shelfwise-churn/{v}"}, orders)
+    left = sorted((ws.home / "scores").glob("customers-*.parquet"))
+    assert len(left) == score_table.KEEP
+    assert table_path(ws, {"churn": "shelfwise-churn/4"}) in left
+
+
+def test_an_unreadable_table_is_scored_again(ws, orders):
+    versions = {"churn": "shelfwise-churn/1"}
+    path = table_path(ws, versions)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not parquet")
+    scorer, was_read = customer_scores(ws, {}, versions, orders)
+    assert not was_read and len(scorer.frame) == orders["customer_id"].nunique()
+    assert customer_scores(ws, {}, versions, orders)[1]  # and written whole this time
+
+
+def test_workers_starting_together_score_once(ws, orders, monkeypatch):
+    from serving.runtime import models
+
+    calls = []
+    real = models.CustomerScorer._score
+
+    def counted(self, *args):
+        calls.append(1)
+        real(self, *args)
+
+    monkeypatch.setattr(models.CustomerScorer, "_score", counted)
+    results = []
+    workers = [threading.Thread(target=lambda: results.append(customer_scores(ws, {}, {}, orders)[1]))
+               for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(calls) == 1 and sorted(results) == [False, True, True]
+
+
+def test_erasing_a_customer_removes_their_row_from_the_score_table(ws, orders):
+    from features.privacy import erase_from_files
+
+    customer_scores(ws, {}, {}, orders)
+    who = str(orders["customer_id"].iloc[0])
+    erase_from_files(ws.home, who)
+    table = pd.read_parquet(next((ws.home / "scores").glob("customers-*.parquet")))
+    assert who not in set(table["customer_id"]) and len(table) == orders["customer_id"].nunique() - 1
