@@ -324,7 +324,8 @@ def _run_serving(ws: Workspace, module: str, *args: str) -> int:
 
 
 def cmd_score_customers(ws: Workspace, args: argparse.Namespace) -> int:
-    return _run_serving(ws, "serving.marketing.score", *(["--out", str(args.out)] if args.out else []))
+    return _run_serving(ws, "serving.marketing.score", *(["--out", str(args.out)] if args.out else []),
+                        *(["--refresh"] if args.refresh else []))
 
 
 # Commands that are a serving module's own (its options and --help too).
@@ -436,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     customers = score.add_parser("customers", help="every customer's churn and CLTV scores, for the service "
                                  "and optionally to a file")
     customers.add_argument("--out", type=Path, default=None, help="also write them to this .csv or .parquet")
+    customers.add_argument("--refresh", action="store_true",
+                           help="score again even if the table exists (counting live events since)")
     customers.set_defaults(func=cmd_score_customers)
 
     for name, text in (("segments", "segments: list | show NAME | save NAME --filter JSON | "

@@ -28,6 +28,8 @@ COLUMNS = ("customer_id", "churn_probability", "risk_band", "predicted_cltv", "c
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="shelfwise score customers", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=None, help="also write them to this file, .csv or .parquet")
+    p.add_argument("--refresh", action="store_true",
+                   help="score again even if the table exists (counts the live events received since)")
     args = p.parse_args(argv)
     if args.out is not None and args.out.suffix.lower() not in (".csv", ".parquet"):
         print(f"error: {args.out}: write .csv or .parquet", file=sys.stderr)
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         versions = {f: a.label for f, a in artifacts.items()}
         scorer, was_read = customer_scores(ws, {f: a.path for f, a in artifacts.items()}, versions,
-                                           ws.read_table("orders"))
+                                           ws.read_table("orders"), refresh=args.refresh)
         path = table_path(ws, versions)
     print(f"{'read' if was_read else 'scored'} {len(scorer.frame):,} customers as of {scorer.as_of.date()} "
           f"-> {path} (the table the service reads)")

@@ -11,7 +11,7 @@ does not (models or data changed since) computes it and writes it for the others
 a lock meanwhile so two workers starting together score once.
 
 The table is as fresh as the data it was computed on: events the service received after it
-count from the next table (the next ``shelfwise score customers`` or the next champion).
+count from the next table (new data or champions, or ``shelfwise score customers --refresh``).
 It holds customer ids, so erasure rewrites it like every other file in the workspace.
 """
 
@@ -64,13 +64,14 @@ def _locked(folder: Path):
 
 
 def customer_scores(workspace: Workspace, paths: dict[str, Path], versions: dict[str, str],
-                    orders: pd.DataFrame) -> tuple[CustomerScorer, bool]:
+                    orders: pd.DataFrame, refresh: bool = False) -> tuple[CustomerScorer, bool]:
     """The :class:`CustomerScorer` of these champions (``paths`` and ``versions`` by family)
-    on the workspace's data: read from its table when there is one, else scored and written.
-    Returns the scorer and whether it was read."""
+    on the workspace's data: read from its table when there is one (unless ``refresh``:
+    scored again with the live events received since), else scored and written. Returns the
+    scorer and whether it was read."""
     path = table_path(workspace, versions)
     with _locked(path.parent):
-        if path.exists():
+        if path.exists() and not refresh:
             try:
                 table = pd.read_parquet(path).set_index("customer_id")
                 return CustomerScorer(paths.get("churn"), paths.get("cltv"), orders, table=table), True

@@ -80,3 +80,9 @@ def test_erasing_a_customer_removes_their_row_from_the_score_table(ws, orders):
     erase_from_files(ws.home, who)
     table = pd.read_parquet(next((ws.home / "scores").glob("customers-*.parquet")))
     assert who not in set(table["customer_id"]) and len(table) == orders["customer_id"].nunique() - 1
+
+
+def test_a_refresh_scores_again_over_the_same_table(ws, orders):
+    customer_scores(ws, {}, {}, orders)
+    assert not customer_scores(ws, {}, {}, orders, refresh=True)[1]
+    assert customer_scores(ws, {}, {}, orders)[1]
