@@ -281,6 +281,10 @@ def cmd_retrain(ws: Workspace, args: argparse.Namespace) -> int:
                  "champions within SHELFWISE_RELOAD_SECONDS (default 30)")
             for line in summary_lines(rows):
                 _say(line)
+            # The customer scores of the champions now on the data now, once, for every worker to read.
+            if _run_serving(ws, "serving.marketing.score") != 0:
+                _say("[retrain] customer scores not written (see above); the service's first worker will "
+                     "score and write them")
     except Locked as exc:
         print(f"error: {exc}; try again when it has finished", file=sys.stderr)
         return EXIT_LOCKED

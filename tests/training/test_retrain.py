@@ -82,6 +82,8 @@ def test_retrain_ingests_the_inbox_retrains_every_family_and_promotes_only_winne
         assert f"{family:<7}{metric}" in table
     assert table.count("promoted: no champion yet") == 3
     assert _aliases(home) == {("recs", "champion"): "1", ("churn", "champion"): "1", ("cltv", "champion"): "1"}
+    # The new champions' customer scores are written for the service to read.
+    assert len(list((home / "scores").glob("customers-*.parquet"))) == 1
 
     # The same file delivered again adds nothing; the retrained models equal the champions, so
     # none is promoted and the summary shows both scores.
