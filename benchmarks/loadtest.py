@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.feature_tables import machine_speed
+from benchmarks.service import free_port
 from features import schema as s
 from features.artifacts import MAPPED, load_arrays, save_arrays, write_checksums
 from features.live.sqlite_store import SQLiteLiveStore
@@ -288,9 +288,7 @@ def bare_floor(bodies: dict[str, list[str]], concurrency: int, seconds: int, rep
     home = tmp / "bare"
     home.mkdir()
     (home / "bare_service.py").write_text(_BARE_SERVICE)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "bare_service:Bare", "--host",
                              "127.0.0.1", "--port", str(port)], cwd=home, start_new_session=True,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -16,10 +17,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
-    """A port of 127.0.0.1 nothing listens on now, for a server a test or benchmark starts."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port of 127.0.0.1 nothing listens on now, for a server a test or benchmark starts.
+
+    Drawn below Linux's ephemeral range (32768-60999): a port the kernel hands out for binding
+    to 0 is also one it hands out to outgoing connections, and a client of another test took
+    one between this call and the server's start ("Address already in use")."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_000, 32_768)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("free_port: no free port of 127.0.0.1 in 20000-32767")
 
 
 def kill_tree(pid: int, sig: int) -> None:
