@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -220,11 +220,41 @@ class Workspace:
         tmp = path.with_suffix(".tmp")
         table.to_parquet(tmp, index=False)
         tmp.replace(path)  # a reader never sees half a table
+        self._record_source(name, source, len(table))
+        return path
+
+    def write_table_parts(self, name: str, parts: Iterable[pd.DataFrame], source: str) -> tuple[Path, int]:
+        """:meth:`write_table` for a table made a part at a time (each a Parquet row group), so
+        that the whole table is never in memory. Returns the path and the rows written."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        forgotten = self.forgotten_ids()
+        path = self.table_path(name)
+        tmp = path.with_suffix(".tmp")
+        rows, writer = 0, None
+        try:
+            for part in parts:
+                arrow = pa.Table.from_pandas(drop_forgotten(part, forgotten, canonical=True)[0],
+                                             preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, arrow.schema)
+                writer.write_table(arrow.cast(writer.schema))
+                rows += arrow.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise ValueError(f"write_table_parts: no parts to write to table '{name}'")
+        tmp.replace(path)  # a reader never sees half a table
+        self._record_source(name, source, rows)
+        return path, rows
+
+    def _record_source(self, name: str, source: str, rows: int) -> None:
         manifest = self.table_sources()
-        manifest[name] = {"source": source, "rows": len(table),
+        manifest[name] = {"source": source, "rows": rows,
                           "written": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         (self.tables / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        return path
 
     def table_sources(self) -> dict[str, dict]:
         """What each table was last written from (see :meth:`write_table`)."""

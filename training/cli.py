@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from features.sources.ingest import (
     read_import,
     store_import,
 )
-from features.sources.simulate import SimulationParams, funnel, simulate_events
+from features.sources.simulate import SimulationParams, funnel_counts, funnel_rates, simulate_event_parts
 from features.version import code_version
 from features.workspace import Settings, Workspace
 from training import progress
@@ -78,10 +79,16 @@ def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
 def _simulate(ws: Workspace, seed: int) -> None:
     t0 = time.perf_counter()
     orders = ws.read_table("orders")
-    events = simulate_events(orders, SimulationParams(seed=seed))
-    ws.write_table("events", events, f"simulated around the orders table (seed {seed})")
-    rates = funnel(events, orders)
-    _say(f"simulated {len(events):,} browsing events (marked simulated) in {rates['sessions']:,} sessions, "
+    counts = Counter()
+
+    def parts():  # a part at a time: a large shop's events do not fit in memory at once
+        for part in simulate_event_parts(orders, SimulationParams(seed=seed)):
+            counts.update(funnel_counts(part))
+            yield part
+
+    path, rows = ws.write_table_parts("events", parts(), f"simulated around the orders table (seed {seed})")
+    rates = funnel_rates(counts, orders)
+    _say(f"simulated {rows:,} browsing events (marked simulated) in {rates['sessions']:,} sessions, "
          f"{rates['anonymous_session_share']:.0%} anonymous -> {ws.table_path('events')} "
          f"({time.perf_counter() - t0:.1f}s)")
     _say(f"funnel: {rates['views_per_order_line']:.2f} views per order line bought, view->cart "

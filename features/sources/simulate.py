@@ -29,6 +29,8 @@ shop's few-percent conversion. No real event log calibrated them.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -60,7 +62,35 @@ class SimulationParams:
     anonymous_cart_rate: float = 0.05
 
 
-def simulate_events(orders: pd.DataFrame, params: SimulationParams | None = None) -> pd.DataFrame:
+# Sales lines simulated at once: a part's events take about 1 GB per million lines to build.
+PART_LINES = 2_000_000
+
+
+def simulate_event_parts(orders: pd.DataFrame, params: SimulationParams | None = None,
+                         part_lines: int = PART_LINES) -> Iterator[pd.DataFrame]:
+    """:func:`simulate_events` for a shop of any size, a part at a time.
+
+    Up to ``part_lines`` sales lines, one part: exactly :func:`simulate_events`. Beyond, one
+    part per group of customers holding about ``part_lines`` lines between them (customers
+    in id order), each simulated on its own with its own random stream (seeded by the seed
+    and the part's number) and its own ids; each part is sorted by time, the parts follow
+    each other. Popularity and anonymous visitors are each part's, so a part is a smaller
+    shop over the same time range.
+    """
+    p = params or SimulationParams()
+    buyers = orders.loc[~orders[s.IS_RETURN], s.CUSTOMER_ID]
+    if len(buyers) <= part_lines:
+        yield simulate_events(orders, p)
+        return
+    lines = buyers.value_counts().sort_index()
+    part_of = pd.Series((np.cumsum(lines.to_numpy()) - 1) // part_lines, index=lines.index)
+    row_part = orders[s.CUSTOMER_ID].map(part_of).to_numpy()
+    for part in range(int(part_of.max()) + 1):
+        yield simulate_events(orders[row_part == part], p, part=part)
+
+
+def simulate_events(orders: pd.DataFrame, params: SimulationParams | None = None,
+                    part: int | None = None) -> pd.DataFrame:
     """Simulate view / add_to_cart / remove_from_cart events around ``orders``.
 
     Parameters
@@ -68,6 +98,9 @@ def simulate_events(orders: pd.DataFrame, params: SimulationParams | None = None
     orders : DataFrame
         Canonical ``orders`` table; returns are ignored.
     params : SimulationParams, optional
+    part : int, optional
+        Which part of a larger shop these orders are (:func:`simulate_event_parts`): it seeds
+        the random stream with the seed and names the events and sessions.
 
     Returns
     -------
@@ -76,7 +109,8 @@ def simulate_events(orders: pd.DataFrame, params: SimulationParams | None = None
         The same orders and params give the same events.
     """
     p = params or SimulationParams()
-    rng = np.random.default_rng(p.seed)
+    rng = np.random.default_rng(p.seed if part is None else [p.seed, part])
+    prefix = f"sim{p.seed}-" if part is None else f"sim{p.seed}-{part}-"
     sales = orders[~orders[s.IS_RETURN]]
     if sales.empty:
         raise ValueError("simulate_events: no sales to simulate browsing around")
@@ -156,9 +190,9 @@ def simulate_events(orders: pd.DataFrame, params: SimulationParams | None = None
     session = pa.array(ev["session"].to_numpy())
     events = pd.DataFrame({
         s.EVENT_ID: _text(pc.binary_join_element_wise(
-            f"sim{p.seed}-", pc.cast(pa.array(np.arange(len(ev))), pa.string()), "")),
+            prefix, pc.cast(pa.array(np.arange(len(ev))), pa.string()), "")),
         s.USER_ID: _text(pa.array(session_user.astype(str)).take(session)),
-        s.SESSION_ID: _text(pa.array(np.char.add(f"sim{p.seed}-", session_name)).take(session)),
+        s.SESSION_ID: _text(pa.array(np.char.add(prefix, session_name)).take(session)),
         s.ITEM_ID: _text(pa.array(item_ids).take(pa.array(ev["item"].to_numpy()))),
         s.EVENT_TYPE: _text(pa.array(["view", "add_to_cart", "remove_from_cart"]).take(
             pa.array(ev["kind"].to_numpy()))),
@@ -201,15 +235,27 @@ def _session_events(rng: np.random.Generator, session: np.ndarray, item: np.ndar
 
 def funnel(events: pd.DataFrame, orders: pd.DataFrame) -> dict[str, float]:
     """Funnel rates of an event log next to the orders it accompanies."""
-    counts = events[s.EVENT_TYPE].value_counts()
+    return funnel_rates(funnel_counts(events), orders)
+
+
+def funnel_counts(events: pd.DataFrame) -> Counter:
+    """What :func:`funnel_rates` needs of an event log; parts' counts add up (their sessions
+    are their own)."""
+    kinds = events[s.EVENT_TYPE].value_counts()
+    return Counter({"events": len(events), "sessions": events[s.SESSION_ID].nunique(),
+                    "anonymous_sessions": events.loc[events[s.USER_ID] == "", s.SESSION_ID].nunique(),
+                    **{k: int(kinds.get(k, 0)) for k in ("view", "add_to_cart", "remove_from_cart")}})
+
+
+def funnel_rates(counts: Counter, orders: pd.DataFrame) -> dict[str, float]:
+    """Funnel rates from :func:`funnel_counts` next to the orders the events accompany."""
     sales_lines = int((~orders[s.IS_RETURN]).sum())
-    views, carts = int(counts.get("view", 0)), int(counts.get("add_to_cart", 0))
-    sessions = events[s.SESSION_ID].nunique()
-    anonymous = events.loc[events[s.USER_ID] == "", s.SESSION_ID].nunique()
+    views, carts, sessions = counts["view"], counts["add_to_cart"], counts["sessions"]
     return {
-        "events": len(events), "sessions": sessions, "anonymous_session_share": anonymous / max(sessions, 1),
+        "events": counts["events"], "sessions": sessions,
+        "anonymous_session_share": counts["anonymous_sessions"] / max(sessions, 1),
         "views_per_order_line": views / max(sales_lines, 1),
         "view_to_cart": carts / max(views, 1),
         "cart_to_purchase": sales_lines / max(carts, 1),
-        "cart_removal_rate": int(counts.get("remove_from_cart", 0)) / max(carts, 1),
+        "cart_removal_rate": counts["remove_from_cart"] / max(carts, 1),
     }

@@ -45,3 +45,29 @@ def test_funnel_has_anonymous_sessions_and_browsing_that_does_not_convert(small_
     assert rates["views_per_order_line"] > 2
     assert 0 < rates["view_to_cart"] < 0.6
     assert 0.5 < rates["cart_to_purchase"] < 1
+
+
+def test_a_large_shop_is_simulated_a_group_of_customers_at_a_time(small_shop):
+    from features.sources.simulate import funnel_counts, funnel_rates, simulate_event_parts
+
+    whole = list(simulate_event_parts(small_shop, SimulationParams(seed=3)))
+    assert len(whole) == 1  # a small shop: one part, the very events of simulate_events
+    pd.testing.assert_frame_equal(whole[0], simulate_events(small_shop, SimulationParams(seed=3)))
+
+    sales_lines = int((~small_shop[s.IS_RETURN]).sum())
+    parts = list(simulate_event_parts(small_shop, SimulationParams(seed=3), part_lines=sales_lines // 3))
+    assert len(parts) in (3, 4)
+    users = [set(p.loc[p[s.USER_ID] != "", s.USER_ID]) for p in parts]
+    assert all(not a & b for i, a in enumerate(users) for b in users[i + 1:])  # a customer in one part
+    assert set().union(*users) == set(small_shop[s.CUSTOMER_ID])
+    events = pd.concat(parts, ignore_index=True)
+    assert events[s.EVENT_ID].is_unique and events[s.SESSION_ID].nunique() == sum(
+        p[s.SESSION_ID].nunique() for p in parts)
+    s.EVENTS.validate(events, "test")
+    for p in parts:
+        assert p[s.TIMESTAMP].is_monotonic_increasing
+    pd.testing.assert_frame_equal(parts[1], list(simulate_event_parts(
+        small_shop, SimulationParams(seed=3), part_lines=sales_lines // 3))[1])  # seeded per part
+    # The funnel of the parts is the funnel of their events together.
+    total = sum((funnel_counts(p) for p in parts), start=funnel_counts(parts[0].iloc[:0]))
+    assert funnel_rates(total, small_shop) == funnel(events, small_shop)
