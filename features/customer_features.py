@@ -80,6 +80,11 @@ def get_feature_set(name: str) -> FeatureSet:
         raise KeyError(f"unknown feature set {name!r}; this code builds {sorted(FEATURE_SETS)}") from None
 
 
+# The events' columns feature building and training read (History, item features, interactions,
+# and whether the log was simulated).
+EVENT_COLUMNS = [s.USER_ID, s.SESSION_ID, s.ITEM_ID, s.EVENT_TYPE, s.TIMESTAMP, s.SIMULATED]
+
+
 class History:
     """Orders and events prepared once for feature building at many cutoffs.
 

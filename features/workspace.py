@@ -23,6 +23,7 @@ import pandas as pd
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from features import schema as s
 from features.live.sqlite_store import SQLiteLiveStore
 from features.live.store import LiveStore
 from features.privacy import drop_forgotten
@@ -132,12 +133,24 @@ class Workspace:
         store = self.existing_live_store()
         return store.forgotten_ids() if store is not None else set()
 
-    def read_events(self) -> pd.DataFrame | None:
+    def read_events(self, columns: list[str] | None = None) -> pd.DataFrame | None:
         """Imported or simulated events plus the events the service received since
-        (:mod:`features.live`); ``None`` when there are neither."""
-        imported = self.read_table_if_present("events")
+        (:mod:`features.live`); ``None`` when there are neither. With ``columns``, only those
+        (a large shop's log is read in a fraction of the memory)."""
         store = self.existing_live_store()
         live = store.events_frame() if store is not None else None
+        if columns is not None:
+            dedupe = live is not None and not live.empty  # live events are told apart by their ids
+            keep = list(dict.fromkeys([*columns, s.EVENT_ID] if dedupe else columns))
+            imported = self.read_table_if_present("events", keep)
+            if live is not None:
+                live = live[keep]
+            events = self._with_live(imported, live)
+            return events[list(columns)] if events is not None else None
+        return self._with_live(self.read_table_if_present("events"), live)
+
+    @staticmethod
+    def _with_live(imported: pd.DataFrame | None, live: pd.DataFrame | None) -> pd.DataFrame | None:
         if live is None or live.empty:
             return imported
         if imported is None:
@@ -192,7 +205,7 @@ class Workspace:
     def table_path(self, name: str) -> Path:
         return self.tables / f"{name}.parquet"
 
-    def read_table(self, name: str) -> pd.DataFrame:
+    def read_table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """Read a canonical table, with a hint when nothing was ingested yet.
 
         Rows of forgotten customers are left out even before their erasure has rewritten the
@@ -203,12 +216,13 @@ class Workspace:
             raise FileNotFoundError(
                 f"no '{name}' table in workspace {self.home}; run `shelfwise ingest` first"
             )
-        return drop_forgotten(pd.read_parquet(path), self.forgotten_ids(), canonical=True)[0]
+        return drop_forgotten(pd.read_parquet(path, columns=columns), self.forgotten_ids(), canonical=True)[0]
 
-    def read_table_if_present(self, name: str) -> pd.DataFrame | None:
+    def read_table_if_present(self, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:
         """A canonical table (as :meth:`read_table`), or ``None`` when it was never ingested
         (events are optional)."""
-        return self.read_table(name) if (self.home / "tables" / f"{name}.parquet").exists() else None
+        return (self.read_table(name, columns) if (self.home / "tables" / f"{name}.parquet").exists()
+                else None)
 
     def write_table(self, name: str, table: pd.DataFrame, source: str) -> Path:
         """Replace table ``name`` and record where it came from (re-imports are idempotent).

@@ -23,6 +23,7 @@ import pandas as pd
 from features import schema as s
 from features.customer_features import (
     DEFAULT_FEATURE_SET,
+    EVENT_COLUMNS,
     FEATURE_SETS,
     History,
     build_customer_features,
@@ -108,7 +109,7 @@ def cmd_events_simulate(ws: Workspace, args: argparse.Namespace) -> int:
 def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     orders = ws.read_table("orders")
-    events = ws.read_events()
+    events = ws.read_events(EVENT_COLUMNS)
     items = catalogue_as_of(ws.read_table_if_present("items"), orders, args.as_of,
                             derived_from_orders=is_derived(ws, "items"))
     fs = get_feature_set(args.feature_set)
@@ -183,7 +184,7 @@ def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
                 result = train_recs(ws, orders, ws.read_table("items"), args.as_of, log=_say)
             else:
                 result = train_customer_model(ws, orders, family, args.as_of, args.horizon_days,
-                                              log=_say, events=ws.read_events())
+                                              log=_say, events=ws.read_events(EVENT_COLUMNS))
         except CannotTrain as exc:
             _say(f"[{family}] not trained: {exc}")
             rows.append((family, "skipped", f"{exc.why}; try {exc.hint}"))
@@ -259,8 +260,8 @@ def cmd_retrain(ws: Workspace, args: argparse.Namespace) -> int:
                     results.append(
                         train_recs(ws, orders, ws.read_table("items"), None, log=_say, promote=False)
                         if family == "recs" else
-                        train_customer_model(ws, orders, family, None, log=_say, events=ws.read_events(),
-                                             promote=False))
+                        train_customer_model(ws, orders, family, None, log=_say,
+                                             events=ws.read_events(EVENT_COLUMNS), promote=False))
                 except CannotTrain as exc:  # the data does not allow it yet: the others still train
                     _say(f"[retrain] {family} not trained: {exc}")
                     continue

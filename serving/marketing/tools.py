@@ -28,6 +28,7 @@ from serving.marketing.segments import CustomerBase, SavedSegments, SegmentError
 from serving.marketing.spreadsheet import defuse_formulas
 from serving.runtime.models import BlendedRuntime, CustomerScorer
 from serving.runtime.registry import MissingFamilyError, NoChampionError, download_champions
+from serving.runtime.score_table import customer_scores
 
 
 @dataclass
@@ -141,9 +142,9 @@ def load(workspace: Workspace, tmp: Path, offers_file: Path | None = None) -> Ma
     artifacts = download_champions(workspace.tracking_uri, tmp, at_least_one=True)
     orders = workspace.read_table("orders")
     path = {f: a.path for f, a in artifacts.items()}
-    scorer = CustomerScorer(path.get("churn"), path.get("cltv"), orders, workspace.read_events())
-    recs = BlendedRuntime(path["recs"]) if "recs" in path else None
     versions = {f: a.label for f, a in artifacts.items()}
+    scorer, _ = customer_scores(workspace, path, versions, orders)  # the service's table, or written for it
+    recs = BlendedRuntime(path["recs"]) if "recs" in path else None
     items = workspace.read_table_if_present("items")
     return Marketing.build(workspace, scorer, recs, versions, orders, items, offers_file)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.customer_features import EVENT_COLUMNS
 from features.workspace import Workspace
 from serving.runtime.models import CustomerScorer
 
@@ -77,7 +78,8 @@ def customer_scores(workspace: Workspace, paths: dict[str, Path], versions: dict
                 return CustomerScorer(paths.get("churn"), paths.get("cltv"), orders, table=table), True
             except (OSError, ValueError, KeyError) as exc:  # unreadable or of another layout: score anew
                 log.warning("customer scores %s could not be read (%s); scoring again", path, exc)
-        scorer = CustomerScorer(paths.get("churn"), paths.get("cltv"), orders, workspace.read_events())
+        events = workspace.read_events(EVENT_COLUMNS)
+        scorer = CustomerScorer(paths.get("churn"), paths.get("cltv"), orders, events)
         write(scorer, path)
         return scorer, False
 
