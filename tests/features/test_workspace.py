@@ -19,3 +19,24 @@ def test_a_table_written_a_part_at_a_time_reads_back_whole_without_forgotten_cus
     with pytest.raises(ValueError, match="no parts"):
         ws.write_table_parts("events", iter([]), "nothing")
     assert len(pd.read_parquet(path)) == 2  # the table before stays
+
+
+def test_features_from_events_read_as_codes_are_the_features_from_their_strings(tmp_path, small_shop):
+    from features.customer_features import EVENT_COLUMNS, History, build_customer_features
+    from features.interactions import InteractionWeights, build_interactions
+    from features.item_features import build_item_features
+    from features.sources.simulate import simulate_events
+
+    ws = Workspace(tmp_path)
+    ws.write_table("events", simulate_events(small_shop), "simulated")
+    coded, plain = ws.read_events(EVENT_COLUMNS), ws.read_table("events")[EVENT_COLUMNS]
+    assert isinstance(coded["session_id"].dtype, pd.CategoricalDtype)
+    orders = small_shop.assign(timestamp=small_shop["timestamp"].astype(plain["timestamp"].dtype))
+    as_of = pd.Timestamp("2011-03-01")
+
+    pd.testing.assert_frame_equal(build_customer_features(History(orders, coded), as_of),
+                                  build_customer_features(History(orders, plain), as_of))
+    pd.testing.assert_frame_equal(build_item_features(orders, as_of, None, coded),
+                                  build_item_features(orders, as_of, None, plain))
+    (m1, u1, i1), (m2, u2, i2) = (build_interactions(orders, as_of, e, InteractionWeights()) for e in (coded, plain))
+    assert (m1 != m2).nnz == 0 and list(u1.ids) == list(u2.ids) and list(i1.ids) == list(i2.ids)

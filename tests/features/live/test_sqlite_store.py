@@ -178,3 +178,21 @@ def test_a_forgotten_customers_events_leave_no_bytes_in_the_sqlite_files(tmp_pat
     # The id stays on the forgotten list; what they did is gone from the database and its log.
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("live.sqlite*"))
     assert b"sess-to-erase" not in raw and b"evt-forgotten" not in raw and b"kept" in raw
+
+
+def test_feature_builders_read_events_as_codes_with_live_ids_kept(tmp_path):
+    from features.customer_features import EVENT_COLUMNS
+    from features.workspace import Workspace
+
+    ws = Workspace(tmp_path)
+    store = ws.live_store()
+    store.append_events([_event("e1"), _event("e2", item="i2")])
+    ws.write_table("events", store.events_frame(), "imported by a training run")
+    store.append_events([_event("e3", item="i3", user="u9"), _event("e1")])  # e1 again: counted once
+
+    events = ws.read_events(EVENT_COLUMNS)
+
+    assert list(events.columns) == EVENT_COLUMNS
+    assert isinstance(events[s.ITEM_ID].dtype, pd.CategoricalDtype)
+    assert events[s.ITEM_ID].astype(str).tolist() == ["i1", "i2", "i3"]  # a new live item, not NaN
+    assert events[s.USER_ID].astype(str).tolist()[-1] == "u9"
