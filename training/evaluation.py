@@ -45,14 +45,23 @@ class TestWindow:
     truth: dict[str, dict[str, set[str]]]  # task -> customer -> items
     group: dict[str, str]  # customer -> light | heavy
     new_truth: dict[str, set[str]]  # customers first seen in the window -> items
+    sampled_from: int = 0  # known customers who bought in the window (more than users when sampled)
 
 
 def heldout_window(orders: pd.DataFrame, users: IdIndex, as_of: pd.Timestamp,
-                end: pd.Timestamp | None = None) -> TestWindow:
-    """The test set of purchases in ``[as_of, end)`` (to the end of the data by default)."""
+                   end: pd.Timestamp | None = None, max_customers: int | None = None) -> TestWindow:
+    """The test set of purchases in ``[as_of, end)`` (to the end of the data by default).
+
+    With ``max_customers``, a window with more known customers keeps a seeded sample of that
+    many (every model is then measured on the same sample; at 50,000 customers the standard
+    error of an NDCG@10 is about 0.001)."""
     window = purchases_in_window(orders, as_of, end)
-    before = purchases_in_window(orders, orders[s.TIMESTAMP].min(), as_of)
     known = sorted(c for c in window if c in users)
+    if max_customers is not None and len(known) > max_customers:
+        known = sorted(np.random.default_rng(0).choice(np.asarray(known, dtype=object), max_customers,
+                                                       replace=False).tolist())
+        orders = orders[orders[s.CUSTOMER_ID].isin(set(known))]
+    before = purchases_in_window(orders, orders[s.TIMESTAMP].min(), as_of)
     discovery = {c: window[c] - before.get(c, set()) for c in known}
     past = orders[(orders[s.TIMESTAMP] < as_of) & ~orders[s.IS_RETURN]]
     n_orders = past.groupby(s.CUSTOMER_ID)[s.ORDER_ID].nunique()
@@ -63,6 +72,7 @@ def heldout_window(orders: pd.DataFrame, users: IdIndex, as_of: pd.Timestamp,
                "buy_again": {c: window[c] & before[c] for c in known if window[c] & before.get(c, set())}},
         group={c: "heavy" if n_orders.get(c, 0) >= HEAVY_FROM_ORDERS else "light" for c in known},
         new_truth={c: v for c, v in window.items() if c not in users},
+        sampled_from=len([c for c in window if c in users]),
     )
 
 

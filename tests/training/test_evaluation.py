@@ -87,3 +87,20 @@ def test_baskets_query_one_item_and_score_the_rest_of_the_order():
     assert seen == [[0], [0]]  # the single-item order is skipped
     assert m["basket_orders"] == 2 and m["basket_hit_rate_at_2"] == 1.0
     assert m["basket_ndcg_at_2"] == pytest.approx((1.0 + 1.0) / 2)  # both truths fully ranked first
+
+
+def test_a_window_with_more_customers_than_the_limit_is_measured_on_a_seeded_sample():
+    from tests.conftest import make_orders
+
+    orders = make_orders([(f"o{c}{k}", c, item, 1, 1.0, day) for c in "ABCD"
+                          for k, (item, day) in enumerate([("x", "2011-01-10"), ("y", "2011-02-10"),
+                                                           ("x", "2011-03-10"), (f"new-{c}", "2011-03-20")])])
+    users = IdIndex(list("ABCD"))
+    whole = heldout_window(orders, users, AS_OF)
+    sample = heldout_window(orders, users, AS_OF, max_customers=2)
+    assert len(whole.users) == 4 and len(sample.users) == 2 and sample.sampled_from == 4
+    for c in sample.users:  # a sampled customer's truth and group are the whole window's
+        for task in ("all", "discovery", "buy_again"):
+            assert sample.truth[task][c] == whole.truth[task][c]
+        assert sample.group[c] == whole.group[c]
+    assert heldout_window(orders, users, AS_OF, max_customers=2).users == sample.users  # seeded

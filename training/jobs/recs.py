@@ -66,6 +66,8 @@ BASELINES: dict[str, Callable[[], Recommender]] = {
     "ease": EASERecommender,
 }
 EASE_L2_GRID = (100.0, 300.0, 1000.0)
+# Validation and test windows are measured on at most this many customers (a seeded sample).
+MAX_EVAL_CUSTOMERS = 50_000
 
 
 def _tune_ease(cache: FitCache, as_of: pd.Timestamp, params: RankerParams,
@@ -76,7 +78,7 @@ def _tune_ease(cache: FitCache, as_of: pd.Timestamp, params: RankerParams,
     history = cache.history(start)
     cache.prefetch_ease(start, EASE_L2_GRID)
     # While those fit: the window and the histories the ranker's fit will ask for next.
-    val = heldout_window(cache.orders, history.users, start, as_of)
+    val = heldout_window(cache.orders, history.users, start, as_of, MAX_EVAL_CUSTOMERS)
     for c in cache.with_history([*cutoffs[:-1], as_of]):
         cache.history(c)
     trials = []
@@ -136,7 +138,7 @@ def choose_served(cache: FitCache, model: BlendedRecommender, as_of: pd.Timestam
     """
     start = model.cutoffs_[-1]
     history = cache.history(start)
-    val = heldout_window(cache.orders, history.users, start, as_of)
+    val = heldout_window(cache.orders, history.users, start, as_of, MAX_EVAL_CUSTOMERS)
     candidates = {"blended": one_pass(model.at_validation(cache).recommend_tasks)}
     for name in SERVABLE:
         est = _baseline(name, history, cache.ease(start, model.params.ease_l2), model.params.ease_l2)
@@ -249,7 +251,8 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     val_start = params.window_cutoffs(as_of)[-1]
     window = (f"train < {as_of.date()}, validation {val_start.date()}..{as_of.date()}, "
               f"test {as_of.date()}..{end.date()} (exclusive)")
-    test = heldout_window(orders, history.users, as_of) if end > as_of else None
+    test = heldout_window(orders, history.users, as_of, max_customers=MAX_EVAL_CUSTOMERS) if end > as_of \
+        else None
     table: dict[str, dict[str, float]] = {}
     notes = []
     popularity = PopularityRecommender().fit(history.orders)
@@ -287,8 +290,10 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
         new = evaluate_new_customers(list(history.items.ids[popularity.order_[:10]]), test)
         for row in table.values():
             row.update(new)
+        sampled = test.sampled_from > len(test.users)
+        sample = f", a seeded sample of the {test.sampled_from:,}" if sampled else ""
         notes.append(f"test customers: {len(test.users):,} seen before {as_of.date()} who bought in the "
-                     f"test window ({len(test.truth['discovery']):,} bought something new; "
+                     f"test window{sample} ({len(test.truth['discovery']):,} bought something new; "
                      f"{len(test.new_truth):,} new customers get popular items)")
     else:
         notes.append("no purchases after as_of: model registered without test metrics")
