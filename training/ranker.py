@@ -143,8 +143,8 @@ class FitCache:
         self.orders = orders
         self.dense_items, self.neighbours = dense_items, neighbours
         self._histories: dict[pd.Timestamp, PurchaseHistory] = {}
-        self._weights: dict[tuple[pd.Timestamp, float], Future[np.ndarray]] = {}
-        self._season: dict[tuple, Future[np.ndarray | None]] = {}
+        self._weights: dict[tuple[pd.Timestamp, float], Future[ItemWeights]] = {}
+        self._season: dict[tuple, Future[ItemWeights | None]] = {}
 
     def history(self, cutoff: pd.Timestamp) -> PurchaseHistory:
         if cutoff not in self._histories:
@@ -170,7 +170,7 @@ class FitCache:
 
     def release_ease(self, cutoff: pd.Timestamp, keep: Iterable[float] = ()) -> None:
         """Forget the EASE weights as of ``cutoff`` except those of the L2s in ``keep``: each is
-        items x items matrix, and holding every cutoff's made the fit's peak memory grow with
+        an items x items matrix, and holding every cutoff's made the fit's peak memory grow with
         the number of windows."""
         for key in [k for k in self._weights if k[0] == cutoff and k[1] not in set(keep)]:
             del self._weights[key]
