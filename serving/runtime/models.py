@@ -348,7 +348,10 @@ class Drivers:
     def from_columns(cls, table: pd.DataFrame, family: str) -> Drivers:
         """Inverse of :meth:`to_columns` over a table indexed by customer id."""
         cols = [c for c in table.columns if c.startswith(f"{family}_driver_") and c[-1].isdigit()]
-        return cls(table.index, table[cols].to_numpy(object),
+        # One string object per feature name, shared by every customer, not one per cell.
+        coded = [pd.Categorical(table[c]) for c in cols]
+        names = np.column_stack([c.categories.to_numpy(object)[c.codes] for c in coded])
+        return cls(table.index, names,
                    table[[f"{c}_value" for c in cols]].to_numpy(float),
                    table[[f"{c}_contribution" for c in cols]].to_numpy(float))
 
