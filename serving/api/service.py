@@ -436,7 +436,7 @@ class Shelfwise:
             ready=True, state="degraded" if self.champions.degraded else "ok",
             workspace=str(self.workspace.home) if admin else None, models=models.versions,
             families=models.families(),
-            customers_scored=len(models.customers.scores),
+            customers_scored=len(models.customers.frame),
             features_as_of=models.customers.as_of.date().isoformat(),
             registry=registry, last_registry_check=self.champions.last_check)
 

@@ -382,9 +382,10 @@ class CustomerScorer:
             self.drivers = {f: Drivers.from_columns(table, f) for f in self.families}
         else:
             self._score(paths, orders, events)
-        self.scores = {c: (float(p), float(v), float(r)) for c, p, v, r in zip(
-            self.frame.index, self.frame["churn_probability"], self.frame["predicted_cltv"],
-            self.frame["days_since_last_order"], strict=True)}
+        # The three numbers of score(), by the frame's row (a dict of tuples per customer held far
+        # more, in every worker).
+        self._scores = self.frame[["churn_probability", "predicted_cltv",
+                                   "days_since_last_order"]].to_numpy(float)
         self.churn_horizon_days = int(self.churn_meta.get("horizon_days", 0))
         self.cltv_horizon_days = int(self.cltv_meta.get("horizon_days", 0))
 
@@ -528,4 +529,8 @@ class CustomerScorer:
 
     def score(self, customer_id: str) -> tuple[float, float, float] | None:
         """(churn probability, predicted net revenue, days since last order), or ``None``."""
-        return self.scores.get(customer_id)
+        try:
+            row = self.frame.index.get_loc(customer_id)
+        except KeyError:
+            return None
+        return tuple(float(v) for v in self._scores[row])

@@ -166,7 +166,7 @@ def test_churn_is_calibrated_and_compared_with_bgnbd_and_scores_export_with_driv
     cltv_dir = next((workspace.home / "mlflow" / "artifacts" / "cltv").glob("*/artifacts/model"))
     scorer = CustomerScorer(model_dir, cltv_dir, small_shop)
     assert len(scorer.drivers["churn"]["c1"]) == 3
-    assert scores.loc["c1", "churn_probability"] == pytest.approx(scorer.scores["c1"][0])
+    assert scores.loc["c1", "churn_probability"] == pytest.approx(scorer.score("c1")[0])
 
     # The same command wrote the table every service worker reads instead of scoring again.
     from serving.runtime.champions import registry_versions
