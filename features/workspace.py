@@ -168,7 +168,7 @@ class Workspace:
         for col, dtype in imported.dtypes.items():
             if isinstance(dtype, pd.CategoricalDtype):  # live values join the codes, none lost to NaN
                 values = live[col].astype(str)
-                new = pd.Index(values.unique()).difference(dtype.categories)
+                new = pd.Index(values.dropna().unique()).difference(dtype.categories)  # missing stays missing
                 imported[col] = imported[col].cat.add_categories(new) if len(new) else imported[col]
                 live = live.assign(**{col: pd.Categorical(values, categories=imported[col].cat.categories)})
         return pd.concat([imported, live.astype(imported.dtypes.to_dict())], ignore_index=True)

@@ -188,11 +188,13 @@ def test_feature_builders_read_events_as_codes_with_live_ids_kept(tmp_path):
     store = ws.live_store()
     store.append_events([_event("e1"), _event("e2", item="i2")])
     ws.write_table("events", store.events_frame(), "imported by a training run")
-    store.append_events([_event("e3", item="i3", user="u9"), _event("e1")])  # e1 again: counted once
+    store.append_events([_event("e3", item="i3", user="u9"), _event("e1"),  # e1 again: counted once
+                         _event("e4", item="i3", user=None, session="s-anonymous")])
 
     events = ws.read_events(EVENT_COLUMNS)
 
     assert list(events.columns) == EVENT_COLUMNS
     assert isinstance(events[s.ITEM_ID].dtype, pd.CategoricalDtype)
-    assert events[s.ITEM_ID].astype(str).tolist() == ["i1", "i2", "i3"]  # a new live item, not NaN
-    assert events[s.USER_ID].astype(str).tolist()[-1] == "u9"
+    assert events[s.ITEM_ID].astype(str).tolist() == ["i1", "i2", "i3", "i3"]  # a new live item, not NaN
+    assert events[s.USER_ID].tolist()[2] == "u9"
+    assert pd.isna(events[s.USER_ID].tolist()[3]) and pd.isna(ws.read_events()[s.USER_ID].tolist()[3])
