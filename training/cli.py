@@ -126,7 +126,10 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     item_feats.reset_index().to_parquet(out / "items.parquet", index=False)
     matrix, users, item_index = build_interactions(orders, args.as_of, events, InteractionWeights())
     coo = matrix.tocoo()
-    pd.DataFrame({s.USER_ID: users.ids_of(coo.row), s.ITEM_ID: item_index.ids_of(coo.col),
+    # Ids as codes into each id list (Parquet's dictionary encoding), not a string per non-zero
+    # entry: tens of millions of them at a million customers.
+    pd.DataFrame({s.USER_ID: pd.Categorical.from_codes(coo.row, users.ids),
+                  s.ITEM_ID: pd.Categorical.from_codes(coo.col, item_index.ids),
                   "weight": coo.data}).to_parquet(out / "interactions.parquet", index=False)
     _say(f"[features] as of {args.as_of.date()}: {len(customers):,} customers x {customers.shape[1]} "
          f"features, {len(item_feats):,} items x {item_feats.shape[1]} features, interactions "

@@ -215,6 +215,9 @@ def test_features_as_of_a_date_are_the_same_without_any_data_after_it(shop_expor
         full = pd.read_parquet(built / name)
         cut = pd.read_parquet(truncated / "features" / "customer_v2" / f"as_of={as_of}" / name)
         pd.testing.assert_frame_equal(full, cut, obj=name)
+    interactions = pd.read_parquet(built / "interactions.parquet")
+    assert set(interactions["user_id"].astype(str)) <= set(export["Customer"].astype(str))
+    assert (interactions["weight"] > 0).all()
 
 
 def test_version_prints_the_package_version_and_the_checkout_commit(capsys):
