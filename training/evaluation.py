@@ -57,7 +57,8 @@ def heldout_window(orders: pd.DataFrame, users: IdIndex, as_of: pd.Timestamp,
     error of an NDCG@10 is about 0.001)."""
     window = purchases_in_window(orders, as_of, end)
     known = sorted(c for c in window if c in users)
-    if max_customers is not None and len(known) > max_customers:
+    n_known = len(known)
+    if max_customers is not None and n_known > max_customers:
         known = sorted(np.random.default_rng(0).choice(np.asarray(known, dtype=object), max_customers,
                                                        replace=False).tolist())
         orders = orders[orders[s.CUSTOMER_ID].isin(set(known))]
@@ -72,7 +73,7 @@ def heldout_window(orders: pd.DataFrame, users: IdIndex, as_of: pd.Timestamp,
                "buy_again": {c: window[c] & before[c] for c in known if window[c] & before.get(c, set())}},
         group={c: "heavy" if n_orders.get(c, 0) >= HEAVY_FROM_ORDERS else "light" for c in known},
         new_truth={c: v for c, v in window.items() if c not in users},
-        sampled_from=len([c for c in window if c in users]),
+        sampled_from=n_known,
     )
 
 

@@ -43,6 +43,7 @@ from features.purchase_history import (
     season_transitions,
 )
 from training import progress
+from training.evaluation import TestWindow, heldout_window
 from training.recommenders import EASERecommender
 
 
@@ -145,11 +146,22 @@ class FitCache:
         self._histories: dict[pd.Timestamp, PurchaseHistory] = {}
         self._weights: dict[tuple[pd.Timestamp, float], Future[ItemWeights]] = {}
         self._season: dict[tuple, Future[ItemWeights | None]] = {}
+        self._heldout: dict[tuple, TestWindow] = {}
 
     def history(self, cutoff: pd.Timestamp) -> PurchaseHistory:
         if cutoff not in self._histories:
             self._histories[cutoff] = purchase_history(self.orders, cutoff)
         return self._histories[cutoff]
+
+    def heldout(self, start: pd.Timestamp, end: pd.Timestamp, max_customers: int | None) -> TestWindow:
+        """:func:`training.evaluation.heldout_window` of ``[start, end)`` for the customers of
+        the history as of ``start``, built once: tuning and the choice of what serves both
+        measure on the validation window."""
+        key = (start, end, max_customers)
+        if key not in self._heldout:
+            users = self.history(start).users
+            self._heldout[key] = heldout_window(self.orders, users, start, end, max_customers)
+        return self._heldout[key]
 
     def with_history(self, cutoffs: Iterable[pd.Timestamp]) -> list[pd.Timestamp]:
         """Those of ``cutoffs`` with purchases before them."""

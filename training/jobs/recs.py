@@ -78,7 +78,7 @@ def _tune_ease(cache: FitCache, as_of: pd.Timestamp, params: RankerParams,
     history = cache.history(start)
     cache.prefetch_ease(start, EASE_L2_GRID)
     # While those fit: the window and the histories the ranker's fit will ask for next.
-    val = heldout_window(cache.orders, history.users, start, as_of, MAX_EVAL_CUSTOMERS)
+    val = cache.heldout(start, as_of, MAX_EVAL_CUSTOMERS)
     for c in cache.with_history([*cutoffs[:-1], as_of]):
         cache.history(c)
     trials = []
@@ -138,7 +138,7 @@ def choose_served(cache: FitCache, model: BlendedRecommender, as_of: pd.Timestam
     """
     start = model.cutoffs_[-1]
     history = cache.history(start)
-    val = heldout_window(cache.orders, history.users, start, as_of, MAX_EVAL_CUSTOMERS)
+    val = cache.heldout(start, as_of, MAX_EVAL_CUSTOMERS)
     candidates = {"blended": one_pass(model.at_validation(cache).recommend_tasks)}
     for name in SERVABLE:
         est = _baseline(name, history, cache.ease(start, model.params.ease_l2), model.params.ease_l2)
