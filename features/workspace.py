@@ -246,13 +246,7 @@ class Workspace:
 
         Rows of forgotten customers are left out whatever the caller read, so a job that read
         the tables before a forget cannot write the customer back after it."""
-        table, _ = drop_forgotten(table, self.forgotten_ids(), canonical=True)
-        path = self.table_path(name)
-        tmp = path.with_suffix(".tmp")
-        table.to_parquet(tmp, index=False)
-        tmp.replace(path)  # a reader never sees half a table
-        self._record_source(name, source, len(table))
-        return path
+        return self.write_table_parts(name, [table], source)[0]
 
     def write_table_parts(self, name: str, parts: Iterable[pd.DataFrame], source: str) -> tuple[Path, int]:
         """:meth:`write_table` for a table made a part at a time (each a Parquet row group), so
@@ -278,14 +272,11 @@ class Workspace:
         if writer is None:
             raise ValueError(f"write_table_parts: no parts to write to table '{name}'")
         tmp.replace(path)  # a reader never sees half a table
-        self._record_source(name, source, rows)
-        return path, rows
-
-    def _record_source(self, name: str, source: str, rows: int) -> None:
         manifest = self.table_sources()
         manifest[name] = {"source": source, "rows": rows,
                           "written": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         (self.tables / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        return path, rows
 
     def table_sources(self) -> dict[str, dict]:
         """What each table was last written from (see :meth:`write_table`)."""
