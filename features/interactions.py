@@ -233,21 +233,3 @@ def binary_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) ->
     x = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=shape)
     x.data[:] = 1.0  # the constructor summed repeated pairs
     return x
-
-
-def row_of(m: sp.csr_matrix) -> np.ndarray:
-    """The row of each stored entry of ``m``, in ``m.data`` order."""
-    return np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-
-
-def best_per_row(m: sp.csr_matrix, k: int) -> np.ndarray:
-    """Positions in ``m.data`` of each row's ``k`` largest entries, row by row and best first
-    (ties to the lower column). Sorts ``m``'s indices in place."""
-    m.sort_indices()
-    row = row_of(m)
-    # Stable sorts: by score within the (ascending) columns, then by row. One lexsort of
-    # the three keys took twice as long.
-    order = np.argsort(-m.data, kind="stable")
-    order = order[np.argsort(row[order], kind="stable")]
-    rank = np.arange(len(order)) - m.indptr[row[order]]
-    return order[rank < k]

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from features import schema as s
 from features.interactions import IdIndex, binary_matrix
 from features.item_weights import ItemWeights, times, weighted_rows
+from features.sparse_rows import gather, ranks, top_k_split
 
 RANKER_FEATURE_SET = "ranker_v2"  # v2: the seasonal model's score and rank (SEASON_SCORES)
 PAIR_STATS = ("orders", "days_since_last", "span_days", "interval_days", "overdue", "decayed",
@@ -352,15 +353,20 @@ def _candidate_features(history: PurchaseHistory | PackedHistory, item_weights: 
     own = pairs.orders
     binary = own.copy()
     binary.data[:] = 1.0
-    score = times(binary, item_weights)
-    recent = times(pairs.decayed, item_weights)
+    # Sparse item weights (a large catalogue) give sparse score rows, ranked as stored.
+    score = _product(binary, item_weights)
+    recent = _product(pairs.decayed, item_weights)
     own_pos = np.repeat(np.arange(len(user_rows)), np.diff(own.indptr))
-    masked = score.copy()
-    masked[own_pos, own.indices] = -np.inf
-    n_new = min(n_new, score.shape[1])
-    new_items = (np.argpartition(-masked, n_new - 1, axis=1)[:, :n_new] if n_new
-                 else np.zeros((len(user_rows), 0), np.int64))
-    new_ok = np.isfinite(np.take_along_axis(masked, new_items, axis=1))
+    n_new = min(n_new, own.shape[1])
+    if sp.issparse(score):
+        new_items = top_k_split(np.zeros(own.shape[1], np.float32), score, own, n_new)[0]
+        new_ok = new_items >= 0
+    else:
+        masked = score.copy()
+        masked[own_pos, own.indices] = -np.inf
+        new_items = (np.argpartition(-masked, n_new - 1, axis=1)[:, :n_new] if n_new
+                     else np.zeros((len(user_rows), 0), np.int64))
+        new_ok = np.isfinite(np.take_along_axis(masked, new_items, axis=1))
     new_pos = np.repeat(np.arange(len(user_rows)), n_new).reshape(new_items.shape)[new_ok]
     new_items = new_items[new_ok]
 
@@ -377,11 +383,11 @@ def _candidate_features(history: PurchaseHistory | PackedHistory, item_weights: 
         bought = np.zeros(len(items))
     order = np.argsort(pos, kind="stable")
     pos, items, ps, bought = pos[order], items[order], ps[order], bought[order]
-    rank, recent_rank = _ranks(score, pos, items), _ranks(recent, pos, items)
+    rank, recent_rank = _rank(score, pos, items), _rank(recent, pos, items)
     us = history.user_stats[user_rows[pos]]
     user_orders, days_since, rate = us[:, 0], us[:, 1], us[:, 2]
     X = np.column_stack([
-        score[pos, items], rank, recent[pos, items], recent_rank, bought,
+        _at(score, pos, items), rank, _at(recent, pos, items), recent_rank, bought,
         ps[:, 0] / user_orders, days_since * rate, ps, us, history.item_stats[items],
         *_season_scores(binary, season_weights, pos, items),
     ]).astype(np.float32)
@@ -392,8 +398,21 @@ def _season_scores(binary: sp.csr_matrix, season_weights: ItemWeights | None, po
                    items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if season_weights is None:
         return np.full(len(pos), np.nan, np.float32), np.full(len(pos), np.nan, np.float32)
-    season = times(binary, season_weights)
-    return season[pos, items], _ranks(season, pos, items)
+    season = _product(binary, season_weights)
+    return _at(season, pos, items), _rank(season, pos, items)
+
+
+def _product(rows: sp.csr_matrix, weights: ItemWeights) -> np.ndarray | sp.csr_matrix:
+    """``rows @ weights``: CSR when the weights are sparse, a dense array when they are dense."""
+    return (rows @ weights).tocsr() if sp.issparse(weights) else times(rows, weights)
+
+
+def _at(scores: np.ndarray | sp.csr_matrix, pos: np.ndarray, items: np.ndarray) -> np.ndarray:
+    return gather(scores, pos, items) if sp.issparse(scores) else scores[pos, items]
+
+
+def _rank(scores: np.ndarray | sp.csr_matrix, pos: np.ndarray, items: np.ndarray) -> np.ndarray:
+    return ranks(scores, pos, items) if sp.issparse(scores) else _ranks(scores, pos, items)
 
 
 def season_transitions(orders: pd.DataFrame, as_of: pd.Timestamp, items: IdIndex, window_days: int = 92

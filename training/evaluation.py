@@ -26,8 +26,9 @@ import scipy.sparse as sp
 
 from features import schema as s
 from features.interactions import IdIndex, purchases_in_window
+from features.sparse_rows import best_per_row, row_of
 from training.metrics import catalogue_coverage, ranking_report
-from training.recommenders import SCORE_ROWS, Recommender, top_k
+from training.recommenders import SCORE_ROWS, Recommender, is_large, top_k
 
 KS = (10, 20)
 CURVE_KS = (1, 5, 10, 20)  # NDCG by k for the plot
@@ -89,9 +90,18 @@ def matrix_recommender(model: Recommender, matrix: sp.csr_matrix) -> Recommend:
             return model.recommend(rows, matrix, k, filter_purchased=task == "discovery")[0]
         # Buy it again: the model's order among the customer's own items only.
         own = matrix[rows]
-        pos = np.repeat(np.arange(len(rows)), np.diff(own.indptr))
+        own.sort_indices()
+        pos = row_of(own)
+        values = model.pair_scores(rows, matrix, pos, own.indices)
+        if is_large(matrix):  # no dense row per customer: the best of each row's own entries
+            own = sp.csr_matrix((values.astype(np.float32), own.indices, own.indptr), shape=own.shape)
+            best = best_per_row(own, k)
+            rank = np.arange(len(best)) - np.searchsorted(pos[best], pos[best])
+            ids = np.full((len(rows), k), -1, np.int64)
+            ids[pos[best], rank] = own.indices[best]
+            return ids
         scores = np.full((len(rows), matrix.shape[1]), -np.inf, np.float32)
-        scores[pos, own.indices] = np.asarray(model.scores(rows, matrix))[pos, own.indices]
+        scores[pos, own.indices] = values
         ids, values = top_k(scores, k)
         ids[~np.isfinite(values)] = -1
         return ids

@@ -16,8 +16,11 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from features.interactions import best_per_row, row_of
 from features.item_weights import DENSE_ITEMS, NEIGHBOURS, is_dense_size, most_bought, prune, times
+from features.sparse_rows import best_per_row, gather, row_of, top_k_split
+
+Split = tuple[np.ndarray, sp.csr_matrix]
+"""Scores as ``base + extra``: one score per item shared by every user, plus a sparse part per user."""
 
 FORMAT = "shelfwise-recs-v1"
 ARRAYS = "model.npz"
@@ -55,11 +58,30 @@ class Recommender:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def _recommend(self, userids, user_items, k, filter_purchased):
+        split = self.split_scores(userids, user_items) if is_large(user_items) else None
+        if split is not None:
+            return top_k_split(*split, user_items[userids] if filter_purchased else None, k)
         s = np.array(self.scores(userids, user_items), dtype=np.float32, copy=True)
         if filter_purchased:
             rows = user_items[userids]
             s[np.repeat(np.arange(len(userids)), np.diff(rows.indptr)), rows.indices] = -np.inf
         return top_k(s, k)
+
+    def split_scores(self, userids: np.ndarray, user_items: sp.csr_matrix) -> Split | None:
+        """The users' scores as a :data:`Split`, for models whose scores have that form
+        (popularity, repurchase, sparse item-item weights); None for the rest. Above
+        :data:`~features.item_weights.DENSE_ITEMS` items lists are ranked from it without a
+        dense row per user (:func:`top_k_split`)."""
+        return None
+
+    def pair_scores(self, userids: np.ndarray, user_items: sp.csr_matrix, pos: np.ndarray,
+                    cols: np.ndarray) -> np.ndarray:
+        """Scores of user ``userids[pos[j]]`` for item ``cols[j]``."""
+        split = self.split_scores(userids, user_items) if is_large(user_items) else None
+        if split is None:
+            return np.asarray(self.scores(userids, user_items))[pos, cols]
+        base, extra = split
+        return base[cols] + gather(extra, pos, cols)
 
     def item_similarity(self) -> np.ndarray | sp.spmatrix:  # pragma: no cover - interface
         raise NotImplementedError(f"{type(self).__name__} has no item similarity")
@@ -89,6 +111,10 @@ class PopularityRecommender(Recommender):
     def scores(self, userids, user_items=None) -> np.ndarray:
         return np.broadcast_to(self.item_scores_, (len(np.atleast_1d(userids)), len(self.item_scores_)))
 
+    def split_scores(self, userids, user_items) -> Split:
+        return self.item_scores_, sp.csr_matrix((len(np.atleast_1d(userids)), len(self.item_scores_)),
+                                                dtype=np.float32)
+
 
 class TrendingRecommender(PopularityRecommender):
     """Ranks items by summed, recency-weighted interactions.
@@ -117,6 +143,9 @@ class RepurchaseRecommender(Recommender):
     def scores(self, userids, user_items) -> np.ndarray:
         own = user_items[np.atleast_1d(userids)].toarray()
         return own + 1e-3 * self.popularity_.item_scores_
+
+    def split_scores(self, userids, user_items) -> Split:
+        return 1e-3 * self.popularity_.item_scores_, user_items[np.atleast_1d(userids)].astype(np.float32)
 
 
 class EASERecommender(Recommender):
@@ -148,6 +177,12 @@ class EASERecommender(Recommender):
     def scores(self, userids, user_items) -> np.ndarray:
         x = (user_items[np.atleast_1d(userids)] > 0).astype(np.float32)
         return times(x, self.item_weights_)
+
+    def split_scores(self, userids, user_items) -> Split | None:
+        if not sp.issparse(self.item_weights_):
+            return None
+        x = (user_items[np.atleast_1d(userids)] > 0).astype(np.float32)
+        return np.zeros(self.item_weights_.shape[1], np.float32), (x @ self.item_weights_).tocsr()
 
     def item_similarity(self) -> np.ndarray | sp.csr_matrix:
         return self.item_weights_
@@ -204,11 +239,41 @@ class ItemKNNRecommender(Recommender):
         x = (user_items[np.atleast_1d(userids)] > 0).astype(np.float32)
         return np.asarray((x @ self.similarity_).todense())
 
+    def split_scores(self, userids, user_items) -> Split:
+        x = (user_items[np.atleast_1d(userids)] > 0).astype(np.float32)
+        return np.zeros(self.similarity_.shape[1], np.float32), (x @ self.similarity_).tocsr()
+
     def item_similarity(self) -> sp.csr_matrix:
         return self.similarity_
 
 
-class BPRRecommender(Recommender):
+class FactorRecommender(Recommender):
+    """A model scoring users by the dot products of their factors and the items' (fitted into
+    ``user_factors_`` and ``item_factors_``)."""
+
+    def scores(self, userids, user_items=None) -> np.ndarray:
+        return self.user_factors_[np.atleast_1d(userids)] @ self.item_factors_.T
+
+    def _recommend(self, userids, user_items, k, filter_purchased):
+        if not is_large(user_items):
+            return super()._recommend(userids, user_items, k, filter_purchased)
+        from implicit.cpu.topk import topk
+
+        # implicit's blocked top-k: no dense row of every item per user.
+        ids, values = topk(self.item_factors_, self.user_factors_[userids], min(k, user_items.shape[1]),
+                           filter_query_items=user_items[userids] if filter_purchased else None)
+        return ids.astype(np.int64), values.astype(np.float32)
+
+    def pair_scores(self, userids, user_items, pos, cols) -> np.ndarray:
+        if not is_large(user_items):
+            return super().pair_scores(userids, user_items, pos, cols)
+        return np.einsum("ij,ij->i", self.user_factors_[np.asarray(userids)[pos]], self.item_factors_[cols])
+
+    def item_similarity(self) -> np.ndarray:
+        return _cosine(self.item_factors_)
+
+
+class BPRRecommender(FactorRecommender):
     """Bayesian Personalized Ranking matrix factorisation (implicit's CPU solver).
 
     Rendle et al. (2009), "BPR: Bayesian Personalized Ranking from Implicit Feedback", UAI.
@@ -233,11 +298,6 @@ class BPRRecommender(Recommender):
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
         return self
 
-    def scores(self, userids, user_items=None) -> np.ndarray:
-        return self.user_factors_[np.atleast_1d(userids)] @ self.item_factors_.T
-
-    def item_similarity(self) -> np.ndarray:
-        return _cosine(self.item_factors_)
 
 
 class FrequentlyBoughtTogether:
@@ -308,7 +368,7 @@ class FrequentlyBoughtTogether:
         return ids, scores
 
 
-class ALSRecommender(Recommender):
+class ALSRecommender(FactorRecommender):
     """Implicit-feedback matrix factorisation by alternating least squares.
 
     Hu, Koren & Volinsky (2008), "Collaborative Filtering for Implicit Feedback Datasets",
@@ -360,11 +420,6 @@ class ALSRecommender(Recommender):
         self.popularity_ = PopularityRecommender().fit(user_items)
         return self
 
-    def scores(self, userids, user_items=None) -> np.ndarray:
-        return self.user_factors_[np.atleast_1d(userids)] @ self.item_factors_.T
-
-    def item_similarity(self) -> np.ndarray:
-        return _cosine(self.item_factors_)
 
     def save(self, path: Path, user_ids: np.ndarray, item_ids: np.ndarray,
              item_titles: np.ndarray, extra_meta: dict) -> None:
@@ -408,3 +463,10 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-part_scores, axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
+
+
+def is_large(user_items: sp.spmatrix | None) -> bool:
+    """Whether lists over ``user_items``' catalogue are ranked without a dense row of every item
+    per user (above :data:`~features.item_weights.DENSE_ITEMS` items: 0.4 GB per 1,000 users at
+    100,000 items, and most of an evaluation's time). Smaller catalogues keep :func:`top_k`."""
+    return user_items is not None and not is_dense_size(user_items.shape[1])

@@ -21,8 +21,8 @@ import scipy.sparse as sp
 from features import item_weights
 from features.artifacts import check_model, load_arrays
 from features.customer_features import History, build_customer_features, build_rfm_summary
-from features.interactions import best_per_row, row_of
 from features.purchase_history import PackedHistory, candidate_features, fold_in_recent, recent_scores
+from features.sparse_rows import best_per_row, row_of
 from serving.runtime.registry import MissingFamilyError
 
 if TYPE_CHECKING:

@@ -70,14 +70,3 @@ def test_id_index_maps_rows_back_to_ids():
     idx = IdIndex(["b", "a", "c"])
     assert idx.ids_of([2, 0]).tolist() == ["c", "b"]
 
-
-def test_best_per_row_keeps_each_rows_largest_entries_best_first_ties_to_the_lower_column():
-    import numpy as np
-    import scipy.sparse as sp
-
-    from features.interactions import best_per_row, row_of
-
-    m = sp.csr_matrix(np.array([[0.2, 0.5, 0.0, 0.5], [0.0, 0.0, 0.0, 0.0], [0.1, 0.0, 0.3, 0.0]], np.float32))
-    best = best_per_row(m, 2)
-    assert row_of(m)[best].tolist() == [0, 0, 2, 2]
-    assert m.indices[best].tolist() == [1, 3, 2, 0]  # 0.5 and 0.5 in column order, then 0.3, 0.1

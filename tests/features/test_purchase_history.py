@@ -161,3 +161,26 @@ def test_candidate_ranks_are_among_all_items_with_equal_scores_in_column_order()
 
     # Row 0 best first: 5, 1, 3, 0, 2, 4; row 1: 0, 1, 2, 3, 4, 5.
     assert _ranks(scores, pos, items).tolist() == [4, 3, 1, 3, 5]
+
+
+def test_sparse_item_weights_give_the_candidates_and_features_of_the_same_weights_dense(small_shop):
+    import scipy.sparse as sp
+
+    h = purchase_history(small_shop, pd.Timestamp("2011-03-01"))
+    n = len(h.items)
+    rng = np.random.default_rng(3)
+    # Distinct scores, some items with no weights at all (as above a catalogue's dense size).
+    dense = rng.normal(size=(n, n)).astype(np.float32) * (rng.random((n, n)) < 0.3)
+    season = rng.normal(size=(n, n)).astype(np.float32) * (rng.random((n, n)) < 0.3)
+    rows = np.arange(len(h.users))
+
+    def by_candidate(weights, season_weights, include):
+        pos, items, X = candidate_features(h, weights, rows, 4, include, season_weights)
+        return {(p, i): x.tolist() for p, i, x in zip(pos, items, X, strict=True)}
+
+    for include in (True, False):
+        want = by_candidate(dense, season, include)
+        got = by_candidate(sp.csr_matrix(dense), sp.csr_matrix(season), include)
+        assert got.keys() == want.keys()
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-5, equal_nan=True)

@@ -104,3 +104,18 @@ def test_a_window_with_more_customers_than_the_limit_is_measured_on_a_seeded_sam
             assert sample.truth[task][c] == whole.truth[task][c]
         assert sample.group[c] == whole.group[c]
     assert heldout_window(orders, users, AS_OF, max_customers=2).users == sample.users  # seeded
+
+
+@pytest.mark.parametrize("sparse_lists", [False, True])
+def test_buy_again_ranks_only_the_customers_own_items_by_the_models_scores(sparse_lists, request):
+    import scipy.sparse as sp
+
+    from training.evaluation import matrix_recommender
+    from training.recommenders import RepurchaseRecommender
+
+    if sparse_lists:
+        request.getfixturevalue("large")
+    orders = sp.csr_matrix(np.array([[3, 0, 1, 0, 2], [0, 1, 0, 0, 0], [0, 0, 0, 0, 0]], np.float32))
+    model = RepurchaseRecommender().fit(orders)
+    ids = matrix_recommender(model, orders)(np.array([0, 1, 2]), 4, "buy_again")
+    assert ids.tolist() == [[0, 4, 2, -1], [1, -1, -1, -1], [-1, -1, -1, -1]]

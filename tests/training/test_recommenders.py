@@ -153,3 +153,21 @@ def test_ease_above_its_dense_size_is_dense_ease_of_the_most_bought_items_kept_s
     assert (pruned.getnnz(axis=1)[top] <= 3).all()
     # Scores are the kept weights summed, as dense.
     np.testing.assert_allclose(model.scores(np.arange(5), x), x[:5].toarray() @ got, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ease_sparse", "item_knn_bm25", "popularity", "trending", "repurchase",
+                                  "als", "bpr"])
+def test_lists_of_a_large_catalogue_are_the_dense_lists(name, checkerboard, large):
+    model = ALL[name]().fit(checkerboard)
+    users = np.arange(10)
+    for purchased in (False, True):
+        dense = np.array(model.scores(users, checkerboard), np.float32)
+        if purchased:
+            dense[checkerboard[users].toarray() > 0] = -np.inf
+        ids, vals = model.recommend(users, checkerboard, k=5, filter_purchased=purchased)
+        np.testing.assert_allclose(vals, np.take_along_axis(dense, ids, axis=1), rtol=1e-5)
+        # The same scores as the dense top 5 (ties may pick other items of equal score).
+        np.testing.assert_allclose(vals, -np.sort(-dense, axis=1)[:, :5], rtol=1e-5)
+    pos, cols = np.array([0, 0, 3]), np.array([1, 4, 2])
+    np.testing.assert_allclose(model.pair_scores(users, checkerboard, pos, cols),
+                               np.asarray(model.scores(users, checkerboard))[pos, cols], rtol=1e-5)
