@@ -28,14 +28,22 @@ from features.sources.synthetic import MAPPING_TOML, RETAIL
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(size: str, home: Path, say=print, serve: bool = True) -> list[dict]:
-    """Every step of one size; a row per step: ``step, seconds, peak_mb, note``."""
+STEPS = ("generate", "ingest", "events simulate", "features build", "train recs", "train churn", "train cltv",
+         "batch scores")
+
+
+def run(size: str, home: Path, say=print, serve: bool = True, start: str = STEPS[0]) -> list[dict]:
+    """Every step of one size from ``start`` on (the earlier ones' output in ``home``); a row
+    per step: ``step, seconds, peak_mb, note``."""
     home.mkdir(parents=True, exist_ok=True)
     log, export = home / "scale.log", home / "export"
     export.mkdir(exist_ok=True)
     rows = []
+    skip = set(STEPS[:STEPS.index(start)])
 
     def step(name: str, *args: str, module: str = "training.cli", ok=(0,)) -> str | None:
+        if name in skip:
+            return ""
         code, secs, peak, text = shelfwise(home, *args, log=log, module=module)
         note = "" if code in ok else f"failed (exit {code}): {(text.strip().splitlines() or ['?'])[-1][:160]}"
         rows.append({"step": name, "seconds": secs, "peak_mb": peak, "note": note})
@@ -127,11 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", choices=sorted(RETAIL), default="S")
     p.add_argument("--keep", type=Path, default=None, help="keep the workspace in this folder")
     p.add_argument("--no-serve", action="store_true", help="stop after the batch scores")
+    p.add_argument("--from", dest="start", choices=STEPS, default=STEPS[0],
+                   help="start at this step, on the workspace --keep holds from an earlier run")
     args = p.parse_args(argv)
+    if args.start != STEPS[0] and not (args.keep and (args.keep / "tables").is_dir()):
+        p.error(f"--from {args.start!r} needs --keep naming the workspace of an earlier run")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"shelfwise-scale-{args.size}-") as tmp:
         rows = run(args.size, args.keep or Path(tmp), say=lambda m: print(m, flush=True),
-                   serve=not args.no_serve)
+                   serve=not args.no_serve, start=args.start)
     print("\n".join(table(args.size, rows)))
     print(f"[scale {args.size}] {time.perf_counter() - t0:.0f}s in all")
     return 0
