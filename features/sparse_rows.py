@@ -45,52 +45,42 @@ def gather(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 def top_k_split(base: np.ndarray, extra: sp.csr_matrix, leave_out: sp.csr_matrix | None, k: int
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` largest scores of each row of ``base + extra`` (a :data:`Split`), best first,
-    equal scores to the lower column (as the service ranks), without a dense row per user.
+    """The ``k`` largest scores of each row of ``base + extra`` (``base``: one score per item,
+    shared by every row; ``extra``: each row's own part), best first, equal scores to the
+    lower column, without a dense row per user.
 
     An item off a row's sparse part scores its ``base``, so the row's best such items are the
-    first of ``base``'s order that are neither in that part nor left out: the candidates are
-    the row's sparse entries and just enough of that order. Entries of ``leave_out``'s
-    rows are never ranked; a row with fewer than ``k`` items left pads with -1 and -inf.
+    first of ``base``'s order that are neither in that part nor left out; they are looked at
+    only when they could beat the row's own entries. Entries of ``leave_out``'s rows are
+    never ranked; a row with fewer than ``k`` items left pads with -1 and -inf.
     """
     n_rows, n = extra.shape
     k = min(k, n)
     extra = extra.tocsr()
     extra.sum_duplicates()
-    e_rows = row_of(extra)
-    if leave_out is None:
-        leave_out = sp.csr_matrix((n_rows, n), dtype=np.float32)
-    left = leave_out.tocsr()
-    left_keys = np.unique(row_of(left).astype(np.int64) * n + left.indices)
-    e_keys = e_rows.astype(np.int64) * n + extra.indices
-    kept = ~np.isin(e_keys, left_keys, assume_unique=False)
+    left = sp.csr_matrix((n_rows, n), dtype=np.float32) if leave_out is None else leave_out.tocsr()
     base = np.asarray(base, np.float32)
     order = np.argsort(-base, kind="stable")
-    position = np.empty(n, np.int64)
-    position[order] = np.arange(n)
-    # Items a row cannot take from base's order, by position in it; a row needs its first k
-    # positions that are not blocked, so the head is k plus the blocked positions before them.
-    blocked = np.unique(np.concatenate([e_rows.astype(np.int64) * n + position[extra.indices],
-                                        row_of(left).astype(np.int64) * n + position[left.indices]]))
-    b_rows, b_pos = blocked // n, blocked % n
-    free_before = b_pos - (np.arange(len(blocked)) - np.searchsorted(b_rows, b_rows))
-    need = k + np.bincount(b_rows[free_before < k], minlength=n_rows)
-    head = min(n, int(need.max(initial=k)))
-    h_rows = np.repeat(np.arange(n_rows, dtype=np.int64), head)
-    h_pos = np.tile(np.arange(head, dtype=np.int64), n_rows)
-    free = ~np.isin(h_rows * n + h_pos, blocked)
-    rows = np.concatenate([e_rows[kept], h_rows[free]])
-    cols = np.concatenate([extra.indices[kept].astype(np.int64), order[h_pos[free]]])
-    values = np.concatenate([base[extra.indices[kept]] + extra.data[kept].astype(np.float32),
-                             base[order[h_pos[free]]]])
-    best = np.lexsort((cols, -values, rows))
-    rows, cols, values = rows[best], cols[best], values[best]
-    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
-    top = rank < k
+    best_base = base[order[0]] if n else -np.inf
     ids = np.full((n_rows, k), -1, np.int64)
     scores = np.full((n_rows, k), -np.inf, np.float32)
-    ids[rows[top], rank[top]] = cols[top]
-    scores[rows[top], rank[top]] = values[top]
+    # Row by row: each row's arrays are small, where the whole batch's keys took seconds to
+    # hash (millions of entries at 100,000 items).
+    for r in range(n_rows):
+        cols = extra.indices[extra.indptr[r]:extra.indptr[r + 1]]
+        out = left.indices[left.indptr[r]:left.indptr[r + 1]]
+        keep = ~np.isin(cols, out) if len(out) else slice(None)
+        c = cols[keep].astype(np.int64)
+        v = base[c] + extra.data[extra.indptr[r]:extra.indptr[r + 1]][keep].astype(np.float32)
+        if len(v) > k:  # the k best and any equal to the k-th (ties go by column)
+            sel = v >= np.partition(v, len(v) - k)[len(v) - k]
+            c, v = c[sel], v[sel]
+        if np.count_nonzero(v > best_base) < k:  # items off the sparse part may make the list
+            head = order[:min(n, k + len(cols) + len(out))]
+            head = head[~(np.isin(head, cols) | np.isin(head, out))][:k]
+            c, v = np.concatenate([c, head]), np.concatenate([v, base[head]])
+        best = np.lexsort((c, -v))[:k]
+        ids[r, :len(best)], scores[r, :len(best)] = c[best], v[best]
     return ids, scores
 
 
