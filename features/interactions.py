@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features import schema as s
+from features.sparse_rows import gather
 
 
 class IdIndex:
@@ -125,54 +126,91 @@ def build_interactions(
     users, items : IdIndex
         Row and column names, sorted for reproducibility.
     """
-    past = orders[orders[s.TIMESTAMP] < as_of]
-    sales = past[~past[s.IS_RETURN]]
-    if sales.empty:
+    # Ids become integer codes first: millions of pairs group and sum as integers and a
+    # sparse matrix, where grouping them as strings held several copies of every id.
+    past = orders.loc[(orders[s.TIMESTAMP] < as_of).to_numpy(),
+                      [s.CUSTOMER_ID, s.ITEM_ID, s.ORDER_ID, s.QUANTITY, s.TIMESTAMP, s.IS_RETURN]]
+    sale = ~past[s.IS_RETURN].to_numpy(bool)
+    if not sale.any():
         raise ValueError(f"build_interactions: no purchases before {as_of.date()}")
-    per_order = sales.groupby([s.CUSTOMER_ID, s.ITEM_ID, s.ORDER_ID], as_index=False)[s.TIMESTAMP].max()
-    per_order["w"] = weights.purchase * _decay(per_order[s.TIMESTAMP], as_of, weights.half_life_days)
-    parts = [per_order.rename(columns={s.CUSTOMER_ID: "u", s.ITEM_ID: "i"})[["u", "i", "w"]]]
+    u, user_ids = pd.factorize(past[s.CUSTOMER_ID])
+    i, item_ids = pd.factorize(past[s.ITEM_ID])
+    lines = pd.DataFrame({"u": u[sale], "i": i[sale], "o": pd.factorize(past[s.ORDER_ID])[0][sale],
+                          "ts": past[s.TIMESTAMP].to_numpy()[sale]})
+    per_order = lines.groupby(["u", "i", "o"], sort=False)["ts"].max().reset_index()
+    del lines
+    rows, cols = per_order["u"].to_numpy(np.int64), per_order["i"].to_numpy(np.int64)
+    w = weights.purchase * _decay(per_order["ts"], as_of, weights.half_life_days)
     if weights.drop_fully_returned:
-        net = past.groupby([s.CUSTOMER_ID, s.ITEM_ID])[s.QUANTITY].sum()
-        returned = net[net <= 0].index
-        if len(returned):
-            key = pd.MultiIndex.from_frame(parts[0][["u", "i"]])
-            parts[0] = parts[0][~key.isin(returned)]
+        net = sp.csr_matrix((past[s.QUANTITY].to_numpy(np.float64), (u, i)),
+                            shape=(len(user_ids), len(item_ids)))  # quantities summed per pair
+        bought = gather(net, rows, cols) > 0
+        rows, cols, w = rows[bought], cols[bought], w[bought]
+    parts = [(rows, cols, w)]
     if events is not None:
         kinds = {k: w for k, w in (("add_to_cart", weights.add_to_cart), ("wishlist", weights.wishlist),
                                    ("view", weights.view), ("remove_from_cart", weights.remove_from_cart))
                  if w != 0}
         if kinds:
-            parts.append(_event_weights(events, kinds, as_of, weights.half_life_days))
-    pairs = pd.concat(parts, ignore_index=True).groupby(["u", "i"], as_index=False)["w"].sum()
-    pairs = pairs[pairs["w"] > 0]
-    users = IdIndex(np.sort(pairs["u"].unique()))
-    items = IdIndex(np.sort(pairs["i"].unique()))
-    matrix = sp.csr_matrix(
-        (pairs["w"].to_numpy(np.float32), (users.indices(pairs["u"]), items.indices(pairs["i"]))),
-        shape=(len(users), len(items)),
-    )
-    return matrix, users, items
+            eu, event_users, ei, event_items, ew = _event_weights(events, kinds, as_of,
+                                                                  weights.half_life_days)
+            user_ids, to_user = _extend(user_ids, event_users)
+            item_ids, to_item = _extend(item_ids, event_items)
+            parts.append((to_user[eu], to_item[ei], ew))
+    summed = sp.csr_matrix((np.concatenate([p[2] for p in parts]),
+                            (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))),
+                           shape=(len(user_ids), len(item_ids)))  # repeated pairs summed
+    summed.data[summed.data < 0] = 0.0
+    summed.eliminate_zeros()
+    user_ids, item_ids = np.asarray(user_ids, dtype=str), np.asarray(item_ids, dtype=str)
+    used_users = np.flatnonzero(np.diff(summed.indptr))
+    used_users = used_users[np.argsort(user_ids[used_users], kind="stable")]
+    used_items = np.flatnonzero(np.bincount(summed.indices, minlength=len(item_ids)))
+    used_items = used_items[np.argsort(item_ids[used_items], kind="stable")]
+    matrix = summed[used_users][:, used_items].astype(np.float32)
+    matrix.sort_indices()
+    return matrix, IdIndex(user_ids[used_users]), IdIndex(item_ids[used_items])
+
+
+def _extend(ids: pd.Index, more: pd.Index) -> tuple[pd.Index, np.ndarray]:
+    """``ids`` with the ids of ``more`` it lacks appended, and where each of ``more`` is in it."""
+    at = pd.Index(ids).get_indexer(more)
+    new = at < 0
+    at[new] = len(ids) + np.arange(np.count_nonzero(new))
+    return pd.Index(ids).append(pd.Index(more)[new]), at
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes of a column and the values they stand for (-1: missing); a categorical's
+    own codes, without a copy of its values."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), column.cat.categories
+    codes, uniques = pd.factorize(column)
+    return codes, pd.Index(uniques)
 
 
 def _event_weights(events: pd.DataFrame, kinds: dict[str, float], as_of: pd.Timestamp,
-                   half_life_days: float | None) -> pd.DataFrame:
+                   half_life_days: float | None
+                   ) -> tuple[np.ndarray, pd.Index, np.ndarray, pd.Index, np.ndarray]:
     """Weight per (user, item): each event type's weight once per session it occurs in.
 
     Events of anonymous visitors (blank ``user_id``) and at or after ``as_of`` are skipped.
+    Returns user codes and the ids they stand for, item codes and theirs, and the weights.
     """
     # Columns become integer codes and one int64 key per (user, item, type, session), so
     # millions of events group in about a second; strings are looked up only at the end.
     cols = (s.USER_ID, s.ITEM_ID, s.EVENT_TYPE, s.SESSION_ID)
-    codes, uniques = zip(*(pd.factorize(events[c]) for c in cols), strict=True)
-    type_weight = pd.Index(uniques[2]).map(lambda t: kinds.get(t, 0.0)).to_numpy(float)
-    keep = ((events[s.TIMESTAMP] < as_of).to_numpy() & (events[s.USER_ID] != "").to_numpy(bool)
+    codes, uniques = zip(*(_codes(events[c]) for c in cols), strict=True)
+    type_weight = np.append(pd.Index(uniques[2]).map(lambda t: kinds.get(t, 0.0)).to_numpy(float), 0.0)
+    known = np.append(np.asarray(uniques[0], dtype=object) != "", False)  # code -1 (missing): last
+    keep = ((events[s.TIMESTAMP] < as_of).to_numpy() & known[codes[0]] & (codes[1] >= 0)
             & (type_weight[codes[2]] != 0))
     rows = np.flatnonzero(keep)
+    del keep
     key = np.zeros(len(rows), np.int64)
     for c, u in zip(codes, uniques, strict=True):
         # Re-coded densely after each column, so the key stays below rows x ids: no overflow.
-        key = pd.factorize(key * len(u) + c[rows])[0].astype(np.int64)
+        key = pd.factorize(key * (len(u) + 1) + c[rows] + 1)[0].astype(np.int64)
     ts = events[s.TIMESTAMP].to_numpy()[rows]
     if half_life_days is None:
         pick = np.unique(key, return_index=True)[1]
@@ -180,8 +218,7 @@ def _event_weights(events: pd.DataFrame, kinds: dict[str, float], as_of: pd.Time
         order = np.lexsort((ts, key))
         pick = order[np.r_[key[order][1:] != key[order][:-1], True]]
     w = type_weight[codes[2][rows[pick]]] * _decay(pd.Series(ts[pick]), as_of, half_life_days)
-    return pd.DataFrame({"u": np.asarray(uniques[0])[codes[0][rows[pick]]],
-                         "i": np.asarray(uniques[1])[codes[1][rows[pick]]], "w": w})
+    return codes[0][rows[pick]], pd.Index(uniques[0]), codes[1][rows[pick]], pd.Index(uniques[1]), w
 
 
 def _decay(ts: pd.Series, as_of: pd.Timestamp, half_life_days: float | None) -> np.ndarray:

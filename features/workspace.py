@@ -228,10 +228,14 @@ class Workspace:
             raise FileNotFoundError(
                 f"no '{name}' table in workspace {self.home}; run `shelfwise ingest` first"
             )
+        import pyarrow.parquet as pq
+
         # `categorical` columns come as pandas categoricals (Parquet's dictionary encoding kept):
-        # an int32 code per row instead of a string.
-        coded = {"read_dictionary": categorical} if categorical else {}
-        table = pd.read_parquet(path, columns=columns, **coded)
+        # an int32 code per row instead of a string. Arrow's columns are freed as they are
+        # converted (self_destruct): pd.read_parquet held both copies at once.
+        arrow = pq.read_table(path, columns=columns, read_dictionary=categorical or None)
+        table = arrow.to_pandas(split_blocks=True, self_destruct=True)
+        del arrow
         return drop_forgotten(table, self.forgotten_ids(), canonical=True)[0]
 
     def read_table_if_present(self, name: str, columns: list[str] | None = None,
