@@ -1,0 +1,25 @@
+import pytest
+
+from benchmarks import scale
+
+
+def test_a_run_from_a_later_step_needs_the_workspace_of_an_earlier_one(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        scale.main(["--size", "S", "--from", "train recs"])
+    assert "--keep naming the workspace of an earlier run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        scale.main(["--size", "S", "--from", "train recs", "--keep", str(tmp_path)])
+
+
+def test_a_run_from_a_later_step_skips_the_steps_before_it(tmp_path, monkeypatch):
+    ran = []
+
+    def fake_shelfwise(home, *args, log, module):
+        ran.append(" ".join(args[:2]))
+        return 0, 1.0, 100.0, ""
+
+    monkeypatch.setattr(scale, "shelfwise", fake_shelfwise)
+    monkeypatch.setattr(scale, "_features_as_of", lambda home: "2023-10-03")
+    rows = scale.run("S", tmp_path, say=lambda m: None, serve=False, start="train churn")
+    assert [r["step"] for r in rows] == ["train churn", "train cltv", "batch scores"]
+    assert ran == ["train churn", "train cltv", "score customers"]
