@@ -126,26 +126,29 @@ def build_interactions(
     users, items : IdIndex
         Row and column names, sorted for reproducibility.
     """
-    # Ids become integer codes first: millions of pairs group and sum as integers and a
-    # sparse matrix, where grouping them as strings held several copies of every id.
-    past = orders.loc[(orders[s.TIMESTAMP] < as_of).to_numpy(),
-                      [s.CUSTOMER_ID, s.ITEM_ID, s.ORDER_ID, s.QUANTITY, s.TIMESTAMP, s.IS_RETURN]]
-    sale = ~past[s.IS_RETURN].to_numpy(bool)
+    # Ids become integer codes first (of every line: no copy of the past's strings): millions
+    # of pairs group and sum as integers and a sparse matrix, where grouping them as strings
+    # held several copies of every id.
+    before = (orders[s.TIMESTAMP] < as_of).to_numpy()
+    sale = before & ~orders[s.IS_RETURN].to_numpy(bool)
     if not sale.any():
         raise ValueError(f"build_interactions: no purchases before {as_of.date()}")
-    u, user_ids = pd.factorize(past[s.CUSTOMER_ID])
-    i, item_ids = pd.factorize(past[s.ITEM_ID])
-    lines = pd.DataFrame({"u": u[sale], "i": i[sale], "o": pd.factorize(past[s.ORDER_ID])[0][sale],
-                          "ts": past[s.TIMESTAMP].to_numpy()[sale]})
+    u, user_ids = pd.factorize(orders[s.CUSTOMER_ID])
+    i, item_ids = pd.factorize(orders[s.ITEM_ID])
+    lines = pd.DataFrame({"u": u[sale], "i": i[sale], "o": pd.factorize(orders[s.ORDER_ID])[0][sale],
+                          "ts": orders[s.TIMESTAMP].to_numpy()[sale]})
     per_order = lines.groupby(["u", "i", "o"], sort=False)["ts"].max().reset_index()
     del lines
     rows, cols = per_order["u"].to_numpy(np.int64), per_order["i"].to_numpy(np.int64)
     w = weights.purchase * _decay(per_order["ts"], as_of, weights.half_life_days)
+    del per_order
     if weights.drop_fully_returned:
-        net = sp.csr_matrix((past[s.QUANTITY].to_numpy(np.float64), (u, i)),
+        net = sp.csr_matrix((orders[s.QUANTITY].to_numpy(np.float64)[before], (u[before], i[before])),
                             shape=(len(user_ids), len(item_ids)))  # quantities summed per pair
         bought = gather(net, rows, cols) > 0
         rows, cols, w = rows[bought], cols[bought], w[bought]
+        del net
+    del u, i
     parts = [(rows, cols, w)]
     if events is not None:
         kinds = {k: w for k, w in (("add_to_cart", weights.add_to_cart), ("wishlist", weights.wishlist),
@@ -170,6 +173,9 @@ def build_interactions(
     matrix = summed[used_users][:, used_items].astype(np.float32)
     matrix.sort_indices()
     return matrix, IdIndex(user_ids[used_users]), IdIndex(item_ids[used_items])
+
+
+EVENT_PART = 20_000_000  # events weighed at a time, at most (whole sessions)
 
 
 def _extend(ids: pd.Index, more: pd.Index) -> tuple[pd.Index, np.ndarray]:
@@ -205,20 +211,31 @@ def _event_weights(events: pd.DataFrame, kinds: dict[str, float], as_of: pd.Time
     known = np.append(np.asarray(uniques[0], dtype=object) != "", False)  # code -1 (missing): last
     keep = ((events[s.TIMESTAMP] < as_of).to_numpy() & known[codes[0]] & (codes[1] >= 0)
             & (type_weight[codes[2]] != 0))
-    rows = np.flatnonzero(keep)
-    del keep
-    key = np.zeros(len(rows), np.int64)
-    for c, u in zip(codes, uniques, strict=True):
-        # Re-coded densely after each column, so the key stays below rows x ids: no overflow.
-        key = pd.factorize(key * (len(u) + 1) + c[rows] + 1)[0].astype(np.int64)
-    ts = events[s.TIMESTAMP].to_numpy()[rows]
-    if half_life_days is None:
-        pick = np.unique(key, return_index=True)[1]
-    else:  # the latest event of each key dates it
-        order = np.lexsort((ts, key))
-        pick = order[np.r_[key[order][1:] != key[order][:-1], True]]
-    w = type_weight[codes[2][rows[pick]]] * _decay(pd.Series(ts[pick]), as_of, half_life_days)
-    return codes[0][rows[pick]], pd.Index(uniques[0]), codes[1][rows[pick]], pd.Index(uniques[1]), w
+    # A key never spans two sessions, so sessions are taken a range of them at a time: the
+    # keys of 87 million events at once held several GB.
+    sessions = codes[3]
+    parts = max(1, -(-int(np.count_nonzero(keep)) // EVENT_PART))
+    edges = np.linspace(-1, len(uniques[3]), parts + 1).round().astype(np.int64)
+    users, items, weights = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        rows = np.flatnonzero(keep & (sessions >= lo) & (sessions < hi))
+        if not len(rows):
+            continue
+        key = np.zeros(len(rows), np.int64)
+        for c, u in zip(codes, uniques, strict=True):
+            # Re-coded densely after each column, so the key stays below rows x ids: no overflow.
+            key = pd.factorize(key * (len(u) + 1) + c[rows] + 1)[0].astype(np.int64)
+        ts = events[s.TIMESTAMP].to_numpy()[rows]
+        if half_life_days is None:
+            pick = np.unique(key, return_index=True)[1]
+        else:  # the latest event of each key dates it
+            order = np.lexsort((ts, key))
+            pick = order[np.r_[key[order][1:] != key[order][:-1], True]]
+        users.append(codes[0][rows[pick]])
+        items.append(codes[1][rows[pick]])
+        weights.append(type_weight[codes[2][rows[pick]]] * _decay(pd.Series(ts[pick]), as_of, half_life_days))
+    return (np.concatenate(users), pd.Index(uniques[0]), np.concatenate(items), pd.Index(uniques[1]),
+            np.concatenate(weights))
 
 
 def _decay(ts: pd.Series, as_of: pd.Timestamp, half_life_days: float | None) -> np.ndarray:

@@ -70,3 +70,16 @@ def test_id_index_maps_rows_back_to_ids():
     idx = IdIndex(["b", "a", "c"])
     assert idx.ids_of([2, 0]).tolist() == ["c", "b"]
 
+
+
+def test_events_weighed_a_range_of_sessions_at_a_time_give_the_same_matrix(orders, events, monkeypatch):
+    import features.interactions
+
+    for half_life in (None, 30.0):
+        weights = InteractionWeights(half_life_days=half_life)
+        whole = build_interactions(orders, AS_OF, events, weights)
+        monkeypatch.setattr(features.interactions, "EVENT_PART", 1)  # a session at a time
+        parts = build_interactions(orders, AS_OF, events, weights)
+        monkeypatch.undo()
+        assert (whole[0] != parts[0]).nnz == 0
+        assert whole[1].ids.tolist() == parts[1].ids.tolist() and whole[2].ids.tolist() == parts[2].ids.tolist()
