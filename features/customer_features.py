@@ -125,8 +125,13 @@ class History:
         self.second_buys = per_order.loc[rank == 1, [s.CUSTOMER_ID, s.TIMESTAMP]]
         self.events = None
         if events is not None:
-            known = events.loc[events[s.USER_ID] != "", [s.USER_ID, s.SESSION_ID, s.EVENT_TYPE, s.TIMESTAMP]]
-            self.events = known.sort_values(s.TIMESTAMP, kind="stable").reset_index(drop=True)
+            # Known shoppers' events in time order, taken in one copy (filtering, then sorting,
+            # held two: 3 GB at 87 million events).
+            known = np.flatnonzero((events[s.USER_ID] != "").to_numpy(bool))
+            order = known[np.argsort(events[s.TIMESTAMP].to_numpy()[known], kind="stable")]
+            del known
+            self.events = (events[[s.USER_ID, s.SESSION_ID, s.EVENT_TYPE, s.TIMESTAMP]].iloc[order]
+                           .reset_index(drop=True))
             self.event_ts = self.events[s.TIMESTAMP].to_numpy()
 
 
