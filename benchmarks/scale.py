@@ -41,7 +41,9 @@ def run(size: str, home: Path, say=print, serve: bool = True, start: str = STEPS
     rows = []
     skip = set(STEPS[:STEPS.index(start)])
 
-    def step(name: str, *args: str, module: str = "training.cli", ok=(0,)) -> str | None:
+    # `python -m training`: the `shelfwise` command's entry point, with its process settings
+    # (one BLAS thread, Arrow's allocator), as a shop runs it.
+    def step(name: str, *args: str, module: str = "training", ok=(0,)) -> str | None:
         if name in skip:
             return ""
         code, secs, peak, text = shelfwise(home, *args, log=log, module=module)
