@@ -299,7 +299,6 @@ class BPRRecommender(FactorRecommender):
         return self
 
 
-
 class FrequentlyBoughtTogether:
     """Items bought in the same orders: association rules i -> j.
 
