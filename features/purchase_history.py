@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from features import schema as s
 from features.interactions import IdIndex, binary_matrix
 from features.item_weights import ItemWeights, times, weighted_rows
-from features.sparse_rows import gather, ranks, top_k_split
+from features.sparse_rows import gather, ranks, row_of, top_k_split
 
 RANKER_FEATURE_SET = "ranker_v2"  # v2: the seasonal model's score and rank (SEASON_SCORES)
 PAIR_STATS = ("orders", "days_since_last", "span_days", "interval_days", "overdue", "decayed",
@@ -356,7 +356,7 @@ def _candidate_features(history: PurchaseHistory | PackedHistory, item_weights: 
     # Sparse item weights (a large catalogue) give sparse score rows, ranked as stored.
     score = _product(binary, item_weights)
     recent = _product(pairs.decayed, item_weights)
-    own_pos = np.repeat(np.arange(len(user_rows)), np.diff(own.indptr))
+    own_pos = row_of(own)
     n_new = min(n_new, own.shape[1])
     if sp.issparse(score):
         new_items = top_k_split(np.zeros(own.shape[1], np.float32), score, own, n_new)[0]

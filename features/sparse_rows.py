@@ -31,16 +31,29 @@ def best_per_row(m: sp.csr_matrix, k: int) -> np.ndarray:
     return order[rank < k]
 
 
+def top_per_row(m: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` largest stored entries as ``(columns, values)``, ``(rows, k)`` arrays,
+    best first (ties to the lower column); a row with fewer pads with -1 and -inf."""
+    best = best_per_row(m, k)
+    row = row_of(m)[best]
+    rank = np.arange(len(best)) - np.searchsorted(row, row)  # best lists rows in order
+    ids = np.full((m.shape[0], k), -1, np.int64)
+    values = np.full((m.shape[0], k), -np.inf, np.float32)
+    ids[row, rank] = m.indices[best]
+    values[row, rank] = m.data[best]
+    return ids, values
+
+
 def gather(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``m[rows[j], cols[j]]`` for each ``j`` (0 where ``m`` stores nothing)."""
     m = m.tocsr()
     m.sum_duplicates()
-    n = m.shape[1]
-    keys = row_of(m).astype(np.int64) * n + m.indices  # ascending: rows in order, indices sorted
-    want = np.asarray(rows, np.int64) * n + np.asarray(cols, np.int64)
-    at = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
-    found = (keys[at] == want) if len(keys) else np.zeros(len(want), bool)
-    return np.where(found, m.data[at] if len(keys) else 0.0, 0.0).astype(np.float32)
+    want = np.asarray(rows, np.int64) * m.shape[1] + np.asarray(cols, np.int64)
+    if not m.nnz:
+        return np.zeros(len(want), np.float32)
+    keys = row_of(m).astype(np.int64) * m.shape[1] + m.indices  # ascending: rows in order, indices sorted
+    at = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+    return np.where(keys[at] == want, m.data[at], 0.0).astype(np.float32)
 
 
 def top_k_split(base: np.ndarray, extra: sp.csr_matrix, leave_out: sp.csr_matrix | None, k: int

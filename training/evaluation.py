@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from features import schema as s
 from features.interactions import IdIndex, purchases_in_window
-from features.sparse_rows import best_per_row, row_of
+from features.sparse_rows import row_of, top_per_row
 from training.metrics import catalogue_coverage, ranking_report
 from training.recommenders import SCORE_ROWS, Recommender, is_large, top_k
 
@@ -95,11 +95,7 @@ def matrix_recommender(model: Recommender, matrix: sp.csr_matrix) -> Recommend:
         values = model.pair_scores(rows, matrix, pos, own.indices)
         if is_large(matrix):  # no dense row per customer: the best of each row's own entries
             own = sp.csr_matrix((values.astype(np.float32), own.indices, own.indptr), shape=own.shape)
-            best = best_per_row(own, k)
-            rank = np.arange(len(best)) - np.searchsorted(pos[best], pos[best])
-            ids = np.full((len(rows), k), -1, np.int64)
-            ids[pos[best], rank] = own.indices[best]
-            return ids
+            return top_per_row(own, k)[0]
         scores = np.full((len(rows), matrix.shape[1]), -np.inf, np.float32)
         scores[pos, own.indices] = values
         ids, values = top_k(scores, k)

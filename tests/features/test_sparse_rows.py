@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from features.sparse_rows import best_per_row, gather, ranks, row_of, top_k_split
+from features.sparse_rows import best_per_row, gather, ranks, row_of, top_k_split, top_per_row
 
 
 def test_best_per_row_keeps_each_rows_largest_entries_best_first_ties_to_the_lower_column():
@@ -54,3 +54,10 @@ def test_ranks_of_sparse_rows_are_the_dense_rows_ranks_ties_in_column_order():
     ordered = [np.argsort(-row, kind="stable") for row in dense]
     want = np.concatenate([np.argsort(o) + 1 for o in ordered])  # the stable sort's position, 1-based
     np.testing.assert_array_equal(ranks(sp.csr_matrix(dense), pos, items), want)
+
+
+def test_top_per_row_lists_each_rows_best_stored_entries_padded():
+    m = sp.csr_matrix(np.array([[0.2, 0.5, 0.0, 0.5], [0.0, 0.0, 0.0, 0.0], [0.1, 0.0, 0.3, 0.0]], np.float32))
+    ids, values = top_per_row(m, 3)
+    assert ids.tolist() == [[1, 3, 0], [-1, -1, -1], [2, 0, -1]]
+    assert values[0].tolist() == pytest.approx([0.5, 0.5, 0.2]) and np.isneginf(values[1:, 2]).all()
