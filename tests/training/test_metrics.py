@@ -67,3 +67,31 @@ def test_the_report_is_the_mean_of_each_metric_over_users_with_short_lists_and_m
         for name, metric in METRICS.items():
             by_hand = np.mean([metric(recommended.get(u, []), rel, k) for u, rel in truth.items()])
             assert report[f"{name}_at_{k}"] == pytest.approx(by_hand), (name, k)
+
+
+def test_paired_bootstrap_scores_each_resample_as_the_metric_scores_the_drawn_rows():
+    from sklearn.metrics import roc_auc_score
+
+    from training.metrics import paired_bootstrap
+
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0, 1, 0], float)
+    tied = np.array([0.9, 0.9, 0.5, 0.5, 0.5, 0.1, 0.8, 0.2, 0.1, 0.3])  # ties count one half
+    other = np.arange(10.0)
+    got = paired_bootstrap("roc_auc", y, {"tied": tied, "other": other}, n=30, seed=4)
+    rng = np.random.default_rng(4)
+    for r in range(30):
+        drawn = rng.integers(0, len(y), len(y))
+        if 0 < y[drawn].sum() < len(y):
+            assert got["tied"][r] == pytest.approx(roc_auc_score(y[drawn], tied[drawn]))
+            assert got["other"][r] == pytest.approx(roc_auc_score(y[drawn], other[drawn]))
+        else:
+            assert np.isnan(got["tied"][r]) and np.isnan(got["other"][r])
+
+    spend = np.array([0.0, 120.0, 0.0, 35.0, 8.0, 0.0, 60.0, 2.5])
+    predicted = np.array([1.0, 90.0, 3.0, 20.0, 15.0, 2.0, 70.0, 4.0])  # no ties
+    got = paired_bootstrap("normalized_gini", spend, {"p": predicted}, n=20, seed=1)
+    rng = np.random.default_rng(1)
+    for r in range(20):
+        drawn = rng.integers(0, len(spend), len(spend))
+        if spend[drawn].sum() > 0:
+            assert got["p"][r] == pytest.approx(normalized_gini(spend[drawn], predicted[drawn]))
