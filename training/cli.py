@@ -31,7 +31,7 @@ from features.customer_features import (
 )
 from features.interactions import InteractionWeights, build_interactions
 from features.item_features import build_item_features, catalogue_as_of
-from features.snapshots import training_cutoffs, training_set
+from features.snapshots import model_customers, training_cutoffs, training_set
 from features.sources import mapped
 from features.sources.ingest import (
     SOURCES,
@@ -137,6 +137,11 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
          f"({time.perf_counter() - t0:.1f}s)")
 
     cutoffs = training_cutoffs(orders, args.as_of, args.horizon_days)
+    model_orders, model_events, sampled_from = model_customers(orders, events)
+    if sampled_from:
+        history = History(model_orders, model_events)  # the whole base's is not needed from here on
+        _say(f"[features] churn and CLTV learn from {model_orders[s.CUSTOMER_ID].nunique():,} of "
+             f"{sampled_from:,} customers (sampled by id)")
 
     def report(i: int, n: int, cutoff: pd.Timestamp, rows: int) -> None:
         cutoff_bar.update(1)
@@ -146,8 +151,9 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     rows, snapshot = 0, None
     if cutoffs:
         with progress.bar(total=len(cutoffs), desc="feature cutoffs", unit="cutoff") as cutoff_bar:
-            train, snapshot, _ = training_set(ws.features, orders, events, args.as_of, args.horizon_days,
-                                              fs.name, cutoffs, history, log=_say, progress=report)
+            train, snapshot, _ = training_set(ws.features, model_orders, model_events, args.as_of,
+                                              args.horizon_days, fs.name, cutoffs, history, log=_say,
+                                              progress=report)
         rows = len(train)
     manifest = {
         "feature_set": fs.name, "columns": list(fs.columns), "as_of": str(args.as_of.date()),

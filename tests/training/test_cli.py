@@ -1,5 +1,6 @@
 """The `shelfwise` command's answers to the mistakes a new user makes first."""
 
+import pandas as pd
 import pytest
 
 from training.cli import main
@@ -247,6 +248,33 @@ def test_training_reads_the_feature_snapshot_and_rebuilds_it_only_when_its_input
     capsys.readouterr()
     assert main(["train", "churn", "--as-of", "2011-03-01", "--horizon-days", "60"]) == 0
     assert "is stale (inputs changed): rebuilding it" in capsys.readouterr().out
+
+
+def test_a_large_base_is_sampled_once_by_the_feature_build_and_training_reads_that_snapshot(
+        shop_export, home, capsys, monkeypatch):
+    from mlflow import MlflowClient
+
+    from features import snapshots
+    from features.workspace import Workspace
+    from training.registry import MODEL_NAMES
+
+    path, mapping = shop_export
+    assert main(["ingest", "--mapping", str(mapping), str(path)]) == 0
+    customers = pd.read_parquet(home / "tables" / "orders.parquet")["customer_id"].nunique()
+    monkeypatch.setattr(snapshots, "MODEL_CUSTOMERS", customers - 3)
+    assert main(["features", "build", "--as-of", "2011-03-01", "--horizon-days", "60"]) == 0
+    assert f"churn and CLTV learn from {customers - 3:,} of {customers:,} customers" in capsys.readouterr().out
+    snapshot = home / "features" / "customer_v2" / "as_of=2011-03-01" / "horizon=60d"
+    assert pd.read_parquet(snapshot / "training_set.parquet")["customer_id"].nunique() <= customers - 3
+
+    assert main(["train", "churn", "--as-of", "2011-03-01", "--horizon-days", "60"]) == 0
+    out = capsys.readouterr().out
+    assert f"snapshot {snapshot} is current: read, not rebuilt" in out
+    assert f"learnt and tested on {customers - 3:,} of {customers:,} customers (sampled by id)" in out
+    client = MlflowClient(Workspace(home).tracking_uri)
+    version = client.get_model_version_by_alias(MODEL_NAMES["churn"], "champion")
+    params = client.get_run(version.run_id).data.params
+    assert (params["customers"], params["customers_sampled_from"]) == (str(customers - 3), str(customers))
 
 
 def test_train_all_on_a_shop_too_young_for_any_family_explains_each_and_exits_4(raw_lines, tmp_path, capsys):

@@ -25,7 +25,7 @@ from features.customer_features import (
     build_training_set,
     get_feature_set,
 )
-from features.snapshots import training_set
+from features.snapshots import model_customers, training_set
 from features.workspace import Workspace
 from training import plots, registry
 from training.btyd import BetaGeoModel, GammaGammaModel, btyd_scores
@@ -198,6 +198,9 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     ``as_of`` follow the data (:mod:`training.jobs.feasibility`); when the data allows no
     model, :class:`~training.jobs.feasibility.CannotTrain` says why and what to try.
 
+    Above :data:`~features.snapshots.MODEL_CUSTOMERS` customers, the model learns from and is
+    tested on a sample of them (:func:`~features.snapshots.model_customers`).
+
     The test set is the snapshot at ``as_of`` with labels from ``[as_of, as_of + horizon)``,
     evaluated only when the data covers that whole window. Baselines: recency alone for
     churn (older last purchase = more likely to churn), spend in the previous ``horizon``
@@ -206,6 +209,14 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     label = CHURNED if task == "churn" else FUTURE_REVENUE
     t0 = time.perf_counter()
     plans = plan_customer_model(task, orders, as_of, horizon_days, n_cutoffs)
+    data_end = orders[s.TIMESTAMP].max()
+    # From here on, the customers the model learns from and is tested on: all, or a sample of a large base.
+    orders, events, sampled_from = model_customers(orders, events)
+    customers = orders[s.CUSTOMER_ID].nunique()
+    sample_note = (f"learnt and tested on {customers:,} of {sampled_from:,} customers (sampled by id)"
+                   if sampled_from else None)
+    if sample_note:
+        log(f"[{task}] {sample_note}")
     history = History(orders, events)
     for i, plan in enumerate(plans):
         # The feature step's snapshot when `features build` made it from the same data, else built here.
@@ -235,10 +246,9 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         unmatched = model.calibration_
         if not match_churn_level(model, history, cutoffs, horizon, as_of, log):
             unmatched = None
-    data_end = orders[s.TIMESTAMP].max()
     test_end = as_of + pd.Timedelta(days=horizon)
     window = f"train < {as_of.date()}, test {as_of.date()}..{test_end.date()} (exclusive)"
-    metrics, baseline, notes, test, pred, table = {}, {}, [], None, None, {}
+    metrics, baseline, notes, test, pred, table = {}, {}, [sample_note] if sample_note else [], None, None, {}
     has_test = test_end <= data_end + pd.Timedelta(days=1)
     if task == "churn" or has_test or served_by != "LightGBM":
         # One BG/NBD fit serves the baseline and, for churn, the next-purchase dates.
@@ -299,6 +309,8 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         run_id, version = registry.log_and_register(
             client, ws, task, model_dir,
             params={"horizon_days": horizon, "n_cutoffs": n_cutoffs, "best_rounds": model.best_rounds_,
+                    "customers": customers,
+                    **({"customers_sampled_from": sampled_from} if sampled_from else {}),
                     **model._lgb_params(model.num_leaves_, model.min_child_samples_),
                     **{f"level_{k}": v for k, v in ((model.calibration_ or {}).get("level") or {}).items()}},
             metrics={**clean(metrics), **{f"baseline_{k}": v for k, v in clean(baseline).items()},
