@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.service import running_service
@@ -32,14 +33,15 @@ STEPS = ("generate", "ingest", "events simulate", "features build", "train recs"
          "batch scores")
 
 
-def run(size: str, home: Path, say=print, serve: bool = True, start: str = STEPS[0]) -> list[dict]:
-    """Every step of one size from ``start`` on (the earlier ones' output in ``home``); a row
-    per step: ``step, seconds, peak_mb, note``."""
+def run(size: str, home: Path, say=print, serve: bool = True, start: str = STEPS[0],
+        skip: Sequence[str] = ()) -> list[dict]:
+    """Every step of one size from ``start`` on but those in ``skip`` (the output of those not
+    run in ``home``); a row per step run: ``step, seconds, peak_mb, note``."""
     home.mkdir(parents=True, exist_ok=True)
     log, export = home / "scale.log", home / "export"
     export.mkdir(exist_ok=True)
     rows = []
-    skip = set(STEPS[:STEPS.index(start)])
+    skip = set(STEPS[:STEPS.index(start)]) | set(skip)
 
     # `python -m training`: the `shelfwise` command's entry point, with its process settings
     # (one BLAS thread, Arrow's allocator), as a shop runs it.
@@ -139,13 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-serve", action="store_true", help="stop after the batch scores")
     p.add_argument("--from", dest="start", choices=STEPS, default=STEPS[0],
                    help="start at this step, on the workspace --keep holds from an earlier run")
+    p.add_argument("--skip", action="append", choices=STEPS[4:], default=[],
+                   help="leave out this step (its earlier result in the --keep workspace stands); repeatable")
     args = p.parse_args(argv)
-    if args.start != STEPS[0] and not (args.keep and (args.keep / "tables").is_dir()):
-        p.error(f"--from {args.start!r} needs --keep naming the workspace of an earlier run")
+    if (args.start != STEPS[0] or args.skip) and not (args.keep and (args.keep / "tables").is_dir()):
+        p.error("--from and --skip need --keep naming the workspace of an earlier run")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"shelfwise-scale-{args.size}-") as tmp:
         rows = run(args.size, args.keep or Path(tmp), say=lambda m: print(m, flush=True),
-                   serve=not args.no_serve, start=args.start)
+                   serve=not args.no_serve, start=args.start, skip=args.skip)
     print("\n".join(table(args.size, rows)))
     print(f"[scale {args.size}] {time.perf_counter() - t0:.0f}s in all")
     return 0

@@ -23,3 +23,13 @@ def test_a_run_from_a_later_step_skips_the_steps_before_it(tmp_path, monkeypatch
     rows = scale.run("S", tmp_path, say=lambda m: None, serve=False, start="train churn")
     assert [r["step"] for r in rows] == ["train churn", "train cltv", "batch scores"]
     assert ran == ["train churn", "train cltv", "score customers"]
+
+
+def test_skipped_steps_are_left_out_and_the_rest_run(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(scale, "shelfwise", lambda home, *args, log, module: ran.append(" ".join(args[:2]))
+                        or (0, 1.0, 100.0, ""))
+    monkeypatch.setattr(scale, "_features_as_of", lambda home: "2023-10-03")
+    rows = scale.run("S", tmp_path, say=lambda m: None, serve=False, start="features build", skip=["train recs"])
+    assert [r["step"] for r in rows] == ["features build", "train churn", "train cltv", "batch scores"]
+    assert ran == ["features build", "train churn", "train cltv", "score customers"]
