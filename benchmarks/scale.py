@@ -91,7 +91,10 @@ def _serve(home: Path, log: Path, size: str, say, load: bool = True) -> list[dic
 
     from serving.api.access import KeyStore, keys_path
 
-    key = KeyStore(keys_path(home)).create("storefront", f"scale-{size}")[1]
+    keys, name = KeyStore(keys_path(home)), f"scale-{size}"
+    if any(r.name == name for r in keys.records()):  # a kept workspace's earlier run made it
+        keys.revoke(name)
+    key = keys.create("storefront", name)[1]
     rows = []
     t0 = time.perf_counter()
     with running_service(env(home), log) as (proc, url):
