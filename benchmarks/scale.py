@@ -122,6 +122,12 @@ def _serve(home: Path, log: Path, size: str, say, load: bool = True) -> list[dic
             summary += [line.strip() for line in printed if line.startswith("event -> changed")]
             rows.append({"step": "load (concurrency 8)", "seconds": float("nan"), "peak_mb": float("nan"),
                          "note": "; ".join(summary) or f"no summary; see {log}"})
+            # At ready one worker may still be loading (its start holds the orders table for a while).
+            after = [p.memory_info().rss / 2**20 for p in workers if p.is_running()]
+            rows.append({"step": "workers after the load", "seconds": float("nan"),
+                         "peak_mb": max(after, default=float("nan")),
+                         "note": f"RSS {', '.join(f'{r:,.0f}' for r in after)} MB"})
+            say(f"[scale {size}] workers' RSS after the load {after}")
         else:
             rows.append({"step": "load (concurrency 8)", "seconds": float("nan"), "peak_mb": float("nan"),
                          "note": "skipped: wrk is not installed (apt-get install wrk)"})

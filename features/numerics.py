@@ -63,6 +63,17 @@ def configure() -> None:
             os.environ.setdefault("NPY_DISABLE_CPU_FEATURES", NUMPY_AVX512_TARGETS)
 
 
+def return_arrow_memory_at_once() -> None:
+    """Arrow's jemalloc hands freed pages back to the system when they are freed (decay 0),
+    not later at some allocation: for a long-lived process that reads a large table once,
+    a service worker, which otherwise keeps the table's size resident for as long as it runs.
+    A no-op where Arrow allocates with another allocator."""
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name == "jemalloc":
+        pa.jemalloc_set_decay_ms(0)
+
+
 def lightgbm_threads() -> int:
     """LightGBM's threads in training: ``SHELFWISE_LIGHTGBM_THREADS``, 2 by default.
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from features import numerics
 from features.live.store import LiveStore
 from features.workspace import Workspace
 from serving.marketing.tools import Marketing
@@ -78,6 +79,9 @@ class Models:
 def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, LoadedArtifact]) -> Models:
     """Build what the service answers from out of the champions' model directories (those of
     the families that have one), over the worker's one connection to the live store."""
+    # The orders table is read whole and dropped once the scores and segments are built: its
+    # Arrow memory goes back to the system then, not at some later allocation.
+    numerics.return_arrow_memory_at_once()
     recs = BlendedRuntime(artifacts["recs"].path) if "recs" in artifacts else None
     items, orders = workspace.read_table_if_present("items"), workspace.read_table("orders")
     storefront = (Storefront(recs, Catalogue(recs.item_ids, recs.titles, items), store)
