@@ -52,6 +52,22 @@ def kill_tree(pid: int, sig: int) -> None:
     psutil.wait_procs(family, timeout=20)
 
 
+def answers(url: str, proc: subprocess.Popen, timeout: float) -> bool:
+    """Whether ``GET url`` answers 200 within ``timeout`` s while ``proc`` (the server) runs:
+    asked every half second; False as soon as ``proc`` exits."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
 @contextmanager
 def running_service(env: dict[str, str], log: Path, timeout: float = 300.0
                     ) -> Iterator[tuple[subprocess.Popen, str]]:
@@ -63,25 +79,15 @@ def running_service(env: dict[str, str], log: Path, timeout: float = 300.0
     RuntimeError
         With the end of the log, when the service exits or is not ready within ``timeout`` s.
     """
-    import httpx
-
     port = free_port()
     out = open(log, "a")
     proc = subprocess.Popen([sys.executable, "-m", "serving", "--port", str(port)], env=env, cwd=ROOT,
                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        if not answers(f"{url}/readyz", proc, timeout):
             if proc.poll() is not None:
                 raise RuntimeError(f"the service exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
             raise RuntimeError(f"the service was not ready in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
         yield proc, url
     finally:

@@ -226,7 +226,6 @@ def redis_url(tmp_path_factory):
     """A real Redis server on a free port of 127.0.0.1, for the networked live store; the
     tests that use it are skipped where redis-server is not installed (.ci/run installs it)."""
     import subprocess
-    import time
 
     server = system_tool("redis-server")
     port = free_port()
@@ -235,14 +234,7 @@ def redis_url(tmp_path_factory):
                              "--appendonly", "no", "--dir", str(workdir)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
+        _wait_for_port(proc, port, "redis-server", None, timeout=10)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
@@ -250,6 +242,8 @@ def redis_url(tmp_path_factory):
 
 
 def _wait_for_port(proc, port: int, name: str, log, timeout: float = 60.0) -> None:
+    """Return once ``port`` of 127.0.0.1 accepts connections; raise with the end of ``log``
+    (a path, or None) when ``proc`` exits first or ``timeout`` s pass."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -259,8 +253,8 @@ def _wait_for_port(proc, port: int, name: str, log, timeout: float = 60.0) -> No
             return
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start:\n{log.read_text()[-2000:] if log.exists() else ''}") \
-                    from None
+                said = log.read_text()[-2000:] if log and log.exists() else ""
+                raise RuntimeError(f"{name} did not start:\n{said}") from None
             time.sleep(0.1)
 
 

@@ -18,7 +18,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from benchmarks.service import free_port, kill_tree, running_service
+from benchmarks.service import answers, free_port, kill_tree, running_service
 from tests.conftest import assert_charts_drawn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,14 +81,7 @@ def _mlflow_server(home: Path, port: int):
                             env=_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
+        if not answers(f"http://127.0.0.1:{port}/health", proc, 60):
             pytest.fail("mlflow server not up in 60 s")
         yield proc
     finally:

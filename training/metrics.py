@@ -159,14 +159,18 @@ def paired_bootstrap(metric: str, y: np.ndarray, scores: dict[str, np.ndarray], 
             prepared[name] = (order, np.cumsum(np.r_[True, ranked[1:] != ranked[:-1]]) - 1)
         else:
             prepared[name] = (np.argsort(-score, kind="stable"),)
-    perfect = np.argsort(-y, kind="stable")
+    perfect = np.argsort(-y, kind="stable") if metric == "normalized_gini" else None
     out = {name: np.full(n, np.nan) for name in scores}
     rng = np.random.default_rng(seed)
     for r in range(n):
         w = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)).astype(float)
-        best = gini(perfect, w) if metric == "normalized_gini" else None
+        if metric == "roc_auc":
+            for name, args in prepared.items():
+                out[name][r] = auc(*args, w)
+            continue
+        best = gini(perfect, w)
         for name, args in prepared.items():
-            out[name][r] = auc(*args, w) if metric == "roc_auc" else gini(*args, w) / best
+            out[name][r] = gini(*args, w) / best
     return out
 
 

@@ -8,13 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from benchmarks.service import free_port, running_service
+from benchmarks.service import answers, free_port, running_service
 from features.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,16 +45,8 @@ def tracking_server(postgres_url, s3_store, tmp_path_factory):
                                 env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+        if not answers(f"{url}/health", proc, 120):
+            pytest.fail(f"mlflow server did not start:\n{log.read_text()[-3000:]}")
         yield url
     finally:
         if proc.poll() is None:
