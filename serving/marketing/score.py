@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         versions = {f: a.label for f, a in artifacts.items()}
-        scorer, was_read = customer_scores(ws, {f: a.path for f, a in artifacts.items()}, versions,
-                                           ws.read_table("orders"), refresh=args.refresh)
-        path = table_path(ws, versions)
+        scored, was_read = customer_scores(ws, {f: a.path for f, a in artifacts.items()}, versions,
+                                           refresh=args.refresh)
+        scorer, path = scored.scorer, table_path(ws, versions)
     print(f"{'read' if was_read else 'scored'} {len(scorer.frame):,} customers as of {scorer.as_of.date()} "
           f"-> {path} (the table the service reads)")
     if args.out is None:

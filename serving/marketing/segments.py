@@ -26,10 +26,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from features.item_weights import column_sums
-from features.profiles import LIFECYCLE_STAGES, RFM_SEGMENTS, category_revenue, customer_profiles
+from features.profiles import LIFECYCLE_STAGES, RFM_SEGMENTS
 from serving.api.openapi import as_openapi30
-from serving.runtime.models import RISK_BANDS, BlendedRuntime, CustomerScorer
+from serving.runtime.models import RISK_BANDS, BlendedRuntime
 from serving.runtime.registry import MissingFamilyError
+from serving.runtime.score_table import ScoredCustomers
 
 RfmSegment = Literal[RFM_SEGMENTS]  # type: ignore[valid-type]
 Lifecycle = Literal[LIFECYCLE_STAGES]  # type: ignore[valid-type]
@@ -159,39 +160,34 @@ class CustomerBase:
 
     Parameters
     ----------
-    scorer :
-        The served churn/CLTV scores (their ``as_of`` is the profiles' as well).
-    orders, customers, items :
-        The workspace's tables.
+    scored :
+        The served churn/CLTV scores (their ``as_of`` is the profiles' as well), the
+        customers' profiles and their spend per category
+        (:class:`serving.runtime.score_table.ScoredCustomers`).
+    items :
+        The workspace's items table, or None.
     recs :
         The served recommender, for "likely buyers"; ``None`` leaves that condition out.
     """
 
-    def __init__(
-        self,
-        scorer: CustomerScorer,
-        orders: pd.DataFrame,
-        customers: pd.DataFrame | None,
-        items: pd.DataFrame | None,
-        recs: BlendedRuntime | None = None,
-    ):
+    def __init__(self, scored: ScoredCustomers, items: pd.DataFrame | None,
+                 recs: BlendedRuntime | None = None):
+        scorer = scored.scorer
         self.as_of = scorer.as_of
         self.scorer = scorer
-        profiles = customer_profiles(orders, self.as_of, customers)
         scores = scorer.frame[
             ["churn_probability", "risk_band", "predicted_cltv", "cltv_rank_pct", "cltv_decile",
              "next_purchase_date"]
         ]
         # The scorer's CLTV rank, so "top 10%" and decile 1 are the same customers.
-        table = profiles.join(scores, how="inner")
+        table = scored.profiles.join(scores, how="inner")
         self.table = table
-        if items is None:
-            items = pd.DataFrame({"item_id": pd.Series(dtype=str), "category": pd.Series(dtype=str)})
-        self.category_spend = category_revenue(orders, items, self.as_of).reindex(table.index, fill_value=0.0)
+        self.category_spend = scored.category_spend.reindex(table.index, fill_value=0.0)
         self.categories = sorted(self.category_spend.columns)
         self.countries = set(table["country"])
         self.recs = recs
-        self.item_category = items.set_index("item_id")["category"].replace("", "other")
+        category = items.set_index("item_id")["category"] if items is not None else pd.Series(dtype=str)
+        self.item_category = category.replace("", "other")
         self._affinity: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
     def __len__(self) -> int:

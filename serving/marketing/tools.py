@@ -26,9 +26,9 @@ from features.workspace import Settings, Workspace
 from serving.marketing.offers import DecisionLog, OfferCatalogue, OfferPolicy, catalogue_path
 from serving.marketing.segments import CustomerBase, SavedSegments, SegmentError, SegmentFilter
 from serving.marketing.spreadsheet import defuse_formulas
-from serving.runtime.models import BlendedRuntime, CustomerScorer
+from serving.runtime.models import BlendedRuntime
 from serving.runtime.registry import MissingFamilyError, NoChampionError, download_champions
-from serving.runtime.score_table import customer_scores
+from serving.runtime.score_table import ScoredCustomers, customer_scores
 
 
 @dataclass
@@ -44,20 +44,19 @@ class Marketing:
     def build(
         cls,
         workspace: Workspace,
-        scorer: CustomerScorer,
+        scored: ScoredCustomers,
         recs: BlendedRuntime | None,
         versions: dict[str, str],
-        orders: pd.DataFrame,
         items: pd.DataFrame | None,
         offers_file: Path | None = None,
     ) -> Marketing:
-        """``orders`` and ``items`` are the workspace's tables, which the caller has read already
-        (for the scorer and the catalogue)."""
-        base = CustomerBase(scorer, orders, workspace.read_table_if_present("customers"), items, recs)
+        """``items`` is the workspace's table, which the caller has read already (for the
+        catalogue)."""
+        base = CustomerBase(scored, items, recs)
         path = catalogue_path(workspace.home, offers_file)
         prices = items.set_index("item_id")["price"] if items is not None else None
         policy = (OfferPolicy(base, OfferCatalogue.read(path), prices)
-                  if {"churn", "cltv"} <= set(scorer.families) else None)
+                  if {"churn", "cltv"} <= set(scored.scorer.families) else None)
         return cls(
             base,
             policy,
@@ -140,13 +139,12 @@ class Marketing:
 def load(workspace: Workspace, tmp: Path, offers_file: Path | None = None) -> Marketing:
     """Download the champions into ``tmp`` and build :class:`Marketing` (the command line's way)."""
     artifacts = download_champions(workspace.tracking_uri, tmp, at_least_one=True)
-    orders = workspace.read_table("orders")
     path = {f: a.path for f, a in artifacts.items()}
     versions = {f: a.label for f, a in artifacts.items()}
-    scorer, _ = customer_scores(workspace, path, versions, orders)  # the service's table, or written for it
+    scored, _ = customer_scores(workspace, path, versions)  # the service's tables, or written for it
     recs = BlendedRuntime(path["recs"]) if "recs" in path else None
     items = workspace.read_table_if_present("items")
-    return Marketing.build(workspace, scorer, recs, versions, orders, items, offers_file)
+    return Marketing.build(workspace, scored, recs, versions, items, offers_file)
 
 
 def write_frame(frame: pd.DataFrame, out: Path, fmt: str) -> None:

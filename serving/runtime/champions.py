@@ -79,19 +79,19 @@ class Models:
 def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, LoadedArtifact]) -> Models:
     """Build what the service answers from out of the champions' model directories (those of
     the families that have one), over the worker's one connection to the live store."""
-    # The orders table is read whole and dropped once the scores and segments are built: its
-    # Arrow memory goes back to the system then, not at some later allocation.
+    # Scoring (when no worker or batch step has yet) reads the orders table whole and drops
+    # it: its Arrow memory goes back to the system then, not at some later allocation.
     numerics.return_arrow_memory_at_once()
     recs = BlendedRuntime(artifacts["recs"].path) if "recs" in artifacts else None
-    items, orders = workspace.read_table_if_present("items"), workspace.read_table("orders")
+    items = workspace.read_table_if_present("items")
     storefront = (Storefront(recs, Catalogue(recs.item_ids, recs.titles, items), store)
                   if recs is not None else None)
     path = {f: a.path for f, a in artifacts.items()}
     versions = {f: a.label for f, a in artifacts.items()}
-    # Read from the workspace's score table, or scored (drivers too) and written for the other workers.
-    customers, _ = customer_scores(workspace, path, versions, orders)
-    marketing = Marketing.build(workspace, customers, recs, versions, orders, items)
-    return Models(versions, storefront, customers, marketing)
+    # Read from the workspace's score tables, or scored (drivers too) and written for the other workers.
+    scored, _ = customer_scores(workspace, path, versions)
+    marketing = Marketing.build(workspace, scored, recs, versions, items)
+    return Models(versions, storefront, scored.scorer, marketing)
 
 
 def load_champions(workspace: Workspace, store: LiveStore, cache: ModelCache) -> Models:

@@ -362,7 +362,9 @@ class CustomerScorer:
     Features are built from the workspace's orders (and events, when there are any) as of
     the day after the last order, with the builder of the feature set each model records.
     A model whose feature set this code cannot build, or whose files changed since
-    training, is refused (:func:`features.artifacts.check_model`).
+    training, is refused (:func:`features.artifacts.check_model`). Given ``table`` (what
+    :meth:`to_table` returned, its date in ``table.attrs["as_of"]``), nothing is scored and
+    ``orders`` is not needed.
 
     Either model may be absent (a shop whose data could not train it yet): its columns are
     then empty (NaN), :attr:`families` leaves it out, and :meth:`require` raises
@@ -370,17 +372,18 @@ class CustomerScorer:
     the RFM inputs never need a model.
     """
 
-    def __init__(self, churn_path: Path | None, cltv_path: Path | None, orders: pd.DataFrame,
+    def __init__(self, churn_path: Path | None, cltv_path: Path | None, orders: pd.DataFrame | None = None,
                  events: pd.DataFrame | None = None, table: pd.DataFrame | None = None):
         paths = {f: p for f, p in (("churn", churn_path), ("cltv", cltv_path)) if p is not None}
         self.meta = {f: check_model(p, f) for f, p in paths.items()}
         self.families = tuple(paths)
         self.churn_meta, self.cltv_meta = self.meta.get("churn", {}), self.meta.get("cltv", {})
-        self.as_of = (orders["timestamp"].max() + pd.Timedelta(days=1)).normalize()
-        if table is not None:  # scored before, by these models on these orders (serving.runtime.score_table)
+        if table is not None:  # scored before, by these models (serving.runtime.score_table)
+            self.as_of = pd.Timestamp(table.attrs["as_of"])
             self.frame = table[list(FRAME_COLUMNS)]
             self.drivers = {f: Drivers.from_columns(table, f) for f in self.families}
         else:
+            self.as_of = (orders["timestamp"].max() + pd.Timedelta(days=1)).normalize()
             self._score(paths, orders, events)
         # The three numbers of score(), by the frame's row (a dict of tuples per customer held far
         # more, in every worker).
@@ -393,7 +396,9 @@ class CustomerScorer:
         """:attr:`frame` and every family's :attr:`drivers` as one table indexed by customer id,
         what ``table`` gives back to the constructor."""
         columns = {k: v for f in self.families for k, v in self.drivers[f].to_columns(f).items()}
-        return pd.concat([self.frame, pd.DataFrame(columns, index=self.frame.index)], axis=1)
+        table = pd.concat([self.frame, pd.DataFrame(columns, index=self.frame.index)], axis=1)
+        table.attrs["as_of"] = self.as_of.isoformat()  # kept in a Parquet file's metadata
+        return table
 
     def _score(self, paths: dict[str, Path], orders: pd.DataFrame, events: pd.DataFrame | None) -> None:
         """Build the features and score every customer: :attr:`frame` and the drivers' inputs."""

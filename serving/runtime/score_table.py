@@ -1,14 +1,21 @@
 """Customer scores computed once per model version and data, and read by every worker.
 
 Scoring every customer (their features, both models' predictions, each prediction's SHAP
-drivers) is the part of a worker's start that grows with the customers: LightGBM's
-contributions alone take seconds per 10,000 customers. So the scores are a table in the
-workspace, ``scores/customers-<key>.parquet``, one row per customer (``customer_id``, the
-columns of ``POST /customer`` and each family's drivers), where ``key`` names the churn
-and CLTV champions and the orders and events tables they were computed on. The batch step
-(``shelfwise score customers``) writes it; a worker that finds it reads it, and one that
-does not (models or data changed since) computes it and writes it for the others, holding
-a lock meanwhile so two workers starting together score once.
+drivers) and profiling them for segments (RFM, lifecycle, spend per category) is the part
+of a worker's start that grows with the customers: LightGBM's contributions alone take
+seconds per 10,000 customers, and the profiles need every order line in memory. So both
+are tables in the workspace, one row per customer, where ``key`` names the churn and CLTV
+champions and the tables they were computed from (orders, events, customers, items):
+
+- ``scores/customers-<key>.parquet``: ``customer_id``, the columns of ``POST /customer`` and
+  each family's drivers, and the date scored as of (in the file's metadata);
+- ``scores/profiles-<key>.parquet``: ``customer_id``, the columns of
+  :func:`features.profiles.customer_profiles` and ``spend:<category>`` per item category.
+
+The batch step (``shelfwise score customers``) writes them; a worker that finds them reads
+them and never reads the orders, and one that does not (models or data changed since)
+computes them and writes them for the others, holding a lock meanwhile so two workers
+starting together score once.
 
 The table is as fresh as the data it was computed on: events the service received after it
 count from the next table (new data or champions, or ``shelfwise score customers --refresh``).
@@ -23,34 +30,83 @@ import json
 import logging
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from features.customer_features import EVENT_COLUMNS
+from features.profiles import category_revenue, customer_profiles
 from features.workspace import Workspace
 from serving.runtime.models import CustomerScorer
 
 log = logging.getLogger("shelfwise")
 SCORES = "scores"
-FORMAT = "shelfwise-scores-v1"
+FORMAT = "shelfwise-scores-v2"
 KEEP = 2  # tables kept: the newest and the one before it (a worker may still be reading it)
+SPEND = "spend:"  # the prefix of the profiles' per-category spend columns
+INPUTS = ("orders", "events", "customers", "items")
+
+
+@dataclass
+class ScoredCustomers:
+    """Every customer's scores and what segments are defined on, as of the scorer's date.
+
+    Attributes
+    ----------
+    scorer :
+        The served churn and CLTV scores and their drivers.
+    profiles :
+        :func:`features.profiles.customer_profiles`, one row per customer with a purchase.
+    category_spend :
+        :func:`features.profiles.category_revenue`: net revenue per customer and item category.
+    """
+
+    scorer: CustomerScorer
+    profiles: pd.DataFrame
+    category_spend: pd.DataFrame
+
+    @classmethod
+    def compute(cls, scorer: CustomerScorer, orders: pd.DataFrame, customers: pd.DataFrame | None,
+                items: pd.DataFrame | None) -> ScoredCustomers:
+        """Profile the customers of ``orders`` as of ``scorer``'s date (``customers``, when
+        given, says their country; ``items`` their categories)."""
+        if items is None:
+            items = pd.DataFrame({"item_id": pd.Series(dtype=str), "category": pd.Series(dtype=str)})
+        return cls(scorer, customer_profiles(orders, scorer.as_of, customers),
+                   category_revenue(orders, items, scorer.as_of))
+
+    def profile_table(self) -> pd.DataFrame:
+        """:attr:`profiles` and :attr:`category_spend` as one table, what :meth:`read` splits."""
+        spend = self.category_spend.reindex(self.profiles.index, fill_value=0.0).add_prefix(SPEND)
+        return pd.concat([self.profiles, spend], axis=1).rename_axis("customer_id").reset_index()
+
+    @classmethod
+    def read(cls, paths: dict[str, Path], scores: Path, profiles: Path) -> ScoredCustomers:
+        """What :func:`write` wrote, with the champions' model directories (``paths``)."""
+        table = pd.read_parquet(scores).set_index("customer_id")
+        scorer = CustomerScorer(paths.get("churn"), paths.get("cltv"), table=table)
+        both = pd.read_parquet(profiles).set_index("customer_id")
+        spend = [c for c in both.columns if c.startswith(SPEND)]
+        return cls(scorer, both.drop(columns=spend),
+                   both[spend].rename(columns=lambda c: c.removeprefix(SPEND)))
 
 
 def table_key(workspace: Workspace, versions: dict[str, str]) -> str:
-    """What the scores depend on: the churn and CLTV versions, and the orders and events
-    tables (by size and modification time: hashing their contents took longer than reading
-    them)."""
+    """What the scores depend on: the churn and CLTV versions, and the tables they are
+    computed from (by size and modification time: hashing their contents took longer than
+    reading them)."""
     tables = {}
-    for name in ("orders", "events"):
+    for name in INPUTS:
         path = workspace.table_path(name)
         tables[name] = [path.stat().st_size, path.stat().st_mtime_ns] if path.exists() else None
     state = {"format": FORMAT, "churn": versions.get("churn"), "cltv": versions.get("cltv"), **tables}
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def table_path(workspace: Workspace, versions: dict[str, str]) -> Path:
-    return workspace.home / SCORES / f"customers-{table_key(workspace, versions)}.parquet"
+def table_path(workspace: Workspace, versions: dict[str, str], kind: str = "customers") -> Path:
+    """The scores table (``kind`` "customers") or the profiles table ("profiles")."""
+    return workspace.home / SCORES / f"{kind}-{table_key(workspace, versions)}.parquet"
 
 
 @contextmanager
@@ -65,31 +121,38 @@ def _locked(folder: Path):
 
 
 def customer_scores(workspace: Workspace, paths: dict[str, Path], versions: dict[str, str],
-                    orders: pd.DataFrame, refresh: bool = False) -> tuple[CustomerScorer, bool]:
-    """The :class:`CustomerScorer` of these champions (``paths`` and ``versions`` by family)
-    on the workspace's data: read from its table when there is one (unless ``refresh``:
-    scored again with the live events received since), else scored and written. Returns the
-    scorer and whether it was read."""
-    path = table_path(workspace, versions)
-    with _locked(path.parent):
-        if path.exists() and not refresh:
+                    refresh: bool = False) -> tuple[ScoredCustomers, bool]:
+    """Every customer scored by these champions (``paths`` and ``versions`` by family) and
+    profiled, on the workspace's data: read from its tables when they are there (unless
+    ``refresh``: scored again with the live events received since), else computed from the
+    workspace's tables and written. Returns them and whether they were read."""
+    scores, profiles = table_path(workspace, versions), table_path(workspace, versions, "profiles")
+    with _locked(scores.parent):
+        if scores.exists() and profiles.exists() and not refresh:
             try:
-                table = pd.read_parquet(path).set_index("customer_id")
-                return CustomerScorer(paths.get("churn"), paths.get("cltv"), orders, table=table), True
+                return ScoredCustomers.read(paths, scores, profiles), True
             except (OSError, ValueError, KeyError) as exc:  # unreadable or of another layout: score anew
-                log.warning("customer scores %s could not be read (%s); scoring again", path, exc)
-        events = workspace.read_events(EVENT_COLUMNS)
-        scorer = CustomerScorer(paths.get("churn"), paths.get("cltv"), orders, events)
-        write(scorer, path)
-        return scorer, False
+                log.warning("customer scores %s could not be read (%s); scoring again", scores, exc)
+        orders = workspace.read_table("orders")
+        scorer = CustomerScorer(paths.get("churn"), paths.get("cltv"), orders,
+                                workspace.read_events(EVENT_COLUMNS))
+        scored = ScoredCustomers.compute(scorer, orders, workspace.read_table_if_present("customers"),
+                                         workspace.read_table_if_present("items"))
+        write(scored, scores, profiles)
+        return scored, False
 
 
-def write(scorer: CustomerScorer, path: Path) -> None:
-    """Write ``scorer``'s table to ``path`` whole (a reader never sees half of it) and remove
-    all but the :data:`KEEP` newest tables."""
-    tmp = path.with_suffix(".tmp")
-    scorer.to_table().rename_axis("customer_id").reset_index().to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    tables = sorted(path.parent.glob("customers-*.parquet"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    for old in tables[KEEP:]:
-        old.unlink(missing_ok=True)
+def write(scored: ScoredCustomers, scores: Path, profiles: Path) -> None:
+    """Write ``scored``'s two tables whole (a reader never sees half of one; the profiles go
+    last, so a reader that finds them finds the scores) and remove all but the :data:`KEEP`
+    newest of each."""
+    for table, path in ((scored.scorer.to_table().rename_axis("customer_id").reset_index(), scores),
+                        (scored.profile_table(), profiles)):
+        tmp = path.with_suffix(".tmp")
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    for kind in ("customers", "profiles"):
+        tables = sorted(scores.parent.glob(f"{kind}-*.parquet"), key=lambda p: p.stat().st_mtime_ns,
+                        reverse=True)
+        for old in tables[KEEP:]:
+            old.unlink(missing_ok=True)

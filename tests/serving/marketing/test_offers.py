@@ -2,6 +2,7 @@ import pytest
 
 from serving.marketing.offers import DEFAULT_CATALOGUE, NO_OFFER, DecisionLog, OfferCatalogue, OfferPolicy
 from serving.marketing.segments import CustomerBase
+from serving.runtime.score_table import ScoredCustomers
 
 CATALOGUE = """
 [assumptions]
@@ -39,7 +40,7 @@ def policy(marketing_shop, tmp_path):
     orders, customers, items, scorer, recs = marketing_shop
     path = tmp_path / "offers.toml"
     path.write_text(CATALOGUE)
-    base = CustomerBase(scorer, orders, customers, items, recs)
+    base = CustomerBase(ScoredCustomers.compute(scorer, orders, customers, items), items, recs)
     return OfferPolicy(base, OfferCatalogue.read(path), items.set_index("item_id")["price"])
 
 

@@ -3,6 +3,7 @@ from pathlib import Path
 from features.workspace import Workspace
 from serving.marketing.report import report_path, write_report
 from serving.marketing.tools import Marketing
+from serving.runtime.score_table import ScoredCustomers
 from tests.conftest import assert_charts_drawn
 
 CHARTS = {"segment-sizes", "value-by-segment", "churn-risk", "cohort-retention", "categories-by-segment"}
@@ -14,7 +15,9 @@ def marketing(marketing_shop, home: Path) -> tuple[Marketing, Workspace]:
     ws.write_table("orders", orders, "fixture")
     ws.write_table("customers", customers.assign(first_seen=orders["timestamp"].min()), "fixture")
     ws.write_table("items", items.assign(in_stock=True, first_seen=orders["timestamp"].min()), "fixture")
-    return Marketing.build(ws, scorer, recs, {"churn": "shelfwise-churn/1"}, orders, ws.read_table("items")), ws
+    items = ws.read_table("items")
+    scored = ScoredCustomers.compute(scorer, orders, ws.read_table("customers"), items)
+    return Marketing.build(ws, scored, recs, {"churn": "shelfwise-churn/1"}, items), ws
 
 
 def test_report_is_one_self_contained_page_with_the_last_plan(marketing_shop, tmp_path):

@@ -13,12 +13,13 @@ from serving.marketing.segments import (
     SegmentFilter,
     UnknownSegmentError,
 )
+from serving.runtime.score_table import ScoredCustomers
 
 
 @pytest.fixture
 def base(marketing_shop):
     orders, customers, items, scorer, recs = marketing_shop
-    return CustomerBase(scorer, orders, customers, items, recs)
+    return CustomerBase(ScoredCustomers.compute(scorer, orders, customers, items), items, recs)
 
 
 def members(base, **conditions) -> list[str]:
@@ -135,7 +136,7 @@ def test_without_a_churn_model_rfm_segments_work_and_churn_segments_name_the_mis
 
     orders, customers, items, scorer, recs = marketing_shop
     scorer.families = ("cltv",)  # as a shop whose churn model could not be trained yet
-    base = CustomerBase(scorer, orders, customers, items, recs)
+    base = CustomerBase(ScoredCustomers.compute(scorer, orders, customers, items), items, recs)
     assert members(base, rfm_segment=["Champions"]) == ["A"]
     assert members(base, cltv_top_percent=20) == ["A"]
     with pytest.raises(MissingFamilyError, match=r"churn model.*`shelfwise train churn --as-of"):

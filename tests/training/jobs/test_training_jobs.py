@@ -173,9 +173,11 @@ def test_churn_is_calibrated_and_compared_with_bgnbd_and_scores_export_with_driv
     from serving.runtime.score_table import customer_scores
 
     assert len(list((workspace.home / "scores").glob("customers-*.parquet"))) == 1
+    assert len(list((workspace.home / "scores").glob("profiles-*.parquet"))) == 1
     read, was_read = customer_scores(workspace, {"churn": model_dir, "cltv": cltv_dir},
-                                     registry_versions(workspace.tracking_uri), small_shop)
+                                     registry_versions(workspace.tracking_uri))
     assert was_read
+    read = read.scorer
     pd.testing.assert_frame_equal(read.frame, scorer.frame, check_names=False, check_index_type=False)
     for family in ("churn", "cltv"):
         for customer in ("c1", "c2", "c7"):
