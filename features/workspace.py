@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     live_store_url: str | None = Field(
         None, description="redis://host:port/db: share live events and item updates between machines; "
                           "unset: SQLite (live.sqlite) in the workspace, shared by one machine's workers.")
+    shared_store_url: str | None = Field(
+        None, description="postgresql://user:password@host/db: share customer scores, offer decisions and "
+                          "erasures between replicas that each have their own workspace; unset: files in the "
+                          "workspace.")
 
 
 # Event columns read as categoricals when a feature builder asks for columns (read_events).
@@ -65,14 +69,16 @@ CODED = (s.USER_ID, s.SESSION_ID, s.ITEM_ID, s.EVENT_TYPE)
 class Workspace:
     """Paths of a workspace; creates directories on demand, never at import time."""
 
-    def __init__(self, home: Path | str, live_store_url: str | None = None):
+    def __init__(self, home: Path | str, live_store_url: str | None = None,
+                 shared_store_url: str | None = None):
         self.home = Path(home).resolve()
         self.live_store_url = live_store_url
+        self.shared_store_url = shared_store_url
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Workspace:
         settings = settings or Settings()
-        return cls(settings.home, settings.live_store_url)
+        return cls(settings.home, settings.live_store_url, settings.shared_store_url)
 
     def _dir(self, *parts: str) -> Path:
         path = self.home.joinpath(*parts)

@@ -21,6 +21,12 @@ command line does all three steps before it returns. Step 2 holds the workspace'
 lock (:meth:`Workspace.write_lock`), which every writer of the workspace takes: an import or
 retrain that is running finishes first, and any table it writes leaves the customer out.
 
+Replicas with their own workspaces (a networked live store, and a shared store,
+:mod:`serving.runtime.shared_store`): step 1 reaches every replica at once through the live
+store; step 2 erases the shared store's copy (offer decisions, score tables) once, whichever
+replica gets there first, and each replica erases its own disk when it sees the id on the
+forgotten list (:func:`forgotten_elsewhere`), with an audit record of its own.
+
 The models already registered in MLflow keep the customer's factor row until the next
 training run replaces them; the service never reads it for a forgotten id (step 1).
 """
@@ -39,6 +45,9 @@ from pathlib import Path
 
 from features.privacy import erase_from_files
 from features.workspace import Settings, Workspace
+from serving.runtime.shared_store import shared_store
+
+ELSEWHERE = "forgotten through another replica"
 
 
 def _pending(workspace: Workspace, customer_id: str) -> Path:
@@ -54,6 +63,8 @@ def begin(workspace: Workspace, customer_id: str, who: str, store=None) -> dict:
     if path.exists():  # asked again while the files are rewritten: one erasure, one record
         pending = json.loads(path.read_text())
         pending["live_events"] += removed
+        if pending["who"] == ELSEWHERE:  # a worker saw the id on the list a moment before this wrote it
+            pending["who"] = who
     else:
         pending = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "who": who, "action": "forget",
                    "customer_id": customer_id, "live_events": removed, "started": time.time()}
@@ -78,7 +89,10 @@ def finish(workspace: Workspace, customer_id: str) -> dict | None:
             return None
         pending = json.loads(path.read_text())
         files = erase_from_files(workspace.home, customer_id)
-        removed = {"live events": pending["live_events"], **files.removed}
+        shared = shared_store(workspace.shared_store_url)
+        # Another replica that heard of the forget first may have erased the shared copy: 0 rows.
+        in_shared = shared.erase(customer_id) if shared is not None else {}
+        removed = {"live events": pending["live_events"], **files.removed, **in_shared}
         record = {"at": pending["at"], "who": pending["who"], "action": "forget", "customer_id": customer_id,
                   "removed": {k: v for k, v in removed.items() if v}, "rows_removed": sum(removed.values()),
                   "seconds": round(time.time() - pending["started"], 2)}
@@ -101,6 +115,23 @@ def forget(workspace: Workspace, customer_id: str, who: str, store=None) -> dict
     return finish(workspace, customer_id) or erasure_status(workspace, customer_id)["record"]
 
 
+def forgotten_elsewhere(workspace: Workspace, store) -> list[str]:
+    """Customers on the live store's forgotten list whose rows this workspace still holds:
+    forgotten through another replica, which erased its own files and the shared store but
+    cannot reach this one's disk. Each gets a pending record here, for :func:`finish`."""
+    erased = {r.get("customer_id") for r in _audit_records(workspace)}
+    todo = sorted(store.forgotten_ids() - erased - set(unfinished(workspace)))
+    for customer_id in todo:
+        path = _pending(workspace, customer_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                   "who": ELSEWHERE, "action": "forget",
+                                   "customer_id": customer_id, "live_events": 0, "started": time.time()}))
+        os.replace(tmp, path)
+    return todo
+
+
 def unfinished(workspace: Workspace) -> list[str]:
     """Customers whose erasure was begun and not finished (a service stopped mid-way)."""
     folder = workspace.home / "audit" / "pending"  # glob of a missing folder is empty
@@ -111,12 +142,7 @@ RETRY_HINT = ("fix or delete the files named in `unreadable`, then forget the cu
               "(`shelfwise forget ID` or DELETE /customers/{id}); every other file is erased already")
 
 
-def erasure_status(workspace: Workspace, customer_id: str) -> dict | None:
-    """``{"status": "erasing"}`` while files are rewritten, then ``done`` with the audit
-    record, or ``failed`` with it and the reason when some files could not be read (the
-    rest are erased); None if the customer was never forgotten."""
-    if _pending(workspace, customer_id).exists():
-        return {"customer_id": customer_id, "status": "erasing"}
+def _audit_records(workspace: Workspace) -> list[dict]:
     log = workspace.home / "audit" / "erasures.jsonl"
     records = []
     if log.exists():
@@ -125,7 +151,16 @@ def erasure_status(workspace: Workspace, customer_id: str) -> dict | None:
                 records.append(json.loads(line))
             except ValueError:  # a line torn by a full disk: the others still count
                 continue
-    done = [r for r in records if isinstance(r, dict) and r.get("customer_id") == customer_id]
+    return [r for r in records if isinstance(r, dict)]
+
+
+def erasure_status(workspace: Workspace, customer_id: str) -> dict | None:
+    """``{"status": "erasing"}`` while files are rewritten, then ``done`` with the audit
+    record, or ``failed`` with it and the reason when some files could not be read (the
+    rest are erased); None if the customer was never forgotten."""
+    if _pending(workspace, customer_id).exists():
+        return {"customer_id": customer_id, "status": "erasing"}
+    done = [r for r in _audit_records(workspace) if r.get("customer_id") == customer_id]
     if not done:
         return None
     record = done[-1]

@@ -19,6 +19,8 @@ numerics.configure()  # the module BentoML's workers load: before numpy loads
 import json
 import logging
 import os
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
@@ -64,7 +66,7 @@ from serving.marketing.report import report_path
 from serving.marketing.segments import SegmentError, UnknownSegmentError
 from serving.marketing.spreadsheet import defuse_formulas
 from serving.marketing.tools import Marketing
-from serving.privacy import begin, erasure_status, finish, unfinished
+from serving.privacy import begin, erasure_status, finish, forgotten_elsewhere, unfinished
 from serving.runtime.champions import (
     Champions,
     Models,
@@ -92,6 +94,7 @@ pages_app = FastAPI(title="shelfwise pages", docs_url=None, redoc_url=None, open
 # ours, so the document says so (schemathesis checks every answer against it).
 BAD_PATH = {422: {"model": ErrorBody, "description": "A path parameter is invalid."}}
 EXPORT_CHUNK = 5000
+ERASURE_SYNC_SECONDS = 5.0  # how soon a replica erases its disk of a customer forgotten through another
 SETTINGS = ServiceSettings()
 # The storefront's calls (and the no-op the load benchmark compares them with).
 HOT_PATHS = ("recommend", "similar_items", "frequently_bought_together", "buy_again", "trending", "events",
@@ -141,6 +144,8 @@ class Shelfwise:
         self._erasures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="erasure")
         for customer_id in unfinished(self.workspace):  # begun before a stop
             self._erasures.submit(self._finish_erasure, customer_id)
+        if self.workspace.live_store_url:  # other replicas share the forgotten list: erase here too
+            threading.Thread(target=self._erase_forgotten_elsewhere, daemon=True, name="erasure-sync").start()
         # Loaded state never changes: keep it out of the collector's way (GC pauses under load).
         refreeze()
 
@@ -417,6 +422,17 @@ class Shelfwise:
         if status is None:
             raise HTTPException(404, detail=f"customer {customer_id!r} has not been forgotten")
         return status
+
+    def _erase_forgotten_elsewhere(self) -> None:
+        """Every :data:`ERASURE_SYNC_SECONDS`, erase from this replica's disk the customers
+        forgotten through another (:func:`serving.privacy.forgotten_elsewhere`)."""
+        while True:
+            try:
+                for customer_id in forgotten_elsewhere(self.workspace, self.store):
+                    self._erasures.submit(self._finish_erasure, customer_id)
+            except Exception as exc:  # an unreachable live store: try again at the next tick
+                log.warning("checking the forgotten list failed: %s", exc)
+            time.sleep(ERASURE_SYNC_SECONDS)
 
     def _finish_erasure(self, customer_id: str) -> None:
         try:

@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from serving.marketing.segments import CustomerBase, SegmentError, SegmentFilter
+from serving.runtime.shared_store import SharedStore
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("offers.toml")
 NO_OFFER = "no offer"
@@ -324,20 +325,30 @@ class OfferPolicy:
 
 
 class DecisionLog:
-    """Append-only JSON lines in ``<workspace>/offers/decisions.jsonl``.
+    """Append-only JSON lines in ``<workspace>/offers/decisions.jsonl``, or rows of the shared
+    store when there is one (:mod:`serving.runtime.shared_store`: replicas on other machines
+    then count each other's contacts).
 
     One line per decision, written with a single ``O_APPEND`` write, so worker processes
     can share the file. Campaign lines count as contacts for the contact limits.
     """
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, shared: SharedStore | None = None):
         self.path = directory / "decisions.jsonl"
+        self.shared = shared
+
+    @property
+    def where(self) -> str:
+        return "the shared store" if self.shared is not None else str(self.path)
 
     def append(self, records: list[dict]) -> None:
         if not records:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         now = datetime.now(UTC).isoformat(timespec="seconds")
+        if self.shared is not None:
+            self.shared.append_decisions([{"logged_at": now, **r} for r in records])
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = "".join(json.dumps({"logged_at": now, **r}, default=str) + "\n" for r in records).encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -348,9 +359,11 @@ class DecisionLog:
     def contacts(self, window_days: int, exclude_campaign: str | None = None) -> pd.Series:
         """Campaigns that contacted each customer in the last ``window_days`` (a campaign
         planned twice counts once, and not against itself)."""
+        since = datetime.now(UTC) - timedelta(days=window_days)
+        if self.shared is not None:
+            return self.shared.campaign_contacts(since, exclude_campaign, NO_OFFER)
         if not self.path.exists():
             return pd.Series(dtype=int)
-        since = datetime.now(UTC) - timedelta(days=window_days)
         campaigns: dict[str, set[str]] = {}
         with open(self.path) as f:
             for line in f:

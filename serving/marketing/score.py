@@ -19,7 +19,7 @@ import pandas as pd
 from features.workspace import Settings, Workspace
 from serving.marketing.spreadsheet import defuse_formulas
 from serving.runtime.registry import NoChampionError, download_champions
-from serving.runtime.score_table import customer_scores, table_path
+from serving.runtime.score_table import customer_scores, table_key, table_path
 
 COLUMNS = ("customer_id", "churn_probability", "risk_band", "predicted_cltv", "cltv_decile", "cltv_tier",
            "next_purchase_date", "days_since_last_order", "top_churn_driver", "top_cltv_driver")
@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         versions = {f: a.label for f, a in artifacts.items()}
         scored, was_read = customer_scores(ws, {f: a.path for f, a in artifacts.items()}, versions,
                                            refresh=args.refresh)
-        scorer, path = scored.scorer, table_path(ws, versions)
+        scorer = scored.scorer
+        shared = f"the shared store, key {table_key(ws, versions)}" if ws.shared_store_url else None
+        path = shared or table_path(ws, versions)
     print(f"{'read' if was_read else 'scored'} {len(scorer.frame):,} customers as of {scorer.as_of.date()} "
           f"-> {path} (the table the service reads)")
     if args.out is None:

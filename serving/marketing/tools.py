@@ -29,6 +29,7 @@ from serving.marketing.spreadsheet import defuse_formulas
 from serving.runtime.models import BlendedRuntime
 from serving.runtime.registry import MissingFamilyError, NoChampionError, download_champions
 from serving.runtime.score_table import ScoredCustomers, customer_scores
+from serving.runtime.shared_store import shared_store
 
 
 @dataclass
@@ -61,7 +62,7 @@ class Marketing:
             base,
             policy,
             SavedSegments(workspace.home / "segments"),
-            DecisionLog(workspace.home / "offers"),
+            DecisionLog(workspace.home / "offers", shared_store(workspace.shared_store_url)),
             path,
             dict(versions),
         )
@@ -254,7 +255,7 @@ def _run(m: Marketing, ws: Workspace, args: argparse.Namespace, filt: SegmentFil
                 raise SegmentError(f"--out {args.out}: write .csv or .parquet")
             plan, summary = m.plan(args.campaign, args.budget)
             write_frame(plan, args.out, fmt)
-            print(_summary_text(summary) + f"\nplan -> {args.out}; decisions logged to {m.log.path}")
+            print(_summary_text(summary) + f"\nplan -> {args.out}; decisions logged to {m.log.where}")
     else:
         from serving.marketing.report import write_report  # matplotlib: only when a report is asked for
 

@@ -26,19 +26,23 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from features.customer_features import EVENT_COLUMNS
 from features.profiles import category_revenue, customer_profiles
 from features.workspace import Workspace
 from serving.runtime.models import CustomerScorer
+from serving.runtime.shared_store import shared_store
 
 log = logging.getLogger("shelfwise")
 SCORES = "scores"
@@ -82,8 +86,10 @@ class ScoredCustomers:
         return pd.concat([self.profiles, spend], axis=1).rename_axis("customer_id").reset_index()
 
     @classmethod
-    def read(cls, paths: dict[str, Path], scores: Path, profiles: Path) -> ScoredCustomers:
-        """What :func:`write` wrote, with the champions' model directories (``paths``)."""
+    def read(cls, paths: dict[str, Path], scores: Path | BinaryIO,
+             profiles: Path | BinaryIO) -> ScoredCustomers:
+        """What :meth:`tables` wrote (files or bytes), with the champions' model directories
+        (``paths``)."""
         table = pd.read_parquet(scores).set_index("customer_id")
         scorer = CustomerScorer(paths.get("churn"), paths.get("cltv"), table=table)
         both = pd.read_parquet(profiles).set_index("customer_id")
@@ -91,15 +97,30 @@ class ScoredCustomers:
         return cls(scorer, both.drop(columns=spend),
                    both[spend].rename(columns=lambda c: c.removeprefix(SPEND)))
 
+    def tables(self) -> tuple[bytes, bytes]:
+        """The scores' and the profiles' tables as Parquet bytes, what :meth:`read` reads."""
+        out = []
+        for table in (self.scorer.to_table().rename_axis("customer_id").reset_index(), self.profile_table()):
+            buffer = io.BytesIO()
+            table.to_parquet(buffer, index=False)
+            out.append(buffer.getvalue())
+        return out[0], out[1]
+
+
+def _fingerprint(path: Path) -> str | None:
+    """A table's Parquet footer (rows, each row group's sizes and column statistics) hashed,
+    or None without the table: any machine holding the same table reads the same footer, and
+    new rows, or changed ones, change its sizes or statistics."""
+    if not path.exists():
+        return None
+    footer = json.dumps(pq.read_metadata(path).to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(footer.encode()).hexdigest()
+
 
 def table_key(workspace: Workspace, versions: dict[str, str]) -> str:
     """What the scores depend on: the churn and CLTV versions, and the tables they are
-    computed from (by size and modification time: hashing their contents took longer than
-    reading them)."""
-    tables = {}
-    for name in INPUTS:
-        path = workspace.table_path(name)
-        tables[name] = [path.stat().st_size, path.stat().st_mtime_ns] if path.exists() else None
+    computed from (by their footers: hashing their contents took longer than reading them)."""
+    tables = {name: _fingerprint(workspace.table_path(name)) for name in INPUTS}
     state = {"format": FORMAT, "churn": versions.get("churn"), "cltv": versions.get("cltv"), **tables}
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -125,7 +146,23 @@ def customer_scores(workspace: Workspace, paths: dict[str, Path], versions: dict
     """Every customer scored by these champions (``paths`` and ``versions`` by family) and
     profiled, on the workspace's data: read from its tables when they are there (unless
     ``refresh``: scored again with the live events received since), else computed from the
-    workspace's tables and written. Returns them and whether they were read."""
+    workspace's tables and written. The tables are files of the workspace, or rows of the
+    shared store when the workspace names one (:mod:`serving.runtime.shared_store`). Returns
+    them and whether they were read."""
+    key = table_key(workspace, versions)
+    shared = shared_store(workspace.shared_store_url)
+    if shared is not None:
+        with shared.scoring(key):
+            found = None if refresh else shared.score_tables(key)
+            if found is not None:
+                try:
+                    return ScoredCustomers.read(paths, *found), True
+                except (OSError, ValueError, KeyError) as exc:
+                    log.warning("customer scores %s of the shared store could not be read (%s); "
+                                "scoring again", key, exc)
+            scored = _score(workspace, paths)
+            shared.put_score_tables(key, *scored.tables())
+            return scored, False
     scores, profiles = table_path(workspace, versions), table_path(workspace, versions, "profiles")
     with _locked(scores.parent):
         if scores.exists() and profiles.exists() and not refresh:
@@ -133,26 +170,42 @@ def customer_scores(workspace: Workspace, paths: dict[str, Path], versions: dict
                 return ScoredCustomers.read(paths, scores, profiles), True
             except (OSError, ValueError, KeyError) as exc:  # unreadable or of another layout: score anew
                 log.warning("customer scores %s could not be read (%s); scoring again", scores, exc)
-        orders = workspace.read_table("orders")
-        scorer = CustomerScorer(paths.get("churn"), paths.get("cltv"), orders,
-                                workspace.read_events(EVENT_COLUMNS))
-        scored = ScoredCustomers.compute(scorer, orders, workspace.read_table_if_present("customers"),
-                                         workspace.read_table_if_present("items"))
+        scored = _score(workspace, paths)
         write(scored, scores, profiles)
         return scored, False
+
+
+def _score(workspace: Workspace, paths: dict[str, Path]) -> ScoredCustomers:
+    orders = workspace.read_table("orders")
+    events = workspace.read_events(EVENT_COLUMNS)
+    scorer = CustomerScorer(paths.get("churn"), paths.get("cltv"), orders, events)
+    return ScoredCustomers.compute(scorer, orders, workspace.read_table_if_present("customers"),
+                                   workspace.read_table_if_present("items"))
 
 
 def write(scored: ScoredCustomers, scores: Path, profiles: Path) -> None:
     """Write ``scored``'s two tables whole (a reader never sees half of one; the profiles go
     last, so a reader that finds them finds the scores) and remove all but the :data:`KEEP`
     newest of each."""
-    for table, path in ((scored.scorer.to_table().rename_axis("customer_id").reset_index(), scores),
-                        (scored.profile_table(), profiles)):
+    for data, path in zip(scored.tables(), (scores, profiles), strict=True):
         tmp = path.with_suffix(".tmp")
-        table.to_parquet(tmp, index=False)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     for kind in ("customers", "profiles"):
         tables = sorted(scores.parent.glob(f"{kind}-*.parquet"), key=lambda p: p.stat().st_mtime_ns,
                         reverse=True)
         for old in tables[KEEP:]:
             old.unlink(missing_ok=True)
+
+
+def without_customer(table: bytes, customer_id: str) -> tuple[bytes, int]:
+    """A score or profile table's Parquet bytes without ``customer_id``'s rows, and how many
+    there were (the bytes unchanged when none)."""
+    frame = pd.read_parquet(io.BytesIO(table))
+    keep = frame["customer_id"].astype(str) != customer_id
+    removed = int((~keep).sum())
+    if not removed:
+        return table, 0
+    buffer = io.BytesIO()
+    frame[keep].to_parquet(buffer, index=False)
+    return buffer.getvalue(), removed
