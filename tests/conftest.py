@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import contextmanager
+from pathlib import Path
 
 from features import numerics
 
@@ -271,7 +273,6 @@ def postgres_url():
     import shutil
     import subprocess
     import tempfile
-    from pathlib import Path
 
     found = shutil.which("postgres") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"),
                                                       reverse=True)), None)
@@ -334,7 +335,6 @@ def s3_store(tmp_path_factory):
     import shutil
     import subprocess
     import sys
-    from pathlib import Path
 
     weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
     if weed is None:
@@ -465,3 +465,46 @@ def assert_charts_drawn(page, expected: set[str], screenshot: str) -> None:
         assert len(pixels.convert("RGB").getcolors(1 << 20) or []) > 20, f"chart {c['name']} has no colours"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment of a process the tests start: no registry or S3 keys of the caller's,
+    one BLAS thread, no telemetry, this repository importable."""
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_TRACKING_URI", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_S3_ENDPOINT_URL",
+                        "SHELFWISE_LIVE_STORE_URL", "SHELFWISE_SHARED_STORE_URL")}
+    return {**env, "OPENBLAS_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
+            "PYTHONPATH": str(root), **extra}
+
+
+@contextmanager
+def mlflow_tracking_server(backend_url: str, s3: dict, bucket: str, log: Path):
+    """``mlflow server`` on a PostgreSQL database, proxying artifacts to ``bucket`` of the S3
+    store (made here): only the server holds the database password and the S3 keys; trainers
+    and services hold its URL, which this yields."""
+    import signal
+    import subprocess
+    import sys
+
+    from benchmarks.service import answers
+
+    s3["client"]().create_bucket(Bucket=bucket)
+    port = free_port()
+    env = server_env(MLFLOW_S3_ENDPOINT_URL=s3["endpoint"], AWS_ACCESS_KEY_ID=s3["key"],
+                     AWS_SECRET_ACCESS_KEY=s3["secret"])
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server",
+                                 "--backend-store-uri", backend_url,
+                                 "--artifacts-destination", f"s3://{bucket}/artifacts", "--serve-artifacts",
+                                 "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        if not answers(f"{url}/health", proc, 120):
+            pytest.fail(f"mlflow server did not start:\n{log.read_text()[-3000:]}")
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)

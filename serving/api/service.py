@@ -419,6 +419,8 @@ class Shelfwise:
         because some files could not be read (named, with the reason; the rest are erased), with
         its audit record (admin keys only)."""
         status = erasure_status(self.workspace, customer_id)
+        if status is None and self.store.is_forgotten(customer_id):  # through another replica, not yet here
+            status = {"customer_id": customer_id, "status": "erasing"}
         if status is None:
             raise HTTPException(404, detail=f"customer {customer_id!r} has not been forgotten")
         return status

@@ -4,8 +4,6 @@ object store, each a real server on 127.0.0.1 (tests/conftest.py starts them).""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,45 +11,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmarks.service import answers, free_port, running_service
+from benchmarks.service import running_service
 from features.workspace import Workspace
+from tests.conftest import mlflow_tracking_server, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "mlflow"
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MLFLOW_TRACKING_URI", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_S3_ENDPOINT_URL")}
-    return {**env, "OPENBLAS_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
-            "PYTHONPATH": str(ROOT), **extra}
-
-
 @pytest.fixture(scope="module")
 def tracking_server(postgres_url, s3_store, tmp_path_factory):
-    """``mlflow server`` on PostgreSQL, proxying artifacts to the S3 store: only the server
-    holds the database password and the S3 keys; trainers and services hold its URL."""
-    s3_store["client"]().create_bucket(Bucket=BUCKET)
-    port = free_port()
     log = tmp_path_factory.mktemp("mlflow-server") / "server.log"
-    env = _env(MLFLOW_S3_ENDPOINT_URL=s3_store["endpoint"], AWS_ACCESS_KEY_ID=s3_store["key"],
-               AWS_SECRET_ACCESS_KEY=s3_store["secret"])
-    with open(log, "w") as out:
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server",
-                                 "--backend-store-uri", postgres_url("mlflow"),
-                                 "--artifacts-destination", f"s3://{BUCKET}/artifacts", "--serve-artifacts",
-                                 "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        if not answers(f"{url}/health", proc, 120):
-            pytest.fail(f"mlflow server did not start:\n{log.read_text()[-3000:]}")
+    with mlflow_tracking_server(postgres_url("mlflow"), s3_store, BUCKET, log) as url:
         yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
 
 
 def _shelfwise(env: dict[str, str], *args: str) -> str:
@@ -70,7 +43,7 @@ def test_models_are_registered_in_postgresql_and_s3_and_served_from_there(tracki
     home = tmp_path / "ws"
     small_shop.to_parquet(Workspace(home).table_path("orders"), index=False)
     # The trainer and the service know the server's URL, no database password, no S3 key.
-    env = _env(SHELFWISE_HOME=str(home), MLFLOW_TRACKING_URI=tracking_server, SHELFWISE_WORKERS="1",
+    env = server_env(SHELFWISE_HOME=str(home), MLFLOW_TRACKING_URI=tracking_server, SHELFWISE_WORKERS="1",
                SHELFWISE_RELOAD_SECONDS="0")
     for family, as_of in (("churn", "2011-03-01"), ("cltv", "2011-03-01")):
         out = _shelfwise(env, "train", family, "--as-of", as_of, "--horizon-days", "60")
