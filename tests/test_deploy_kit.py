@@ -72,7 +72,7 @@ def variables_read() -> set[str]:
 def test_the_manifests_parse_and_hold_the_whole_deployment():
     kinds = sorted(d["kind"] for d in _documents())
     assert kinds == ["ConfigMap", "CronJob", "Deployment", "PersistentVolumeClaim", "PodDisruptionBudget",
-                     "Secret", "Service"]
+                     "Secret", "Secret", "Service"]
 
 
 def test_every_variable_the_kit_sets_is_one_shelfwise_reads():
@@ -80,7 +80,8 @@ def test_every_variable_the_kit_sets_is_one_shelfwise_reads():
     assert "SHELFWISE_LIVE_STORE_URL" in read and "MLFLOW_TRACKING_URI" in read and "SHELFWISE_API_KEYS" in read
     assert "SHELFWISE_LIVE_STORE" not in read  # a misspelt name would be caught
     docs = _documents()
-    set_here = set(_one("ConfigMap", docs)["data"]) | set(_one("Secret", docs)["stringData"])
+    set_here = set(_one("ConfigMap", docs)["data"])
+    set_here |= {name for d in docs if d["kind"] == "Secret" for name in d["stringData"]}
     for kind in ("Deployment", "CronJob"):
         for container in _pod(kind)["containers"]:
             set_here |= {e["name"] for e in container.get("env", [])}
@@ -88,8 +89,8 @@ def test_every_variable_the_kit_sets_is_one_shelfwise_reads():
         if instruction == "ENV":
             set_here |= {pair.split("=", 1)[0] for pair in shlex.split(args)}
     assert set_here - read == set()
-    # The ConfigMap says where the workspace, the registry and the live store are.
-    assert {"SHELFWISE_HOME", "MLFLOW_TRACKING_URI", "SHELFWISE_LIVE_STORE_URL"} <= set_here
+    # The settings say where the workspace, the registry, the live store and the shared store are.
+    assert {"SHELFWISE_HOME", "MLFLOW_TRACKING_URI", "SHELFWISE_LIVE_STORE_URL", "SHELFWISE_SHARED_STORE_URL"} <= set_here
 
 
 def test_the_service_probes_endpoints_it_has_and_mounts_what_the_kit_defines():
