@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
-from features.customer_features import History, build_training_set, get_feature_set, monthly_cutoffs
+from features.cluster import Cluster, by_customer
+from features.customer_features import CUTOFF, History, build_training_set, get_feature_set, monthly_cutoffs
 
 SNAPSHOT_FORMAT = "shelfwise-snapshot-v1"
 TRAINING_SET = "training_set.parquet"
@@ -101,12 +102,14 @@ def _manifest(feature_set: str, as_of: pd.Timestamp, horizon_days: int, cutoffs:
 def training_set(features_root: Path, orders: pd.DataFrame, events: pd.DataFrame | None, as_of: pd.Timestamp,
                  horizon_days: int, feature_set: str, cutoffs: list[pd.Timestamp] | None = None,
                  history: History | None = None, log: Callable[[str], None] = print,
-                 progress=None) -> tuple[pd.DataFrame, Path, bool]:
+                 progress=None, cluster: Cluster | None = None) -> tuple[pd.DataFrame, Path, bool]:
     """The stacked training set of ``feature_set`` as of ``as_of``: read from its snapshot when
     the snapshot was built from the same inputs, else built and written.
 
     ``orders`` and ``events`` are those of the customers the model learns from
-    (:func:`model_customers`), and ``history``, when given, is prepared from them.
+    (:func:`model_customers`), and ``history``, when given, is prepared from them. With a
+    ``cluster``, the set is built there (:func:`build_on_cluster`), the same rows in the same
+    order.
 
     Returns
     -------
@@ -124,8 +127,11 @@ def training_set(features_root: Path, orders: pd.DataFrame, events: pd.DataFrame
             return pd.read_parquet(out / TRAINING_SET), out, True
         stale = [k for k in wanted if found.get(k) != wanted[k]]
         log(f"[features] snapshot {out} is stale ({', '.join(stale)} changed): rebuilding it")
-    history = history if history is not None else History(orders, events)
-    frame = build_training_set(history, cutoffs, horizon_days, feature_set=feature_set, progress=progress)
+    if cluster is not None:
+        frame = build_on_cluster(cluster, orders, events, cutoffs, horizon_days, feature_set)
+    else:
+        history = history if history is not None else History(orders, events)
+        frame = build_training_set(history, cutoffs, horizon_days, feature_set=feature_set, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{TRAINING_SET}.tmp"
     frame.to_parquet(tmp, index=False)
@@ -133,3 +139,16 @@ def training_set(features_root: Path, orders: pd.DataFrame, events: pd.DataFrame
     manifest.write_text(json.dumps({**wanted, "rows": len(frame),
                                     "built": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2))
     return frame, out, False
+
+
+def build_on_cluster(cluster: Cluster, orders: pd.DataFrame, events: pd.DataFrame | None,
+                     cutoffs: list[pd.Timestamp], horizon_days: int, feature_set: str) -> pd.DataFrame:
+    """:func:`~features.customer_features.build_training_set` on a Dask cluster: one task per
+    part of the customers (:func:`features.cluster.by_customer`, two parts per worker), the
+    parts' rows put back in the order one process builds them (by cutoff, then customer)."""
+    n = 2 * len(cluster.workers)
+    parts = [p for p in by_customer(orders, events, n) if len(p[0])]
+    futures = [cluster.client.submit(build_training_set, o, cutoffs, horizon_days, e, feature_set, pure=False)
+               for o, e in parts]
+    frame = pd.concat(cluster.client.gather(futures), ignore_index=True)
+    return frame.sort_values([CUTOFF, s.CUSTOMER_ID], kind="stable", ignore_index=True)

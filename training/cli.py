@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features import cluster
 from features import schema as s
 from features.customer_features import (
     DEFAULT_FEATURE_SET,
@@ -150,10 +151,13 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
 
     rows, snapshot = 0, None
     if cutoffs:
-        with progress.bar(total=len(cutoffs), desc="feature cutoffs", unit="cutoff") as cutoff_bar:
+        with cluster.connect(args.dask) as dask, \
+                progress.bar(total=len(cutoffs), desc="feature cutoffs", unit="cutoff") as cutoff_bar:
             train, snapshot, _ = training_set(ws.features, model_orders, model_events, args.as_of,
                                               args.horizon_days, fs.name, cutoffs, history, log=_say,
-                                              progress=report)
+                                              progress=report, cluster=dask)
+            if dask is not None:
+                _say(f"[dask] {dask.describe()}")
         rows = len(train)
     manifest = {
         "feature_set": fs.name, "columns": list(fs.columns), "as_of": str(args.as_of.date()),
@@ -172,19 +176,31 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     return 0
 
 
-EXIT_SKIPPED, EXIT_NONE_TRAINED = 3, 4  # `train`: some families skipped / none trained
+EXIT_SKIPPED, EXIT_NONE_TRAINED = 3, 4
+DASK_HELP = ("build the churn and CLTV training sets and fit their boosters on a Dask cluster: local:N "
+             "(N worker processes here) or a scheduler's address, tcp://host:8786 (default: "
+             f"${cluster.SCHEDULER_ENV}, else this process)")  # `train`: some families skipped / none trained
 
 
 def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
-    from training.jobs import train_customer_model, train_recs  # heavy imports: only here
-    from training.jobs.feasibility import CannotTrain
-
     orders = ws.read_table("orders")
     if args.as_of is not None and args.as_of <= orders["timestamp"].min():
         _say(f"error: --as-of {args.as_of.date()} is before the first order "
              f"({orders['timestamp'].min().date()}); nothing to train on")
         return 2
     families = ["recs", "churn", "cltv"] if args.family == "all" else [args.family]
+    with cluster.connect(args.dask) as dask:
+        rows = _train_families(ws, args, orders, families, dask)
+        if dask is not None:
+            _say(f"[dask] {dask.describe()}")
+    return _train_summary(rows)
+
+
+def _train_families(ws: Workspace, args: argparse.Namespace, orders: pd.DataFrame, families: list[str],
+                    dask: cluster.Cluster | None) -> list[tuple]:
+    from training.jobs import train_customer_model, train_recs  # heavy imports: only here
+    from training.jobs.feasibility import CannotTrain
+
     rows = []
     for family in families:
         t0 = time.perf_counter()
@@ -193,7 +209,7 @@ def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
                 result = train_recs(ws, orders, ws.read_table("items"), args.as_of, log=_say)
             else:
                 result = train_customer_model(ws, orders, family, args.as_of, args.horizon_days,
-                                              log=_say, events=ws.read_events(EVENT_COLUMNS))
+                                              log=_say, events=ws.read_events(EVENT_COLUMNS), cluster=dask)
         except CannotTrain as exc:
             _say(f"[{family}] not trained: {exc}")
             rows.append((family, "skipped", f"{exc.why}; try {exc.hint}"))
@@ -204,7 +220,13 @@ def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
         _say(f"[{family}] done in {seconds:.1f}s")
         alias = "champion" if result.promoted else "challenger"
         rows.append((family, "trained", f"version {result.version} ({alias}), {seconds:.0f}s"))
+    return rows
+
+
+def _train_summary(rows: list[tuple]) -> int:
+    """Print what was trained and skipped (several families); the exit code says which."""
     skipped = sum(state == "skipped" for _, state, _ in rows)
+    families = [family for family, _, _ in rows]
     if len(families) > 1:
         _say("[train] summary:")
         for family, state, detail in rows:
@@ -259,7 +281,7 @@ def cmd_retrain(ws: Workspace, args: argparse.Namespace) -> int:
             _ingest_inbox(ws, args.inbox or ws.home / "inbox", args.source)
             orders = ws.read_table("orders")
             cmd_features_build(ws, argparse.Namespace(as_of=retrain_as_of(orders, "churn"), horizon_days=90,
-                                                      feature_set=DEFAULT_FEATURE_SET))
+                                                      feature_set=DEFAULT_FEATURE_SET, dask=None))
             results = []
             for family in FAMILIES:
                 # Without an as_of each family tests on the last window the data covers
@@ -424,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--as-of", type=_date, required=True, help="cutoff date, YYYY-MM-DD")
     build.add_argument("--horizon-days", type=int, default=90, help="label window of the training set")
     build.add_argument("--feature-set", choices=sorted(FEATURE_SETS), default=DEFAULT_FEATURE_SET)
+    build.add_argument("--dask", default=None, metavar="SPEC", help=DASK_HELP)
     build.set_defaults(func=cmd_features_build)
 
     train = sub.add_parser("train", help="train, evaluate, log to MLflow, register, promote")
@@ -435,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--horizon-days", type=int, default=None,
                        help="churn/CLTV label window (default 90 for churn, 180 for CLTV, shorter when the "
                             "history is too short for them)")
+    train.add_argument("--dask", default=None, metavar="SPEC", help=DASK_HELP)
     train.set_defaults(func=cmd_train)
 
     retrain = sub.add_parser("retrain", help="ingest the inbox, rebuild features, retrain every family, "

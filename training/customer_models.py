@@ -8,6 +8,7 @@ plus a JSON description, never pickled.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd
 
 from features import numerics
 from features.artifacts import LGBM_FORMAT, check_model, write_checksums
+from features.cluster import Cluster
 from features.customer_features import (
     CHURNED,
     CUTOFF,
@@ -79,7 +81,8 @@ class CustomerModel:
             **numerics.lightgbm_run(p.seed),
         }
 
-    def fit(self, training_set: pd.DataFrame, horizon_days: int) -> CustomerModel:
+    def fit(self, training_set: pd.DataFrame, horizon_days: int,
+            cluster: Cluster | None = None) -> CustomerModel:
         """Tune on the last cutoff, then refit on all cutoffs.
 
         The validation rows are the last cutoff's; the probe models learn only from cutoffs
@@ -88,6 +91,11 @@ class CustomerModel:
         memorising customers (it asked for 2,000+ rounds of 15 leaves, which did worse on
         later data). The tree size with the best validation score and its early-stopped
         number of rounds are refit on every cutoff.
+
+        With a Dask ``cluster`` (:mod:`features.cluster`), each tree size's trial is one task
+        and the final fit is LightGBM's data-parallel training over the workers
+        (``lightgbm.dask``; Meng et al. 2016, "A communication-efficient parallel algorithm
+        for decision tree"), the rows split evenly between them.
         """
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; expected one of {list(TASKS)}")
@@ -106,21 +114,27 @@ class CustomerModel:
         else:
             best = None
             grid = [(leaves, min_child) for leaves in p.leaves_grid for min_child in p.min_child_grid]
-            for leaves, min_child in progress.bar(grid, desc=f"{self.task}: tree sizes", unit="trial"):
-                with progress.bar(total=p.max_rounds, desc=f"{leaves} leaves, {min_child} per leaf",
-                                  unit="round") as rounds:
-                    probe = lgb.train(self._lgb_params(leaves, min_child),
-                                      lgb.Dataset(X[probe_rows], y[probe_rows]),
-                                      num_boost_round=p.max_rounds,
-                                      valid_sets=[lgb.Dataset(X[last], y[last])],
-                                      callbacks=[lgb.early_stopping(p.early_stopping_rounds, verbose=False),
-                                                 progress.lightgbm_rounds(rounds)])
-                    raw = probe.predict(X[last], num_iteration=probe.best_iteration)
-                    score = _validation_score(self.task, y[last], raw)
-                    self.tuning_.append({"num_leaves": leaves, "min_child_samples": min_child,
-                                         "rounds": probe.best_iteration, "validation_score": score})
-                    if best is None or score > best[0]:
-                        best = (score, leaves, min_child, max(probe.best_iteration, 1), raw, probe)
+            trial = (X[probe_rows], y[probe_rows], X[last], y[last], p.max_rounds, p.early_stopping_rounds)
+            if cluster is None:
+                probes = []
+                for leaves, min_child in progress.bar(grid, desc=f"{self.task}: tree sizes", unit="trial"):
+                    with progress.bar(total=p.max_rounds, desc=f"{leaves} leaves, {min_child} per leaf",
+                                      unit="round") as rounds:
+                        probes.append(_trial(self._lgb_params(leaves, min_child), *trial,
+                                             callbacks=[progress.lightgbm_rounds(rounds)]))
+            else:
+                client = cluster.client
+                shared = client.scatter(list(trial), broadcast=True, hash=False)  # keys of their own: a
+                # later fit scattering equal arrays must not share futures this one releases
+                probes = client.gather([client.submit(_trial, self._lgb_params(*size), *shared, pure=False)
+                                        for size in grid])
+            for (leaves, min_child), probe in zip(grid, probes, strict=True):
+                raw = probe.predict(X[last], num_iteration=probe.best_iteration)
+                score = _validation_score(self.task, y[last], raw)
+                self.tuning_.append({"num_leaves": leaves, "min_child_samples": min_child,
+                                     "rounds": probe.best_iteration, "validation_score": score})
+                if best is None or score > best[0]:
+                    best = (score, leaves, min_child, max(probe.best_iteration, 1), raw, probe)
             _, self.num_leaves_, self.min_child_samples_, self.best_rounds_, raw, probe = best
             self.validation_ = (y[last], raw)
             if self.task == "churn":
@@ -138,9 +152,12 @@ class CustomerModel:
                              "brier_raw": as_is}
                     self.calibration_ = ({**self.calibration_, "out_of_time": check} if mapped < as_is else
                                          {**identity_calibration(), "out_of_time": check})
+        params = self._lgb_params(self.num_leaves_, self.min_child_samples_)
+        if cluster is not None:
+            self.booster_ = _fit_on_cluster(cluster, self.task, params, X, y, self.best_rounds_)
+            return self
         with progress.bar(total=self.best_rounds_, desc=f"{self.task}: final fit", unit="round") as rounds:
-            self.booster_ = lgb.train(self._lgb_params(self.num_leaves_, self.min_child_samples_),
-                                      lgb.Dataset(X, y), num_boost_round=self.best_rounds_,
+            self.booster_ = lgb.train(params, lgb.Dataset(X, y), num_boost_round=self.best_rounds_,
                                       callbacks=[progress.lightgbm_rounds(rounds)])
         return self
 
@@ -194,6 +211,37 @@ class CustomerModel:
         model.best_rounds_ = meta["best_rounds"]
         model.calibration_ = meta.get("calibration")
         return model, meta
+
+
+def _trial(params: dict, X: np.ndarray, y: np.ndarray, X_valid: np.ndarray, y_valid: np.ndarray,
+           max_rounds: int, stopping_rounds: int, callbacks: list | None = None) -> lgb.Booster:
+    """One tree size's trial: trained until the validation rows stop improving."""
+    return lgb.train(params, lgb.Dataset(X, y), num_boost_round=max_rounds,
+                     valid_sets=[lgb.Dataset(X_valid, y_valid)],
+                     callbacks=[lgb.early_stopping(stopping_rounds, verbose=False), *(callbacks or [])])
+
+
+def _fit_on_cluster(cluster: Cluster, task: str, params: dict, X: np.ndarray, y: np.ndarray,
+                    rounds: int) -> lgb.Booster:
+    """``rounds`` of LightGBM's data-parallel training on the cluster's workers, each holding
+    an even share of the rows."""
+    import dask.array as da
+    from lightgbm import DaskLGBMClassifier, DaskLGBMRegressor
+
+    workers = cluster.workers
+    bounds = np.linspace(0, len(X), len(workers) + 1).astype(int)
+    scatter = functools.partial(cluster.client.scatter, hash=False)
+    parts = [(scatter(X[a:b], workers=[w]), scatter(y[a:b], workers=[w]), b - a)
+             for w, a, b in zip(workers, bounds[:-1], bounds[1:], strict=True) if b > a]
+    dX = da.concatenate([da.from_delayed(x, shape=(n, X.shape[1]), dtype=X.dtype) for x, _, n in parts])
+    dy = da.concatenate([da.from_delayed(t, shape=(n,), dtype=y.dtype) for _, t, n in parts])
+    estimator = DaskLGBMClassifier if task == "churn" else DaskLGBMRegressor
+    # The scikit-learn names of the shared parameters, so LightGBM warns of no alias; each
+    # worker's threads are its own (one per worker of a local cluster).
+    renamed = {"seed": "random_state", "verbose": "verbosity"}
+    params = {renamed.get(k, k): v for k, v in params.items() if k != "num_threads"}
+    model = estimator(client=cluster.client, n_estimators=rounds, **params)
+    return model.fit(dX, dy).booster_
 
 
 def _validation_score(task: str, y: np.ndarray, pred: np.ndarray) -> float:

@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features import schema as s
+from features.cluster import Cluster
 from features.customer_features import (
     CHURNED,
     CUTOFF,
@@ -74,7 +75,8 @@ def _customer_example(model: CustomerModel, rows: pd.DataFrame, n: int = 5
 
 
 def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.Timestamp], horizon: int,
-                       as_of: pd.Timestamp, log: Callable[[str], None]) -> bool:
+                       as_of: pd.Timestamp, log: Callable[[str], None],
+                       cluster: Cluster | None = None) -> bool:
     """Set the churn model's mean probability at ``as_of`` to a lookback model's, when such a
     model knew the validation cutoff's churn rate better than the churn model did; returns
     whether it did.
@@ -97,7 +99,7 @@ def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.T
     if known.empty or known[CHURNED].nunique() < 2:
         log(f"[churn] level: not matched (no cutoff's labels end by {last.date()} to validate it on)")
         return False
-    check = CustomerModel("churn", feature_set=LEVEL_FEATURE_SET).fit(known, horizon)
+    check = CustomerModel("churn", feature_set=LEVEL_FEATURE_SET).fit(known, horizon, cluster)
     held = train[train[CUTOFF] == last]
     expected, observed = float(check.predict(held).mean()), float(held[CHURNED].mean())
     own = float(model.validation_[1].mean()) if model.validation_ is not None else float("nan")
@@ -107,7 +109,7 @@ def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.T
         log(f"[churn] level: not matched: {said} ({time.perf_counter() - t0:.1f}s)")
         return False
     log(f"[churn] level: {said}")
-    level = CustomerModel("churn", feature_set=LEVEL_FEATURE_SET).fit(train, horizon)
+    level = CustomerModel("churn", feature_set=LEVEL_FEATURE_SET).fit(train, horizon, cluster)
     now = build_customer_features(history, as_of, feature_set=LEVEL_FEATURE_SET)
     target = float(level.predict(now).mean())
     shift = model.match_level(build_customer_features(history, as_of, feature_set=model.feature_set), target,
@@ -191,7 +193,8 @@ def served_predictions(meta: dict, model: CustomerModel, rows: pd.DataFrame, ord
 def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: pd.Timestamp | None,
                          horizon_days: int | None = None, n_cutoffs: int = 12,
                          log: Callable[[str], None] = print, events: pd.DataFrame | None = None,
-                         feature_set: str = DEFAULT_FEATURE_SET, promote: bool = True) -> TrainResult:
+                         feature_set: str = DEFAULT_FEATURE_SET, promote: bool = True,
+                         cluster: Cluster | None = None) -> TrainResult:
     """Train the churn or CLTV booster on cutoffs whose label windows end by ``as_of``.
 
     ``as_of`` None: the start of the last test window the data covers. The horizon and
@@ -199,7 +202,8 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     model, :class:`~training.jobs.feasibility.CannotTrain` says why and what to try.
 
     Above :data:`~features.snapshots.MODEL_CUSTOMERS` customers, the model learns from and is
-    tested on a sample of them (:func:`~features.snapshots.model_customers`).
+    tested on a sample of them (:func:`~features.snapshots.model_customers`). With a Dask
+    ``cluster``, the training sets and the boosters are built there (:mod:`features.cluster`).
 
     The test set is the snapshot at ``as_of`` with labels from ``[as_of, as_of + horizon)``,
     evaluated only when the data covers that whole window. Baselines: recency alone for
@@ -221,7 +225,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     for i, plan in enumerate(plans):
         # The feature step's snapshot when `features build` made it from the same data, else built here.
         train, _, _ = training_set(ws.features, orders, events, plan.as_of, plan.horizon_days, feature_set,
-                                   plan.cutoffs, history, log=log)
+                                   plan.cutoffs, history, log=log, cluster=cluster)
         try:
             check_labels(task, train[label], plan)
             break
@@ -236,7 +240,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     log(f"[{task}] training set ({feature_set}, {'with' if events is not None else 'without'} events): "
         f"{len(train):,} rows over {len(cutoffs)} cutoffs {cutoffs[0].date()}..{cutoffs[-1].date()}, "
         f"horizon {horizon} days ({time.perf_counter() - t0:.1f}s)")
-    model = CustomerModel(task, feature_set=feature_set).fit(train, horizon)
+    model = CustomerModel(task, feature_set=feature_set).fit(train, horizon, cluster)
     log(f"[{task}] LightGBM fitted: {model.num_leaves_} leaves, min {model.min_child_samples_} rows per "
         f"leaf, {model.best_rounds_} rounds, chosen on the validation cutoff {cutoffs[-1].date()} among "
         f"{len(model.tuning_)} sizes ({time.perf_counter() - t0:.1f}s)")
@@ -244,7 +248,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     unmatched = None
     if task == "churn" and model.calibration_ and not get_feature_set(feature_set).lookback_days:
         unmatched = model.calibration_
-        if not match_churn_level(model, history, cutoffs, horizon, as_of, log):
+        if not match_churn_level(model, history, cutoffs, horizon, as_of, log, cluster):
             unmatched = None
     test_end = as_of + pd.Timedelta(days=horizon)
     window = f"train < {as_of.date()}, test {as_of.date()}..{test_end.date()} (exclusive)"

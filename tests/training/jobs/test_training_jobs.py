@@ -298,8 +298,8 @@ def test_a_simple_model_that_beats_lightgbm_on_validation_is_what_serves(workspa
 
     fit = CustomerModel.fit
 
-    def worse_on_validation(self, training_set, horizon_days):
-        fit(self, training_set, horizon_days)
+    def worse_on_validation(self, training_set, horizon_days, cluster=None):
+        fit(self, training_set, horizon_days, cluster)
         if self.validation_ is not None:  # as if LightGBM had ranked the validation cutoff backwards
             y, raw = self.validation_
             self.validation_ = (y, -raw)

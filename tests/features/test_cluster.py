@@ -1,0 +1,49 @@
+"""The data steps on a Dask cluster: the same functions on parts of whole customers, put back
+as one process builds them."""
+
+import pandas as pd
+import pytest
+
+from features import cluster
+from features.customer_features import DEFAULT_FEATURE_SET, build_training_set, monthly_cutoffs
+from features.snapshots import build_on_cluster
+from features.sources.simulate import simulate_events
+from tests.conftest import make_small_shop
+
+
+def test_a_cluster_is_named_in_words_or_refused_in_words(monkeypatch):
+    monkeypatch.delenv(cluster.SCHEDULER_ENV, raising=False)
+    assert cluster.parse(None) is None
+    assert cluster.parse("local:2") == "local:2"
+    assert cluster.parse("tcp://scheduler:8786") == "tcp://scheduler:8786"
+    monkeypatch.setenv(cluster.SCHEDULER_ENV, "tcp://10.0.0.5:8786")
+    assert cluster.parse(None) == "tcp://10.0.0.5:8786"
+    for bad in ("local:0", "local:two", "scheduler"):
+        with pytest.raises(cluster.ClusterSpecError, match="local:N"):
+            cluster.parse(bad)
+
+
+def test_parts_hold_whole_customers_and_leave_anonymous_events_out(orders, events):
+    parts = cluster.by_customer(orders, events, 3)
+    assert sum(len(o) for o, _ in parts) == len(orders)
+    seen = [set(o["customer_id"]) for o, _ in parts]
+    assert set().union(*seen) == set(orders["customer_id"]) and sum(map(len, seen)) == len(set().union(*seen))
+    for i, (_, e) in enumerate(parts):  # a shopper's events go to their part, orders or not
+        assert (cluster.customer_part(e["user_id"], 3) == i).all()
+    assert sum(len(e) for _, e in parts) == (events["user_id"] != "").sum()
+    # The same part on every run and machine: a hash of the id, not Python's salted one.
+    again = cluster.customer_part(orders["customer_id"], 3)
+    assert (again == cluster.customer_part(orders["customer_id"], 3)).all()
+
+
+def test_a_training_set_built_on_a_local_cluster_is_the_one_built_here():
+    orders = make_small_shop()
+    events = simulate_events(orders)
+    events["timestamp"] = events["timestamp"].astype(orders["timestamp"].dtype)  # as both read from Parquet
+    cutoffs = monthly_cutoffs(pd.Timestamp("2011-03-01"), 60, 4)
+    here = build_training_set(orders, cutoffs, 60, events)
+    with cluster.connect("local:2") as dask:
+        there = build_on_cluster(dask, orders, events, cutoffs, 60, DEFAULT_FEATURE_SET)
+        tasks = dask.tasks_per_worker()
+    pd.testing.assert_frame_equal(there, here)
+    assert len(tasks) == 2 and all(n > 0 for n in tasks.values())  # both workers built parts
