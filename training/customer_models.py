@@ -224,10 +224,15 @@ def _trial(params: dict, X: np.ndarray, y: np.ndarray, X_valid: np.ndarray, y_va
 def _fit_on_cluster(cluster: Cluster, task: str, params: dict, X: np.ndarray, y: np.ndarray,
                     rounds: int) -> lgb.Booster:
     """``rounds`` of LightGBM's data-parallel training on the cluster's workers, each holding
-    an even share of the rows."""
+    an even share of the rows, drawn at random."""
     import dask.array as da
     from lightgbm import DaskLGBMClassifier, DaskLGBMRegressor
 
+    # Rows in a seeded random order before they are split: each worker finds the bins of some
+    # features from its own rows, and a share of the training set in cutoff order (early
+    # cutoffs on one worker, late ones on the other) binned them for one part of time only.
+    order = np.random.default_rng(params.get("seed", 0)).permutation(len(X))
+    X, y = X[order], y[order]
     workers = cluster.workers
     bounds = np.linspace(0, len(X), len(workers) + 1).astype(int)
     scatter = functools.partial(cluster.client.scatter, hash=False)
