@@ -206,7 +206,7 @@ def _train_families(ws: Workspace, args: argparse.Namespace, orders: pd.DataFram
         t0 = time.perf_counter()
         try:
             if family == "recs":
-                result = train_recs(ws, orders, ws.read_table("items"), args.as_of, log=_say)
+                result = train_recs(ws, orders, ws.read_table("items"), args.as_of, log=_say, cluster=dask)
             else:
                 result = train_customer_model(ws, orders, family, args.as_of, args.horizon_days,
                                               log=_say, events=ws.read_events(EVENT_COLUMNS), cluster=dask)

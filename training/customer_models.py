@@ -8,7 +8,6 @@ plus a JSON description, never pickled.
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from features.customer_features import (
     get_feature_set,
 )
 from training import progress
+from training.cluster_fit import fit_on_cluster
 from training.metrics import normalized_gini
 
 BOOSTER = "model.lgb"
@@ -154,7 +154,8 @@ class CustomerModel:
                                          {**identity_calibration(), "out_of_time": check})
         params = self._lgb_params(self.num_leaves_, self.min_child_samples_)
         if cluster is not None:
-            self.booster_ = _fit_on_cluster(cluster, self.task, params, X, y, self.best_rounds_)
+            kind = "classifier" if self.task == "churn" else "regressor"
+            self.booster_ = fit_on_cluster(cluster, kind, params, self.best_rounds_, X, y)
             return self
         with progress.bar(total=self.best_rounds_, desc=f"{self.task}: final fit", unit="round") as rounds:
             self.booster_ = lgb.train(params, lgb.Dataset(X, y), num_boost_round=self.best_rounds_,
@@ -219,34 +220,6 @@ def _trial(params: dict, X: np.ndarray, y: np.ndarray, X_valid: np.ndarray, y_va
     return lgb.train(params, lgb.Dataset(X, y), num_boost_round=max_rounds,
                      valid_sets=[lgb.Dataset(X_valid, y_valid)],
                      callbacks=[lgb.early_stopping(stopping_rounds, verbose=False), *(callbacks or [])])
-
-
-def _fit_on_cluster(cluster: Cluster, task: str, params: dict, X: np.ndarray, y: np.ndarray,
-                    rounds: int) -> lgb.Booster:
-    """``rounds`` of LightGBM's data-parallel training on the cluster's workers, each holding
-    an even share of the rows, drawn at random."""
-    import dask.array as da
-    from lightgbm import DaskLGBMClassifier, DaskLGBMRegressor
-
-    # Rows in a seeded random order before they are split: each worker finds the bins of some
-    # features from its own rows, and a share of the training set in cutoff order (early
-    # cutoffs on one worker, late ones on the other) binned them for one part of time only.
-    order = np.random.default_rng(params.get("seed", 0)).permutation(len(X))
-    X, y = X[order], y[order]
-    workers = cluster.workers
-    bounds = np.linspace(0, len(X), len(workers) + 1).astype(int)
-    scatter = functools.partial(cluster.client.scatter, hash=False)
-    parts = [(scatter(X[a:b], workers=[w]), scatter(y[a:b], workers=[w]), b - a)
-             for w, a, b in zip(workers, bounds[:-1], bounds[1:], strict=True) if b > a]
-    dX = da.concatenate([da.from_delayed(x, shape=(n, X.shape[1]), dtype=X.dtype) for x, _, n in parts])
-    dy = da.concatenate([da.from_delayed(t, shape=(n,), dtype=y.dtype) for _, t, n in parts])
-    estimator = DaskLGBMClassifier if task == "churn" else DaskLGBMRegressor
-    # The scikit-learn names of the shared parameters, so LightGBM warns of no alias; each
-    # worker's threads are its own (one per worker of a local cluster).
-    renamed = {"seed": "random_state", "verbose": "verbosity"}
-    params = {renamed.get(k, k): v for k, v in params.items() if k != "num_threads"}
-    model = estimator(client=cluster.client, n_estimators=rounds, **params)
-    return model.fit(dX, dy).booster_
 
 
 def _validation_score(task: str, y: np.ndarray, pred: np.ndarray) -> float:

@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from features import item_weights, numerics
 from features import schema as s
 from features.artifacts import RECS_FORMAT, check_model, load_arrays, save_arrays, write_checksums
+from features.cluster import Cluster
 from features.item_weights import DENSE_ITEMS, NEIGHBOURS, ItemWeights, is_dense_size, most_bought, prune
 from features.purchase_history import (
     CANDIDATE_FEATURES,
@@ -43,6 +44,7 @@ from features.purchase_history import (
     season_transitions,
 )
 from training import progress
+from training.cluster_fit import fit_on_cluster
 from training.evaluation import TestWindow, heldout_window
 from training.recommenders import EASERecommender
 
@@ -293,8 +295,12 @@ class BlendedRecommender:
                 **numerics.lightgbm_run(p.seed)}
 
     def fit(self, orders: pd.DataFrame, as_of: pd.Timestamp, log: Callable[[str], None] = lambda _: None,
-            cache: FitCache | None = None) -> BlendedRecommender:
-        """Fit the ranker on windows before ``as_of``, then EASE and the history as of ``as_of``."""
+            cache: FitCache | None = None, cluster: Cluster | None = None) -> BlendedRecommender:
+        """Fit the ranker on windows before ``as_of``, then EASE and the history as of ``as_of``.
+
+        With a Dask ``cluster`` the final ranker is LightGBM's data-parallel fit over its
+        workers (:mod:`training.cluster_fit`); the windows, EASE and the early-stopping probe
+        stay in this process."""
         p = self.params
         cache = cache or FitCache(orders, p.ease_dense_items, p.ease_neighbours)
         planned = p.window_cutoffs(as_of)
@@ -335,10 +341,16 @@ class BlendedRecommender:
         self.best_rounds_ = round(self.probe_rounds_ * n_all / n_train) if train else self.probe_rounds_
         log(f"ranker: {self.probe_rounds_} rounds on validation (NDCG@10 of candidates "
             f"{self.validation_ndcg_:.4f}), {self.best_rounds_} on all {len(windows)} windows")
-        with progress.bar(total=self.best_rounds_, desc="ranker: final fit", unit="round") as rounds:
-            self.booster_ = lgb.train(self._lgb_params(n_all), _dataset(windows),
-                                      num_boost_round=self.best_rounds_,
-                                      callbacks=[progress.lightgbm_rounds(rounds)])
+        if cluster is not None:
+            X, y = np.vstack([w.X for w in windows]), np.concatenate([w.y for w in windows])
+            groups = np.concatenate([w.groups for w in windows])
+            self.booster_ = fit_on_cluster(cluster, "ranker", self._lgb_params(n_all), self.best_rounds_,
+                                           X, y, groups, list(CANDIDATE_FEATURES))
+        else:
+            with progress.bar(total=self.best_rounds_, desc="ranker: final fit", unit="round") as rounds:
+                self.booster_ = lgb.train(self._lgb_params(n_all), _dataset(windows),
+                                          num_boost_round=self.best_rounds_,
+                                          callbacks=[progress.lightgbm_rounds(rounds)])
         self.history_ = cache.history(as_of)
         self.item_weights_ = cache.ease(as_of, p.ease_l2)
         self.season_weights_ = cache.season(as_of, p)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
+from features.cluster import Cluster
 from features.interactions import IdIndex, basket_matrix
 from features.item_weights import ItemWeights
 from features.purchase_history import RANKER_FEATURE_SET
@@ -212,8 +213,9 @@ def _champion_recommend(path: Path) -> Callable[[list[str], int], dict[str, list
 
 def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp | None,
                log: Callable[[str], None] = print, params: RankerParams | None = None,
-               baselines: bool = True, promote: bool = True) -> TrainResult:
-    """Fit the blended recommender before ``as_of``; report it and the baselines after it.
+               baselines: bool = True, promote: bool = True, cluster: Cluster | None = None) -> TrainResult:
+    """Fit the blended recommender before ``as_of``; report it and the baselines after it
+    (the final ranker on a Dask ``cluster`` when given).
 
     ``as_of`` None: the start of the data's last 90 days. The ranker's windows follow the
     history (:func:`training.ranker.plan_windows`); too little of it raises
@@ -239,7 +241,8 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     cache = FitCache(orders, params.ease_dense_items, params.ease_neighbours)
     l2, trials = _tune_ease(cache, as_of, params, log)
     params = RankerParams(**{**asdict(params), "ease_l2": l2})
-    model = BlendedRecommender(params).fit(orders, as_of, log=lambda m: log(f"[recs] {m}"), cache=cache)
+    model = BlendedRecommender(params).fit(orders, as_of, log=lambda m: log(f"[recs] {m}"), cache=cache,
+                                           cluster=cluster)
     history = model.history_
     served, validation = choose_served(cache, model, as_of, log)
     estimators = {name: _baseline(name, history, model.item_weights_, params.ease_l2)
