@@ -191,19 +191,20 @@ class FilesErased:
     torn_lines: dict[str, int] = field(default_factory=dict)  # JSONL lines that are not a record
 
 
-def erase_from_files(home: Path, customer_id: str) -> FilesErased:
+def erase_from_files(home: Path, customer_id: str | Iterable[str]) -> FilesErased:
     """Rewrite every table, feature snapshot, reject file, export and log of the workspace at
-    ``home`` without ``customer_id``'s rows.
+    ``home`` without ``customer_id``'s rows (or those of each of several ids, in one pass).
 
     Each file is handled on its own: one that cannot be parsed is reported in
     ``unreadable`` with the reason and left as it is, and every other file is still erased.
     """
     home = Path(home)
+    ids = {customer_id} if isinstance(customer_id, str) else set(customer_id)
     result = FilesErased()
     for path in _files(home):
         where = str(path.relative_to(home))
         try:
-            n, torn = _rewrite(path, {customer_id})
+            n, torn = _rewrite(path, ids)
         except (UnreadableFileError, OSError) as exc:
             result.unreadable[where] = str(exc) if isinstance(exc, UnreadableFileError) else _first_line(exc)
             continue
@@ -211,7 +212,7 @@ def erase_from_files(home: Path, customer_id: str) -> FilesErased:
             result.removed[where] = n
         if torn:
             result.torn_lines[where] = torn
-    word = _whole_word([customer_id])
+    word = _whole_word(ids)
     for log in sorted((home / "logs").glob("*.log*")) if (home / "logs").exists() else []:
         where = str(log.relative_to(home))
         try:

@@ -78,34 +78,48 @@ def begin(workspace: Workspace, customer_id: str, who: str, store=None) -> dict:
 def finish(workspace: Workspace, customer_id: str) -> dict | None:
     """Steps 2 and 3 for a pending erasure; returns the audit record, or None when there
     was nothing pending (another process finished it)."""
+    records = finish_all(workspace, [customer_id])
+    return records[0] if records else None
+
+
+def finish_all(workspace: Workspace, customer_ids: list[str]) -> list[dict]:
+    """Steps 2 and 3 for several pending erasures in one pass over the files (a replica
+    catching up with the customers forgotten through others); an audit record each, with
+    the rows removed in that pass, and ``erased_with`` saying how many others it erased."""
     audit = workspace.home / "audit"
     audit.mkdir(parents=True, exist_ok=True)
     # The workspace's one write lock: a retrain or import that runs now finishes first (writing
     # without the customer: the forgotten list applies to every table write), then this erases
     # whatever it wrote.
     with workspace.write_lock("erase a forgotten customer's rows"):
-        path = _pending(workspace, customer_id)
-        if not path.exists():
-            return None
-        pending = json.loads(path.read_text())
-        files = erase_from_files(workspace.home, customer_id)
+        paths = {c: _pending(workspace, c) for c in customer_ids}
+        pending = {c: json.loads(p.read_text()) for c, p in paths.items() if p.exists()}
+        if not pending:
+            return []
+        files = erase_from_files(workspace.home, pending)
         shared = shared_store(workspace.shared_store_url)
-        # Another replica that heard of the forget first may have erased the shared copy: 0 rows.
-        in_shared = shared.erase(customer_id) if shared is not None else {}
-        removed = {"live events": pending["live_events"], **files.removed, **in_shared}
-        record = {"at": pending["at"], "who": pending["who"], "action": "forget", "customer_id": customer_id,
-                  "removed": {k: v for k, v in removed.items() if v}, "rows_removed": sum(removed.values()),
-                  "seconds": round(time.time() - pending["started"], 2)}
-        if files.torn_lines:
-            record["torn_lines"] = files.torn_lines
-        if files.unreadable:
-            record["unreadable"] = files.unreadable
-        log = audit / "erasures.jsonl"
-        with open(log, "ab") as f:
-            torn = f.tell() > 0 and not log.read_bytes().endswith(b"\n")  # a line cut by a full disk
-            f.write((b"\n" if torn else b"") + json.dumps(record).encode() + b"\n")
-        path.unlink()
-    return record
+        records = []
+        for customer_id, started in pending.items():
+            # Another replica that heard of the forget first may have erased the shared copy: 0 rows.
+            in_shared = shared.erase(customer_id) if shared is not None else {}
+            removed = {"live events": started["live_events"], **files.removed, **in_shared}
+            record = {"at": started["at"], "who": started["who"], "action": "forget",
+                      "customer_id": customer_id, "removed": {k: v for k, v in removed.items() if v},
+                      "rows_removed": sum(removed.values()),
+                      "seconds": round(time.time() - started["started"], 2)}
+            if len(pending) > 1:
+                record["erased_with"] = len(pending) - 1
+            if files.torn_lines:
+                record["torn_lines"] = files.torn_lines
+            if files.unreadable:
+                record["unreadable"] = files.unreadable
+            log = audit / "erasures.jsonl"
+            with open(log, "ab") as f:
+                torn = f.tell() > 0 and not log.read_bytes().endswith(b"\n")  # a line cut by a full disk
+                f.write((b"\n" if torn else b"") + json.dumps(record).encode() + b"\n")
+            paths[customer_id].unlink()
+            records.append(record)
+    return records
 
 
 def forget(workspace: Workspace, customer_id: str, who: str, store=None) -> dict:

@@ -176,10 +176,10 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     return 0
 
 
-EXIT_SKIPPED, EXIT_NONE_TRAINED = 3, 4
-DASK_HELP = ("build the churn and CLTV training sets and fit their boosters on a Dask cluster: local:N "
+EXIT_SKIPPED, EXIT_NONE_TRAINED = 3, 4  # `train`: some families skipped / none trained
+DASK_HELP = ("build the churn and CLTV training sets and fit the boosters on a Dask cluster: local:N "
              "(N worker processes here) or a scheduler's address, tcp://host:8786 (default: "
-             f"${cluster.SCHEDULER_ENV}, else this process)")  # `train`: some families skipped / none trained
+             f"${cluster.SCHEDULER_ENV}, else this process)")
 
 
 def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:

@@ -94,9 +94,7 @@ class CustomerModel:
 
         With a Dask ``cluster`` (:mod:`features.cluster`), each tree size's trial is one task
         and the final fit is LightGBM's data-parallel training over the workers
-        (``lightgbm.dask``; Meng et al. 2016, "A communication-efficient parallel algorithm
-        for decision tree"), the rows split evenly between them.
-        """
+        (:func:`training.cluster_fit.fit_on_cluster`)."""
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; expected one of {list(TASKS)}")
         p = self.params or CustomerModelParams()
@@ -124,8 +122,8 @@ class CustomerModel:
                                              callbacks=[progress.lightgbm_rounds(rounds)]))
             else:
                 client = cluster.client
-                shared = client.scatter(list(trial), broadcast=True, hash=False)  # keys of their own: a
-                # later fit scattering equal arrays must not share futures this one releases
+                # Keys of their own: a later fit scattering equal arrays must not share these futures.
+                shared = client.scatter(list(trial), broadcast=True, hash=False)
                 probes = client.gather([client.submit(_trial, self._lgb_params(*size), *shared, pure=False)
                                         for size in grid])
             for (leaves, min_child), probe in zip(grid, probes, strict=True):

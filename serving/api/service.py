@@ -66,7 +66,7 @@ from serving.marketing.report import report_path
 from serving.marketing.segments import SegmentError, UnknownSegmentError
 from serving.marketing.spreadsheet import defuse_formulas
 from serving.marketing.tools import Marketing
-from serving.privacy import begin, erasure_status, finish, forgotten_elsewhere, unfinished
+from serving.privacy import begin, erasure_status, finish_all, forgotten_elsewhere, unfinished
 from serving.runtime.champions import (
     Champions,
     Models,
@@ -430,17 +430,21 @@ class Shelfwise:
         forgotten through another (:func:`serving.privacy.forgotten_elsewhere`)."""
         while True:
             try:
-                for customer_id in forgotten_elsewhere(self.workspace, self.store):
-                    self._erasures.submit(self._finish_erasure, customer_id)
+                if found := forgotten_elsewhere(self.workspace, self.store):  # one pass over the files
+                    self._erasures.submit(self._finish_erasures, found)
             except Exception as exc:  # an unreachable live store: try again at the next tick
                 log.warning("checking the forgotten list failed: %s", exc)
             time.sleep(ERASURE_SYNC_SECONDS)
 
     def _finish_erasure(self, customer_id: str) -> None:
+        self._finish_erasures([customer_id])
+
+    def _finish_erasures(self, customer_ids: list[str]) -> None:
         try:
-            finish(self.workspace, customer_id)
-        except Exception:  # the pending record stays; the next start finishes it
-            log.exception("erasure of a customer failed; it is retried when the service starts")
+            finish_all(self.workspace, customer_ids)
+        except Exception:  # the pending records stay; the next start finishes them
+            log.exception("erasure of %d customer(s) failed; it is retried when the service starts",
+                          len(customer_ids))
 
     @status_app.get("/status", response_model=StatusResponse)
     def status(self, request: Request) -> StatusResponse:

@@ -186,6 +186,10 @@ class SharedStore:
         removed = {}
         with self._cursor() as cur, cur.connection.transaction():
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id("erase"),))
+            # Erased already (nothing of theirs is written after a forget): no tables re-read.
+            done = cur.execute("SELECT 1 FROM shelfwise_erasures WHERE customer_id = %s", (customer_id,))
+            if done.fetchone():
+                return {}
             cur.execute("DELETE FROM shelfwise_offer_decisions WHERE customer_id = %s", (customer_id,))
             removed["shared store: offer decisions"] = cur.rowcount
             tables = cur.execute("SELECT key, scores, profiles FROM shelfwise_score_tables "

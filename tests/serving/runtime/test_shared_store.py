@@ -81,7 +81,7 @@ def test_a_campaign_planned_through_one_replica_counts_against_the_others_contac
 
 
 def test_forgetting_erases_the_shared_copy_once(tmp_path, orders, shared_url):
-    from serving.privacy import begin, finish, forgotten_elsewhere
+    from serving.privacy import begin, finish, finish_all, forgotten_elsewhere
 
     a, b = replicas(tmp_path, orders, shared_url)
     customer_scores(a, {}, {})
@@ -107,15 +107,21 @@ def test_forgetting_erases_the_shared_copy_once(tmp_path, orders, shared_url):
     assert record["removed"]["shared store: score tables"] >= 2  # a scores row and a profiles row
     assert "tables/orders.parquet" in record["removed"]
 
-    # The other replica hears of it from the list, erases its own disk, and finds the shared copy done.
-    assert forgotten_elsewhere(b, store) == [who]
-    elsewhere = finish(b, who)
-    assert elsewhere["who"] == "forgotten through another replica"
-    assert "tables/orders.parquet" in elsewhere["removed"]
-    assert not any(k.startswith("shared store") for k in elsewhere["removed"])
-    assert forgotten_elsewhere(b, store) == [] and forgotten_elsewhere(a, store) == []
+    # The other replica hears of it (and of one more) from the list, erases its own disk of both
+    # in one pass, and finds the shared copy of the first done.
+    other = sorted(set(orders["customer_id"].astype(str)) - {who})[0]
+    store.forget_customer(other)
+    assert forgotten_elsewhere(b, store) == sorted([who, other])
+    elsewhere = {r["customer_id"]: r for r in finish_all(b, [who, other])}
+    assert {r["who"] for r in elsewhere.values()} == {"forgotten through another replica"}
+    assert all(r["erased_with"] == 1 and "tables/orders.parquet" in r["removed"] for r in elsewhere.values())
+    assert not any(k.startswith("shared store") for k in elsewhere[who]["removed"])
+    assert elsewhere[other]["removed"]["shared store: score tables"] >= 2
+    for customer in (who, other):
+        assert customer not in set(pd.read_parquet(b.table_path("orders"))["customer_id"])
+    assert forgotten_elsewhere(b, store) == [] and forgotten_elsewhere(a, store) == [other]
     assert len(shared_store(shared_url).erasures(who)) == 1
     assert shared_store(shared_url).decisions() == []
     for key in shared_store(shared_url).score_table_keys():
         for table in shared_store(shared_url).score_tables(key):
-            assert who not in set(pd.read_parquet(io.BytesIO(table.getvalue()))["customer_id"])
+            assert not {who, other} & set(pd.read_parquet(io.BytesIO(table.getvalue()))["customer_id"])
