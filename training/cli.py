@@ -177,7 +177,8 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 EXIT_SKIPPED, EXIT_NONE_TRAINED = 3, 4  # `train`: some families skipped / none trained
-DASK_HELP = ("build the churn and CLTV training sets and fit the boosters on a Dask cluster: local:N "
+DASK_HELP = ("build the churn and CLTV training sets and fit the boosters (churn, CLTV, the ranker) on a "
+             "Dask cluster: local:N "
              "(N worker processes here) or a scheduler's address, tcp://host:8786 (default: "
              f"${cluster.SCHEDULER_ENV}, else this process)")
 
@@ -237,6 +238,40 @@ def _train_summary(rows: list[tuple]) -> int:
     return 0 if not skipped else EXIT_NONE_TRAINED if skipped == len(families) else EXIT_SKIPPED
 
 
+def _retrain_families(ws: Workspace, orders: pd.DataFrame, dask: cluster.Cluster | None) -> list | None:
+    """Train every family without promoting; their results, or None when one failed (said why)."""
+    from training.jobs import train_customer_model, train_recs
+    from training.jobs.feasibility import CannotTrain
+    from training.retrain import FAMILIES
+
+    results = []
+    for family in FAMILIES:
+        # Without an as_of each family tests on the last window the data covers
+        # (retrain_as_of's, when the data allows the default horizon).
+        _say(f"[retrain] training {family}")
+        try:
+            results.append(
+                train_recs(ws, orders, ws.read_table("items"), None, log=_say, promote=False, cluster=dask)
+                if family == "recs" else
+                train_customer_model(ws, orders, family, None, log=_say, events=ws.read_events(EVENT_COLUMNS),
+                                     promote=False, cluster=dask))
+        except CannotTrain as exc:  # the data does not allow it yet: the others still train
+            _say(f"[retrain] {family} not trained: {exc}")
+            continue
+        except Exception as exc:  # a cron job reports any failure and leaves the champions alone
+            _say(f"[retrain] failed while training {family}: {type(exc).__name__}: {exc}")
+            _say("[retrain] no alias was changed: the champions are the ones before this run "
+                 "(versions it registered have no alias: "
+                 f"{', '.join(f'{r.family} v{r.version}' for r in results) or 'none'})")
+            if _log_file is not None:
+                with open(_log_file, "a") as f:
+                    traceback.print_exc(file=f)
+            return None
+        for line in results[-1].lines():
+            _say(line)
+    return results
+
+
 def _ingest_inbox(ws: Workspace, inbox: Path, source: str) -> None:
     """Merge the inbox's order files into the orders table (``shelfwise retrain``'s first step)."""
     from training.retrain import inbox_files, merge_orders, move_processed
@@ -271,9 +306,8 @@ def _ingest_inbox(ws: Workspace, inbox: Path, source: str) -> None:
 
 def cmd_retrain(ws: Workspace, args: argparse.Namespace) -> int:
     from training import registry
-    from training.jobs import PRIMARY_METRIC, apply_decision, train_customer_model, train_recs
-    from training.jobs.feasibility import CannotTrain
-    from training.retrain import EXIT_LOCKED, FAMILIES, Locked, exclusive_lock, retrain_as_of, summary_lines
+    from training.jobs import PRIMARY_METRIC, apply_decision
+    from training.retrain import EXIT_LOCKED, Locked, exclusive_lock, retrain_as_of, summary_lines
 
     try:
         with exclusive_lock(ws.home / "retrain.lock"), ws.write_lock("run `shelfwise retrain`"):
@@ -281,32 +315,13 @@ def cmd_retrain(ws: Workspace, args: argparse.Namespace) -> int:
             _ingest_inbox(ws, args.inbox or ws.home / "inbox", args.source)
             orders = ws.read_table("orders")
             cmd_features_build(ws, argparse.Namespace(as_of=retrain_as_of(orders, "churn"), horizon_days=90,
-                                                      feature_set=DEFAULT_FEATURE_SET, dask=None))
-            results = []
-            for family in FAMILIES:
-                # Without an as_of each family tests on the last window the data covers
-                # (retrain_as_of's, when the data allows the default horizon).
-                _say(f"[retrain] training {family}")
-                try:
-                    results.append(
-                        train_recs(ws, orders, ws.read_table("items"), None, log=_say, promote=False)
-                        if family == "recs" else
-                        train_customer_model(ws, orders, family, None, log=_say,
-                                             events=ws.read_events(EVENT_COLUMNS), promote=False))
-                except CannotTrain as exc:  # the data does not allow it yet: the others still train
-                    _say(f"[retrain] {family} not trained: {exc}")
-                    continue
-                except Exception as exc:  # a cron job reports any failure and leaves the champions alone
-                    _say(f"[retrain] failed while training {family}: {type(exc).__name__}: {exc}")
-                    _say("[retrain] no alias was changed: the champions are the ones before this run "
-                         "(versions it registered have no alias: "
-                         f"{', '.join(f'{r.family} v{r.version}' for r in results) or 'none'})")
-                    if _log_file is not None:
-                        with open(_log_file, "a") as f:
-                            traceback.print_exc(file=f)
-                    return 1
-                for line in results[-1].lines():
-                    _say(line)
+                                                      feature_set=DEFAULT_FEATURE_SET, dask=args.dask))
+            with cluster.connect(args.dask) as dask:
+                results = _retrain_families(ws, orders, dask)
+                if dask is not None:
+                    _say(f"[dask] {dask.describe()}")
+            if results is None:
+                return 1
             # Aliases last, all together: a run that fails above changes none.
             client, rows = registry.connect(ws), []
             for r in results:
@@ -467,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="folder of new order files (default: $SHELFWISE_HOME/inbox)")
     retrain.add_argument("--source", choices=("online-retail-ii", "cdnow"), default="online-retail-ii",
                          help="the format of the inbox's order files")
+    retrain.add_argument("--dask", default=None, metavar="SPEC", help=DASK_HELP)
     retrain.set_defaults(func=cmd_retrain)
 
     models = sub.add_parser("models", help="registered model versions").add_subparsers(
