@@ -98,28 +98,26 @@ class SharedStore:
 
     @contextmanager
     def _cursor(self) -> Iterator:
-        """The process's connection, opened (and the tables created) on first use and once
-        more if it broke."""
+        """A cursor of the process's connection, opened (and the tables created) on first use;
+        a connection the server dropped is closed, and the next call opens another."""
         import psycopg
 
         with self._guard:
-            for attempt in (1, 2):
-                if self._conn is None or self._conn.closed:
-                    self._conn = self._connect()
-                try:
-                    if not self._ready:
-                        with self._conn.transaction():
-                            # Two processes creating the tables at once would collide.
-                            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id("schema"),))
-                            self._conn.execute(SCHEMA)
-                        self._ready = True
-                    with self._conn.cursor() as cur:
-                        yield cur
-                    return
-                except psycopg.OperationalError:
-                    if attempt == 2 or not self._conn.closed:
-                        raise
-                    self._conn = None  # the server restarted or dropped us: connect again
+            if self._conn is None or self._conn.closed:
+                self._conn, self._ready = self._connect(), False
+            try:
+                if not self._ready:
+                    with self._conn.transaction():
+                        # Two processes creating the tables at once would collide.
+                        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id("schema"),))
+                        self._conn.execute(SCHEMA)
+                    self._ready = True
+                with self._conn.cursor() as cur:
+                    yield cur
+            except psycopg.OperationalError:
+                self._conn.close()
+                self._conn = None
+                raise
 
     # -- customer score tables ---------------------------------------------------------
     @contextmanager

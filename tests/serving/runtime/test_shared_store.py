@@ -125,3 +125,17 @@ def test_forgetting_erases_the_shared_copy_once(tmp_path, orders, shared_url):
     for key in shared_store(shared_url).score_table_keys():
         for table in shared_store(shared_url).score_tables(key):
             assert not {who, other} & set(pd.read_parquet(io.BytesIO(table.getvalue()))["customer_id"])
+
+
+def test_a_dropped_connection_fails_one_call_and_the_next_connects_again(shared_url):
+    import psycopg
+
+    store = shared_store(shared_url)
+    store.append_decisions([{"logged_at": "2026-01-01T00:00:00+00:00", "customer_id": "c1", "campaign": "x",
+                             "offer": "10% off"}])
+    with psycopg.connect(shared_url, autocommit=True) as admin:  # as a server restart would
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    with pytest.raises(psycopg.OperationalError):
+        store.decisions()
+    assert [d["customer_id"] for d in store.decisions()] == ["c1"]
