@@ -360,7 +360,10 @@ def s3_store(tmp_path_factory):
              "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
              f"-filer.localSocket={home / 'filer.sock'}", "-s3", f"-s3.port={s3}",
              f"-s3.port.grpc={s3_grpc}", f"-s3.config={home / 's3.json'}", "-master.volumeSizeLimitMB=64",
-             "-volume.max=16", "-iam=false"],
+             "-volume.max=16", "-iam=false",
+             # The Iceberg and Lance catalogues listen on fixed ports (8181, 9101): two stores at once
+             # (tests on two processes) collided there.
+             "-s3.port.iceberg=0", "-s3.port.lance=0"],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{s3}"
 
