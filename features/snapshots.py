@@ -128,7 +128,7 @@ def training_set(features_root: Path, orders: pd.DataFrame, events: pd.DataFrame
         stale = [k for k in wanted if found.get(k) != wanted[k]]
         log(f"[features] snapshot {out} is stale ({', '.join(stale)} changed): rebuilding it")
     if cluster is not None:
-        frame = build_on_cluster(cluster, orders, events, cutoffs, horizon_days, feature_set)
+        frame = build_on_cluster(cluster, orders, events, cutoffs, horizon_days, feature_set, log)
     else:
         history = history if history is not None else History(orders, events)
         frame = build_training_set(history, cutoffs, horizon_days, feature_set=feature_set, progress=progress)
@@ -142,13 +142,21 @@ def training_set(features_root: Path, orders: pd.DataFrame, events: pd.DataFrame
 
 
 def build_on_cluster(cluster: Cluster, orders: pd.DataFrame, events: pd.DataFrame | None,
-                     cutoffs: list[pd.Timestamp], horizon_days: int, feature_set: str) -> pd.DataFrame:
+                     cutoffs: list[pd.Timestamp], horizon_days: int, feature_set: str,
+                     log: Callable[[str], None] = print) -> pd.DataFrame:
     """:func:`~features.customer_features.build_training_set` on a Dask cluster: one task per
     part of the customers (:func:`features.cluster.by_customer`, two parts per worker), the
-    parts' rows put back in the order one process builds them (by cutoff, then customer)."""
+    parts' rows put back in the order one process builds them (by cutoff, then customer).
+    Each part says when it is done."""
+    from distributed import as_completed
+
     n = 2 * len(cluster.workers)
     parts = [p for p in by_customer(orders, events, n) if len(p[0])]
     futures = [cluster.client.submit(build_training_set, o, cutoffs, horizon_days, e, feature_set, pure=False)
                for o, e in parts]
-    frame = pd.concat(cluster.client.gather(futures), ignore_index=True)
+    frames = []
+    for done, future in enumerate(as_completed(futures), start=1):
+        frames.append(future.result())
+        log(f"[features] part {done}/{len(futures)} built on the cluster: {len(frames[-1]):,} rows")
+    frame = pd.concat(frames, ignore_index=True)
     return frame.sort_values([CUTOFF, s.CUSTOMER_ID], kind="stable", ignore_index=True)
