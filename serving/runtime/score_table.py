@@ -30,6 +30,7 @@ import io
 import json
 import logging
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ FORMAT = "shelfwise-scores-v2"
 KEEP = 2  # tables kept: the newest and the one before it (a worker may still be reading it)
 SPEND = "spend:"  # the prefix of the profiles' per-category spend columns
 INPUTS = ("orders", "events", "customers", "items")
+Source = Path | BinaryIO | Callable[[], BinaryIO]  # a table's Parquet file or bytes
 
 
 @dataclass
@@ -86,13 +88,12 @@ class ScoredCustomers:
         return pd.concat([self.profiles, spend], axis=1).rename_axis("customer_id").reset_index()
 
     @classmethod
-    def read(cls, paths: dict[str, Path], scores: Path | BinaryIO,
-             profiles: Path | BinaryIO) -> ScoredCustomers:
-        """What :meth:`tables` wrote (files or bytes), with the champions' model directories
-        (``paths``)."""
-        table = pd.read_parquet(scores).set_index("customer_id")
+    def read(cls, paths: dict[str, Path], scores: Source, profiles: Source) -> ScoredCustomers:
+        """What :meth:`tables` wrote (files, bytes, or a function giving the bytes when they
+        are wanted), with the champions' model directories (``paths``)."""
+        table = pd.read_parquet(_opened(scores)).set_index("customer_id")
         scorer = CustomerScorer(paths.get("churn"), paths.get("cltv"), table=table)
-        both = pd.read_parquet(profiles).set_index("customer_id")
+        both = pd.read_parquet(_opened(profiles)).set_index("customer_id")
         spend = [c for c in both.columns if c.startswith(SPEND)]
         return cls(scorer, both.drop(columns=spend),
                    both[spend].rename(columns=lambda c: c.removeprefix(SPEND)))
@@ -105,6 +106,10 @@ class ScoredCustomers:
             table.to_parquet(buffer, index=False)
             out.append(buffer.getvalue())
         return out[0], out[1]
+
+
+def _opened(source: Source) -> Path | BinaryIO:
+    return source() if callable(source) else source
 
 
 def _fingerprint(path: Path) -> str | None:
@@ -152,16 +157,16 @@ def customer_scores(workspace: Workspace, paths: dict[str, Path], versions: dict
     key = table_key(workspace, versions)
     shared = shared_store(workspace.shared_store_url)
     if shared is not None:
-        with shared.scoring(key):
-            found = None if refresh else shared.score_tables(key)
-            if found is not None:
-                try:
-                    return ScoredCustomers.read(paths, *found), True
+        with shared.scoring(key) as tables:
+            if not refresh and tables.exists():
+                try:  # one table in memory at a time: each is parsed before the next is fetched
+                    return ScoredCustomers.read(paths, lambda: tables.read("scores"),
+                                                lambda: tables.read("profiles")), True
                 except (OSError, ValueError, KeyError) as exc:
                     log.warning("customer scores %s of the shared store could not be read (%s); "
                                 "scoring again", key, exc)
             scored = _score(workspace, paths)
-            shared.put_score_tables(key, *scored.tables())
+            tables.write(*scored.tables())
             return scored, False
     scores, profiles = table_path(workspace, versions), table_path(workspace, versions, "profiles")
     with _locked(scores.parent):

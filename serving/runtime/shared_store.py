@@ -59,6 +59,33 @@ def _lock_id(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") >> 1
 
 
+class ScoreTables:
+    """The score and profile tables of one key, over the connection that holds its lock."""
+
+    def __init__(self, conn, key: str):
+        self.conn, self.key = conn, key
+
+    def exists(self) -> bool:
+        found = self.conn.execute("SELECT 1 FROM shelfwise_score_tables WHERE key = %s", (self.key,))
+        return found.fetchone() is not None
+
+    def read(self, kind: str) -> io.BytesIO:
+        """The Parquet bytes of ``kind``, ``"scores"`` or ``"profiles"``, one table at a time."""
+        column = {"scores": "scores", "profiles": "profiles"}[kind]
+        row = self.conn.execute(f"SELECT {column} FROM shelfwise_score_tables WHERE key = %s", (self.key,))
+        return io.BytesIO(row.fetchone()[0])
+
+    def write(self, scores: bytes, profiles: bytes) -> None:
+        """Write both tables (replacing them) and drop all but the :data:`KEEP` newest keys."""
+        with self.conn.transaction():
+            self.conn.execute("INSERT INTO shelfwise_score_tables (key, scores, profiles) "
+                              "VALUES (%s, %s, %s) ON CONFLICT (key) DO UPDATE SET scores = excluded.scores, "
+                              "profiles = excluded.profiles, written_at = now()",
+                              (self.key, scores, profiles))
+            self.conn.execute("DELETE FROM shelfwise_score_tables WHERE key NOT IN (SELECT key FROM "
+                              "shelfwise_score_tables ORDER BY written_at DESC LIMIT %s)", (KEEP,))
+
+
 class SharedStoreError(RuntimeError):
     """The shared store cannot be reached or used; the message says which URL (no password)."""
 
@@ -120,30 +147,17 @@ class SharedStore:
                 raise
 
     # -- customer score tables ---------------------------------------------------------
+    # Tables move on a connection of their own, closed after: libpq keeps the buffer of its
+    # largest message for the connection's life (a worker held 0.3 GB more at a million customers).
     @contextmanager
-    def scoring(self, key: str) -> Iterator[None]:
-        """Hold the advisory lock of score tables ``key`` (another process scoring it waits)."""
+    def scoring(self, key: str) -> Iterator[ScoreTables]:
+        """Hold the advisory lock of score tables ``key`` (another process scoring it waits)
+        and give the tables' reader and writer."""
         with self._cursor():  # the tables exist
             pass
         with self._connect() as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (_lock_id(f"scores:{key}"),))
-            yield  # closing the connection releases the lock, whatever happened
-
-    def score_tables(self, key: str) -> tuple[io.BytesIO, io.BytesIO] | None:
-        """The scores' and the profiles' Parquet bytes of ``key``, or None."""
-        with self._cursor() as cur:
-            row = cur.execute("SELECT scores, profiles FROM shelfwise_score_tables WHERE key = %s",
-                              (key,)).fetchone()
-        return None if row is None else (io.BytesIO(row[0]), io.BytesIO(row[1]))
-
-    def put_score_tables(self, key: str, scores: bytes, profiles: bytes) -> None:
-        """Write the tables of ``key`` (replacing them) and drop all but the :data:`KEEP` newest."""
-        with self._cursor() as cur, cur.connection.transaction():
-            cur.execute("INSERT INTO shelfwise_score_tables (key, scores, profiles) VALUES (%s, %s, %s) "
-                        "ON CONFLICT (key) DO UPDATE SET scores = excluded.scores, "
-                        "profiles = excluded.profiles, written_at = now()", (key, scores, profiles))
-            cur.execute("DELETE FROM shelfwise_score_tables WHERE key NOT IN (SELECT key FROM "
-                        "shelfwise_score_tables ORDER BY written_at DESC LIMIT %s)", (KEEP,))
+            yield ScoreTables(conn, key)  # closing the connection releases the lock, whatever happened
 
     def score_table_keys(self) -> list[str]:
         with self._cursor() as cur:
@@ -182,7 +196,10 @@ class SharedStore:
         from serving.runtime.score_table import without_customer
 
         removed = {}
-        with self._cursor() as cur, cur.connection.transaction():
+        with self._cursor():  # the tables exist
+            pass
+        # The tables move, so on a connection of their own (see scoring).
+        with self._connect() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id("erase"),))
             # Erased already (nothing of theirs is written after a forget): no tables re-read.
             done = cur.execute("SELECT 1 FROM shelfwise_erasures WHERE customer_id = %s", (customer_id,))

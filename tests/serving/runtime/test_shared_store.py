@@ -1,7 +1,6 @@
 """State replicas share in PostgreSQL (a real server, tests/conftest.py): score tables scored
 once for all, contacts counted across replicas, a shared copy erased once."""
 
-import io
 import shutil
 import threading
 import uuid
@@ -123,8 +122,9 @@ def test_forgetting_erases_the_shared_copy_once(tmp_path, orders, shared_url):
     assert len(shared_store(shared_url).erasures(who)) == 1
     assert shared_store(shared_url).decisions() == []
     for key in shared_store(shared_url).score_table_keys():
-        for table in shared_store(shared_url).score_tables(key):
-            assert not {who, other} & set(pd.read_parquet(io.BytesIO(table.getvalue()))["customer_id"])
+        with shared_store(shared_url).scoring(key) as tables:
+            for kind in ("scores", "profiles"):
+                assert not {who, other} & set(pd.read_parquet(tables.read(kind))["customer_id"])
 
 
 def test_a_dropped_connection_fails_one_call_and_the_next_connects_again(shared_url):
