@@ -75,6 +75,21 @@ class _Recs:
 
 
 @pytest.fixture
+def scorings(monkeypatch) -> list[int]:
+    """A list that grows by one each time any customer scorer scores (rather than reading a
+    score table): how often the work the score tables save was done."""
+    calls = []
+    real = CustomerScorer._score
+
+    def counted(self, *args):
+        calls.append(1)
+        real(self, *args)
+
+    monkeypatch.setattr(CustomerScorer, "_score", counted)
+    return calls
+
+
+@pytest.fixture
 def marketing_shop():
     """Five customers (the RFM fixture of tests/features/test_profiles.py) with literal scores,
     countries, item categories and a three-item recommender. Returns ``(orders, customers,

@@ -32,17 +32,7 @@ def replicas(tmp_path, orders, url, n=2) -> list[Workspace]:
 
 
 def test_replicas_holding_the_same_data_score_once_and_read_the_same_tables(tmp_path, orders, shared_url,
-                                                                               monkeypatch):
-    from serving.runtime import models
-
-    calls = []
-    real = models.CustomerScorer._score
-
-    def counted(self, *args):
-        calls.append(1)
-        real(self, *args)
-
-    monkeypatch.setattr(models.CustomerScorer, "_score", counted)
+                                                                               scorings):
     a, b, c = replicas(tmp_path, orders, shared_url, 3)
     assert table_key(a, {}) == table_key(b, {}) == table_key(c, {})  # copies agree on the key
     results = []
@@ -52,7 +42,7 @@ def test_replicas_holding_the_same_data_score_once_and_read_the_same_tables(tmp_
         t.start()
     for t in threads:
         t.join()
-    assert len(calls) == 1 and sorted(read for _, read in results) == [False, True, True]
+    assert len(scorings) == 1 and sorted(read for _, read in results) == [False, True, True]
     first = results[0][0]
     for scored, _ in results[1:]:
         pd.testing.assert_frame_equal(scored.scorer.frame, first.scorer.frame, check_names=False)
