@@ -66,13 +66,21 @@ def begin(workspace: Workspace, customer_id: str, who: str, store=None) -> dict:
         if pending["who"] == ELSEWHERE:  # a worker saw the id on the list a moment before this wrote it
             pending["who"] = who
     else:
-        pending = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "who": who, "action": "forget",
-                   "customer_id": customer_id, "live_events": removed, "started": time.time()}
+        pending = _new_pending(customer_id, who, removed)
+    _write_pending(path, pending)
+    return pending
+
+
+def _new_pending(customer_id: str, who: str, live_events: int) -> dict:
+    return {"at": datetime.now(UTC).isoformat(timespec="seconds"), "who": who, "action": "forget",
+            "customer_id": customer_id, "live_events": live_events, "started": time.time()}
+
+
+def _write_pending(path: Path, pending: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # workers writing the same record never share one
     tmp.write_text(json.dumps(pending))
     os.replace(tmp, path)  # a record is whole or absent, whenever the process stops
-    return pending
 
 
 def finish(workspace: Workspace, customer_id: str) -> dict | None:
@@ -113,12 +121,13 @@ def finish_all(workspace: Workspace, customer_ids: list[str]) -> list[dict]:
                 record["torn_lines"] = files.torn_lines
             if files.unreadable:
                 record["unreadable"] = files.unreadable
-            log = audit / "erasures.jsonl"
-            with open(log, "ab") as f:
-                torn = f.tell() > 0 and not log.read_bytes().endswith(b"\n")  # a line cut by a full disk
-                f.write((b"\n" if torn else b"") + json.dumps(record).encode() + b"\n")
-            paths[customer_id].unlink()
             records.append(record)
+        log = audit / "erasures.jsonl"
+        with open(log, "ab") as f:  # the pass's records in one append
+            torn = f.tell() > 0 and not log.read_bytes().endswith(b"\n")  # a line cut by a full disk
+            f.write((b"\n" if torn else b"") + b"".join(json.dumps(r).encode() + b"\n" for r in records))
+        for customer_id in pending:  # recorded: no longer pending
+            paths[customer_id].unlink()
     return records
 
 
@@ -136,13 +145,7 @@ def forgotten_elsewhere(workspace: Workspace, store) -> list[str]:
     erased = {r.get("customer_id") for r in _audit_records(workspace)}
     todo = sorted(store.forgotten_ids() - erased - set(unfinished(workspace)))
     for customer_id in todo:
-        path = _pending(workspace, customer_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"),
-                                   "who": ELSEWHERE, "action": "forget",
-                                   "customer_id": customer_id, "live_events": 0, "started": time.time()}))
-        os.replace(tmp, path)
+        _write_pending(_pending(workspace, customer_id), _new_pending(customer_id, ELSEWHERE, 0))
     return todo
 
 
