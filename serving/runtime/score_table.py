@@ -132,7 +132,11 @@ def table_key(workspace: Workspace, versions: dict[str, str]) -> str:
 
 def table_path(workspace: Workspace, versions: dict[str, str], kind: str = "customers") -> Path:
     """The scores table (``kind`` "customers") or the profiles table ("profiles")."""
-    return workspace.home / SCORES / f"{kind}-{table_key(workspace, versions)}.parquet"
+    return _file(workspace, table_key(workspace, versions), kind)
+
+
+def _file(workspace: Workspace, key: str, kind: str) -> Path:
+    return workspace.home / SCORES / f"{kind}-{key}.parquet"
 
 
 @contextmanager
@@ -168,7 +172,7 @@ def customer_scores(workspace: Workspace, paths: dict[str, Path], versions: dict
             scored = _score(workspace, paths)
             tables.write(*scored.tables())
             return scored, False
-    scores, profiles = table_path(workspace, versions), table_path(workspace, versions, "profiles")
+    scores, profiles = _file(workspace, key, "customers"), _file(workspace, key, "profiles")
     with _locked(scores.parent):
         if scores.exists() and profiles.exists() and not refresh:
             try:
