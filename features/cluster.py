@@ -13,8 +13,9 @@ The cluster runs the same functions the single process does, not a second implem
   :func:`features.customer_features.build_training_set` on a worker; the parts are put back
   in the single process's row order;
 - the churn and CLTV boosters (:class:`training.customer_models.CustomerModel`): the
-  tree-size trials are independent fits, one task each, and the final fit is LightGBM's
-  data-parallel training across the workers (``lightgbm.dask``).
+  tree-size trials are independent fits, one task each; their final fits and the
+  recommender's final ranker are LightGBM's data-parallel training across the workers
+  (:mod:`training.cluster_fit`).
 
 What stays on one machine, and why, is in docs/operations.md ("Beyond one machine").
 """
@@ -35,7 +36,6 @@ import pandas as pd
 from features import schema as s
 
 SCHEDULER_ENV = "SHELFWISE_DASK_SCHEDULER"
-log = logging.getLogger("shelfwise")
 
 
 class ClusterSpecError(ValueError):
@@ -85,9 +85,13 @@ def parse(spec: str | None) -> str | None:
 
 
 @contextmanager
-def connect(spec: str | None) -> Iterator[Cluster | None]:
+def connect(spec: str | Cluster | None) -> Iterator[Cluster | None]:
     """A :class:`Cluster` for ``spec`` (see :func:`parse`) while the block runs, or None to run
-    in this process. A local cluster is started here and stopped after."""
+    in this process. A local cluster is started here and stopped after; a :class:`Cluster`
+    already connected (a command that runs another's steps) is used as it is and left open."""
+    if isinstance(spec, Cluster):
+        yield spec
+        return
     spec = parse(spec)
     if spec is None:
         yield None

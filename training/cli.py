@@ -197,20 +197,26 @@ def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
     return _train_summary(rows)
 
 
+def _train_family(ws: Workspace, orders: pd.DataFrame, family: str, as_of: pd.Timestamp | None,
+                  dask: cluster.Cluster | None, horizon_days: int | None = None, promote: bool = True):
+    """One family's training job (``train`` and ``retrain``)."""
+    from training.jobs import train_customer_model, train_recs  # heavy imports: only here
+
+    if family == "recs":
+        return train_recs(ws, orders, ws.read_table("items"), as_of, log=_say, promote=promote, cluster=dask)
+    return train_customer_model(ws, orders, family, as_of, horizon_days, log=_say,
+                                events=ws.read_events(EVENT_COLUMNS), promote=promote, cluster=dask)
+
+
 def _train_families(ws: Workspace, args: argparse.Namespace, orders: pd.DataFrame, families: list[str],
                     dask: cluster.Cluster | None) -> list[tuple]:
-    from training.jobs import train_customer_model, train_recs  # heavy imports: only here
     from training.jobs.feasibility import CannotTrain
 
     rows = []
     for family in families:
         t0 = time.perf_counter()
         try:
-            if family == "recs":
-                result = train_recs(ws, orders, ws.read_table("items"), args.as_of, log=_say, cluster=dask)
-            else:
-                result = train_customer_model(ws, orders, family, args.as_of, args.horizon_days,
-                                              log=_say, events=ws.read_events(EVENT_COLUMNS), cluster=dask)
+            result = _train_family(ws, orders, family, args.as_of, dask, args.horizon_days)
         except CannotTrain as exc:
             _say(f"[{family}] not trained: {exc}")
             rows.append((family, "skipped", f"{exc.why}; try {exc.hint}"))
@@ -240,7 +246,6 @@ def _train_summary(rows: list[tuple]) -> int:
 
 def _retrain_families(ws: Workspace, orders: pd.DataFrame, dask: cluster.Cluster | None) -> list | None:
     """Train every family without promoting; their results, or None when one failed (said why)."""
-    from training.jobs import train_customer_model, train_recs
     from training.jobs.feasibility import CannotTrain
     from training.retrain import FAMILIES
 
@@ -250,11 +255,7 @@ def _retrain_families(ws: Workspace, orders: pd.DataFrame, dask: cluster.Cluster
         # (retrain_as_of's, when the data allows the default horizon).
         _say(f"[retrain] training {family}")
         try:
-            results.append(
-                train_recs(ws, orders, ws.read_table("items"), None, log=_say, promote=False, cluster=dask)
-                if family == "recs" else
-                train_customer_model(ws, orders, family, None, log=_say, events=ws.read_events(EVENT_COLUMNS),
-                                     promote=False, cluster=dask))
+            results.append(_train_family(ws, orders, family, None, dask, promote=False))
         except CannotTrain as exc:  # the data does not allow it yet: the others still train
             _say(f"[retrain] {family} not trained: {exc}")
             continue
@@ -314,9 +315,10 @@ def cmd_retrain(ws: Workspace, args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             _ingest_inbox(ws, args.inbox or ws.home / "inbox", args.source)
             orders = ws.read_table("orders")
-            cmd_features_build(ws, argparse.Namespace(as_of=retrain_as_of(orders, "churn"), horizon_days=90,
-                                                      feature_set=DEFAULT_FEATURE_SET, dask=args.dask))
-            with cluster.connect(args.dask) as dask:
+            with cluster.connect(args.dask) as dask:  # one cluster for the features and every family
+                build = argparse.Namespace(as_of=retrain_as_of(orders, "churn"), horizon_days=90,
+                                           feature_set=DEFAULT_FEATURE_SET, dask=dask)
+                cmd_features_build(ws, build)
                 results = _retrain_families(ws, orders, dask)
                 if dask is not None:
                     _say(f"[dask] {dask.describe()}")
