@@ -25,6 +25,9 @@ Keys (all under ``prefix``):
 - ``item_updates``: a list of catalogue updates as JSON; an update's sequence number is its
   position + 1.
 - ``signal:<name>``: counters (the service's "reload" signal).
+- ``exp:user:<id>`` / ``exp:session:<id>``: the answers shown to a customer, else to an
+  anonymous session (``exposures``), as JSON rows, oldest first; ``exp:keys`` is the set of
+  these lists.
 
 A store written by an earlier version (one ``events`` list) is moved to this layout the
 first time a worker opens it.
@@ -40,7 +43,15 @@ from collections.abc import Iterable
 import pandas as pd
 
 from features import schema as s
-from features.live.store import EVENT_COLUMNS, Shopper, events_from_rows, naive_utc
+from features.live.store import (
+    EVENT_COLUMNS,
+    EXPOSURE_COLUMNS,
+    RECOMMENDATION_ID,
+    Shopper,
+    events_from_rows,
+    exposures_from_rows,
+    naive_utc,
+)
 
 KEEP_RECENT = 100  # per shopper; the service reads 20
 MIGRATE_BATCH = 10_000
@@ -87,9 +98,15 @@ local p, uid = ARGV[1], ARGV[2]
 redis.call('SADD', p .. 'forgotten', uid)
 redis.call('DEL', p .. 'recent:user:' .. uid)
 local lists = {p .. 'ev:user:' .. uid}
+local shown = {p .. 'exp:user:' .. uid}
 for _, session in ipairs(redis.call('SMEMBERS', p .. 'sessions:user:' .. uid)) do
   table.insert(lists, p .. 'ev:session:' .. session)
+  table.insert(shown, p .. 'exp:session:' .. session)
   redis.call('DEL', p .. 'recent:session:' .. session)
+end
+for _, list in ipairs(shown) do
+  redis.call('DEL', list)
+  redis.call('SREM', p .. 'exp:keys', list)
 end
 local n = 0
 for _, list in ipairs(lists) do
@@ -130,6 +147,8 @@ class RedisLiveStore:
         args = []
         for e in events:
             row = {c: e.get(c) for c in EVENT_COLUMNS}
+            if e.get(RECOMMENDATION_ID) is not None:
+                row[RECOMMENDATION_ID] = e[RECOMMENDATION_ID]
             row[s.TIMESTAMP] = naive_utc(e[s.TIMESTAMP]).isoformat()
             purchase = f"{e[s.EVENT_ID]}|{e[s.ITEM_ID]}" if e[s.EVENT_TYPE] == "purchase" else ""
             args += [e[s.EVENT_ID], e.get(s.USER_ID) or "", e.get(s.SESSION_ID) or "", json.dumps(row),
@@ -184,19 +203,49 @@ class RedisLiveStore:
         recent = tuple(tuple(json.loads(x)) for x in rows[0]) if rows else ()
         return Shopper(forgotten=bool(forgotten), recent=recent, item_update=int(updates))
 
-    def events_frame(self) -> pd.DataFrame:
-        """Every stored event in the canonical ``events`` schema (``simulated`` false), in
-        the order they were stored."""
-        lists = sorted(self._redis.smembers(self._key("ev", "keys")))
+    def _read_lists(self, keys: str) -> list[str]:
+        """Every row of the lists named in the set ``keys``, a thousand lists per round trip."""
+        lists = sorted(self._redis.smembers(self._key(*keys.split(":"))))
         stored = []
         for start in range(0, len(lists), 1000):
             with self._redis.pipeline(transaction=False) as pipe:
                 for key in lists[start:start + 1000]:
                     pipe.lrange(key, 0, -1)
                 stored += [x for rows in pipe.execute() for x in rows]
+        return stored
+
+    def events_frame(self, recommendation_ids: bool = False) -> pd.DataFrame:
+        """Every stored event in the canonical ``events`` schema (``simulated`` false), in
+        the order they were stored; with ``recommendation_ids``, also the answer each came from."""
+        stored = self._read_lists("ev:keys")
         seq_rows = sorted((int(seq), row) for seq, _, row in (x.partition(" ") for x in stored))
         rows = [json.loads(row) for _, row in seq_rows]
-        return events_from_rows(pd.DataFrame(rows, columns=list(EVENT_COLUMNS)))
+        columns = [*EVENT_COLUMNS, *([RECOMMENDATION_ID] if recommendation_ids else [])]
+        return events_from_rows(pd.DataFrame(rows, columns=columns))
+
+    def append_exposures(self, rows: Iterable[tuple]) -> int:
+        """Store answers shown to shoppers (tuples in :data:`EXPOSURE_COLUMNS` order), in one
+        round trip, under the customer (else the session) so a forget finds them."""
+        user, session = EXPOSURE_COLUMNS.index(s.USER_ID), EXPOSURE_COLUMNS.index(s.SESSION_ID)
+        n = 0
+        with self._redis.pipeline(transaction=False) as pipe:
+            for row in rows:
+                who = ("user", row[user]) if row[user] is not None else ("session", row[session])
+                key = self._key("exp", *who)
+                pipe.rpush(key, json.dumps(list(row)))
+                pipe.sadd(self._key("exp", "keys"), key)
+                if row[user] is not None and row[session] is not None:  # a forget finds the session too
+                    pipe.sadd(self._key("sessions", "user", row[user]), row[session])
+                n += 1
+            pipe.execute()
+        return n
+
+    def exposures_frame(self, since: float = 0.0) -> pd.DataFrame:
+        """The exposures shown at or after ``since`` (seconds since the epoch), oldest first.
+        Reads every exposure list: a report's cost, not a request's."""
+        at = EXPOSURE_COLUMNS.index("at")
+        rows = [r for r in map(json.loads, self._read_lists("exp:keys")) if r[at] >= since]
+        return exposures_from_rows(sorted(rows, key=lambda r: r[at]))
 
     def update_items(self, items: Iterable[dict]) -> int:
         """Append catalogue updates (a missing or None field keeps the current value)."""
@@ -226,8 +275,8 @@ class RedisLiveStore:
         return int(self._redis.get(self._key("signal", name)) or 0)
 
     def forget_customer(self, customer_id: str) -> int:
-        """Put the customer on the forgotten list and delete their events and those of the
-        sessions they were seen in; returns the number of events deleted. One script over
+        """Put the customer on the forgotten list and delete their events and exposures and
+        those of the sessions they were seen in; returns the number of events deleted. One script over
         that customer's keys only: its time grows with their events, not with the store's."""
         return int(self._forget(args=[self.prefix, customer_id]))
 

@@ -20,7 +20,15 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
-from features.live.store import EVENT_COLUMNS, Shopper, events_from_rows, naive_utc
+from features.live.store import (
+    EVENT_COLUMNS,
+    EXPOSURE_COLUMNS,
+    RECOMMENDATION_ID,
+    Shopper,
+    events_from_rows,
+    exposures_from_rows,
+    naive_utc,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -36,7 +44,16 @@ CREATE TABLE IF NOT EXISTS item_updates (
     received_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS signals (name TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS forgotten (customer_id TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS exposures (
+    recommendation_id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, variant TEXT NOT NULL,
+    model_version TEXT, user_id TEXT, session_id TEXT, items TEXT NOT NULL, at REAL NOT NULL, ms REAL,
+    status INTEGER NOT NULL DEFAULT 200);
+CREATE INDEX IF NOT EXISTS exposures_by_user ON exposures (user_id);
+CREATE INDEX IF NOT EXISTS exposures_by_session ON exposures (session_id);
+CREATE INDEX IF NOT EXISTS exposures_by_time ON exposures (at);
 """
+# Columns added after a store's first version: added to an older file when it is opened.
+_ADDED_COLUMNS = {"events": {RECOMMENDATION_ID: "TEXT"}}
 
 
 def _use_wal(conn: sqlite3.Connection, wait_seconds: float = 10.0) -> None:
@@ -82,6 +99,15 @@ class SQLiteLiveStore:
         self._local = threading.local()
         with self._conn() as c:
             c.executescript(_SCHEMA)
+            for table, columns in _ADDED_COLUMNS.items():
+                have = {row[1] for row in c.execute(f"PRAGMA table_info({table})")}
+                for name, kind in columns.items():
+                    if name not in have:
+                        try:
+                            c.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                        except sqlite3.OperationalError as exc:  # another worker added it first
+                            if "duplicate column" not in str(exc):
+                                raise
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -101,15 +127,16 @@ class SQLiteLiveStore:
         ``event_id`` is skipped, so a client may retry a batch. Returns how many were new."""
         now = time.time()
         rows = [(e[s.EVENT_ID], e.get(s.USER_ID), e.get(s.SESSION_ID), e[s.ITEM_ID], e[s.EVENT_TYPE],
-                 naive_utc(e[s.TIMESTAMP]).isoformat(), e.get(s.PRICE), e.get(s.QUANTITY), now)
-                for e in events]
+                 naive_utc(e[s.TIMESTAMP]).isoformat(), e.get(s.PRICE), e.get(s.QUANTITY), now,
+                 e.get(RECOMMENDATION_ID)) for e in events]
         conn = self._conn()
         with conn:
             conn.execute("BEGIN IMMEDIATE")
             before = conn.total_changes
             conn.executemany(
                 "INSERT OR IGNORE INTO events (event_id, user_id, session_id, item_id, event_type, "
-                "timestamp, price, quantity, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                "timestamp, price, quantity, received_at, recommendation_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             return conn.total_changes - before
 
     def recent_events(self, user_id: str | None = None, session_id: str | None = None,
@@ -135,10 +162,29 @@ class SQLiteLiveStore:
                                                                                            reverse=True))
         return Shopper(forgotten=bool(forgotten), recent=recent, item_update=item_update)
 
-    def events_frame(self) -> pd.DataFrame:
-        """Every stored event in the canonical ``events`` schema (``simulated`` false)."""
+    def events_frame(self, recommendation_ids: bool = False) -> pd.DataFrame:
+        """Every stored event in the canonical ``events`` schema (``simulated`` false); with
+        ``recommendation_ids``, also the answer each came from."""
+        columns = [*EVENT_COLUMNS, *([RECOMMENDATION_ID] if recommendation_ids else [])]
         return events_from_rows(pd.read_sql_query(
-            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events ORDER BY seq", self._conn()))
+            f"SELECT {', '.join(columns)} FROM events ORDER BY seq", self._conn()))
+
+    def append_exposures(self, rows: Iterable[tuple]) -> int:
+        """Store answers shown to shoppers (tuples in :data:`EXPOSURE_COLUMNS` order), in one
+        transaction; returns how many."""
+        rows = list(rows)
+        conn = self._conn()
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(f"INSERT OR IGNORE INTO exposures ({', '.join(EXPOSURE_COLUMNS)}) "
+                             f"VALUES ({', '.join('?' * len(EXPOSURE_COLUMNS))})", rows)
+        return len(rows)
+
+    def exposures_frame(self, since: float = 0.0) -> pd.DataFrame:
+        """The exposures shown at or after ``since`` (seconds since the epoch), oldest first."""
+        rows = self._conn().execute(f"SELECT {', '.join(EXPOSURE_COLUMNS)} FROM exposures WHERE at >= ? "
+                                    "ORDER BY at", (since,)).fetchall()
+        return exposures_from_rows(rows)
 
     def update_items(self, items: Iterable[dict]) -> int:
         """Append catalogue updates (dicts keyed by :data:`ITEM_COLUMNS`; a missing or None
@@ -206,18 +252,21 @@ class SQLiteLiveStore:
         return row[0] if row else 0
 
     def forget_customer(self, customer_id: str) -> int:
-        """Put the customer on the forgotten list and delete their events and those of the
-        sessions they were seen in; returns the number of events deleted."""
+        """Put the customer on the forgotten list and delete their events and exposures and
+        those of the sessions they were seen in; returns the number of events deleted."""
         conn = self._conn()
         with conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("INSERT OR IGNORE INTO forgotten VALUES (?, ?)", (customer_id, time.time()))
-            sessions = [r[0] for r in conn.execute(
-                "SELECT DISTINCT session_id FROM events WHERE user_id = ? AND session_id IS NOT NULL",
-                (customer_id,))]
+            sessions = [(r[0],) for r in conn.execute(
+                "SELECT session_id FROM events WHERE user_id = ? AND session_id IS NOT NULL UNION "
+                "SELECT session_id FROM exposures WHERE user_id = ? AND session_id IS NOT NULL",
+                (customer_id, customer_id))]
+            conn.execute("DELETE FROM exposures WHERE user_id = ?", (customer_id,))
+            conn.executemany("DELETE FROM exposures WHERE session_id = ?", sessions)
             before = conn.total_changes
             conn.execute("DELETE FROM events WHERE user_id = ?", (customer_id,))
-            conn.executemany("DELETE FROM events WHERE session_id = ?", [(x,) for x in sessions])
+            conn.executemany("DELETE FROM events WHERE session_id = ?", sessions)
             removed = conn.total_changes - before
         # The write-ahead log still holds the pages as they were: copy the new ones into the
         # database and empty the log (a reader busy now may delay it to the next checkpoint).

@@ -25,6 +25,13 @@ NS_RANGE = (pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("U
 EVENT_COLUMNS = (s.EVENT_ID, s.USER_ID, s.SESSION_ID, s.ITEM_ID, s.EVENT_TYPE, s.TIMESTAMP,
                  s.PRICE, s.QUANTITY)
 ITEM_COLUMNS = (s.ITEM_ID, s.TITLE, s.CATEGORY, s.PRICE, s.IN_STOCK)
+RECOMMENDATION_ID = "recommendation_id"
+# One answer shown to a shopper (features.experiments.attribution): what was shown (item ids,
+# or the offer's name, as a JSON array), by which endpoint, variant and model, to whom, when
+# (seconds since the epoch), how long it took (ms) and its HTTP status (an answer that failed
+# is kept, with nothing shown, for the A/B tests' guardrails).
+EXPOSURE_COLUMNS = (RECOMMENDATION_ID, "endpoint", "variant", "model_version", s.USER_ID, s.SESSION_ID,
+                    "items", "at", "ms", "status")
 
 @dataclass(frozen=True)
 class Shopper:
@@ -50,8 +57,15 @@ class LiveStore(Protocol):
     def shopper(self, user_id: str | None = None, session_id: str | None = None, limit: int = 50) -> Shopper:
         """Forgotten or not, the newest events and the newest item update, in one read."""
 
-    def events_frame(self) -> pd.DataFrame:
-        """Every stored event in the canonical ``events`` schema."""
+    def events_frame(self, recommendation_ids: bool = False) -> pd.DataFrame:
+        """Every stored event in the canonical ``events`` schema; with ``recommendation_ids``,
+        also the id of the answer each came from (None for most)."""
+
+    def append_exposures(self, rows: Iterable[tuple]) -> int:
+        """Store answers shown to shoppers, tuples in :data:`EXPOSURE_COLUMNS` order."""
+
+    def exposures_frame(self, since: float = 0.0) -> pd.DataFrame:
+        """The exposures shown at or after ``since`` (seconds since the epoch), oldest first."""
 
     def update_items(self, items: Iterable[dict]) -> int:
         """Append catalogue updates (a missing or None field keeps the current value)."""
@@ -72,7 +86,8 @@ class LiveStore(Protocol):
         """How many ``name`` signals were sent."""
 
     def forget_customer(self, customer_id: str) -> int:
-        """Put the customer on the forgotten list and delete their events and their sessions'."""
+        """Put the customer on the forgotten list and delete their events and exposures and
+        their sessions'."""
 
     def is_forgotten(self, customer_id: str) -> bool:
         """Whether the customer was forgotten (cheap enough to ask per request)."""
@@ -96,6 +111,9 @@ def events_from_rows(frame: pd.DataFrame) -> pd.DataFrame:
         frame, stamps = frame.loc[ok].reset_index(drop=True), stamps[ok].reset_index(drop=True)
     frame[s.TIMESTAMP] = stamps.astype("datetime64[ns, UTC]").dt.tz_localize(None)
     frame[s.SIMULATED] = False
+    if RECOMMENDATION_ID in frame:  # missing reads back as None from either store
+        ids = frame[RECOMMENDATION_ID].astype(object)
+        frame[RECOMMENDATION_ID] = ids.where(ids.notna(), None)
     for col in (s.PRICE, s.QUANTITY):
         frame[col] = frame[col].astype(float)
     return frame
@@ -105,3 +123,12 @@ def naive_utc(value) -> pd.Timestamp:
     """Workspace tables hold naive timestamps; a zone-aware one is converted to UTC first."""
     ts = pd.Timestamp(value)
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
+def exposures_from_rows(rows: list) -> pd.DataFrame:
+    """Stored exposure rows (in :data:`EXPOSURE_COLUMNS` order) as a frame, ``at`` a float."""
+    frame = pd.DataFrame(rows, columns=list(EXPOSURE_COLUMNS))
+    frame["at"] = frame["at"].astype(float)
+    frame["ms"] = frame["ms"].astype(float)
+    frame["status"] = frame["status"].fillna(200).astype(int)
+    return frame

@@ -1,3 +1,4 @@
+import json
 import sqlite3
 import time
 
@@ -198,3 +199,43 @@ def test_feature_builders_read_events_as_codes_with_live_ids_kept(tmp_path):
     assert events[s.ITEM_ID].astype(str).tolist() == ["i1", "i2", "i3", "i3"]  # a new live item, not NaN
     assert events[s.USER_ID].tolist()[2] == "u9"
     assert pd.isna(events[s.USER_ID].tolist()[3]) and pd.isna(ws.read_events()[s.USER_ID].tolist()[3])
+
+
+def _shown(rec, user, session, items, at, endpoint="/recommend"):
+    return (rec, endpoint, "champion", "shelfwise-recs/1", user, session, json.dumps(items), at, 1.5, 200)
+
+
+def test_exposures_read_back_from_a_time_and_events_keep_the_answer_they_came_from(open_store):
+    store = open_store()
+    store.append_exposures([_shown("r1", "u1", None, ["i1", "i2"], 100.0),
+                            _shown("r2", None, "s9", ["i3"], 200.0, endpoint="/trending")])
+    got = open_store().exposures_frame(since=150.0)
+    assert got.to_dict("records") == [{"recommendation_id": "r2", "endpoint": "/trending", "variant": "champion",
+                                       "model_version": "shelfwise-recs/1", "user_id": None, "session_id": "s9",
+                                       "items": '["i3"]', "at": 200.0, "ms": 1.5, "status": 200}]
+    assert open_store().exposures_frame()["recommendation_id"].tolist() == ["r1", "r2"]
+    store.append_events([{**_event("e1", "i1"), "recommendation_id": "r1"}, _event("e2", "i2")])
+    frame = store.events_frame(recommendation_ids=True)
+    assert frame["recommendation_id"].tolist() == ["r1", None]
+    assert "recommendation_id" not in store.events_frame()  # training reads the workspace schema
+
+
+def test_a_forgotten_customer_loses_the_answers_shown_to_them_and_their_sessions(open_store):
+    store = open_store()
+    store.append_exposures([_shown("r1", "u1", "s1", ["i1"], 1.0), _shown("r2", None, "s1", ["i2"], 2.0),
+                            _shown("r3", "u2", None, ["i3"], 3.0), _shown("r4", None, "s2", ["i4"], 4.0)])
+    store.forget_customer("u1")
+    assert open_store().exposures_frame()["recommendation_id"].tolist() == ["r3", "r4"]
+
+
+def test_a_store_written_before_answers_had_ids_opens_and_keeps_its_events(tmp_path):
+    path = tmp_path / "live.sqlite"
+    with sqlite3.connect(path) as conn:  # the events table as the first versions wrote it
+        conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, "
+                     "user_id TEXT, session_id TEXT, item_id TEXT NOT NULL, event_type TEXT NOT NULL, "
+                     "timestamp TEXT NOT NULL, price REAL, quantity REAL, received_at REAL NOT NULL)")
+        conn.execute("INSERT INTO events (event_id, user_id, item_id, event_type, timestamp, received_at) "
+                     "VALUES ('old', 'u1', 'i1', 'view', '2026-11-20T10:00:00', 0)")
+    store = SQLiteLiveStore(path)
+    store.append_events([{**_event("new"), "recommendation_id": "r1"}])
+    assert store.events_frame(recommendation_ids=True)["recommendation_id"].tolist() == [None, "r1"]
