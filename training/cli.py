@@ -388,6 +388,66 @@ def cmd_score_customers(ws: Workspace, args: argparse.Namespace) -> int:
                         *(["--refresh"] if args.refresh else []))
 
 
+def cmd_experiments_attribution(ws: Workspace, args: argparse.Namespace) -> int:
+    from features.experiments.attribution import attribution_table
+
+    table = attribution_table(ws.live_store(), args.since, args.window_days)
+    if table.empty:
+        _say(f"no answers shown since {args.since.date()}: the service logs every list and offer it shows")
+        return 0
+    _say(f"answers shown since {args.since.date()}, purchases credited by last touch within "
+         f"{args.window_days:g} days:")
+    _say(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out / "attribution.csv", index=False)
+        _say(f"wrote {args.out / 'attribution.csv'}; the marketer report (`shelfwise report`) draws it")
+    return 0
+
+
+def cmd_experiments_start(ws: Workspace, args: argparse.Namespace) -> int:
+    from training import experiments, registry
+
+    e, source = experiments.start(registry.connect(ws), ws.live_store(), args.name, args.family,
+                                  str(args.challenger), args.share, args.mde, args.alpha, args.power,
+                                  args.baseline)
+    _say(f"experiment {e.name} started: shelfwise-{e.family} version {e.challenger} answers {e.share:.0%} "
+         f"of shoppers, version {e.champion} (champion) the rest; a running service loads it in a second.")
+    _say(f"decision rule, fixed in advance: read the verdict once each arm has {e.exposures_per_arm:,} "
+         f"exposures (enough to detect a {e.mde:.0%} relative lift in conversion from a baseline of "
+         f"{e.baseline_conversion:.2%}, {source}, with power {e.power:.0%} at two-sided level {e.alpha:g}); "
+         "then the challenger wins if a two-proportion z-test rejects equality in its favour.")
+    return 0
+
+
+def cmd_experiments_report(ws: Workspace, args: argparse.Namespace) -> int:
+    from training import experiments, plots, registry
+
+    result = experiments.report(registry.connect(ws), ws.live_store(), args.name)
+    e, c = result["experiment"], result["comparison"]
+    table = experiments.report_frame(result)
+    _say(f"experiment {e.name} ({e.status}): shelfwise-{e.family} version {e.challenger} (challenger, "
+         f"{e.share:.0%} of shoppers) against version {e.champion} (champion)")
+    _say(table.to_string(index=False, float_format=lambda v: f"{v:,.4f}"))
+    _say(f"challenger against champion: conversion lift {c.lift:+.1%} "
+         f"({1 - e.alpha:.0%} interval {c.lift_low:+.1%} to {c.lift_high:+.1%}), p = {c.p_value:.4f}")
+    _say(f"verdict: {result['verdict']}")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out / f"{e.name}.csv", index=False)
+        chart = plots.ab_test(result["arms"], f"{e.name}: {result['verdict']}")
+        plots.save(chart, args.out / f"{e.name}.png")
+        _say(f"wrote {args.out / (e.name + '.csv')} and {e.name}.png")
+    return 0
+
+
+def cmd_experiments_stop(ws: Workspace, args: argparse.Namespace) -> int:
+    from training import experiments, registry
+
+    _say(experiments.stop(registry.connect(ws), ws.live_store(), args.name, args.promote))
+    return 0
+
+
 # Commands that are a serving module's own (its options and --help too).
 # Commands that write the workspace's files; they take its write lock (retrain takes it itself,
 # after its own lock, so that a second retrain from cron exits at once instead of waiting).
@@ -504,10 +564,42 @@ def build_parser() -> argparse.ArgumentParser:
                            help="score again even if the table exists (counting live events since)")
     customers.set_defaults(func=cmd_score_customers)
 
+    experiments = sub.add_parser("experiments", help="what the service's answers earned").add_subparsers(
+        dest="action", required=True)
+    attribution = experiments.add_parser("attribution", help="exposures, click-through, conversion and "
+                                         "attributed revenue per endpoint and variant")
+    attribution.add_argument("--since", type=_date, required=True,
+                             help="answers shown from this day (YYYY-MM-DD)")
+    attribution.add_argument("--window-days", type=float, default=7.0,
+                             help="how long a shown item earns a purchase posted without an id (7)")
+    attribution.add_argument("--out", type=Path, default=None,
+                             help="also write attribution.csv here")
+    attribution.set_defaults(func=cmd_experiments_attribution)
+    begin = experiments.add_parser("start", help="A/B test a challenger version against the champion")
+    begin.add_argument("name")
+    begin.add_argument("--family", default="recs", help="the model family (recs)")
+    begin.add_argument("--challenger", type=int, required=True, help="the registered version to test")
+    begin.add_argument("--share", type=float, default=0.2, help="share of shoppers it answers (0.2)")
+    begin.add_argument("--mde", type=float, default=0.1,
+                       help="smallest relative lift in conversion worth detecting (0.1)")
+    begin.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level (0.05)")
+    begin.add_argument("--power", type=float, default=0.8, help="probability of detecting the lift (0.8)")
+    begin.add_argument("--baseline", type=float, default=None,
+                       help="the champion's conversion per exposure (default: measured on the last 30 days)")
+    begin.set_defaults(func=cmd_experiments_start)
+    read = experiments.add_parser("report", help="an A/B test's figures per arm, the lift and the verdict")
+    read.add_argument("name")
+    read.add_argument("--out", type=Path, default=None, help="also write NAME.csv and NAME.png here")
+    read.set_defaults(func=cmd_experiments_report)
+    end = experiments.add_parser("stop", help="stop an A/B test; --promote makes the winner champion")
+    end.add_argument("name")
+    end.add_argument("--promote", action="store_true", help="make the challenger champion if it won")
+    end.set_defaults(func=cmd_experiments_stop)
+
     for name, text in (("segments", "segments: list | show NAME | save NAME --filter JSON | "
                                      "export NAME --format csv|parquet --out FILE"),
                        ("offers", "next best offers: plan --campaign NAME [--budget N] --out FILE | "
-                                  "decide CUSTOMER_ID"),
+                                  "decide CUSTOMER_ID | evaluate --policy FILE --since DATE"),
                        ("report", "the marketer report: --out DIR (a self-contained HTML page)"),
                        ("keys", "API keys of the service: create --role ROLE (storefront, catalogue, "
                                 "marketer, admin, monitoring) | list | revoke NAME"),

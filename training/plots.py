@@ -106,6 +106,22 @@ def retention_curves(retention: pd.DataFrame, max_curves: int = 12) -> Figure:
     return fig
 
 
+def ab_test(arms: pd.DataFrame, title: str) -> Figure:
+    """An A/B test's arms (:func:`features.experiments.ab.arms`): conversion, click-through
+    and revenue per thousand exposures, each with its interval."""
+    fig = Figure(figsize=(10, 3.2))
+    for ax, (col, label) in zip(fig.subplots(1, 3), (("conversion", "conversion"),
+                                                     ("click_through", "click-through"),
+                                                     ("revenue_per_1000", "revenue per 1,000 exposures")),
+                                strict=True):
+        values = arms[col].to_numpy(float)
+        err = np.abs(arms[[f"{col}_low", f"{col}_high"]].to_numpy(float).T - values)
+        ax.bar(list(arms.index), values, yerr=np.nan_to_num(err), capsize=6, color=["#3b6ea8", "#e0a030"])
+        ax.set(title=label)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def save(fig: Figure, path: Path) -> Path:
     """Write ``fig`` as a PNG at ``path``."""
     fig.tight_layout()

@@ -124,6 +124,15 @@ return n
 """
 
 
+# ARGV: the index set, then list keys that read empty: those still absent leave the set.
+_FORGET_GONE = """
+for i = 2, #ARGV do
+  if redis.call('EXISTS', ARGV[i]) == 0 then redis.call('SREM', ARGV[1], ARGV[i]) end
+end
+return 0
+"""
+
+
 class RedisLiveStore:
     """Events and item updates in Redis, shared by every worker of every machine."""
 
@@ -138,6 +147,7 @@ class RedisLiveStore:
             raise ConnectionError(f"live store {url} unreachable: {exc}") from None
         self._append = self._redis.register_script(_APPEND)
         self._forget = self._redis.register_script(_FORGET)
+        self._forget_gone = self._redis.register_script(_FORGET_GONE)
         self._migrate_flat_events()
 
     def _key(self, *parts: str) -> str:
@@ -204,14 +214,21 @@ class RedisLiveStore:
         return Shopper(forgotten=bool(forgotten), recent=recent, item_update=int(updates))
 
     def _read_lists(self, keys: str) -> list[str]:
-        """Every row of the lists named in the set ``keys``, a thousand lists per round trip."""
-        lists = sorted(self._redis.smembers(self._key(*keys.split(":"))))
-        stored = []
+        """Every row of the lists named in the set ``keys``, a thousand lists per round trip;
+        the names of lists that expired leave the set."""
+        index = self._key(*keys.split(":"))
+        lists = sorted(self._redis.smembers(index))
+        stored, gone = [], []
         for start in range(0, len(lists), 1000):
             with self._redis.pipeline(transaction=False) as pipe:
                 for key in lists[start:start + 1000]:
                     pipe.lrange(key, 0, -1)
-                stored += [x for rows in pipe.execute() for x in rows]
+                for key, rows in zip(lists[start:start + 1000], pipe.execute(), strict=True):
+                    stored += rows
+                    if not rows:
+                        gone.append(key)
+        if gone:  # unless one was written since: the check and the removal are one step
+            self._forget_gone(args=[index, *gone])
         return stored
 
     def events_frame(self, recommendation_ids: bool = False) -> pd.DataFrame:
@@ -223,9 +240,11 @@ class RedisLiveStore:
         columns = [*EVENT_COLUMNS, *([RECOMMENDATION_ID] if recommendation_ids else [])]
         return events_from_rows(pd.DataFrame(rows, columns=columns))
 
-    def append_exposures(self, rows: Iterable[tuple]) -> int:
+    def append_exposures(self, rows: Iterable[tuple], keep_seconds: float | None = None) -> int:
         """Store answers shown to shoppers (tuples in :data:`EXPOSURE_COLUMNS` order), in one
-        round trip, under the customer (else the session) so a forget finds them."""
+        round trip, under the customer (else the session) so a forget finds them. With
+        ``keep_seconds``, a shopper's list expires that long after their newest exposure
+        (Redis drops it; :meth:`exposures_frame` forgets its key)."""
         user, session = EXPOSURE_COLUMNS.index(s.USER_ID), EXPOSURE_COLUMNS.index(s.SESSION_ID)
         n = 0
         with self._redis.pipeline(transaction=False) as pipe:
@@ -233,6 +252,8 @@ class RedisLiveStore:
                 who = ("user", row[user]) if row[user] is not None else ("session", row[session])
                 key = self._key("exp", *who)
                 pipe.rpush(key, json.dumps(list(row)))
+                if keep_seconds is not None:
+                    pipe.expire(key, max(int(keep_seconds), 1))
                 pipe.sadd(self._key("exp", "keys"), key)
                 if row[user] is not None and row[session] is not None:  # a forget finds the session too
                     pipe.sadd(self._key("sessions", "user", row[user]), row[session])

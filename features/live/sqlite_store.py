@@ -44,19 +44,25 @@ CREATE TABLE IF NOT EXISTS item_updates (
     received_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS signals (name TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS forgotten (customer_id TEXT PRIMARY KEY, at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS exposures (
-    recommendation_id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, variant TEXT NOT NULL,
+"""
+# Exposures are written for every answer shown, so they live in a file of their own (attached
+# as "x"): its write-ahead log grows and is checkpointed without the readers of events, which
+# every request makes, looking through it. The table has no index: an index on the shopper
+# put a write at a random page into every row's insert and tripled its cost
+# (docs/benchmarks.md, "Exposure logging"), while rows arrive in time order, which reports
+# and the hourly prune read in order, and a forget scans them.
+_EXPOSURES = """
+CREATE TABLE IF NOT EXISTS x.exposures (
+    recommendation_id TEXT NOT NULL, endpoint TEXT NOT NULL, variant TEXT NOT NULL,
     model_version TEXT, user_id TEXT, session_id TEXT, items TEXT NOT NULL, at REAL NOT NULL, ms REAL,
     status INTEGER NOT NULL DEFAULT 200);
-CREATE INDEX IF NOT EXISTS exposures_by_user ON exposures (user_id);
-CREATE INDEX IF NOT EXISTS exposures_by_session ON exposures (session_id);
-CREATE INDEX IF NOT EXISTS exposures_by_time ON exposures (at);
 """
+PRUNE_SECONDS = 3600.0  # how often a connection drops exposures past their keep time
 # Columns added after a store's first version: added to an older file when it is opened.
 _ADDED_COLUMNS = {"events": {RECOMMENDATION_ID: "TEXT"}}
 
 
-def _use_wal(conn: sqlite3.Connection, wait_seconds: float = 10.0) -> None:
+def _use_wal(conn: sqlite3.Connection, schema: str = "main", wait_seconds: float = 10.0) -> None:
     """Switch the file to write-ahead logging (readers never wait for the writer).
 
     The mode is stored in the file, so this changes something only for a new file. Switching
@@ -67,8 +73,8 @@ def _use_wal(conn: sqlite3.Connection, wait_seconds: float = 10.0) -> None:
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
+            if conn.execute(f"PRAGMA {schema}.journal_mode").fetchone()[0] != "wal":
+                conn.execute(f"PRAGMA {schema}.journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -95,10 +101,11 @@ class SQLiteLiveStore:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        self.exposures_path = self.path.with_name(f"{self.path.stem}-exposures{self.path.suffix}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         with self._conn() as c:
-            c.executescript(_SCHEMA)
+            c.executescript(_SCHEMA + _EXPOSURES)
             for table, columns in _ADDED_COLUMNS.items():
                 have = {row[1] for row in c.execute(f"PRAGMA table_info({table})")}
                 for name, kind in columns.items():
@@ -113,12 +120,14 @@ class SQLiteLiveStore:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            _use_wal(conn)
-            # NORMAL keeps every commit durable against a process crash (WAL), not against
-            # power loss mid-checkpoint; FULL would fsync each event.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # Deleted rows (a forgotten customer's events) are overwritten, not left in free pages.
-            conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("ATTACH DATABASE ? AS x", (str(self.exposures_path),))
+            for schema in ("main", "x"):
+                _use_wal(conn, schema)
+                # NORMAL keeps every commit durable against a process crash (WAL), not against
+                # power loss mid-checkpoint; FULL would fsync each event.
+                conn.execute(f"PRAGMA {schema}.synchronous=NORMAL")
+                # Deleted rows (a forgotten customer's events) are overwritten, not left in free pages.
+                conn.execute(f"PRAGMA {schema}.secure_delete=ON")
             self._local.conn = conn
         return conn
 
@@ -169,21 +178,27 @@ class SQLiteLiveStore:
         return events_from_rows(pd.read_sql_query(
             f"SELECT {', '.join(columns)} FROM events ORDER BY seq", self._conn()))
 
-    def append_exposures(self, rows: Iterable[tuple]) -> int:
+    def append_exposures(self, rows: Iterable[tuple], keep_seconds: float | None = None) -> int:
         """Store answers shown to shoppers (tuples in :data:`EXPOSURE_COLUMNS` order), in one
-        transaction; returns how many."""
+        transaction; returns how many. With ``keep_seconds``, at most once an hour per
+        connection, the exposures older than that are deleted in the same transaction."""
         rows = list(rows)
         conn = self._conn()
+        now = time.time()
+        prune = keep_seconds is not None and now - getattr(self._local, "pruned", 0.0) > PRUNE_SECONDS
         with conn:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(f"INSERT OR IGNORE INTO exposures ({', '.join(EXPOSURE_COLUMNS)}) "
+            conn.executemany(f"INSERT INTO x.exposures ({', '.join(EXPOSURE_COLUMNS)}) "
                              f"VALUES ({', '.join('?' * len(EXPOSURE_COLUMNS))})", rows)
+            if prune:
+                conn.execute("DELETE FROM x.exposures WHERE at < ?", (now - keep_seconds,))
+                self._local.pruned = now
         return len(rows)
 
     def exposures_frame(self, since: float = 0.0) -> pd.DataFrame:
         """The exposures shown at or after ``since`` (seconds since the epoch), oldest first."""
-        rows = self._conn().execute(f"SELECT {', '.join(EXPOSURE_COLUMNS)} FROM exposures WHERE at >= ? "
-                                    "ORDER BY at", (since,)).fetchall()
+        rows = self._conn().execute(f"SELECT {', '.join(EXPOSURE_COLUMNS)} FROM x.exposures WHERE at >= ? "
+                                    "ORDER BY at, rowid", (since,)).fetchall()
         return exposures_from_rows(rows)
 
     def update_items(self, items: Iterable[dict]) -> int:
@@ -260,17 +275,22 @@ class SQLiteLiveStore:
             conn.execute("INSERT OR IGNORE INTO forgotten VALUES (?, ?)", (customer_id, time.time()))
             sessions = [(r[0],) for r in conn.execute(
                 "SELECT session_id FROM events WHERE user_id = ? AND session_id IS NOT NULL UNION "
-                "SELECT session_id FROM exposures WHERE user_id = ? AND session_id IS NOT NULL",
+                "SELECT session_id FROM x.exposures WHERE user_id = ? AND session_id IS NOT NULL",
                 (customer_id, customer_id))]
-            conn.execute("DELETE FROM exposures WHERE user_id = ?", (customer_id,))
-            conn.executemany("DELETE FROM exposures WHERE session_id = ?", sessions)
+            # One pass over the exposures (no index): theirs and their sessions'.
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS forget_sessions (session_id TEXT PRIMARY KEY)")
+            conn.execute("DELETE FROM forget_sessions")
+            conn.executemany("INSERT OR IGNORE INTO forget_sessions VALUES (?)", sessions)
+            conn.execute("DELETE FROM x.exposures WHERE user_id = ? OR session_id IN forget_sessions",
+                         (customer_id,))
             before = conn.total_changes
             conn.execute("DELETE FROM events WHERE user_id = ?", (customer_id,))
             conn.executemany("DELETE FROM events WHERE session_id = ?", sessions)
             removed = conn.total_changes - before
         # The write-ahead log still holds the pages as they were: copy the new ones into the
         # database and empty the log (a reader busy now may delay it to the next checkpoint).
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA main.wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA x.wal_checkpoint(TRUNCATE)")
         return removed
 
     def is_forgotten(self, customer_id: str) -> bool:

@@ -61,8 +61,9 @@ class LiveStore(Protocol):
         """Every stored event in the canonical ``events`` schema; with ``recommendation_ids``,
         also the id of the answer each came from (None for most)."""
 
-    def append_exposures(self, rows: Iterable[tuple]) -> int:
-        """Store answers shown to shoppers, tuples in :data:`EXPOSURE_COLUMNS` order."""
+    def append_exposures(self, rows: Iterable[tuple], keep_seconds: float | None = None) -> int:
+        """Store answers shown to shoppers, tuples in :data:`EXPOSURE_COLUMNS` order; with
+        ``keep_seconds``, exposures older than that are dropped from time to time."""
 
     def exposures_frame(self, since: float = 0.0) -> pd.DataFrame:
         """The exposures shown at or after ``since`` (seconds since the epoch), oldest first."""

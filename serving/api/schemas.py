@@ -79,11 +79,23 @@ class RecommendRequest(ListOptions):
         return self
 
 
-class SimilarItemsRequest(ListOptions):
+class ShownTo(ListOptions):
+    """Lists that do not depend on the shopper may still say who is shown them, so that the
+    shopper's purchases of a listed item are credited to the list (attribution)."""
+
+    user_id: Id | None = Field(None, description="The customer shown the list (does not change it).")
+    session_id: Id | None = Field(None, description="The session shown the list (does not change it).")
+
+
+class TrendingRequest(ShownTo):
+    pass
+
+
+class SimilarItemsRequest(ShownTo):
     item_id: ItemId = Field(description="The item whose page is shown.")
 
 
-class BoughtTogetherRequest(ListOptions):
+class BoughtTogetherRequest(ShownTo):
     item_ids: list[ItemId] = Field(min_length=1, max_length=50, description="The cart's items.",
                                    examples=[["85123A"]])
 
@@ -105,6 +117,10 @@ class Event(Model):
                                 description="When it happened (ISO 8601); default: now.")
     price: float | None = Field(None, ge=0, allow_inf_nan=False)
     quantity: float | None = Field(None, allow_inf_nan=False)
+    recommendation_id: Id | None = Field(
+        None, description="The recommendation_id of the answer this event came from (a click on a listed "
+                          "item is a view with it); purchases without one are credited by the last-touch "
+                          "rule (docs/api.md, \"Exposures and attribution\").")
 
     @model_validator(mode="after")
     def _who(self):
@@ -149,7 +165,16 @@ def item_fields(item_id: str, title: str, score: float, source: str, category: s
             "category": category, "price": None if math.isnan(price) else float(price)}
 
 
+RECOMMENDATION_ID = Field(description="This answer's id: post the shopper's clicks and purchases from it "
+                                      "with it (POST /events), so they are credited to it.",
+                          examples=["3f2c9a0e5b7d4e1f8a6c2b9d0e4f7a1c"])
+VARIANT = Field(description='The arm of an experiment that answered ("champion" outside experiments).',
+                examples=["champion"])
+
+
 class ItemsResponse(Model):
+    recommendation_id: str = RECOMMENDATION_ID
+    variant: str = VARIANT
     items: list[RecommendedItem]
     model_version: str = Field(description="Registered model name/version that answered.",
                                examples=["shelfwise-recs/1"])
@@ -173,6 +198,13 @@ def list_json(items: list[dict], model_version: str, **fields) -> bytes:
     that both write the same bytes."""
     body = {"items": items, "model_version": model_version, **fields}
     return pydantic_core.to_json(body, inf_nan_mode="null")
+
+
+def with_exposure(body: bytes, recommendation_id: str, variant: str) -> bytes:
+    """``body`` (from :func:`list_json`) with the answer's id and variant put first, as
+    :class:`ItemsResponse` writes them: a cached answer is served again under a new id."""
+    return b'{"recommendation_id":"%s","variant":"%s",%s' % (recommendation_id.encode(), variant.encode(),
+                                                             body[1:])
 
 
 class Pong(Model):
@@ -230,6 +262,8 @@ class StatusResponse(Model):
         description="Every model family (recs, churn, cltv): the version served (and which baseline serves "
                     "in its place when one beat the trained model on validation), or 'no champion' and the "
                     "command that trains one. Endpoints of a family without one answer 503.")
+    experiment: str | None = Field(None, description="The running A/B test: its name, the challenger version "
+                                                      "and the share of shoppers it answers.")
     customers_scored: int
     features_as_of: str
     registry: str = Field(description="'ok', or why the last check for new champions failed (the "
@@ -289,6 +323,8 @@ class OfferAlternative(Model):
 
 
 class OfferResponse(Model):
+    recommendation_id: str = RECOMMENDATION_ID
+    variant: str = VARIANT
     customer_id: str
     offer: str = Field(description='The offer to send, or "no offer" when none pays.')
     description: str | None = None
@@ -299,6 +335,10 @@ class OfferResponse(Model):
     alternatives: list[OfferAlternative]
     bundle: list[str] | None = Field(None, description="Item ids of a cross-sell bundle.")
     inputs: dict = Field(description="The scores and profile the decision used (also in the decision log).")
+    propensity: float = Field(description="The probability the policy took this decision with: the best "
+                                          "offer most of the time, another open one at the catalogue's "
+                                          "exploration rate (offers evaluate needs it).")
+    explored: bool = Field(description="Taken at random (exploration) rather than as the best.")
     assumptions: dict
     as_of: str
     model_versions: dict[str, str]

@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
@@ -31,6 +32,7 @@ from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import Field
 
+from features.experiments.ab import CHAMPION
 from features.version import code_version
 from features.workspace import Workspace
 from serving.api.access import AccessMiddleware, is_open, load_keys, may_call
@@ -58,16 +60,20 @@ from serving.api.schemas import (
     SegmentQuery,
     SimilarItemsRequest,
     StatusResponse,
+    TrendingRequest,
     item_fields,
     list_json,
+    with_exposure,
 )
 from serving.api.settings import ServiceSettings
+from serving.marketing.offers import NO_OFFER
 from serving.marketing.report import report_path
 from serving.marketing.segments import SegmentError, UnknownSegmentError
 from serving.marketing.spreadsheet import defuse_formulas
 from serving.marketing.tools import Marketing
 from serving.privacy import begin, erasure_status, finish_all, forgotten_elsewhere, unfinished
 from serving.runtime.champions import (
+    Arm,
     Champions,
     Models,
     load_champions,
@@ -75,9 +81,10 @@ from serving.runtime.champions import (
     refreeze,
     registry_versions,
 )
+from serving.runtime.exposure_log import ExposureLog, new_recommendation_id
 from serving.runtime.model_cache import ModelCache
 from serving.runtime.registry import MissingFamilyError
-from serving.storefront.lists import UnknownItemsError
+from serving.storefront.lists import Storefront, UnknownItemsError
 from serving.storefront.rules import Picked, Rules
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
@@ -101,8 +108,8 @@ HOT_PATHS = ("recommend", "similar_items", "frequently_bought_together", "buy_ag
              "ping")
 
 
-def _rules(options: ListOptions, models: Models) -> Rules:
-    excluded, _ = models.storefront.catalogue.positions(list(options.exclude_item_ids or []))
+def _rules(options: ListOptions, front: Storefront) -> Rules:
+    excluded, _ = front.catalogue.positions(list(options.exclude_item_ids or []))
     return Rules(exclude=frozenset(excluded.tolist()), categories=frozenset(options.categories),
                  in_stock_only=options.in_stock_only, min_price=options.min_price,
                  max_price=options.max_price, max_per_category=options.max_per_category,
@@ -140,6 +147,7 @@ class Shelfwise:
             report_start_failure(exc)
             raise
         self.champions.poll(SETTINGS.reload_seconds)
+        self.exposures = ExposureLog(store, enabled=SETTINGS.log_exposures, keep_days=SETTINGS.exposure_days)
         # Rewriting files for an erasure takes seconds: one at a time, off the request path.
         self._erasures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="erasure")
         for customer_id in unfinished(self.workspace):  # begun before a stop
@@ -161,12 +169,42 @@ class Shelfwise:
     # 1.58-3.55 ms (docs/benchmarks.md, "Serving"). With Redis their reads are round trips
     # on the loop (one for /recommend); threads were slower with a local Redis (docs/api.md,
     # "Several machines"). Writes (/events, /items) and the marketers' calls stay in threads.
-    def _list(self, picked: list[Picked], models: Models) -> Response:
-        return Response(list_json(self._answer(picked, models), models.versions["recs"]),
-                        media_type="application/json")
+    def _serve(self, endpoint: str, user_id: str | None, session_id: str | None,
+               pick: Callable[[Storefront], list[Picked]]) -> Response:
+        """A list from the storefront of the shopper's arm (:meth:`Models.arm`: the champion's,
+        or a running A/B test's challenger), logged as an exposure with its time; an answer
+        that fails is logged too (the test's guardrails), then raised."""
+        start = time.perf_counter()
+        arm = self.models.arm(user_id or session_id)
+        if arm.storefront is None:
+            return unavailable(["recs"], endpoint)
+        try:
+            picked = pick(arm.storefront)
+        except (NotFound, BadInput):
+            raise
+        except Exception:
+            self._failed(endpoint, arm, user_id, session_id, start)
+            raise
+        body = list_json(self._answer(picked, arm.storefront), arm.version)
+        return self._shown(endpoint, body, arm, user_id, session_id, start)
 
-    def _answer(self, picked: list[Picked], models: Models) -> list[dict]:
-        cat = models.storefront.catalogue
+    def _shown(self, endpoint: str, body: bytes, arm: Arm, user_id: str | None, session_id: str | None,
+               start: float) -> Response:
+        """The answer under a new ``recommendation_id``, its exposure logged (written off the
+        request path, :mod:`serving.runtime.exposure_log`)."""
+        rid = new_recommendation_id()
+        self.exposures.shown(endpoint, arm.variant, arm.version, user_id, session_id, body, rid,
+                             ms=(time.perf_counter() - start) * 1000)
+        return Response(with_exposure(body, rid, arm.variant), media_type="application/json")
+
+    def _failed(self, endpoint: str, arm: Arm, user_id: str | None, session_id: str | None,
+                start: float) -> None:
+        self.exposures.shown(endpoint, arm.variant, arm.version, user_id, session_id, [],
+                             new_recommendation_id(), ms=(time.perf_counter() - start) * 1000, status=500)
+
+    @staticmethod
+    def _answer(picked: list[Picked], front: Storefront) -> list[dict]:
+        cat = front.catalogue
         return [item_fields(cat.ids[p.item], cat.titles[p.item], p.score, p.source, cat.category[p.item],
                             cat.price[p.item]) for p in picked]
 
@@ -174,69 +212,64 @@ class Shelfwise:
     async def recommend(self, **fields) -> RecommendResponse:
         """"For you": exactly k items when the catalogue allows it, filled personal -> similar
         to recent views -> trending -> popular, each item naming its source."""
+        start = time.perf_counter()
         models = self.models
-        if (front := models.storefront) is None:
-            return unavailable(["recs"], "/recommend")
         user_id, session_id = fields["user_id"], fields["session_id"]
-        shopper = front.shopper(user_id, session_id)
-        if shopper.forgotten:  # answered like an unknown visitor (their history is gone)
-            user_id, shopper = None, front.shopper(None, session_id)
-        # The same request from the same live state gets the same answer (serving.storefront.answers).
-        key = (user_id, *[tuple(v) if type(v) is list else v for v in fields.values()])
-        body = models.answers.get(key, shopper)
-        if body is None:
-            req = RecommendRequest.model_construct(**fields)
-            include = SETTINGS.include_purchased if req.include_purchased is None else req.include_purchased
-            picked, known = front.recommend(user_id, req.session_id, req.k, _rules(req, models), include,
-                                            shopper)
-            body = list_json(self._answer(picked, models), models.versions["recs"], user_id=req.user_id,
-                             session_id=req.session_id, fallback=not known, include_purchased=include)
-            models.answers.put(key, shopper, body, front.valid_until(picked, req.k))
-        return Response(body, media_type="application/json")
+        arm = models.arm(user_id or session_id)
+        if (front := arm.storefront) is None:
+            return unavailable(["recs"], "/recommend")
+        try:
+            shopper = front.shopper(user_id, session_id)
+            if shopper.forgotten:  # answered like an unknown visitor (their history is gone)
+                user_id, shopper = None, front.shopper(None, session_id)
+            # The same request from the same live state gets the same answer (serving.storefront.answers);
+            # a shopper's arm is fixed by their id, so the key holds it too.
+            key = (user_id, *[tuple(v) if type(v) is list else v for v in fields.values()])
+            body = models.answers.get(key, shopper)
+            if body is None:
+                req = RecommendRequest.model_construct(**fields)
+                include = req.include_purchased
+                include = SETTINGS.include_purchased if include is None else include
+                picked, known = front.recommend(user_id, req.session_id, req.k, _rules(req, front), include,
+                                                shopper)
+                body = list_json(self._answer(picked, front), arm.version, user_id=req.user_id,
+                                 session_id=req.session_id, fallback=not known, include_purchased=include)
+                models.answers.put(key, shopper, body, front.valid_until(picked, req.k))
+        except Exception:
+            self._failed("/recommend", arm, user_id, session_id, start)
+            raise
+        return self._shown("/recommend", body, arm, user_id, session_id, start)
 
     @bentoml.api(input_spec=SimilarItemsRequest)
     async def similar_items(self, **fields) -> ItemsResponse:
         """Item page: items like this one."""
         req = SimilarItemsRequest.model_construct(**fields)
-        models = self.models
-        if (front := models.storefront) is None:
-            return unavailable(["recs"], "/similar_items")
-        picked = self._catch(lambda: front.similar_items(
-            req.item_id, req.k, _rules(req, models)), not_found=True)
-        return self._list(picked, models)
+        return self._serve("/similar_items", req.user_id, req.session_id, lambda front: self._catch(
+            lambda: front.similar_items(req.item_id, req.k, _rules(req, front)), not_found=True))
 
     @bentoml.api(input_spec=BoughtTogetherRequest)
     async def frequently_bought_together(self, **fields) -> ItemsResponse:
         """Cart: items often bought with these."""
         req = BoughtTogetherRequest.model_construct(**fields)
-        models = self.models
-        if (front := models.storefront) is None:
-            return unavailable(["recs"], "/frequently_bought_together")
-        picked = self._catch(lambda: front.bought_together(
-            req.item_ids, req.k, _rules(req, models)), not_found=True)
-        return self._list(picked, models)
+        return self._serve("/frequently_bought_together", req.user_id, req.session_id,
+                           lambda front: self._catch(lambda: front.bought_together(
+                               req.item_ids, req.k, _rules(req, front)), not_found=True))
 
     @bentoml.api(input_spec=BuyAgainRequest)
     async def buy_again(self, **fields) -> ItemsResponse:
         """The customer's own items to re-order, best first (empty for a customer with none)."""
         req = BuyAgainRequest.model_construct(**fields)
-        models = self.models
-        if (front := models.storefront) is None:
-            return unavailable(["recs"], "/buy_again")
         if self._forgotten(req.user_id):
-            return self._list([], models)
-        picked = front.buy_again(req.user_id, req.k, _rules(req, models))
-        return self._list(picked, models)
+            return self._serve("/buy_again", req.user_id, None, lambda front: [])
+        return self._serve("/buy_again", req.user_id, None,
+                           lambda front: front.buy_again(req.user_id, req.k, _rules(req, front)))
 
-    @bentoml.api(input_spec=ListOptions)
+    @bentoml.api(input_spec=TrendingRequest)
     async def trending(self, **fields) -> ItemsResponse:
         """Items bought most lately (recency-weighted, including purchases received live)."""
-        req = ListOptions.model_construct(**fields)
-        models = self.models
-        if (front := models.storefront) is None:
-            return unavailable(["recs"], "/trending")
-        picked = front.trending(req.k, _rules(req, models))
-        return self._list(picked, models)
+        req = TrendingRequest.model_construct(**fields)
+        return self._serve("/trending", req.user_id, req.session_id,
+                           lambda front: front.trending(req.k, _rules(req, front)))
 
     @bentoml.api
     def events(self, events: Annotated[list[Event], Field(min_length=1, max_length=1000)]) -> Accepted:
@@ -379,10 +412,15 @@ class Shelfwise:
         if req.customer_id not in m.policy.values.index or self._forgotten(req.customer_id):
             raise NotFound(f"customer_id {req.customer_id!r} has no scores as of {m.base.as_of.date()}; "
                            "offers exist only for known customers")
+        rid = new_recommendation_id()
         try:
-            return OfferResponse(**m.decide(req.customer_id, req.campaign))
+            decision = m.decide(req.customer_id, req.campaign, recommendation_id=rid)
         except SegmentError as exc:
             raise BadInput(str(exc)) from None
+        if decision["offer"] != NO_OFFER:
+            self.exposures.shown("/offers", CHAMPION, " ".join(sorted(m.versions.values())), req.customer_id,
+                                 None, [decision["offer"]], rid)
+        return OfferResponse(recommendation_id=rid, variant=CHAMPION, **decision)
 
     @pages_app.get("/report", response_class=HTMLResponse,
                    responses={404: {"description": "No report written yet."}})
@@ -457,7 +495,7 @@ class Shelfwise:
         return StatusResponse(
             ready=True, state="degraded" if self.champions.degraded else "ok",
             workspace=str(self.workspace.home) if admin else None, models=models.versions,
-            families=models.families(),
+            families=models.families(), experiment=models.registry_view.get("experiment"),
             customers_scored=len(models.customers.frame),
             features_as_of=models.customers.as_of.date().isoformat(),
             registry=registry, last_registry_check=self.champions.last_check)

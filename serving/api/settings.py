@@ -22,6 +22,11 @@ class ServiceSettings(Settings):
     metrics_public: bool = Field(
         False, description="Serve /metrics without a key (a scraper on a private network); otherwise "
                            "it needs a key of the monitoring or admin role.")
+    log_exposures: bool = Field(
+        True, description="Log every list and offer shown (the exposure log that attribution and A/B tests "
+                          "read); answers carry a recommendation_id either way.")
+    exposure_days: float = Field(
+        90.0, ge=0, description="How long exposures are kept (0: for ever); events are kept regardless.")
     reload_seconds: float = Field(
         30.0, ge=0, description="How often the service checks the registry for new champions (0: never; "
                                 "POST /admin/reload checks at once).")

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from features.experiments.off_policy import epsilon_greedy
 from serving.marketing.segments import CustomerBase, SegmentError, SegmentFilter
 from serving.runtime.shared_store import SharedStore
 
@@ -65,6 +66,14 @@ class Offer(BaseModel):
         return self
 
 
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    exploration: float = Field(
+        0.05, ge=0, le=0.5,
+        description="Share of POST /offers decisions taken at random among the customer's eligible offers "
+                    "and 'no offer', so that other policies can be judged on the log (offers evaluate).")
+
+
 class Campaign(BaseModel):
     model_config = ConfigDict(extra="forbid")
     description: str = ""
@@ -77,6 +86,7 @@ class Campaign(BaseModel):
 class OfferCatalogue(BaseModel):
     model_config = ConfigDict(extra="forbid")
     assumptions: Assumptions = Assumptions()
+    policy: Policy = Policy()
     offers: dict[str, Offer] = Field(min_length=1)
     campaigns: dict[str, Campaign] = {}
     _source: str = PrivateAttr("")  # the file it was read from, for messages
@@ -203,20 +213,47 @@ class OfferPolicy:
         """What a decision for the customer was based on, as plain JSON values (for the log)."""
         return {k: (v.item() if hasattr(v, "item") else v) for k, v in self.inputs.loc[customer_id].items()}
 
-    def decide(self, customer_id: str, offers: list[str] | None = None) -> dict:
+    def greedy(self, customer_id: str, offers: list[str] | None = None) -> tuple[str, list[str]]:
+        """The best paying offer for the customer among ``offers`` (or "no offer"), and every
+        action open to them: their eligible offers and "no offer"."""
+        names = offers or list(self.values.columns)
+        row = self.values.loc[customer_id, names].dropna().sort_values(ascending=False, kind="stable")
+        best = row.index[0] if len(row) and row.iloc[0] > 0 else NO_OFFER
+        return best, [*row.index, NO_OFFER]
+
+    def decide(self, customer_id: str, offers: list[str] | None = None, draw: float | None = None) -> dict:
         """The best offer for one customer among ``offers`` (default: all), with the reason
-        in words and numbers, the alternatives and the inputs."""
+        in words and numbers, the alternatives and the inputs.
+
+        With a uniform ``draw`` in [0, 1) the catalogue's exploration rate applies
+        (:func:`features.experiments.off_policy.epsilon_greedy`): the decision may be another
+        open action, taken at random, and says so; its ``propensity`` is the probability
+        with which it was taken, which ``offers evaluate`` needs."""
         if customer_id not in self.values.index:
             raise KeyError(customer_id)
+        best, actions = self.greedy(customer_id, offers)
+        epsilon = self.catalogue.policy.exploration if draw is not None else 0.0
+        chosen, propensity, explored = epsilon_greedy(best, actions, epsilon, draw or 0.0)
+        decision = self._decision(customer_id, offers, None if chosen == best else chosen)
+        if explored and chosen != best:
+            decision["reason"] = (f"explored: taken at random among {len(actions)} open actions (exploration "
+                                  f"rate {epsilon:g}) instead of {best}; {decision['reason']}")
+        return {**decision, "propensity": round(propensity, 6), "explored": explored}
+
+    def _decision(self, customer_id: str, offers: list[str] | None, forced: str | None) -> dict:
         names = offers or list(self.values.columns)
         row = self.values.loc[customer_id, names].dropna().sort_values(ascending=False, kind="stable")
         inputs = self.inputs_of(customer_id)
         alternatives = [{"offer": n, "expected_value": float(v)} for n, v in row.items()]
-        if row.empty or row.iloc[0] <= 0:
+        if forced is not None and forced != NO_OFFER:  # explored: this offer first, whatever it pays
+            row = pd.concat([row[[forced]], row.drop(forced)])
+        if forced == NO_OFFER or (forced is None and (row.empty or row.iloc[0] <= 0)):
             why = (
                 "eligible for none of the offers"
                 if row.empty
                 else f"no offer pays: the best, {row.index[0]}, is worth {row.iloc[0]:.2f} after its cost"
+                if forced is None
+                else "no offer"
             )
             return {
                 "customer_id": customer_id,
@@ -355,6 +392,15 @@ class DecisionLog:
             os.write(fd, data)
         finally:
             os.close(fd)
+
+    def records(self) -> list[dict]:
+        """Every decision logged, oldest first."""
+        if self.shared is not None:
+            return self.shared.decisions()
+        if not self.path.exists():
+            return []
+        with open(self.path) as f:
+            return [json.loads(line) for line in f if line.strip()]
 
     def contacts(self, window_days: int, exclude_campaign: str | None = None) -> pd.Series:
         """Campaigns that contacted each customer in the last ``window_days`` (a campaign

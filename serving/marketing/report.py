@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from features.cohorts import cohort_retention
+from features.experiments.attribution import attribution_table
 from features.profiles import LIFECYCLE_STAGES, RFM_SEGMENTS
 from features.workspace import Workspace
 from serving.runtime.models import RISK_BANDS
@@ -178,6 +179,39 @@ def _plan_chart(plan: dict) -> Figure:
     return fig
 
 
+ATTRIBUTION_DAYS = 30  # the report's window of shown answers
+
+
+def _attribution_chart(table: pd.DataFrame) -> Figure:
+    """Click-through, conversion and revenue per thousand exposures, a bar per endpoint and
+    variant."""
+    fig = Figure(figsize=(11, 3.2))
+    labels = [f"{e} ({v})" if v != "champion" else e for e, v in zip(table["endpoint"], table["variant"],
+                                                                      strict=True)]
+    for ax, (col, title) in zip(fig.subplots(1, 3), (("click_through", "Click-through"),
+                                                     ("conversion", "Conversion"),
+                                                     ("revenue_per_1000", "Revenue per 1,000 exposures")),
+                                strict=True):
+        ax.barh(labels, table[col], color="#3b6ea8")
+        ax.set(title=title)
+        ax.tick_params(axis="y", labelsize=7)
+    return fig
+
+
+def _attribution_part(workspace: Workspace) -> list[str]:
+    since = pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=ATTRIBUTION_DAYS)
+    table = attribution_table(workspace.live_store(), since)
+    if table.empty:
+        return ['<h2>What the lists and offers earned</h2><p class="note">No answers shown in the last '
+                f"{ATTRIBUTION_DAYS} days: the service logs each list and offer it shows, and events posted "
+                "with its recommendation_id are credited to it.</p>"]
+    return ["<h2>What the lists and offers earned</h2>",
+            _figure("attribution", f"The last {ATTRIBUTION_DAYS} days", _attribution_chart(table),
+                    "Clicks and add-to-carts posted with an answer's recommendation_id; purchases with it, "
+                    "or else of an item shown to the same shopper in the 7 days before (last touch)."),
+            _table(table, "numbers")]
+
+
 def build_report(marketing, workspace: Workspace) -> str:
     """The page's HTML for the models and workspace ``marketing`` was built from."""
     # Labels are the shop's own text: a category such as "cards $5 and under" must not be
@@ -283,6 +317,7 @@ def _build_report(marketing, workspace: Workspace) -> str:
             '<p class="note">No campaign planned yet: <code>shelfwise offers plan --campaign NAME '
             "--out plan.csv</code> adds it here.</p>"
         )
+    parts += _attribution_part(workspace)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     versions = ", ".join(f"{k} {v}" for k, v in marketing.versions.items())
     return f"""<!doctype html>

@@ -7,6 +7,7 @@ same scores ``POST /customer`` returns. ``shelfwise segments|offers|report`` run
 
     segments list | show NAME | save NAME --filter JSON | export NAME --format csv|parquet --out FILE
     offers plan --campaign NAME [--budget N] --out FILE | offers decide CUSTOMER_ID
+    offers evaluate --policy FILE --since DATE [--out FILE]
     report --out DIR
 """
 
@@ -17,11 +18,13 @@ import json
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 from pydantic import ValidationError
 
+from features.experiments.ab import bucket
 from features.workspace import Settings, Workspace
 from serving.marketing.offers import DecisionLog, OfferCatalogue, OfferPolicy, catalogue_path
 from serving.marketing.segments import CustomerBase, SavedSegments, SegmentError, SegmentFilter
@@ -87,16 +90,21 @@ class Marketing:
         saved_frame["share"] = (saved_frame["customers"] / max(len(self.base), 1)).round(4)
         return pd.concat([sizes, saved_frame], ignore_index=True)
 
-    def decide(self, customer_id: str, campaign: str | None = None, source: str = "api") -> dict:
-        """The next best offer for one customer, logged with its inputs and model versions."""
+    def decide(self, customer_id: str, campaign: str | None = None, source: str = "api",
+               recommendation_id: str | None = None) -> dict:
+        """The next best offer for one customer, logged with its inputs, model versions and
+        the probability it was taken with (the catalogue's exploration rate; the draw is a
+        hash of the customer and the scores' date, so asking again gives the same answer)."""
         offers = None if campaign is None else self.policy.catalogue.campaign(campaign).offers
-        decision = self.policy.decide(customer_id, offers)
+        as_of = self.base.as_of.date().isoformat()
+        decision = self.policy.decide(customer_id, offers, draw=bucket(f"offers:{as_of}", customer_id))
         decision.update(
-            as_of=self.base.as_of.date().isoformat(),
+            as_of=as_of,
             assumptions=self.policy.assumptions.model_dump(),
             model_versions=self.versions,
         )
-        self.log.append([{"source": source, "campaign": None, "considered_for": campaign, **decision}])
+        self.log.append([{"source": source, "campaign": None, "considered_for": campaign,
+                          "recommendation_id": recommendation_id, **decision}])
         return decision
 
     @property
@@ -156,6 +164,13 @@ def write_frame(frame: pd.DataFrame, out: Path, fmt: str) -> None:
         frame.to_parquet(out, index=False)
 
 
+def _day(text: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(datetime.strptime(text, "%Y-%m-%d"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shelfwise", description="Segments, offers and the marketer report.")
     p.add_argument(
@@ -190,6 +205,11 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", type=Path, required=True, help="the plan, .csv or .parquet")
     decide = offers.add_parser("decide", help="one customer's next best offer and why")
     decide.add_argument("customer_id")
+    judge = offers.add_parser("evaluate", help="a candidate offer policy valued on the logged POST /offers "
+                                               "decisions (inverse propensity and doubly robust)")
+    judge.add_argument("--policy", type=Path, required=True, help="the candidate's offer catalogue (TOML)")
+    judge.add_argument("--since", required=True, type=_day, help="decisions logged from this day, YYYY-MM-DD")
+    judge.add_argument("--out", type=Path, help="also write each decision with the candidate's action (.csv)")
     report = sub.add_parser("report", help="the marketer report: one self-contained HTML page")
     report.add_argument("--out", type=Path, required=True, help="directory for index.html")
     return p
@@ -245,7 +265,15 @@ def _run(m: Marketing, ws: Workspace, args: argparse.Namespace, filt: SegmentFil
                 m.saved.save(args.name, f, m.base)
             print(f"exported {len(members):,} customers of {args.name!r} as of {as_of} -> {args.out}")
     elif args.command == "offers":
-        if args.action == "decide":
+        if args.action == "evaluate":
+            from serving.marketing.offer_evaluation import evaluate_policy, summary_text
+
+            result = evaluate_policy(m.policy, m.log.records(), ws.live_store(), args.policy, args.since)
+            print(summary_text(result, args.policy))
+            if args.out:
+                write_frame(result.decisions, args.out, "csv")
+                print(f"decisions -> {args.out}")
+        elif args.action == "decide":
             if args.customer_id not in m.policy.values.index:
                 raise SegmentError(f"customer_id {args.customer_id!r} has no scores as of {as_of}")
             print(json.dumps(m.decide(args.customer_id, source="cli"), indent=2, default=str))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from features import numerics
+from features.experiments.ab import CHALLENGER, CHAMPION, Experiment, variant
 from features.live.store import LiveStore
 from features.workspace import Workspace
 from serving.marketing.tools import Marketing
@@ -32,6 +33,7 @@ from serving.runtime.registry import (
     TRAIN_COMMANDS,
     LoadedArtifact,
     find_champions,
+    find_experiment,
     redact,
 )
 from serving.runtime.score_table import customer_scores
@@ -42,6 +44,15 @@ from serving.storefront.lists import Storefront
 log = logging.getLogger("shelfwise")
 RELOAD_SIGNAL = "reload"
 RETRY_SECONDS, MAX_RETRY_SECONDS = 30.0, 3600.0  # after a champion fails to load
+
+
+@dataclass(frozen=True)
+class Arm:
+    """What answers a shopper's storefront request: the variant, its storefront and version."""
+
+    variant: str
+    storefront: Storefront | None
+    version: str | None
 
 
 @dataclass
@@ -56,6 +67,27 @@ class Models:
     customers: CustomerScorer
     marketing: Marketing | None = None
     answers: AnswerCache = field(default_factory=AnswerCache)  # of these models only
+    experiment: Experiment | None = None  # a running A/B test of the recommender
+    challenger: Storefront | None = None  # its challenger, loaded beside the champion
+
+    def __post_init__(self):
+        self._champion = Arm(CHAMPION, self.storefront, self.versions.get("recs"))
+        self._challenger = None
+        if self.challenger is not None:
+            version = f"{MODEL_NAMES['recs']}/{self.experiment.challenger}"
+            self._challenger = Arm(CHALLENGER, self.challenger, version)
+
+    def arm(self, shopper: str | None) -> Arm:
+        """The champion's storefront, or the challenger's for a shopper the running test gives it."""
+        if self._challenger is not None and variant(self.experiment, shopper) == CHALLENGER:
+            return self._challenger
+        return self._champion
+
+    @property
+    def registry_view(self) -> dict[str, str]:
+        """What these models are, as :func:`registry_versions` names what the registry holds."""
+        return {**self.versions, **({"experiment": experiment_label(self.experiment)}
+                                    if self.experiment is not None and self.challenger is not None else {})}
 
     def families(self) -> dict[str, str]:
         """Each family's state in words: the version served and, when a baseline beat the
@@ -76,9 +108,11 @@ class Models:
         return out
 
 
-def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, LoadedArtifact]) -> Models:
+def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, LoadedArtifact],
+                experiment: Experiment | None = None, challenger: LoadedArtifact | None = None) -> Models:
     """Build what the service answers from out of the champions' model directories (those of
-    the families that have one), over the worker's one connection to the live store."""
+    the families that have one), over the worker's one connection to the live store; with a
+    running ``experiment``, its ``challenger`` recommender beside the champion's."""
     # Scoring (when no worker or batch step has yet) reads the orders table whole and drops
     # it: its Arrow memory goes back to the system then, not at some later allocation.
     numerics.return_arrow_memory_at_once()
@@ -91,20 +125,38 @@ def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, Loa
     # Read from the workspace's score tables, or scored (drivers too) and written for the other workers.
     scored, _ = customer_scores(workspace, path, versions)
     marketing = Marketing.build(workspace, scored, recs, versions, items)
-    return Models(versions, storefront, scored.scorer, marketing)
+    other = None
+    if storefront is not None and challenger is not None:
+        rival = BlendedRuntime(challenger.path)
+        other = Storefront(rival, Catalogue(rival.item_ids, rival.titles, items), store)
+    return Models(versions, storefront, scored.scorer, marketing, experiment=experiment if other else None,
+                  challenger=other)
 
 
 def load_champions(workspace: Workspace, store: LiveStore, cache: ModelCache) -> Models:
-    """The registry's champions, through the workspace's cache; remembered once they load."""
+    """The registry's champions (and a running test's challenger), through the workspace's
+    cache; the champions are remembered once they load."""
     artifacts = cache.fetch(find_champions(workspace.tracking_uri, at_least_one=True))
-    models = load_models(workspace, store, artifacts)
+    experiment = find_experiment(workspace.tracking_uri)
+    challenger = cache.fetch_one("recs", experiment.challenger) if experiment is not None else None
+    models = load_models(workspace, store, artifacts, experiment, challenger)
     cache.remember(artifacts)
     return models
 
 
+def experiment_label(e: Experiment) -> str:
+    """How /v1/status names a running test."""
+    return f"{e.name}: {MODEL_NAMES[e.family]}/{e.challenger} to {e.share:g} of shoppers"
+
+
 def registry_versions(tracking_uri: str) -> dict[str, str]:
-    """The champion labels (``name/version``) the registry names now, as in :attr:`Models.versions`."""
-    return {f: f"{MODEL_NAMES[f]}/{v}" for f, v in find_champions(tracking_uri, at_least_one=True).items()}
+    """The champion labels (``name/version``) the registry names now, as in :attr:`Models.versions`,
+    and the running A/B test's (:attr:`Models.registry_view`)."""
+    found = {f: f"{MODEL_NAMES[f]}/{v}" for f, v in find_champions(tracking_uri, at_least_one=True).items()}
+    experiment = find_experiment(tracking_uri)
+    if experiment is not None and "recs" in found:
+        found["experiment"] = experiment_label(experiment)
+    return found
 
 
 def refreeze() -> None:
@@ -186,7 +238,7 @@ class Champions:
             self.last_check = datetime.now(UTC).isoformat(timespec="seconds")
             try:
                 found = self._find()
-                swapped = found != self.models.versions
+                swapped = found != self.models.registry_view
                 if swapped and not force and self._failed is not None and self._failed.waiting(found):
                     return False  # registry_state still says why the last try failed
                 if swapped:
@@ -199,7 +251,7 @@ class Champions:
                                            f"{wait:.0f} s or at POST /admin/reload)") from exc
                     self._failed = None
                     old, self.models = self.models, new  # one assignment: old or new, never half
-                    log.info("champions changed: %s -> %s", old.versions, self.models.versions)
+                    log.info("champions changed: %s -> %s", old.registry_view, self.models.registry_view)
                     del old  # requests that still hold it keep it until they finish
                     refreeze()
                 self.registry_state = "ok"

@@ -44,9 +44,10 @@ class ModelCache:
     def fetch(self, versions: dict[str, str]) -> dict[str, LoadedArtifact]:
         """The model directories of ``versions`` (family -> version), downloading those not
         cached yet and those whose files no longer match their checksums."""
-        return {family: self._fetch(family, str(version)) for family, version in versions.items()}
+        return {family: self.fetch_one(family, str(version)) for family, version in versions.items()}
 
-    def _fetch(self, family: str, version: str) -> LoadedArtifact:
+    def fetch_one(self, family: str, version: str) -> LoadedArtifact:
+        """One version's model directory, as :meth:`fetch`."""
         name = MODEL_NAMES[family]
         final = self.root / name / version
         damaged = False

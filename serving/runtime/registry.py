@@ -9,6 +9,7 @@ from pathlib import Path
 
 MODEL_NAMES = {"recs": "shelfwise-recs", "churn": "shelfwise-churn", "cltv": "shelfwise-cltv"}
 CHAMPION = "champion"
+
 # What the registry answers for a model or alias it does not have (anything else: unreadable).
 _NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
 
@@ -103,6 +104,29 @@ def find_champions(tracking_uri: str, families: tuple[str, ...] = tuple(MODEL_NA
     if missing and (not at_least_one or not found):
         raise _no_champion(missing, tracking_uri)
     return found
+
+
+def find_experiment(tracking_uri: str, family: str = "recs"):
+    """The running A/B test of ``family`` (:class:`features.experiments.ab.Experiment`), or
+    None. Raises like :func:`find_champions` when the registry cannot be read."""
+    import json
+
+    from features.experiments.ab import RUNNING_TAG, TAG_PREFIX, Experiment
+
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).exists():
+        return None
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = _client(tracking_uri).get_registered_model(MODEL_NAMES[family]).tags
+    except MlflowException as exc:
+        if exc.error_code not in _NOT_FOUND:
+            raise
+        return None
+    name = tags.get(RUNNING_TAG)
+    if not name or TAG_PREFIX + name not in tags:
+        return None
+    return Experiment.from_dict(json.loads(tags[TAG_PREFIX + name]))
 
 
 def _no_champion(families: list[str], tracking_uri: str) -> NoChampionError:

@@ -173,12 +173,17 @@ def test_a_forgotten_customers_events_leave_no_bytes_in_the_sqlite_files(tmp_pat
     store = SQLiteLiveStore(tmp_path / "live.sqlite")
     store.append_events([_event(f"evt-forgotten-{n}", "i1", user="c1", session="sess-to-erase")
                          for n in range(50)] + [_event("kept", "i1", user="u2")])
+    store.append_exposures([_shown(f"shown-forgotten-{n}", "c1", "sess-to-erase", ["item-shown-to-c1"], 1.0)
+                            for n in range(50)] + [_shown("shown-kept", "u2", None, ["i1"], 1.0)])
 
     assert store.forget_customer("c1") == 50
 
-    # The id stays on the forgotten list; what they did is gone from the database and its log.
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("live.sqlite*"))
+    # The id stays on the forgotten list; what they did and were shown is gone from the
+    # databases (events, and exposures in their own file) and their logs.
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("live*.sqlite*"))
+    assert {p.name for p in tmp_path.glob("live*.sqlite")} == {"live.sqlite", "live-exposures.sqlite"}
     assert b"sess-to-erase" not in raw and b"evt-forgotten" not in raw and b"kept" in raw
+    assert b"shown-forgotten" not in raw and b"item-shown-to-c1" not in raw and b"shown-kept" in raw
 
 
 def test_feature_builders_read_events_as_codes_with_live_ids_kept(tmp_path):
@@ -239,3 +244,22 @@ def test_a_store_written_before_answers_had_ids_opens_and_keeps_its_events(tmp_p
     store = SQLiteLiveStore(path)
     store.append_events([{**_event("new"), "recommendation_id": "r1"}])
     assert store.events_frame(recommendation_ids=True)["recommendation_id"].tolist() == [None, "r1"]
+
+
+def test_exposures_past_their_keep_time_are_dropped(open_store, monkeypatch):
+    import features.live.sqlite_store as sqlite_store
+
+    store = open_store()
+    now = time.time()
+    store.append_exposures([_shown("old", "u1", None, ["i1"], now - 100 * 86400),
+                            _shown("new", "u2", None, ["i2"], now)], keep_seconds=90 * 86400)
+    store.append_exposures([_shown("newer", "u3", None, ["i3"], now)], keep_seconds=90 * 86400)
+    got = open_store().exposures_frame()["recommendation_id"].tolist()
+    if isinstance(store, sqlite_store.SQLiteLiveStore):  # rows older than the keep time go
+        assert got == ["new", "newer"]
+    else:  # a shopper's list lives that long after their newest exposure
+        assert sorted(got) == ["new", "newer", "old"]
+        assert 0 < store._redis.ttl(store._key("exp", "user", "u1")) <= 90 * 86400
+        store._redis.delete(store._key("exp", "user", "u1"))  # as when it expires
+        assert sorted(open_store().exposures_frame()["recommendation_id"]) == ["new", "newer"]
+        assert store._key("exp", "user", "u1") not in store._redis.smembers(store._key("exp", "keys"))

@@ -110,3 +110,52 @@ def test_the_bundled_catalogue_is_valid_and_has_every_offer_type():
     assert {o.kind for o in catalogue.offers.values()} == {"retention", "win_back", "uplift", "cross_sell"}
     assert set(catalogue.offers) >= {"retention_discount", "free_shipping", "cross_sell_bundle", "loyalty_reward",
                                      "win_back"}
+
+
+def test_without_a_draw_the_best_offer_is_taken_with_certainty(policy):
+    c = policy.decide("C")
+    assert (c["offer"], c["propensity"], c["explored"]) == ("retention", 1.0, False)
+
+
+def test_a_draw_below_the_exploration_rate_takes_an_open_action_at_random_and_says_so(policy):
+    # E may get win_back (best), retention or no offer: 0.95 + 0.05 / 3 for the best, 0.05 / 3 each other.
+    assert policy.catalogue.policy.exploration == 0.05
+    best = policy.decide("E", draw=0.5)
+    assert (best["offer"], best["explored"]) == ("win_back", False)
+    assert best["propensity"] == pytest.approx(0.95 + 0.05 / 3, abs=1e-6)
+    taken = {policy.decide("E", draw=d)["offer"]: policy.decide("E", draw=d) for d in (0.001, 0.02, 0.04)}
+    assert set(taken) == {"win_back", "retention", NO_OFFER}
+    other = taken["retention"]
+    assert other["explored"] and other["propensity"] == pytest.approx(0.05 / 3, abs=1e-6)
+    assert other["reason"].startswith("explored: taken at random among 3 open actions (exploration rate 0.05) "
+                                      "instead of win_back; retention:")
+    assert taken[NO_OFFER]["expected_value"] == 0.0
+
+
+def test_a_candidate_catalogue_is_valued_on_the_logged_decisions(policy, tmp_path):
+    from features.live.sqlite_store import SQLiteLiveStore
+    from serving.marketing.offer_evaluation import evaluate_policy
+
+    as_of = policy.base.as_of.date().isoformat()
+    store = SQLiteLiveStore(tmp_path / "live.sqlite")
+    records = [{"logged_at": "2026-12-01T10:00:00+00:00", "source": "api", "campaign": None, "customer_id": c,
+                "offer": offer, "propensity": p, "recommendation_id": f"r-{c}", "as_of": as_of}
+               for c, offer, p in (("C", "retention", 0.9), ("E", "win_back", 0.6), ("A", "bundle", 0.9))]
+    records.append({**records[0], "customer_id": "B", "recommendation_id": "r-B", "as_of": "2001-01-01"})
+    store.append_events([{"event_id": "p1", "user_id": "E", "session_id": None, "item_id": "mug",
+                          "event_type": "purchase", "timestamp": "2026-12-02T10:00:00", "price": 30.0,
+                          "quantity": 1.0, "recommendation_id": "r-E"}])
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text(CATALOGUE.replace("cost_fixed = 10.0", "cost_fixed = 30.0"))  # C's retention no longer pays
+    got = evaluate_policy(policy, records, store, candidate, "2026-11-30")
+    assert got.decisions.set_index("customer_id")[["action", "reward", "candidate"]].to_dict("index") == {
+        "C": {"action": "retention", "reward": 0.0, "candidate": NO_OFFER},
+        "E": {"action": "win_back", "reward": 30.0, "candidate": "win_back"},
+        "A": {"action": "bundle", "reward": 0.0, "candidate": "bundle"}}
+    # E's purchase, weighted by 1 / 0.6, over three decisions; C's "no offer" was never logged.
+    assert got.estimates["ips"].value == pytest.approx(30.0 / 0.6 / 3)
+    assert got.estimates["ips"].matched == 2 and got.unseen_actions == {NO_OFFER: 1}
+    assert got.estimates["logged"].value == pytest.approx(10.0)
+    assert got.left_out == {f"decided with scores as of 2001-01-01, not {as_of}": 1}
+    with pytest.raises(ValueError, match="no POST /offers decision logged since 2027-01-01"):
+        evaluate_policy(policy, records, store, candidate, "2027-01-01")

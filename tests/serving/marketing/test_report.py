@@ -1,4 +1,7 @@
+import re
 from pathlib import Path
+
+import pandas as pd
 
 from features.workspace import Workspace
 from serving.marketing.report import report_path, write_report
@@ -49,3 +52,26 @@ def test_a_category_with_dollar_signs_is_drawn_as_text(marketing_shop, tmp_path)
             scorer, recs)
     m, ws = marketing(shop, tmp_path / "home")
     assert "gifts $x^$ &amp; more" in write_report(m, ws, tmp_path / "out").read_text()
+
+
+def test_the_report_shows_what_the_answers_shown_lately_earned(marketing_shop, tmp_path):
+    import json
+    import time
+
+    m, ws = marketing(marketing_shop, tmp_path / "home")
+    assert "No answers shown in the last 30 days" in write_report(m, ws, tmp_path / "out").read_text()
+    store = ws.live_store()
+    now = time.time()
+    store.append_exposures([("r1", "/recommend", "champion", "v1", "c1", None, json.dumps(["i1", "i2"]), now, 1.0, 200),
+                            ("r0", "/recommend", "champion", "v1", "c1", None, json.dumps(["i1"]), now - 40 * 86400,
+                             1.0, 200)])
+    store.append_events([{"event_id": "e1", "user_id": "c1", "session_id": None, "item_id": "i2",
+                          "event_type": "purchase", "timestamp": pd.Timestamp.now(tz="UTC"), "price": 12.5,
+                          "quantity": 2.0, "recommendation_id": "r1"}])
+    page = write_report(m, ws, tmp_path / "out").read_text()
+    assert 'data-chart="attribution"' in page
+    row = re.search(r"<td>/recommend</td>(.*?)</tr>", page[page.index("What the lists and offers earned"):], re.S)
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+    # variant, exposures (the one of 40 days ago is left out), clicks, click-through, add-to-carts,
+    # purchases, conversion, revenue (12.5 x 2), revenue per 1,000 exposures.
+    assert cells == ["champion", "1", "0", "0.00", "0", "1", "1.00", "25.00", "25,000.00"]

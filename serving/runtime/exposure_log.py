@@ -1,0 +1,115 @@
+"""The answers a worker showed, written to the live store's exposure log off the request path.
+
+Every answer that shows items or an offer carries a ``recommendation_id``; the shopper's
+clicks and purchases that came from it are posted with that id, and
+:mod:`features.experiments.attribution` ties them together. Writing each exposure as the
+answer leaves would put a write (SQLite's lock, or a Redis round trip) on every storefront
+request, so a worker keeps them in memory and a background thread writes them in one batch
+every :data:`FLUSH_SECONDS`. The cost is what a crash loses: the exposures of the last
+fraction of a second, never an answer or an event.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import deque
+
+log = logging.getLogger("shelfwise")
+
+FLUSH_SECONDS = 0.25
+MAX_BUFFERED = 200_000  # per worker: beyond this (a store down for minutes) the oldest are dropped
+
+
+def new_recommendation_id() -> str:
+    return uuid.uuid4().hex
+
+
+class ExposureLog:
+    """Buffers exposures and writes them to ``store`` (:meth:`append_exposures`) in batches.
+
+    :meth:`shown` is cheap enough for the hot path: a tuple appended to a deque. What was shown
+    may be given as the answer's JSON body; the item ids are read out of it by the writer
+    thread, not by the request.
+    """
+
+    def __init__(self, store, flush_seconds: float = FLUSH_SECONDS, max_buffered: int = MAX_BUFFERED,
+                 clock=time.time, enabled: bool = True, keep_days: float = 0.0):
+        self.store, self.flush_seconds, self.clock, self.enabled = store, flush_seconds, clock, enabled
+        self.keep_seconds = keep_days * 86400 if keep_days else None
+        self._pending: deque[tuple] = deque(maxlen=max_buffered)
+        self._lock = threading.Lock()  # one writer at a time: the thread, or flush() at exit
+        self.written = self.dropped = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="exposure-log")
+        self._thread.start()
+        atexit.register(self.close)
+
+    def shown(self, endpoint: str, variant: str, model_version: str | None, user_id: str | None,
+              session_id: str | None, shown: bytes | list[str], recommendation_id: str,
+              ms: float | None = None, status: int = 200) -> None:
+        """Record one answer: ``shown`` is the item ids (or the offer's name) in order, or the
+        answer's JSON body with an ``items`` list of objects with an ``item_id``; ``ms`` how
+        long it took. A failed answer (``status`` 500, nothing shown) is recorded too."""
+        if not self.enabled:
+            return
+        if len(self._pending) == self._pending.maxlen:
+            self.dropped += 1
+        self._pending.append((recommendation_id, endpoint, variant, model_version, user_id, session_id, shown,
+                              self.clock(), ms, status))
+
+    def flush(self) -> int:
+        """Write what is buffered now; returns how many exposures were written (answers that
+        showed nothing are not, failed ones are)."""
+        with self._lock:
+            batch = []
+            while self._pending:
+                batch.append(self._pending.popleft())
+            rows = [(*row[:6], items, *row[7:]) for row in batch
+                    if (items := _items_json(row[6])) != "[]" or row[9] != 200]
+            try:
+                if any(row[4] is not None for row in rows):  # a customer forgotten since they were shown it
+                    forgotten = self.store.forgotten_ids()
+                    rows = [row for row in rows if row[4] not in forgotten]
+                if rows:
+                    self.store.append_exposures(rows, self.keep_seconds)
+            except Exception:  # the store is down: keep them for the next try
+                self._pending.extendleft(reversed(batch))
+                raise
+            self.written += len(rows)
+            return len(rows)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            try:
+                self.flush()
+            except Exception as exc:
+                log.warning("writing %d exposures to the live store failed, retrying: %s",
+                            len(self._pending), exc)
+
+    def close(self) -> None:
+        """Stop the thread and write what is left."""
+        self._stop.set()
+        try:
+            self.flush()
+        except Exception as exc:
+            log.warning("%d exposures could not be written at exit: %s", len(self._pending), exc)
+
+
+# An answer's item ids as pydantic wrote them (escapes kept): a key cannot occur inside a
+# string, where every quote is escaped. Matching them out of the bytes is several times
+# cheaper than parsing the answer, and the writer shares the worker's interpreter.
+_ITEM_ID = re.compile(rb'"item_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _items_json(shown: bytes | list[str]) -> str:
+    """What was shown, as a JSON array of strings."""
+    if isinstance(shown, bytes):
+        ids = _ITEM_ID.findall(shown)
+        return (b'["' + b'","'.join(ids) + b'"]').decode() if ids else "[]"
+    return json.dumps([str(i) for i in shown], separators=(",", ":"))
