@@ -15,7 +15,7 @@ RECS_AS_OF ?= 2011-09-01
 CHURN_AS_OF ?= 2011-09-01
 CLTV_AS_OF ?= 2011-06-01
 
-.PHONY: env demo pipeline serve retrain mlflow-ui test test-fast lint notebooks bench-features bench-recs bench-load bench-zoo bench-scale soak fuzz-api clean
+.PHONY: env demo pipeline serve retrain mlflow-ui test test-fast lint notebooks bench-features bench-recs bench-load bench-zoo bench-scale bench-experiments soak fuzz-api clean
 
 env: $(VENV)/.installed
 
@@ -112,6 +112,12 @@ bench-recs: env
 # README, "Speed".
 bench-load: env
 	$(BIN)/python -m benchmarks.loadtest --url http://127.0.0.1:$(PORT) --bare
+
+# The experiment loop on the demo's workspace (after `make pipeline`): an A/B test of the
+# champion against popularity driven by simulated shoppers, and a candidate offer policy
+# valued on the logged decisions (docs/results.md, "Experiments").
+bench-experiments: env
+	$(BIN)/python -m benchmarks.experiments
 
 # Ten minutes of mixed traffic at 80% of the running service's measured peak: errors, p99 and
 # memory per minute (needs wrk and SHELFWISE_API_KEY=an admin key). README, "Trust".

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -140,7 +141,6 @@ def test_customer_scores_carry_horizons_and_model_versions(service):
 
 def test_served_lists_are_the_trained_models_lists_and_respect_include_purchased(service, trained_home,
                                                                                api_keys, monkeypatch):
-    import numpy as np
     import pandas as pd
 
     from benchmarks.served_lists import main as benchmark
@@ -267,8 +267,11 @@ def test_marketer_endpoints_segments_offers_and_the_report_in_a_browser(service,
                                   http_credentials={"username": "marketer", "password": api_keys["marketer"]})
     page = context.new_page()
     page.goto(str(service.base_url).rstrip("/") + "/report")
+    # What the lists shown before the report was written earned (tests/serving/marketing/test_report.py
+    # checks its figures), when any was shown.
+    shown = {"attribution"} if 'data-chart="attribution"' in page.content() else set()
     assert_charts_drawn(page, {"segment-sizes", "value-by-segment", "churn-risk", "cohort-retention",
-                               "categories-by-segment", "campaign-plan"}, "report.png")
+                               "categories-by-segment", "campaign-plan"} | shown, "report.png")
     context.close()
 
 
@@ -299,6 +302,146 @@ def test_item_cart_buy_again_and_trending_lists(service):
     assert len(again) == 5 and {i["source"] for i in again} == {"buy_again"}
     trending = service.post("/trending", json={"k": 3, "offset": 1}).json()["items"]
     assert [i["item_id"] for i in trending][0] != "85123A" and len(trending) == 3  # page 2 starts at #2
+
+
+def test_every_answer_is_logged_as_an_exposure_and_events_posted_with_its_id_are_credited(service, trained_home,
+                                                                                         tmp_path):
+    from features.experiments.attribution import attribute
+    from features.workspace import Workspace
+
+    shopper = {"user_id": "e2e-attribution", "session_id": "e2e-attribution-s"}
+    bodies = {
+        "/recommend": service.post("/recommend", json={**shopper, "k": 4}).json(),
+        "/similar_items": service.post("/similar_items", json={**shopper, "item_id": "22423", "k": 4}).json(),
+        "/frequently_bought_together": service.post("/frequently_bought_together",
+                                                    json={**shopper, "item_ids": ["22423"], "k": 4}).json(),
+        "/trending": service.post("/trending", json={**shopper, "k": 4}).json(),
+        "/buy_again": service.post("/buy_again", json={"user_id": "13085", "k": 4}).json(),
+        "/offers": service.post("/offers", json={"customer_id": "13085"}).json(),
+    }
+    ids = {endpoint: body["recommendation_id"] for endpoint, body in bodies.items()}
+    assert len(set(ids.values())) == len(ids) and {b["variant"] for b in bodies.values()} == {"champion"}
+    again = service.post("/recommend", json={**shopper, "k": 4}).json()  # the same list again: a new exposure
+    assert again["items"] == bodies["/recommend"]["items"] and again["recommendation_id"] != ids["/recommend"]
+    listed = bodies["/recommend"]["items"][1]["item_id"]
+    similar = bodies["/similar_items"]["items"][0]["item_id"]
+    events = [{**shopper, "event_id": "e2e-click", "item_id": listed, "event_type": "view",
+               "recommendation_id": ids["/recommend"]},
+              {**shopper, "event_id": "e2e-buy-listed", "item_id": listed, "event_type": "purchase", "price": 2.5,
+               "quantity": 4, "recommendation_id": ids["/recommend"]},
+              {**shopper, "event_id": "e2e-buy-similar", "item_id": similar, "event_type": "purchase",
+               "price": 10.0}]  # no id: credited by last touch
+    assert service.post("/events", json={"events": events}).json() == {"received": 3, "stored": 3}
+    store = Workspace(trained_home).live_store()
+    deadline = time.monotonic() + 5  # each worker writes its exposures every quarter second
+    while time.monotonic() < deadline:
+        shown = store.exposures_frame()
+        if set(ids.values()) | {again["recommendation_id"]} <= set(shown["recommendation_id"]):
+            break
+        time.sleep(0.2)
+    mine = shown.set_index("recommendation_id").loc[list(ids.values())]
+    assert mine["endpoint"].tolist() == list(ids)
+    assert json.loads(mine.loc[ids["/recommend"], "items"]) == [i["item_id"] for i in bodies["/recommend"]["items"]]
+    assert json.loads(mine.loc[ids["/offers"], "items"]) == [bodies["/offers"]["offer"]]
+    credited = attribute(shown, store.events_frame(recommendation_ids=True)).set_index("event_id")
+    # Last touch: the newest answer to this shopper that showed the item (the lists after the
+    # item page's may show it too).
+    shown_in_order = [(ids[e], bodies[e]["items"]) for e in ("/recommend", "/similar_items",
+                                                            "/frequently_bought_together", "/trending")]
+    shown_in_order.append((again["recommendation_id"], again["items"]))
+    last = [rid for rid, items in shown_in_order if similar in {i["item_id"] for i in items}][-1]
+    assert credited.loc[["e2e-click", "e2e-buy-listed", "e2e-buy-similar"], "recommendation_id"].tolist() == [
+        ids["/recommend"], ids["/recommend"], last]
+    out = shelfwise(trained_home, "experiments", "attribution", "--since", time.strftime("%Y-%m-%d", time.gmtime()),
+                    "--out", str(tmp_path))
+    assert "/recommend" in out and "/similar_items" in out and "revenue_per_1000" in out
+    table = pd.read_csv(tmp_path / "attribution.csv").set_index("endpoint")
+    assert table["revenue"].sum() >= 20.0 and table.loc["/recommend", "clicks"] >= 1
+
+
+def test_an_ab_test_against_a_weak_challenger_splits_shoppers_and_finds_the_champion_better(
+        service, trained_home, api_keys, tmp_path):
+    from benchmarks.experiments import register_challenger
+    from benchmarks.shoppers import held_out, simulate
+    from features.experiments.ab import exposures_needed
+    from features.workspace import Workspace
+
+    version = register_challenger(trained_home, "popularity")
+    out = shelfwise(trained_home, "experiments", "start", "vs-popularity", "--challenger", version,
+                    "--share", "0.5", "--baseline", "0.1", "--mde", "0.5")
+    needed = exposures_needed(0.1, 0.5)
+    assert f"once each arm has {needed:,} exposures" in out
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # both workers load the challenger beside the champion
+        if all(service.get("/v1/status").json()["experiment"] for _ in range(6)):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the service did not load the experiment's challenger within 60 s")
+    # Shoppers who bought before the models' cutoff and again in the 90 days after it.
+    orders = Workspace(trained_home).read_table("orders")
+    as_of = pd.Timestamp("2011-09-01")
+    truth = held_out(orders, as_of, 90)
+    customers = sorted(set(truth) & set(orders.loc[orders["timestamp"] < as_of, "customer_id"].dropna()))
+    seen = simulate(str(service.base_url).rstrip("/"), api_keys["storefront"], customers, truth,
+                    visits=int(2.4 * needed), seed=0)
+    assert seen.loc["challenger", "visits"] / seen["visits"].sum() == pytest.approx(0.5, abs=0.05)
+    time.sleep(1)  # the workers' exposure logs are written every quarter second
+    out = shelfwise(trained_home, "experiments", "report", "vs-popularity", "--out", str(tmp_path))
+    assert "verdict: champion wins" in out, out
+    report = pd.read_csv(tmp_path / "vs-popularity.csv").set_index("variant")
+    # Every purchase was posted with the answer's id: the report counts what the shoppers did.
+    assert report["conversions"].to_dict() == seen["converted"].to_dict()
+    assert report.loc["champion", "conversion_low"] > report.loc["challenger", "conversion_high"]
+    assert (report["error_rate"] == 0).all() and (report["p99_ms"] > 0).all()
+    assert (tmp_path / "vs-popularity.png").stat().st_size > 10_000
+    out = shelfwise(trained_home, "experiments", "stop", "vs-popularity", "--promote")
+    assert "the champion (shelfwise-recs version 1) stays" in out
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not any(service.get("/v1/status").json()["experiment"] for _ in range(6)):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the service still serves the stopped experiment after 60 s")
+    assert service.post("/recommend", json={"user_id": customers[0], "k": 3}).json()["variant"] == "champion"
+
+
+def test_a_candidate_offer_policy_valued_on_the_logs_agrees_with_its_value_under_the_simulator(
+        service, trained_home, api_keys, tmp_path):
+    from benchmarks.shoppers import expected_reward, held_out, order_values, simulate_offers
+    from features.workspace import Workspace
+    from serving.marketing.offers import DEFAULT_CATALOGUE
+
+    orders = Workspace(trained_home).read_table("orders")
+    as_of = pd.Timestamp("2011-09-01")
+    truth, values = held_out(orders, as_of, 90), order_values(orders, as_of)
+    customers = sorted(values.index)[:3000]
+    keys = (api_keys["marketer"], api_keys["storefront"])
+    logged = simulate_offers(str(service.base_url).rstrip("/"), keys, customers, truth, values, item_id="85123A",
+                             seed=0)
+    assert logged["explored"].mean() == pytest.approx(0.05, abs=0.015)  # the bundled catalogue's rate
+    greedy = logged.loc[~logged["explored"], "propensity"]
+    assert (greedy > 0.95).all() and (logged.loc[logged["explored"], "propensity"] < 0.05 + 1e-9).any()
+    time.sleep(1)
+    # The candidate: a cheaper retention discount (5% of the order instead of 15%), so that more
+    # customers get it.
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text(DEFAULT_CATALOGUE.read_text().replace("cost_share_of_order = 0.15", "cost_share_of_order = 0.05"))
+    out = shelfwise(trained_home, "offers", "evaluate", "--policy", str(candidate), "--since",
+                    time.strftime("%Y-%m-%d", time.gmtime()), "--out", str(tmp_path / "decisions.csv"))
+    decisions = pd.read_csv(tmp_path / "decisions.csv")
+    assert len(decisions) >= len(logged)  # this test's decisions, and the earlier tests' few
+    changed = (decisions["candidate"] != decisions["action"]).mean()
+    assert 0.05 < changed < 0.9, changed
+    # Its value under the simulator's own response model, over the same decisions: what running it
+    # would earn on average, which the estimates from the log must bracket.
+    on_policy = np.mean([expected_reward(a, str(c), truth, values)
+                         for a, c in zip(decisions["candidate"], decisions["customer_id"], strict=True)])
+    for label in ("candidate, inverse propensity", "candidate, doubly robust"):
+        line = next(x for x in out.splitlines() if x.startswith(label))
+        low, high = (float(v) for v in re.findall(r"(-?[\d.]+) to (-?[\d.]+)", line)[0])
+        assert low <= on_policy <= high, (label, low, on_policy, high, out)
 
 
 def test_status_and_openapi_describe_the_service(service):
@@ -480,9 +623,15 @@ def test_a_forgotten_customer_is_gone_from_every_endpoint_export_and_file(servic
     assert service.post("/offers", json={"customer_id": who}).status_code == 200
     assert service.post("/recommend", json={"user_id": who, "k": 5}).json()["fallback"] is False
 
+    from features.live.sqlite_store import SQLiteLiveStore
+
+    # Their live events: this view, and any the simulated shoppers of earlier tests posted for them.
+    live = SQLiteLiveStore(trained_home / "live.sqlite").events_frame()
+    sessions = set(live.loc[live["user_id"] == who, "session_id"].dropna())
+    theirs = int(((live["user_id"] == who) | live["session_id"].isin(sessions)).sum())
     r = service.delete(f"/customers/{who}")
     assert r.status_code == 202, r.text
-    assert r.json()["live_events_removed"] == 1 and r.json()["status_url"] == f"/customers/{who}/erasure"
+    assert r.json()["live_events_removed"] == theirs and r.json()["status_url"] == f"/customers/{who}/erasure"
     assert service.post("/customer", json={"customer_id": who}).status_code == 404  # at once
     deadline = time.monotonic() + 120
     while (status := service.get(f"/customers/{who}/erasure").json())["status"] == "erasing":
@@ -490,7 +639,7 @@ def test_a_forgotten_customer_is_gone_from_every_endpoint_export_and_file(servic
         time.sleep(0.5)
     record = status["record"]
     assert record["who"] == "api:e2e-admin" and record["customer_id"] == who
-    assert record["removed"]["tables/orders.parquet"] > 0 and record["removed"]["live events"] == 1
+    assert record["removed"]["tables/orders.parquet"] > 0 and record["removed"]["live events"] == theirs
     audit = [json.loads(line) for line in (trained_home / "audit" / "erasures.jsonl").read_text().splitlines()]
     assert audit[-1] == record
     assert who not in service.get("/metrics").text  # counted as /customers/{customer_id}
@@ -528,6 +677,9 @@ def test_a_forgotten_customer_is_gone_from_every_endpoint_export_and_file(servic
             assert who not in set(frame[col]), snapshot
     decisions = (trained_home / "offers" / "decisions.jsonl").read_text().splitlines()
     assert decisions and who not in {json.loads(line)["customer_id"] for line in decisions}
+    # The answers shown to them (the lists above were shown as to an unknown visitor).
+    time.sleep(0.5)
+    assert who not in set(SQLiteLiveStore(trained_home / "live.sqlite").exposures_frame()["user_id"].dropna())
     # The next import (and so the next training run) leaves them out.
     again = shelfwise(trained_home, "ingest", "--source", "online-retail-ii", str(DATA))
     assert "forgotten_customer:" in again
