@@ -391,7 +391,8 @@ def cmd_score_customers(ws: Workspace, args: argparse.Namespace) -> int:
 def cmd_experiments_attribution(ws: Workspace, args: argparse.Namespace) -> int:
     from features.experiments.attribution import attribution_table
 
-    table = attribution_table(ws.live_store(), args.since, args.window_days)
+    store = ws.existing_live_store()  # none before the service first ran
+    table = attribution_table(store, args.since, args.window_days) if store is not None else pd.DataFrame()
     if table.empty:
         _say(f"no answers shown since {args.since.date()}: the service logs every list and offer it shows")
         return 0

@@ -200,7 +200,8 @@ def _attribution_chart(table: pd.DataFrame) -> Figure:
 
 def _attribution_part(workspace: Workspace) -> list[str]:
     since = pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=ATTRIBUTION_DAYS)
-    table = attribution_table(workspace.live_store(), since)
+    store = workspace.existing_live_store()  # none before the service first ran
+    table = attribution_table(store, since) if store is not None else pd.DataFrame()
     if table.empty:
         return ['<h2>What the lists and offers earned</h2><p class="note">No answers shown in the last '
                 f"{ATTRIBUTION_DAYS} days: the service logs each list and offer it shows, and events posted "

@@ -289,3 +289,9 @@ def test_train_all_on_a_shop_too_young_for_any_family_explains_each_and_exits_4(
     summary = out[out.index("[train] summary:"):].splitlines()[1:4]
     assert [line.split()[:2] for line in summary] == [["recs", "skipped"], ["churn", "skipped"], ["cltv", "skipped"]]
     assert "the others' endpoints answer 503" in out
+
+
+def test_attribution_before_the_service_ever_ran_says_so_and_creates_no_store(home, capsys):
+    assert main(["experiments", "attribution", "--since", "2026-01-01"]) == 0
+    assert "no answers shown since 2026-01-01" in capsys.readouterr().out
+    assert not (home / "live.sqlite").exists()
