@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from features import schema as s
+from features.experiments import attribution
 from features.live.store import RECOMMENDATION_ID
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -170,8 +171,7 @@ def arms(experiment: Experiment, exposures: pd.DataFrame, credited: pd.DataFrame
     ok = e[e["status"] == 200]
     c = credited[credited[RECOMMENDATION_ID].isin(ok[RECOMMENDATION_ID])]
     bought = c[c[s.EVENT_TYPE] == "purchase"]
-    value = bought[s.PRICE].fillna(0.0) * bought[s.QUANTITY].fillna(1.0)
-    revenue = value.groupby(bought[RECOMMENDATION_ID]).sum()
+    revenue = attribution.revenue(bought).groupby(bought[RECOMMENDATION_ID]).sum()
     converted = set(bought[RECOMMENDATION_ID])
     clicked = set(c.loc[c[s.EVENT_TYPE] == "view", RECOMMENDATION_ID])
     rows = []

@@ -35,6 +35,11 @@ SUMMARY_COLUMNS = ("endpoint", "variant", "exposures", "clicks", "click_through"
                    "conversion", "revenue", "revenue_per_1000")
 
 
+def revenue(events: pd.DataFrame) -> pd.Series:
+    """Each event's revenue: price times quantity, the quantity 1 when not given, 0 without a price."""
+    return events[s.PRICE].fillna(0.0) * events[s.QUANTITY].fillna(1.0)
+
+
 def answered(exposures: pd.DataFrame) -> pd.DataFrame:
     """The exposures that showed something (failed answers are logged for the guardrails)."""
     return exposures[exposures["status"] == 200] if "status" in exposures else exposures
@@ -108,7 +113,7 @@ def summary(exposures: pd.DataFrame, credited: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     arm = exposures.set_index(RECOMMENDATION_ID)[["endpoint", "variant"]]
     c = credited.join(arm, on=RECOMMENDATION_ID)
-    c["revenue"] = c[s.PRICE].fillna(0.0) * c[s.QUANTITY].fillna(1.0)
+    c["revenue"] = revenue(c)
     keys = ["endpoint", "variant"]
     out = exposures.groupby(keys).size().rename("exposures").to_frame()
     kind = c[s.EVENT_TYPE]

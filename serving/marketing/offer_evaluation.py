@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.experiments.attribution import revenue
 from features.experiments.off_policy import Estimate, evaluate
 from features.live.store import RECOMMENDATION_ID, LiveStore, naive_utc
 from serving.marketing.offers import OfferCatalogue, OfferPolicy
@@ -57,9 +58,7 @@ def rewards(store: LiveStore, ids: pd.Series) -> pd.Series:
     """Revenue of the purchases posted with each decision's id (0 for none)."""
     events = store.events_frame(recommendation_ids=True)
     bought = events[(events["event_type"] == "purchase") & events[RECOMMENDATION_ID].isin(set(ids))]
-    value = bought["price"].fillna(0.0) * bought["quantity"].fillna(1.0)
-    revenue = value.groupby(bought[RECOMMENDATION_ID]).sum()
-    return ids.map(revenue).fillna(0.0)
+    return ids.map(revenue(bought).groupby(bought[RECOMMENDATION_ID]).sum()).fillna(0.0)
 
 
 def evaluate_policy(served: OfferPolicy, records: list[dict], store: LiveStore, candidate_file: Path,
