@@ -213,13 +213,15 @@ class OfferPolicy:
         """What a decision for the customer was based on, as plain JSON values (for the log)."""
         return {k: (v.item() if hasattr(v, "item") else v) for k, v in self.inputs.loc[customer_id].items()}
 
+    def _ranked(self, customer_id: str, offers: list[str] | None) -> pd.Series:
+        """The customer's eligible offers among ``offers`` (default: all), best value first."""
+        names = offers or list(self.values.columns)
+        return self.values.loc[customer_id, names].dropna().sort_values(ascending=False, kind="stable")
+
     def greedy(self, customer_id: str, offers: list[str] | None = None) -> tuple[str, list[str]]:
         """The best paying offer for the customer among ``offers`` (or "no offer"), and every
         action open to them: their eligible offers and "no offer"."""
-        names = offers or list(self.values.columns)
-        row = self.values.loc[customer_id, names].dropna().sort_values(ascending=False, kind="stable")
-        best = row.index[0] if len(row) and row.iloc[0] > 0 else NO_OFFER
-        return best, [*row.index, NO_OFFER]
+        return _greedy(self._ranked(customer_id, offers))
 
     def decide(self, customer_id: str, offers: list[str] | None = None, draw: float | None = None) -> dict:
         """The best offer for one customer among ``offers`` (default: all), with the reason
@@ -231,28 +233,27 @@ class OfferPolicy:
         with which it was taken, which ``offers evaluate`` needs."""
         if customer_id not in self.values.index:
             raise KeyError(customer_id)
-        best, actions = self.greedy(customer_id, offers)
+        row = self._ranked(customer_id, offers)
+        best, actions = _greedy(row)
         epsilon = self.catalogue.policy.exploration if draw is not None else 0.0
         chosen, propensity, explored = epsilon_greedy(best, actions, epsilon, draw or 0.0)
-        decision = self._decision(customer_id, offers, None if chosen == best else chosen)
+        decision = self._decision(customer_id, row, chosen, best)
         if explored and chosen != best:
             decision["reason"] = (f"explored: taken at random among {len(actions)} open actions (exploration "
                                   f"rate {epsilon:g}) instead of {best}; {decision['reason']}")
         return {**decision, "propensity": round(propensity, 6), "explored": explored}
 
-    def _decision(self, customer_id: str, offers: list[str] | None, forced: str | None) -> dict:
-        names = offers or list(self.values.columns)
-        row = self.values.loc[customer_id, names].dropna().sort_values(ascending=False, kind="stable")
+    def _decision(self, customer_id: str, row: pd.Series, chosen: str, best: str) -> dict:
+        """The decision for ``chosen`` (the ``best`` action, or one explored) from the
+        customer's ranked offers ``row``."""
         inputs = self.inputs_of(customer_id)
         alternatives = [{"offer": n, "expected_value": float(v)} for n, v in row.items()]
-        if forced is not None and forced != NO_OFFER:  # explored: this offer first, whatever it pays
-            row = pd.concat([row[[forced]], row.drop(forced)])
-        if forced == NO_OFFER or (forced is None and (row.empty or row.iloc[0] <= 0)):
+        if chosen == NO_OFFER:
             why = (
                 "eligible for none of the offers"
                 if row.empty
                 else f"no offer pays: the best, {row.index[0]}, is worth {row.iloc[0]:.2f} after its cost"
-                if forced is None
+                if chosen == best
                 else "no offer"
             )
             return {
@@ -265,19 +266,20 @@ class OfferPolicy:
                 "alternatives": alternatives,
                 "inputs": inputs,
             }
-        best = row.index[0]
+        if chosen != row.index[0]:  # explored: this offer first, whatever it pays
+            row = pd.concat([row[[chosen]], row.drop(chosen)])
         return {
             "customer_id": customer_id,
-            "offer": best,
-            "description": self.catalogue.offers[best].description,
+            "offer": chosen,
+            "description": self.catalogue.offers[chosen].description,
             "expected_value": float(row.iloc[0]),
-            "expected_revenue": float(self.revenue.at[customer_id, best]),
-            "cost": float(self.costs.at[customer_id, best]),
-            "reason": self.reason(customer_id, best, row),
+            "expected_revenue": float(self.revenue.at[customer_id, chosen]),
+            "cost": float(self.costs.at[customer_id, chosen]),
+            "reason": self.reason(customer_id, chosen, row),
             "alternatives": alternatives,
             "inputs": inputs,
             "bundle": self.bundles.get(customer_id)
-            if self.catalogue.offers[best].kind == "cross_sell"
+            if self.catalogue.offers[chosen].kind == "cross_sell"
             else None,
         }
 
@@ -359,6 +361,11 @@ class OfferPolicy:
             "assumptions": self.assumptions.model_dump(),
         }
         return plan, summary
+
+
+def _greedy(ranked: pd.Series) -> tuple[str, list[str]]:
+    """The best of a customer's ranked offers if it pays, else "no offer"; and every action open."""
+    return (ranked.index[0] if len(ranked) and ranked.iloc[0] > 0 else NO_OFFER), [*ranked.index, NO_OFFER]
 
 
 class DecisionLog:
