@@ -46,9 +46,9 @@ class ExposureLog:
         self._lock = threading.Lock()  # one writer at a time: the thread, or flush() at exit
         self.written = self.dropped = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="exposure-log")
-        self._thread.start()
-        atexit.register(self.close)
+        if enabled:  # switched off, nothing is ever buffered: no writer thread
+            threading.Thread(target=self._run, daemon=True, name="exposure-log").start()
+            atexit.register(self.close)
 
     def shown(self, endpoint: str, variant: str, model_version: str | None, user_id: str | None,
               session_id: str | None, shown: bytes | list[str], recommendation_id: str,
