@@ -47,13 +47,12 @@ def register_challenger(home: Path, served_by: str = "popularity") -> str:
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import os
-    import subprocess
-    import sys
     import time
 
     import numpy as np
     import pandas as pd
 
+    from benchmarks import zoo
     from benchmarks.service import running_service
     from benchmarks.shoppers import expected_reward, held_out, order_values, simulate, simulate_offers
     from features.experiments.ab import exposures_needed
@@ -79,28 +78,20 @@ def main(argv: list[str] | None = None) -> int:
     made = {
         role: keys.create(role, f"bench-experiments-{role}-{stamp}") for role in ("storefront", "marketer")
     }
-    env = {
-        **os.environ,
-        "SHELFWISE_HOME": str(home),
-        "OPENBLAS_NUM_THREADS": "1",
-        "PYTHONPATH": str(Path.cwd()),
-    }
 
     def shelfwise(*a: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "training.cli", *a], env=env, capture_output=True, text=True
-        )
-        if done.returncode:
-            raise RuntimeError(done.stderr[-3000:])
-        print(done.stdout, end="", flush=True)
-        return done.stdout
+        code, _, _, text = zoo.shelfwise(home, *a, log=out / "commands.log")
+        print(text, end="", flush=True)
+        if code:
+            raise RuntimeError(f"`shelfwise {' '.join(a)}` exited {code}")
+        return text
 
     orders = ws.read_table("orders")
     as_of = pd.Timestamp(args.as_of)
     truth, values = held_out(orders, as_of, 90), order_values(orders, as_of)
     customers = sorted(set(truth) & set(orders.loc[orders["timestamp"] < as_of, "customer_id"].dropna()))
     try:
-        with running_service(env, out / "service.log", timeout=300) as (_, url):
+        with running_service(zoo.env(home), out / "service.log", timeout=300) as (_, url):
             version = register_challenger(home, "popularity")
             name = f"bench-{stamp}"
             shelfwise(
