@@ -19,10 +19,9 @@ from mlflow.exceptions import MlflowException
 
 from features.experiments import ab
 from features.experiments.attribution import attribute
-from features.live.store import LiveStore
+from features.live.store import RELOAD_SIGNAL, LiveStore
 from training import registry
 
-RELOAD_SIGNAL = "reload"  # the service's (serving.runtime.champions)
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 DEFAULT_BASELINE = 0.02  # conversion per exposure assumed when the shop has no history of its own
 BASELINE_MIN_EXPOSURES = 1000

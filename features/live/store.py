@@ -26,6 +26,9 @@ EVENT_COLUMNS = (s.EVENT_ID, s.USER_ID, s.SESSION_ID, s.ITEM_ID, s.EVENT_TYPE, s
                  s.PRICE, s.QUANTITY)
 ITEM_COLUMNS = (s.ITEM_ID, s.TITLE, s.CATEGORY, s.PRICE, s.IN_STOCK)
 RECOMMENDATION_ID = "recommendation_id"
+# The signal that makes every service worker check the registry within a second
+# (POST /admin/reload, and `shelfwise experiments start|stop`).
+RELOAD_SIGNAL = "reload"
 # One answer shown to a shopper (features.experiments.attribution): what was shown (item ids,
 # or the offer's name, as a JSON array), by which endpoint, variant and model, to whom, when
 # (seconds since the epoch), how long it took (ms) and its HTTP status (an answer that failed

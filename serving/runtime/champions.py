@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from features import numerics
 from features.experiments.ab import CHALLENGER, CHAMPION, Experiment, variant
-from features.live.store import LiveStore
+from features.live.store import RELOAD_SIGNAL, LiveStore
 from features.workspace import Workspace
 from serving.marketing.tools import Marketing
 from serving.runtime.model_cache import ModelCache
@@ -42,7 +42,6 @@ from serving.storefront.catalogue import Catalogue
 from serving.storefront.lists import Storefront
 
 log = logging.getLogger("shelfwise")
-RELOAD_SIGNAL = "reload"
 RETRY_SECONDS, MAX_RETRY_SECONDS = 30.0, 3600.0  # after a champion fails to load
 
 
