@@ -9,6 +9,8 @@ the events back (:meth:`SQLiteLiveStore.events_frame`, merged by
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import sqlite3
 import threading
@@ -57,7 +59,16 @@ CREATE TABLE IF NOT EXISTS x.exposures (
     model_version TEXT, user_id TEXT, session_id TEXT, items TEXT NOT NULL, at REAL NOT NULL, ms REAL,
     status INTEGER NOT NULL DEFAULT 200);
 """
+_CHUNK = 512  # rows per INSERT at most: 5,120 parameters, within SQLite's 32,766
 PRUNE_SECONDS = 3600.0  # how often a connection drops exposures past their keep time
+
+
+@functools.cache
+def _insert_exposures(rows: int) -> str:
+    one = f"({', '.join('?' * len(EXPOSURE_COLUMNS))})"
+    return f"INSERT INTO x.exposures ({', '.join(EXPOSURE_COLUMNS)}) VALUES {', '.join([one] * rows)}"
+
+
 # Columns added after a store's first version: added to an older file when it is opened.
 _ADDED_COLUMNS = {"events": {RECOMMENDATION_ID: "TEXT"}}
 
@@ -188,8 +199,17 @@ class SQLiteLiveStore:
         prune = keep_seconds is not None and now - getattr(self._local, "pruned", 0.0) > PRUNE_SECONDS
         with conn:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(f"INSERT INTO x.exposures ({', '.join(EXPOSURE_COLUMNS)}) "
-                             f"VALUES ({', '.join('?' * len(EXPOSURE_COLUMNS))})", rows)
+            # Rows in statements of many rows (sizes halving from 512, so each statement is
+            # prepared once) rather than executemany, which lets go of the GIL and takes it
+            # back at every row: the writer shares the worker's interpreter, and each take
+            # waits for the requests' thread to let go.
+            done, size = 0, _CHUNK
+            while done < len(rows):
+                while size > len(rows) - done:
+                    size //= 2
+                values = list(itertools.chain.from_iterable(rows[done:done + size]))
+                conn.execute(_insert_exposures(size), values)
+                done += size
             if prune:
                 conn.execute("DELETE FROM x.exposures WHERE at < ?", (now - keep_seconds,))
                 self._local.pruned = now

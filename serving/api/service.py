@@ -81,7 +81,7 @@ from serving.runtime.champions import (
     refreeze,
     registry_versions,
 )
-from serving.runtime.exposure_log import ExposureLog, new_recommendation_id
+from serving.runtime.exposure_log import ExposureLog, items_json, new_recommendation_id
 from serving.runtime.model_cache import ModelCache
 from serving.runtime.registry import MissingFamilyError
 from serving.storefront.lists import Storefront, UnknownItemsError
@@ -106,6 +106,10 @@ SETTINGS = ServiceSettings()
 # The storefront's calls (and the no-op the load benchmark compares them with).
 HOT_PATHS = ("recommend", "similar_items", "frequently_bought_together", "buy_again", "trending", "events",
              "ping")
+
+
+def _shown_items(picked: list[Picked], front: Storefront) -> str:
+    return items_json([front.catalogue.ids[p.item] for p in picked])
 
 
 def _rules(options: ListOptions, front: Storefront) -> Rules:
@@ -185,21 +189,22 @@ class Shelfwise:
         except Exception:
             self._failed(endpoint, arm, user_id, session_id, start)
             raise
-        body = list_json(self._answer(picked, arm.storefront), arm.version)
-        return self._shown(endpoint, body, arm, user_id, session_id, start)
+        front = arm.storefront
+        body = list_json(self._answer(picked, front), arm.version)
+        return self._shown(endpoint, body, _shown_items(picked, front), arm, user_id, session_id, start)
 
-    def _shown(self, endpoint: str, body: bytes, arm: Arm, user_id: str | None, session_id: str | None,
-               start: float) -> Response:
-        """The answer under a new ``recommendation_id``, its exposure logged (written off the
-        request path, :mod:`serving.runtime.exposure_log`)."""
+    def _shown(self, endpoint: str, body: bytes, shown: str, arm: Arm, user_id: str | None,
+               session_id: str | None, start: float) -> Response:
+        """The answer under a new ``recommendation_id``, its exposure (``shown``: its items,
+        :func:`items_json`) logged off the request path (:mod:`serving.runtime.exposure_log`)."""
         rid = new_recommendation_id()
-        self.exposures.shown(endpoint, arm.variant, arm.version, user_id, session_id, body, rid,
+        self.exposures.shown(endpoint, arm.variant, arm.version, user_id, session_id, shown, rid,
                              ms=(time.perf_counter() - start) * 1000)
         return Response(with_exposure(body, rid, arm.variant), media_type="application/json")
 
     def _failed(self, endpoint: str, arm: Arm, user_id: str | None, session_id: str | None,
                 start: float) -> None:
-        self.exposures.shown(endpoint, arm.variant, arm.version, user_id, session_id, [],
+        self.exposures.shown(endpoint, arm.variant, arm.version, user_id, session_id, "[]",
                              new_recommendation_id(), ms=(time.perf_counter() - start) * 1000, status=500)
 
     @staticmethod
@@ -225,8 +230,10 @@ class Shelfwise:
             # The same request from the same live state gets the same answer (serving.storefront.answers);
             # a shopper's arm is fixed by their id, so the key holds it too.
             key = (user_id, *[tuple(v) if type(v) is list else v for v in fields.values()])
-            body = models.answers.get(key, shopper)
-            if body is None:
+            cached = models.answers.get(key, shopper)
+            if cached is not None:
+                body, shown = cached
+            else:
                 req = RecommendRequest.model_construct(**fields)
                 include = req.include_purchased
                 include = SETTINGS.include_purchased if include is None else include
@@ -234,11 +241,12 @@ class Shelfwise:
                                                 shopper)
                 body = list_json(self._answer(picked, front), arm.version, user_id=req.user_id,
                                  session_id=req.session_id, fallback=not known, include_purchased=include)
-                models.answers.put(key, shopper, body, front.valid_until(picked, req.k))
+                shown = _shown_items(picked, front)
+                models.answers.put(key, shopper, body, front.valid_until(picked, req.k), shown)
         except Exception:
             self._failed("/recommend", arm, user_id, session_id, start)
             raise
-        return self._shown("/recommend", body, arm, user_id, session_id, start)
+        return self._shown("/recommend", body, shown, arm, user_id, session_id, start)
 
     @bentoml.api(input_spec=SimilarItemsRequest)
     async def similar_items(self, **fields) -> ItemsResponse:
@@ -419,7 +427,7 @@ class Shelfwise:
             raise BadInput(str(exc)) from None
         if decision["offer"] != NO_OFFER:
             self.exposures.shown("/offers", CHAMPION, " ".join(sorted(m.versions.values())), req.customer_id,
-                                 None, [decision["offer"]], rid)
+                                 None, items_json([decision["offer"]]), rid)
         return OfferResponse(recommendation_id=rid, variant=CHAMPION, **decision)
 
     @pages_app.get("/report", response_class=HTMLResponse,

@@ -12,12 +12,12 @@ fraction of a second, never an answer or an event.
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
 import logging
-import re
+import os
 import threading
 import time
-import uuid
 from collections import deque
 
 log = logging.getLogger("shelfwise")
@@ -26,16 +26,32 @@ FLUSH_SECONDS = 0.25
 MAX_BUFFERED = 200_000  # per worker: beyond this (a store down for minutes) the oldest are dropped
 
 
+def _reseed() -> None:
+    global _prefix, _counter
+    _prefix, _counter = os.urandom(8).hex(), itertools.count()
+
+
+_reseed()
+os.register_at_fork(after_in_child=_reseed)
+
+
 def new_recommendation_id() -> str:
-    return uuid.uuid4().hex
+    """32 hex digits, unique: this process's random 64 bits, then a counter; cheaper on the
+    hot path than ``uuid4()`` (docs/benchmarks.md, "Exposure logging")."""
+    return f"{_prefix}{next(_counter):016x}"
+
+
+def items_json(ids: list[str]) -> str:
+    """Item ids (or an offer's name) as the exposure log stores them: a JSON array."""
+    return json.dumps(ids, separators=(",", ":")) if ids else "[]"
 
 
 class ExposureLog:
     """Buffers exposures and writes them to ``store`` (:meth:`append_exposures`) in batches.
 
     :meth:`shown` is cheap enough for the hot path: a tuple appended to a deque. What was shown
-    may be given as the answer's JSON body; the item ids are read out of it by the writer
-    thread, not by the request.
+    is given as :func:`items_json` wrote it, so that an answer served again from the cache
+    (:mod:`serving.storefront.answers`) carries its items already written.
     """
 
     def __init__(self, store, flush_seconds: float = FLUSH_SECONDS, max_buffered: int = MAX_BUFFERED,
@@ -51,11 +67,11 @@ class ExposureLog:
             atexit.register(self.close)
 
     def shown(self, endpoint: str, variant: str, model_version: str | None, user_id: str | None,
-              session_id: str | None, shown: bytes | list[str], recommendation_id: str,
+              session_id: str | None, shown: str, recommendation_id: str,
               ms: float | None = None, status: int = 200) -> None:
-        """Record one answer: ``shown`` is the item ids (or the offer's name) in order, or the
-        answer's JSON body with an ``items`` list of objects with an ``item_id``; ``ms`` how
-        long it took. A failed answer (``status`` 500, nothing shown) is recorded too."""
+        """Record one answer: ``shown`` is the item ids (or the offer's name) in order, from
+        :func:`items_json`; ``ms`` how long it took. A failed answer (``status`` 500, nothing
+        shown) is recorded too."""
         if not self.enabled:
             return
         if len(self._pending) == self._pending.maxlen:
@@ -70,8 +86,7 @@ class ExposureLog:
             batch = []
             while self._pending:
                 batch.append(self._pending.popleft())
-            rows = [(*row[:6], items, *row[7:]) for row in batch
-                    if (items := _items_json(row[6])) != "[]" or row[9] != 200]
+            rows = [row for row in batch if row[6] != "[]" or row[9] != 200]
             try:
                 if any(row[4] is not None for row in rows):  # a customer forgotten since they were shown it
                     forgotten = self.store.forgotten_ids()
@@ -100,16 +115,3 @@ class ExposureLog:
         except Exception as exc:
             log.warning("%d exposures could not be written at exit: %s", len(self._pending), exc)
 
-
-# An answer's item ids as pydantic wrote them (escapes kept): a key cannot occur inside a
-# string, where every quote is escaped. Matching them out of the bytes is several times
-# cheaper than parsing the answer, and the writer shares the worker's interpreter.
-_ITEM_ID = re.compile(rb'"item_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
-
-
-def _items_json(shown: bytes | list[str]) -> str:
-    """What was shown, as a JSON array of strings."""
-    if isinstance(shown, bytes):
-        ids = _ITEM_ID.findall(shown)
-        return (b'["' + b'","'.join(ids) + b'"]').decode() if ids else "[]"
-    return json.dumps([str(i) for i in shown], separators=(",", ":"))

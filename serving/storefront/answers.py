@@ -31,28 +31,29 @@ class AnswerCache:
     def __init__(self, max_bytes: int = MAX_BYTES, clock=time.monotonic):
         self.max_bytes, self.clock = max_bytes, clock
         self.size = 0
-        self._entries: OrderedDict[Hashable, tuple[Shopper, float, bytes]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[Shopper, float, bytes, str]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Hashable, shopper: Shopper) -> bytes | None:
-        """The answer stored for ``key`` if it was computed from an equal snapshot and has
-        not expired."""
+    def get(self, key: Hashable, shopper: Shopper) -> tuple[bytes, str] | None:
+        """The answer stored for ``key`` and the items it shows (as the exposure log writes
+        them), if it was computed from an equal snapshot and has not expired."""
         entry = self._entries.get(key)
         if entry is None or entry[0] != shopper or self.clock() >= entry[1]:
             return None
         self._entries.move_to_end(key)
-        return entry[2]
+        return entry[2], entry[3]
 
-    def put(self, key: Hashable, shopper: Shopper, body: bytes, valid_until: float) -> None:
+    def put(self, key: Hashable, shopper: Shopper, body: bytes, valid_until: float, shown: str = "") -> None:
         old = self._entries.pop(key, None)
         if old is not None:
-            self.size -= len(old[2])
-        if len(body) > self.max_bytes:
+            self.size -= len(old[2]) + len(old[3])
+        size = len(body) + len(shown)
+        if size > self.max_bytes:
             return
-        self._entries[key] = (shopper, valid_until, body)
-        self.size += len(body)
+        self._entries[key] = (shopper, valid_until, body, shown)
+        self.size += size
         while self.size > self.max_bytes:
-            _, (_, _, dropped) = self._entries.popitem(last=False)
-            self.size -= len(dropped)
+            _, (_, _, dropped, dropped_shown) = self._entries.popitem(last=False)
+            self.size -= len(dropped) + len(dropped_shown)

@@ -225,6 +225,15 @@ def test_exposures_read_back_from_a_time_and_events_keep_the_answer_they_came_fr
     assert "recommendation_id" not in store.events_frame()  # training reads the workspace schema
 
 
+def test_a_large_batch_of_exposures_is_stored_whole_and_in_order(open_store):
+    store = open_store()
+    batch = [_shown(f"r{n}", f"u{n % 7}", None, [f"i{n}"], float(n)) for n in range(1283)]  # 1,024+256+2+1
+    assert store.append_exposures(batch) == 1283
+    got = open_store().exposures_frame()
+    assert got["recommendation_id"].tolist() == [f"r{n}" for n in range(1283)]
+    assert got["items"].iloc[-1] == '["i1282"]' and got["at"].iloc[-1] == 1282.0
+
+
 def test_a_forgotten_customer_loses_the_answers_shown_to_them_and_their_sessions(open_store):
     store = open_store()
     store.append_exposures([_shown("r1", "u1", "s1", ["i1"], 1.0), _shown("r2", None, "s1", ["i2"], 2.0),

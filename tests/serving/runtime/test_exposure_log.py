@@ -4,11 +4,11 @@ import time
 import pytest
 
 from features.live.sqlite_store import SQLiteLiveStore
-from serving.runtime.exposure_log import ExposureLog
+from serving.runtime.exposure_log import ExposureLog, items_json, new_recommendation_id
 
 
-def _body(*items: str) -> bytes:
-    return json.dumps({"items": [{"item_id": i, "score": 1.0} for i in items], "model_version": "v"}).encode()
+def _body(*items: str) -> str:
+    return items_json(list(items))
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def test_answers_are_written_with_their_items_and_empty_answers_are_not(store):
     log = ExposureLog(store, flush_seconds=3600, clock=lambda: 1000.0)
     log.shown("/recommend", "champion", "shelfwise-recs/1", "u1", "s1", _body("a", "b"), "r1")
     log.shown("/trending", "champion", "shelfwise-recs/1", None, None, _body(), "r2")
-    log.shown("/offers", "champion", "churn/1 cltv/1", "u1", None, ["10% off"], "r3")
+    log.shown("/offers", "champion", "churn/1 cltv/1", "u1", None, items_json(["10% off"]), "r3")
     assert store.exposures_frame().empty  # nothing written on the request's path
     assert log.flush() == 2
     got = store.exposures_frame()
@@ -66,14 +66,14 @@ def test_exposures_kept_while_the_store_is_down_are_written_when_it_is_back(stor
 def test_a_full_buffer_drops_the_oldest_and_counts_them(store):
     log = ExposureLog(store, flush_seconds=3600, max_buffered=2)
     for n in range(3):
-        log.shown("/recommend", "champion", "v", "u1", None, [f"i{n}"], f"r{n}")
+        log.shown("/recommend", "champion", "v", "u1", None, items_json([f"i{n}"]), f"r{n}")
     log.flush()
     assert store.exposures_frame()["recommendation_id"].tolist() == ["r1", "r2"] and log.dropped == 1
 
 
 def test_a_failed_answer_is_written_with_its_status_and_time_for_the_guardrails(store):
     log = ExposureLog(store, flush_seconds=3600)
-    log.shown("/recommend", "challenger", "v2", "u1", None, [], "r1", ms=12.5, status=500)
+    log.shown("/recommend", "challenger", "v2", "u1", None, "[]", "r1", ms=12.5, status=500)
     log.flush()
     assert store.exposures_frame()[["variant", "items", "ms", "status"]].values.tolist() == [
         ["challenger", "[]", 12.5, 500]]
@@ -88,12 +88,22 @@ def test_an_exposure_of_a_customer_forgotten_before_it_is_written_is_dropped(sto
     assert store.exposures_frame()["recommendation_id"].tolist() == ["r2"]
 
 
-def test_item_ids_are_read_out_of_the_answer_as_written_escapes_included(store):
-    import pydantic_core
-
-    body = pydantic_core.to_json({"items": [{"item_id": 'a"b', "title": 'a title with "item_id":"x" in it'},
-                                            {"item_id": "c\\d"}, {"item_id": "café"}], "user_id": "u"})
+def test_item_ids_are_stored_as_shown_escapes_included(store):
     log = ExposureLog(store, flush_seconds=3600)
-    log.shown("/recommend", "champion", "v", "u", None, body, "r1")
+    log.shown("/recommend", "champion", "v", "u", None, items_json(['a"b', "c\\d", "café"]), "r1")
     log.flush()
     assert json.loads(store.exposures_frame()["items"][0]) == ['a"b', "c\\d", "café"]
+
+
+def test_recommendation_ids_are_unique_within_a_worker_and_across_forked_ones():
+    import os
+
+    read, write = os.pipe()
+    if (pid := os.fork()) == 0:  # a worker forked after the module was imported
+        os.write(write, new_recommendation_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    ours = [new_recommendation_id() for _ in range(1000)]
+    assert len(set(ours)) == 1000 and child not in ours
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in [*ours, child])
