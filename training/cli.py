@@ -42,6 +42,7 @@ from features.sources.ingest import (
     read_import,
     store_import,
 )
+from features.sources.simulate import COLUMNS as SIMULATED_FROM
 from features.sources.simulate import SimulationParams, funnel_counts, funnel_rates, simulate_event_parts
 from features.version import code_version
 from features.workspace import Settings, Workspace
@@ -80,7 +81,7 @@ def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
 
 def _simulate(ws: Workspace, seed: int) -> None:
     t0 = time.perf_counter()
-    orders = ws.read_table("orders")
+    orders = ws.read_table("orders", columns=SIMULATED_FROM)
     counts = Counter()
 
     def parts():  # a part at a time: a large shop's events do not fit in memory at once

@@ -62,24 +62,29 @@ class SimulationParams:
     anonymous_cart_rate: float = 0.05
 
 
-# Sales lines simulated at once: a part's events take about 1 GB per million lines to build.
-PART_LINES = 2_000_000
+# A part's events take about 1 GB per million sales lines to build. A shop of up to
+# WHOLE_LINES is simulated at once, in one random stream; a larger one in parts of PART_LINES,
+# which bounds the step's memory whatever the shop's size (docs/benchmarks.md, "Scale").
+WHOLE_LINES = 1_000_000
+PART_LINES = 500_000
+COLUMNS = [s.ORDER_ID, s.CUSTOMER_ID, s.ITEM_ID, s.TIMESTAMP, s.IS_RETURN]  # of the orders, all it reads
 
 
 def simulate_event_parts(orders: pd.DataFrame, params: SimulationParams | None = None,
-                         part_lines: int = PART_LINES) -> Iterator[pd.DataFrame]:
+                         part_lines: int = PART_LINES, whole_lines: int = WHOLE_LINES
+                         ) -> Iterator[pd.DataFrame]:
     """:func:`simulate_events` for a shop of any size, a part at a time.
 
-    Up to ``part_lines`` sales lines, one part: exactly :func:`simulate_events`. Beyond, one
+    Up to ``whole_lines`` sales lines, one part: exactly :func:`simulate_events`. Beyond, one
     part per group of customers holding about ``part_lines`` lines between them (customers
     in id order), each simulated on its own with its own random stream (seeded by the seed
     and the part's number) and its own ids; each part is sorted by time, the parts follow
     each other. Popularity and anonymous visitors are each part's, so a part is a smaller
-    shop over the same time range.
+    shop over the same time range. ``orders`` needs only the :data:`COLUMNS`.
     """
     p = params or SimulationParams()
     buyers = orders.loc[~orders[s.IS_RETURN], s.CUSTOMER_ID]
-    if len(buyers) <= part_lines:
+    if len(buyers) <= whole_lines:
         yield simulate_events(orders, p)
         return
     lines = buyers.value_counts().sort_index()

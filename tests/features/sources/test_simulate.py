@@ -48,14 +48,17 @@ def test_funnel_has_anonymous_sessions_and_browsing_that_does_not_convert(small_
 
 
 def test_a_large_shop_is_simulated_a_group_of_customers_at_a_time(small_shop):
-    from features.sources.simulate import funnel_counts, funnel_rates, simulate_event_parts
-
-    whole = list(simulate_event_parts(small_shop, SimulationParams(seed=3)))
-    assert len(whole) == 1  # a small shop: one part, the very events of simulate_events
-    pd.testing.assert_frame_equal(whole[0], simulate_events(small_shop, SimulationParams(seed=3)))
+    from features.sources.simulate import COLUMNS, funnel_counts, funnel_rates, simulate_event_parts
 
     sales_lines = int((~small_shop[s.IS_RETURN]).sum())
-    parts = list(simulate_event_parts(small_shop, SimulationParams(seed=3), part_lines=sales_lines // 3))
+    # A shop of up to `whole_lines` lines: one part, the very events of simulate_events, from
+    # the columns the command reads.
+    whole = list(simulate_event_parts(small_shop[COLUMNS], SimulationParams(seed=3), part_lines=sales_lines // 3))
+    assert len(whole) == 1
+    pd.testing.assert_frame_equal(whole[0], simulate_events(small_shop, SimulationParams(seed=3)))
+
+    parts = list(simulate_event_parts(small_shop, SimulationParams(seed=3), part_lines=sales_lines // 3,
+                                      whole_lines=sales_lines - 1))
     assert len(parts) in (3, 4)
     users = [set(p.loc[p[s.USER_ID] != "", s.USER_ID]) for p in parts]
     assert all(not a & b for i, a in enumerate(users) for b in users[i + 1:])  # a customer in one part
@@ -67,7 +70,7 @@ def test_a_large_shop_is_simulated_a_group_of_customers_at_a_time(small_shop):
     for p in parts:
         assert p[s.TIMESTAMP].is_monotonic_increasing
     pd.testing.assert_frame_equal(parts[1], list(simulate_event_parts(
-        small_shop, SimulationParams(seed=3), part_lines=sales_lines // 3))[1])  # seeded per part
+        small_shop, SimulationParams(seed=3), part_lines=sales_lines // 3, whole_lines=0))[1])  # seeded per part
     # The funnel of the parts is the funnel of their events together.
     total = sum((funnel_counts(p) for p in parts), start=funnel_counts(parts[0].iloc[:0]))
     assert funnel_rates(total, small_shop) == funnel(events, small_shop)
