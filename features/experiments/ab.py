@@ -20,14 +20,16 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from features import schema as s
 from features.experiments import attribution
 from features.live.store import RECOMMENDATION_ID
+
+_NORMAL = NormalDist()
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 # Registered-model tags that hold the tests (read by the service, written by `shelfwise
@@ -80,13 +82,19 @@ def variant(experiment: Experiment | None, shopper: str | None) -> str:
     return CHALLENGER if bucket(experiment.name, shopper) < experiment.share else CHAMPION
 
 
+def normal_quantile(q: float) -> float:
+    """The standard normal's ``q`` quantile. The standard library's, not SciPy's: every service
+    worker imports this module, and ``scipy.stats`` would add its import time and memory."""
+    return _NORMAL.inv_cdf(q)
+
+
 def exposures_needed(baseline: float, mde: float, alpha: float = 0.05, power: float = 0.8) -> int:
     """Exposures per arm to detect conversion ``baseline * (1 + mde)`` against ``baseline``
     (two-sided ``alpha``, probability ``power``)."""
     p1, p2 = baseline, min(baseline * (1 + mde), 1.0)
     if not 0 < p1 < 1 or p2 == p1:
         raise ValueError(f"a baseline conversion of {baseline} and a lift of {mde} leave nothing to detect")
-    z_a, z_b = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    z_a, z_b = normal_quantile(1 - alpha / 2), normal_quantile(power)
     mean = (p1 + p2) / 2
     spread = z_a * math.sqrt(2 * mean * (1 - mean)) + z_b * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
     return math.ceil(spread**2 / (p2 - p1) ** 2)
@@ -96,11 +104,13 @@ def wilson(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson's score interval for a proportion (Wilson, JASA 1927)."""
     if n == 0:
         return (0.0, 1.0)
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = normal_quantile(1 - alpha / 2)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(centre - half, 0.0), min(centre + half, 1.0))
+    # At 0 or n successes a bound is exactly 0 or 1; the subtraction leaves rounding there.
+    low = 0.0 if successes == 0 else max(centre - half, 0.0)
+    return (low, 1.0 if successes == n else min(centre + half, 1.0))
 
 
 def mean_interval(total: float, sum_squares: float, n: int, alpha: float = 0.05) -> tuple[float, float]:
@@ -109,7 +119,7 @@ def mean_interval(total: float, sum_squares: float, n: int, alpha: float = 0.05)
         return (math.nan, math.nan)
     mean = total / n
     var = max(sum_squares / n - mean * mean, 0.0) * n / (n - 1)
-    half = float(stats.norm.ppf(1 - alpha / 2)) * math.sqrt(var / n)
+    half = normal_quantile(1 - alpha / 2) * math.sqrt(var / n)
     return (mean - half, mean + half)
 
 
@@ -127,11 +137,11 @@ def compare(conv_a: int, n_a: int, conv_b: int, n_b: int, alpha: float = 0.05) -
     pa, pb = conv_a / n_a if n_a else math.nan, conv_b / n_b if n_b else math.nan
     pooled = (conv_a + conv_b) / (n_a + n_b) if n_a + n_b else math.nan
     se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b)) if n_a and n_b else math.nan
-    p_value = float(2 * stats.norm.sf(abs(pb - pa) / se0)) if se0 and se0 > 0 else 1.0
+    p_value = math.erfc(abs(pb - pa) / se0 / math.sqrt(2)) if se0 and se0 > 0 else 1.0  # 2 P(Z > |z|)
     if conv_a and conv_b:
         log_ratio = math.log(pb / pa)
         se = math.sqrt((1 - pa) / conv_a + (1 - pb) / conv_b)
-        z = float(stats.norm.ppf(1 - alpha / 2))
+        z = normal_quantile(1 - alpha / 2)
         low, high = math.exp(log_ratio - z * se) - 1, math.exp(log_ratio + z * se) - 1
     else:
         low = high = math.nan

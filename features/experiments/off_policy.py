@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from features.experiments.ab import normal_quantile
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Estimate:
 def _mean_interval(terms: np.ndarray, matched: int, alpha: float) -> Estimate:
     n = len(terms)
     mean = float(terms.mean()) if n else math.nan
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = normal_quantile(1 - alpha / 2)
     half = z * float(terms.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan
     return Estimate(mean, mean - half, mean + half, n, matched)
 

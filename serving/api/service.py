@@ -67,10 +67,9 @@ from serving.api.schemas import (
 )
 from serving.api.settings import ServiceSettings
 from serving.marketing.offers import NO_OFFER
-from serving.marketing.report import report_path
 from serving.marketing.segments import SegmentError, UnknownSegmentError
 from serving.marketing.spreadsheet import defuse_formulas
-from serving.marketing.tools import Marketing
+from serving.marketing.tools import Marketing, report_path
 from serving.privacy import begin, erasure_status, finish_all, forgotten_elsewhere, unfinished
 from serving.runtime.champions import (
     Arm,

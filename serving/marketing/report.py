@@ -23,14 +23,10 @@ from features.cohorts import cohort_retention
 from features.experiments.attribution import attribution_table
 from features.profiles import LIFECYCLE_STAGES, RFM_SEGMENTS
 from features.workspace import Workspace
+from serving.marketing.tools import report_path
 from serving.runtime.models import RISK_BANDS
 
 COLOURS = {"low": "#4c9f70", "medium": "#e0a030", "high": "#c0392b"}
-
-
-def report_path(workspace: Workspace) -> Path:
-    """Where the latest report is kept for the service."""
-    return workspace.home / "report" / "index.html"
 
 
 def _png(fig: Figure) -> str:

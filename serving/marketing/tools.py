@@ -35,6 +35,11 @@ from serving.runtime.score_table import ScoredCustomers, customer_scores
 from serving.runtime.shared_store import shared_store
 
 
+def report_path(workspace: Workspace) -> Path:
+    """Where the latest report (:mod:`serving.marketing.report`) is kept for the service."""
+    return workspace.home / "report" / "index.html"
+
+
 @dataclass
 class Marketing:
     base: CustomerBase

@@ -4,8 +4,8 @@ from pathlib import Path
 import pandas as pd
 
 from features.workspace import Workspace
-from serving.marketing.report import report_path, write_report
-from serving.marketing.tools import Marketing
+from serving.marketing.report import write_report
+from serving.marketing.tools import Marketing, report_path
 from serving.runtime.score_table import ScoredCustomers
 from tests.conftest import assert_charts_drawn
 
