@@ -304,6 +304,13 @@ class RedisLiveStore:
     def is_forgotten(self, customer_id: str) -> bool:
         return bool(self._redis.sismember(self._key("forgotten"), customer_id))
 
+    def forgotten_among(self, customer_ids: Iterable[str]) -> set[str]:
+        ids = list(customer_ids)
+        if not ids:
+            return set()
+        return {i for i, member in zip(ids, self._redis.smismember(self._key("forgotten"), ids), strict=True)
+                if member}
+
     def forgotten_ids(self) -> set[str]:
         return set(self._redis.smembers(self._key("forgotten")))
 

@@ -318,6 +318,15 @@ class SQLiteLiveStore:
         return self._conn().execute("SELECT 1 FROM forgotten WHERE customer_id = ?",
                                     (customer_id,)).fetchone() is not None
 
+    def forgotten_among(self, customer_ids: Iterable[str]) -> set[str]:
+        ids, found = list(customer_ids), set()
+        for start in range(0, len(ids), _CHUNK):  # within SQLite's limit on parameters
+            part = ids[start:start + _CHUNK]
+            marks = ", ".join("?" * len(part))
+            found.update(r[0] for r in self._conn().execute(
+                f"SELECT customer_id FROM forgotten WHERE customer_id IN ({marks})", part))
+        return found
+
     def forgotten_ids(self) -> set[str]:
         return {r[0] for r in self._conn().execute("SELECT customer_id FROM forgotten")}
 

@@ -96,6 +96,10 @@ class LiveStore(Protocol):
     def is_forgotten(self, customer_id: str) -> bool:
         """Whether the customer was forgotten (cheap enough to ask per request)."""
 
+    def forgotten_among(self, customer_ids: Iterable[str]) -> set[str]:
+        """Those of ``customer_ids`` on the forgotten list, looked up by id: the cost grows
+        with the ids asked about, not with the list."""
+
     def forgotten_ids(self) -> set[str]:
         """Every forgotten customer id."""
 

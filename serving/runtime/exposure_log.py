@@ -88,8 +88,9 @@ class ExposureLog:
                 batch.append(self._pending.popleft())
             rows = [row for row in batch if row[6] != "[]" or row[9] != 200]
             try:
-                if any(row[4] is not None for row in rows):  # a customer forgotten since they were shown it
-                    forgotten = self.store.forgotten_ids()
+                # A customer forgotten since they were shown it: asked about by id, as the
+                # forgotten list grows with the shop's erasures.
+                if forgotten := self.store.forgotten_among({row[4] for row in rows if row[4] is not None}):
                     rows = [row for row in rows if row[4] not in forgotten]
                 if rows:
                     self.store.append_exposures(rows, self.keep_seconds)

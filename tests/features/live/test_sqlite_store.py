@@ -225,6 +225,15 @@ def test_exposures_read_back_from_a_time_and_events_keep_the_answer_they_came_fr
     assert "recommendation_id" not in store.events_frame()  # training reads the workspace schema
 
 
+def test_the_forgotten_among_many_ids_are_found_by_id(open_store):
+    store = open_store()
+    for customer in ("u3", "u700"):
+        store.forget_customer(customer)
+    asked = [f"u{n}" for n in range(1200)]  # more than one statement's parameters
+    assert store.forgotten_among(asked) == {"u3", "u700"}
+    assert store.forgotten_among([]) == set() and store.forgotten_among(["x"]) == set()
+
+
 def test_a_large_batch_of_exposures_is_stored_whole_and_in_order(open_store):
     store = open_store()
     batch = [_shown(f"r{n}", f"u{n % 7}", None, [f"i{n}"], float(n)) for n in range(1283)]  # 1,024+256+2+1

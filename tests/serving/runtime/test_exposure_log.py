@@ -43,8 +43,8 @@ class FailingOnce:
     def __init__(self, store):
         self.store, self.failed = store, False
 
-    def forgotten_ids(self):
-        return self.store.forgotten_ids()
+    def forgotten_among(self, customer_ids):
+        return self.store.forgotten_among(customer_ids)
 
     def append_exposures(self, rows, keep_seconds=None):
         if not self.failed:
