@@ -9,9 +9,11 @@ The cluster runs the same functions the single process does, not a second implem
 
 - feature and label building (:func:`features.snapshots.training_set`): a customer's
   features and labels read only their own rows, so the customers are split by a hash of
-  their id (:func:`by_customer`) and each part is built by
-  :func:`features.customer_features.build_training_set` on a worker; the parts are put back
-  in the single process's row order;
+  their id (:func:`by_customer`), each part is written as Parquet where every worker can
+  read it (:func:`staging_area`: the workspace, or ``s3://`` for workers on other machines),
+  and each worker reads its parts with ``dask.dataframe`` and builds them with
+  :func:`features.customer_features.build_training_set`; the parts are put back in the
+  single process's row order;
 - the churn and CLTV boosters (:class:`training.customer_models.CustomerModel`): the
   tree-size trials are independent fits, one task each; their final fits and the
   recommender's final ranker are LightGBM's data-parallel training across the workers
@@ -29,6 +31,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -36,6 +40,11 @@ import pandas as pd
 from features import schema as s
 
 SCHEDULER_ENV = "SHELFWISE_DASK_SCHEDULER"
+# Where the command writes the parts its workers read: a path every worker can read, or
+# s3://bucket/prefix; unset, a folder of the workspace.
+STAGING_ENV = "SHELFWISE_DASK_STAGING"
+# The S3 endpoint of a store other than AWS's, as boto3 and MLflow read it.
+S3_ENDPOINT_ENVS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL")
 
 
 class ClusterSpecError(ValueError):
@@ -124,18 +133,94 @@ def customer_part(ids: pd.Series, n: int) -> np.ndarray:
 
 
 def by_customer(orders: pd.DataFrame, events: pd.DataFrame | None, n: int
-                ) -> list[tuple[pd.DataFrame, pd.DataFrame | None]]:
-    """``orders`` and ``events`` split into ``n`` parts of whole customers; events without a
-    known shopper (anonymous sessions) go in no part: customer features never read them
-    (:class:`features.customer_features.History`)."""
+                ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None]]:
+    """``orders`` and ``events`` in ``n`` parts of whole customers, one at a time; events
+    without a known shopper (anonymous sessions) go in no part: customer features never read
+    them (:class:`features.customer_features.History`)."""
     order_part = customer_part(orders[s.CUSTOMER_ID], n)
-    out = []
     if events is not None:
         known = (events[s.USER_ID].notna() & (events[s.USER_ID].astype(str) != "")).to_numpy()
         event_part = np.full(len(events), -1)
         event_part[known] = customer_part(events.loc[known, s.USER_ID], n)
     for i in range(n):
-        o = orders[order_part == i]
-        e = events[event_part == i] if events is not None else None
-        out.append((o, e))
-    return out
+        yield orders[order_part == i], (events[event_part == i] if events is not None else None)
+
+
+@dataclass(frozen=True)
+class Staging:
+    """A folder the command and every worker can read and write: ``filesystem`` (pyarrow's,
+    which pickles to the workers with its settings) and ``root`` inside it."""
+
+    filesystem: object  # pyarrow.fs.FileSystem
+    root: str
+
+    def url(self) -> str:
+        return f"s3://{self.root}" if self.filesystem.type_name == "s3" else self.root
+
+
+def staging_area(default: Path, spec: str | None = None) -> Staging:
+    """Where the parts a cluster's workers read are written: ``spec``, else
+    ``$SHELFWISE_DASK_STAGING``, else ``default`` (a folder of the workspace, which a local
+    cluster's workers, or workers that mount the workspace, read). ``s3://bucket/prefix``
+    reaches workers on other machines; its credentials are the usual ``AWS_ACCESS_KEY_ID`` and
+    ``AWS_SECRET_ACCESS_KEY``, and a store other than AWS's is named by ``AWS_ENDPOINT_URL_S3``,
+    ``AWS_ENDPOINT_URL`` or ``MLFLOW_S3_ENDPOINT_URL`` (the one MLflow's artifacts use)."""
+    import pyarrow.fs as pafs
+
+    spec = spec or os.environ.get(STAGING_ENV) or str(default)
+    if spec.startswith("s3://"):
+        endpoint = next((os.environ[k] for k in S3_ENDPOINT_ENVS if os.environ.get(k)), None)
+        region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+        options = {"region": region}
+        if endpoint:
+            parsed = urlsplit(endpoint)
+            options |= {"endpoint_override": parsed.netloc or parsed.path, "scheme": parsed.scheme or "https"}
+        return Staging(pafs.S3FileSystem(**options), spec.removeprefix("s3://").rstrip("/"))
+    if "://" in spec:
+        raise ClusterSpecError(f"{STAGING_ENV}={spec}: give a folder every worker can read, or s3://bucket/prefix")
+    return Staging(pafs.LocalFileSystem(), str(Path(spec).resolve()))
+
+
+@contextmanager
+def staged_parts(staging: Staging, parts: Iterator[tuple[pd.DataFrame, pd.DataFrame | None]]
+                 ) -> Iterator[list[tuple[str, str | None]]]:
+    """``parts`` written to a new folder of ``staging``, one Parquet file per part and table,
+    while the block runs (removed after); yields each part's paths, orders then events."""
+    import uuid
+
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    fs, folder = staging.filesystem, f"{staging.root}/build-{uuid.uuid4().hex[:12]}"
+    local = fs.type_name == "local"  # an object store has no folders to make
+    try:
+        paths = []
+        for i, (o, e) in enumerate(parts):
+            pair = []
+            for name, frame in (("orders", o), ("events", e)):
+                if frame is None:
+                    pair.append(None)
+                    continue
+                path = f"{folder}/{name}/part-{i:05d}.parquet"
+                if local:
+                    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+                pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, filesystem=fs)
+                pair.append(path)
+            paths.append(tuple(pair))
+        yield paths
+    finally:
+        if fs.get_file_info(folder).type != pafs.FileType.NotFound:
+            fs.delete_dir(folder)
+
+
+def read_part(staging: Staging, path: str | None):
+    """One staged part, read on a worker through ``dask.dataframe``, as one delayed pandas
+    frame (None for no table)."""
+    if path is None:
+        return None
+    import dask
+    import dask.dataframe as dd
+
+    pieces = dd.read_parquet(path, filesystem=staging.filesystem).to_delayed()
+    return pieces[0] if len(pieces) == 1 else dask.delayed(pd.concat)(pieces, ignore_index=True)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
-from features.cluster import Cluster, by_customer
+from features.cluster import Cluster, Staging, by_customer, read_part, staged_parts, staging_area
 from features.customer_features import CUTOFF, History, build_training_set, get_feature_set, monthly_cutoffs
 
 SNAPSHOT_FORMAT = "shelfwise-snapshot-v1"
@@ -128,7 +128,8 @@ def training_set(features_root: Path, orders: pd.DataFrame, events: pd.DataFrame
         stale = [k for k in wanted if found.get(k) != wanted[k]]
         log(f"[features] snapshot {out} is stale ({', '.join(stale)} changed): rebuilding it")
     if cluster is not None:
-        frame = build_on_cluster(cluster, orders, events, cutoffs, horizon_days, feature_set, log)
+        frame = build_on_cluster(cluster, staging_area(Path(features_root) / ".cluster"), orders, events,
+                                 cutoffs, horizon_days, feature_set, log)
     else:
         history = history if history is not None else History(orders, events)
         frame = build_training_set(history, cutoffs, horizon_days, feature_set=feature_set, progress=progress)
@@ -141,22 +142,29 @@ def training_set(features_root: Path, orders: pd.DataFrame, events: pd.DataFrame
     return frame, out, False
 
 
-def build_on_cluster(cluster: Cluster, orders: pd.DataFrame, events: pd.DataFrame | None,
+def build_on_cluster(cluster: Cluster, staging: Staging, orders: pd.DataFrame, events: pd.DataFrame | None,
                      cutoffs: list[pd.Timestamp], horizon_days: int, feature_set: str,
                      log: Callable[[str], None] = print) -> pd.DataFrame:
-    """:func:`~features.customer_features.build_training_set` on a Dask cluster: one task per
-    part of the customers (:func:`features.cluster.by_customer`, two parts per worker), the
-    parts' rows put back in the order one process builds them (by cutoff, then customer).
-    Each part says when it is done."""
+    """:func:`~features.customer_features.build_training_set` on a Dask cluster: the customers
+    in parts of whole customers (:func:`features.cluster.by_customer`, two parts per worker),
+    each part written as Parquet to ``staging`` (:func:`features.cluster.staging_area`), read
+    there by a worker through ``dask.dataframe`` and built on that worker; the parts' rows put
+    back in the order one process builds them (by cutoff, then customer). The parts go through
+    storage, not through the scheduler, as Dask advises for data of this size. Each part says
+    when it is done."""
+    import dask
     from distributed import as_completed
 
     n = 2 * len(cluster.workers)
-    parts = [p for p in by_customer(orders, events, n) if len(p[0])]
-    futures = [cluster.client.submit(build_training_set, o, cutoffs, horizon_days, e, feature_set, pure=False)
-               for o, e in parts]
-    frames = []
-    for done, future in enumerate(as_completed(futures), start=1):
-        frames.append(future.result())
-        log(f"[features] part {done}/{len(futures)} built on the cluster: {len(frames[-1]):,} rows")
+    parts = (p for p in by_customer(orders, events, n) if len(p[0]))
+    with staged_parts(staging, parts) as paths:
+        log(f"[features] {len(paths)} parts written to {staging.url()} for the cluster")
+        build = dask.delayed(build_training_set, pure=False)
+        tasks = [build(read_part(staging, o), cutoffs, horizon_days, read_part(staging, e), feature_set)
+                 for o, e in paths]
+        frames = []
+        for done, future in enumerate(as_completed(cluster.client.compute(tasks)), start=1):
+            frames.append(future.result())
+            log(f"[features] part {done}/{len(tasks)} built on the cluster: {len(frames[-1]):,} rows")
     frame = pd.concat(frames, ignore_index=True)
     return frame.sort_values([CUTOFF, s.CUSTOMER_ID], kind="stable", ignore_index=True)

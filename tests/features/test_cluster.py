@@ -1,6 +1,8 @@
 """The data steps on a Dask cluster: the same functions on parts of whole customers, put back
 as one process builds them."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -24,7 +26,7 @@ def test_a_cluster_is_named_in_words_or_refused_in_words(monkeypatch):
 
 
 def test_parts_hold_whole_customers_and_leave_anonymous_events_out(orders, events):
-    parts = cluster.by_customer(orders, events, 3)
+    parts = list(cluster.by_customer(orders, events, 3))
     assert sum(len(o) for o, _ in parts) == len(orders)
     seen = [set(o["customer_id"]) for o, _ in parts]
     assert set().union(*seen) == set(orders["customer_id"]) and sum(map(len, seen)) == len(set().union(*seen))
@@ -36,14 +38,52 @@ def test_parts_hold_whole_customers_and_leave_anonymous_events_out(orders, event
     assert (again == cluster.customer_part(orders["customer_id"], 3)).all()
 
 
-def test_a_training_set_built_on_a_local_cluster_is_the_one_built_here():
+def _small_shop_with_events():
     orders = make_small_shop()
     events = simulate_events(orders)
     events["timestamp"] = events["timestamp"].astype(orders["timestamp"].dtype)  # as both read from Parquet
-    cutoffs = monthly_cutoffs(pd.Timestamp("2011-03-01"), 60, 4)
-    here = build_training_set(orders, cutoffs, 60, events)
+    return orders, events
+
+
+CUTOFFS = monthly_cutoffs(pd.Timestamp("2011-03-01"), 60, 4)
+
+
+def test_a_training_set_built_on_a_local_cluster_is_the_one_built_here(tmp_path):
+    orders, events = _small_shop_with_events()
+    here = build_training_set(orders, CUTOFFS, 60, events)
+    said = []
     with cluster.connect("local:2") as dask:
-        there = build_on_cluster(dask, orders, events, cutoffs, 60, DEFAULT_FEATURE_SET)
+        there = build_on_cluster(dask, cluster.staging_area(tmp_path / "staging"), orders, events, CUTOFFS, 60,
+                                 DEFAULT_FEATURE_SET, log=said.append)
         tasks = dask.tasks_per_worker()
     pd.testing.assert_frame_equal(there, here)
-    assert len(tasks) == 2 and all(n > 0 for n in tasks.values())  # both workers built parts
+    assert len(tasks) == 2 and all(n > 0 for n in tasks.values())  # both workers read and built parts
+    assert f"4 parts written to {tmp_path / 'staging'}" in said[0]
+    assert not any((tmp_path / "staging").iterdir())  # the parts are removed once built
+
+
+def test_workers_read_their_parts_from_s3(s3_store, monkeypatch):
+    """Workers on other machines share no disk with the command: the parts go through an
+    S3 store, named as MLflow's artifacts are."""
+    s3_store["client"]().create_bucket(Bucket="cluster")
+    monkeypatch.setenv(cluster.STAGING_ENV, "s3://cluster/shop-a")
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", s3_store["endpoint"])
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_store["key"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_store["secret"])
+    orders, events = _small_shop_with_events()
+    staging = cluster.staging_area(Path("/nowhere"))
+    assert staging.url() == "s3://cluster/shop-a"
+    said = []
+    with cluster.connect("local:2") as dask:
+        there = build_on_cluster(dask, staging, orders, events, CUTOFFS, 60, DEFAULT_FEATURE_SET, log=said.append)
+    pd.testing.assert_frame_equal(there, build_training_set(orders, CUTOFFS, 60, events))
+    assert "written to s3://cluster/shop-a" in said[0]
+    left = s3_store["client"]().list_objects_v2(Bucket="cluster", Prefix="shop-a/build-").get("Contents", [])
+    assert left == []  # the parts are removed once built
+
+
+def test_a_staging_area_is_a_folder_or_s3(monkeypatch, tmp_path):
+    monkeypatch.delenv(cluster.STAGING_ENV, raising=False)
+    assert cluster.staging_area(tmp_path).url() == str(tmp_path)
+    with pytest.raises(cluster.ClusterSpecError, match="s3://bucket/prefix"):
+        cluster.staging_area(tmp_path, "gs://bucket/x")
