@@ -46,7 +46,7 @@ def _until(check, seconds: float, what: str):
         time.sleep(0.05)
 
 
-def test_two_replicas_with_their_own_disks_share_events_forgets_contacts_and_promotions(
+def test_two_replicas_with_their_own_disks_share_events_forgets_contacts_promotions_and_experiments(
         postgres_url, s3_store, redis_url, small_shop, tmp_path):
     from serving.api.access import KeyStore, keys_path
 
@@ -137,3 +137,25 @@ def test_two_replicas_with_their_own_disks_share_events_forgets_contacts_and_pro
                "replica A serving the promoted churn model")
         answers = [c.post("/customer", json={"customer_id": customer}).json() for c in clients]
         assert answers[0] == answers[1] and answers[0]["model_versions"]["churn"] == "shelfwise-churn/2"
+
+        # An A/B test started once reaches both replicas, and each shopper (customers and
+        # anonymous sessions alike) gets the same arm from either, request after request.
+        version = subprocess.run(
+            [sys.executable, "-c", "import sys; from pathlib import Path; from benchmarks.experiments import "
+                                   "register_challenger; print(register_challenger(Path(sys.argv[1])))",
+             str(trainer.home)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert version.returncode == 0, version.stderr[-3000:]
+        version = version.stdout.strip().splitlines()[-1]
+        _shelfwise(env, "experiments", "start", "across-replicas", "--challenger", version, "--share", "0.5")
+        assert b.post("/admin/reload", headers={"Content-Type": "application/json"}).status_code == 200
+        for client in clients:
+            _until(lambda c=client: c.get("/v1/status").json()["experiment"], 60,
+                   "each replica loading the experiment's challenger")
+        shoppers = [{"user_id": c} for c in sorted(set(small_shop["customer_id"]))[:20]]
+        shoppers += [{"session_id": f"visitor-{i}"} for i in range(20)]
+        arms = {}
+        for shopper in shoppers:
+            answers = [c.post("/recommend", json={**shopper, "k": 3}).json() for c in (a, b, a, b)]
+            assert len({(x["variant"], x["model_version"]) for x in answers}) == 1, (shopper, answers)
+            arms[answers[0]["variant"]] = answers[0]["model_version"]
+        assert arms == {"champion": "shelfwise-recs/1", "challenger": f"shelfwise-recs/{version}"}
