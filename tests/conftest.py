@@ -360,7 +360,9 @@ def s3_store(tmp_path_factory):
              "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
              f"-filer.localSocket={home / 'filer.sock'}", "-s3", f"-s3.port={s3}",
              f"-s3.port.grpc={s3_grpc}", f"-s3.config={home / 's3.json'}", "-master.volumeSizeLimitMB=64",
-             "-volume.max=16", "-iam=false",
+             # Each bucket is a collection that takes 7 volumes at its first write: with 16, a
+             # third bucket's uploads failed (500). Empty volumes cost next to no disk.
+             "-volume.max=64", "-iam=false",
              # The Iceberg and Lance catalogues listen on fixed ports (8181, 9101): two stores at once
              # (tests on two processes) collided there.
              "-s3.port.iceberg=0", "-s3.port.lance=0"],

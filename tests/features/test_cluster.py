@@ -74,12 +74,19 @@ def test_workers_read_their_parts_from_s3(s3_store, monkeypatch):
     staging = cluster.staging_area(Path("/nowhere"))
     assert staging.url() == "s3://cluster/shop-a"
     said = []
-    with cluster.connect("local:2") as dask:
-        there = build_on_cluster(dask, staging, orders, events, CUTOFFS, 60, DEFAULT_FEATURE_SET, log=said.append)
-    pd.testing.assert_frame_equal(there, build_training_set(orders, CUTOFFS, 60, events))
-    assert "written to s3://cluster/shop-a" in said[0]
-    left = s3_store["client"]().list_objects_v2(Bucket="cluster", Prefix="shop-a/build-").get("Contents", [])
-    assert left == []  # the parts are removed once built
+    try:
+        with cluster.connect("local:2") as dask:
+            there = build_on_cluster(dask, staging, orders, events, CUTOFFS, 60, DEFAULT_FEATURE_SET,
+                                     log=said.append)
+        pd.testing.assert_frame_equal(there, build_training_set(orders, CUTOFFS, 60, events))
+        assert "written to s3://cluster/shop-a" in said[0]
+        left = s3_store["client"]().list_objects_v2(Bucket="cluster", Prefix="shop-a/build-").get("Contents", [])
+        assert left == []  # the parts are removed once built
+    finally:  # the store is shared by the session's tests: its volumes are not left taken
+        client = s3_store["client"]()
+        for o in client.list_objects_v2(Bucket="cluster").get("Contents", []):
+            client.delete_object(Bucket="cluster", Key=o["Key"])
+        client.delete_bucket(Bucket="cluster")
 
 
 def test_a_staging_area_is_a_folder_or_s3(monkeypatch, tmp_path):
