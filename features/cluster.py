@@ -194,8 +194,8 @@ def staged_parts(staging: Staging, parts: Iterator[tuple[pd.DataFrame, pd.DataFr
 
     fs, folder = staging.filesystem, f"{staging.root}/build-{uuid.uuid4().hex[:12]}"
     local = fs.type_name == "local"  # an object store has no folders to make
+    paths = []
     try:
-        paths = []
         for i, (o, e) in enumerate(parts):
             pair = []
             for name, frame in (("orders", o), ("events", e)):
@@ -203,14 +203,21 @@ def staged_parts(staging: Staging, parts: Iterator[tuple[pd.DataFrame, pd.DataFr
                     pair.append(None)
                     continue
                 path = f"{folder}/{name}/part-{i:05d}.parquet"
-                if local:
-                    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-                pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, filesystem=fs)
+                try:
+                    if local:
+                        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+                    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, filesystem=fs)
+                except OSError as exc:
+                    reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+                    raise ClusterSpecError(
+                        f"could not write the cluster's parts to {staging.url()} ({reason}): give "
+                        f"{STAGING_ENV} a folder or an existing bucket every worker can read, and "
+                        f"credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) allowed to write") from None
                 pair.append(path)
             paths.append(tuple(pair))
         yield paths
     finally:
-        if fs.get_file_info(folder).type != pafs.FileType.NotFound:
+        if paths and fs.get_file_info(folder).type != pafs.FileType.NotFound:
             fs.delete_dir(folder)
 
 

@@ -73,6 +73,12 @@ def test_workers_read_their_parts_from_s3(s3_store, monkeypatch):
     orders, events = _small_shop_with_events()
     staging = cluster.staging_area(Path("/nowhere"))
     assert staging.url() == "s3://cluster/shop-a"
+    with monkeypatch.context() as wrong:  # no store there: said in words, not as pyarrow's traceback
+        wrong.setenv("MLFLOW_S3_ENDPOINT_URL", "http://127.0.0.1:1")
+        unreachable = cluster.staging_area(Path("/nowhere"))
+    with pytest.raises(cluster.ClusterSpecError, match="could not write the cluster's parts to s3://cluster/shop-a"):
+        with cluster.staged_parts(unreachable, iter([(orders, events)])):
+            pass
     said = []
     try:
         with cluster.connect("local:2") as dask:
