@@ -82,7 +82,7 @@ from serving.runtime.champions import (
 )
 from serving.runtime.exposure_log import ExposureLog, items_json, new_recommendation_id
 from serving.runtime.model_cache import ModelCache
-from serving.runtime.registry import MissingFamilyError
+from serving.runtime.registry import MissingFamilyError, WorkerRegistry
 from serving.storefront.lists import Storefront, UnknownItemsError
 from serving.storefront.rules import Picked, Rules
 
@@ -142,9 +142,10 @@ class Shelfwise:
         try:
             self.store = store = self.workspace.live_store()
             store.compact_item_updates()  # one row per updated item to replay, at each start
-            cache = ModelCache(self.workspace)
-            self.champions = Champions(lambda: load_champions(self.workspace, store, cache),
-                                       lambda: registry_versions(self.workspace.tracking_uri), store,
+            registry = WorkerRegistry(self.workspace.tracking_uri)
+            cache = ModelCache(self.workspace, download=registry.download)
+            self.champions = Champions(lambda: load_champions(self.workspace, store, cache, registry.view()),
+                                       lambda: registry_versions(registry.view()), store,
                                        fallback=lambda: load_models(self.workspace, store, cache.last_good()))
         except Exception as exc:  # broken artifact, unreachable live store: stop, don't loop
             report_start_failure(exc)

@@ -32,8 +32,8 @@ from serving.runtime.registry import (
     MODEL_NAMES,
     TRAIN_COMMANDS,
     LoadedArtifact,
-    find_champions,
-    find_experiment,
+    RegistryView,
+    read_registry,
     redact,
 )
 from serving.runtime.score_table import customer_scores
@@ -132,11 +132,11 @@ def load_models(workspace: Workspace, store: LiveStore, artifacts: dict[str, Loa
                   challenger=other)
 
 
-def load_champions(workspace: Workspace, store: LiveStore, cache: ModelCache) -> Models:
-    """The registry's champions (and a running test's challenger), through the workspace's
+def load_champions(workspace: Workspace, store: LiveStore, cache: ModelCache, view: RegistryView) -> Models:
+    """The champions (and a running test's challenger) ``view`` names, through the workspace's
     cache; the champions are remembered once they load."""
-    artifacts = cache.fetch(find_champions(workspace.tracking_uri, at_least_one=True))
-    experiment = find_experiment(workspace.tracking_uri)
+    artifacts = cache.fetch(view.champions)
+    experiment = view.experiment
     challenger = cache.fetch_one("recs", experiment.challenger) if experiment is not None else None
     models = load_models(workspace, store, artifacts, experiment, challenger)
     cache.remember(artifacts)
@@ -148,11 +148,12 @@ def experiment_label(e: Experiment) -> str:
     return f"{e.name}: {MODEL_NAMES[e.family]}/{e.challenger} to {e.share:g} of shoppers"
 
 
-def registry_versions(tracking_uri: str) -> dict[str, str]:
-    """The champion labels (``name/version``) the registry names now, as in :attr:`Models.versions`,
-    and the running A/B test's (:attr:`Models.registry_view`)."""
-    found = {f: f"{MODEL_NAMES[f]}/{v}" for f, v in find_champions(tracking_uri, at_least_one=True).items()}
-    experiment = find_experiment(tracking_uri)
+def registry_versions(source: str | RegistryView) -> dict[str, str]:
+    """The champion labels (``name/version``) a registry view (or the registry at a tracking URI)
+    names, as in :attr:`Models.versions`, and the running A/B test's (:attr:`Models.registry_view`)."""
+    view = read_registry(source) if isinstance(source, str) else source
+    found = {f: f"{MODEL_NAMES[f]}/{v}" for f, v in view.champions.items()}
+    experiment = view.experiment
     if experiment is not None and "recs" in found:
         found["experiment"] = experiment_label(experiment)
     return found

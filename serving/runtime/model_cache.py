@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,8 +37,11 @@ class NoCachedModelsError(RuntimeError):
 class ModelCache:
     """Champion model directories of one workspace and registry, and the last set that loaded."""
 
-    def __init__(self, workspace: Workspace):
+    def __init__(self, workspace: Workspace,
+                 download: Callable[[str, str, Path], LoadedArtifact] | None = None):
         self.tracking_uri = workspace.tracking_uri
+        # (family, version, folder) -> the downloaded files; a worker passes WorkerRegistry.download.
+        self._download = download or (lambda f, v, dest: download_version(self.tracking_uri, f, v, dest))
         registry = hashlib.sha256(self.tracking_uri.encode()).hexdigest()[:12]
         self.root = workspace.home / "serving" / "models" / registry
 
@@ -60,7 +64,7 @@ class ModelCache:
         final.parent.mkdir(parents=True, exist_ok=True)
         incoming = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
         try:
-            downloaded = download_version(self.tracking_uri, family, version, incoming)
+            downloaded = self._download(family, version, incoming)
             if damaged:
                 # Another worker may be reading the old copy: move it aside in one rename
                 # rather than deleting it file by file while the new one downloads.

@@ -1,9 +1,22 @@
-"""The one module of ``serving`` that talks to MLflow: find and download champions."""
+"""The one module of ``serving`` that talks to MLflow: find and download champions.
+
+A service worker asks through :class:`WorkerRegistry`, which keeps MLflow out of the worker
+when the registry is the workspace's SQLite file: MLflow and its SQLAlchemy store take about
+80 MB of every worker that imports them, for a lookup every ``reload_seconds`` that nearly
+always finds nothing new. Its lookups and downloads run in a short-lived child process
+(``python -m serving.runtime.registry``), and only when the database file has changed since
+the last one. A registry behind a tracking server (``http(s)://``) is asked in-process, as a
+child per poll would cost more CPU than the HTTP client costs memory.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +51,10 @@ def redact(text: str) -> str:
 
 class NoChampionError(RuntimeError):
     """A model family has no version with the ``champion`` alias."""
+
+
+class RegistryError(RuntimeError):
+    """The registry could not be read (a child process relays MLflow's error in words)."""
 
 
 # How a shop makes each family's champion; named by every message about a missing one.
@@ -159,3 +176,118 @@ def download_version(tracking_uri: str, family: str, version: str, dest: Path) -
     # moves meanwhile.
     path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dest))
     return LoadedArtifact(family, name, version, Path(path))
+
+
+@dataclass(frozen=True)
+class RegistryView:
+    """What a service worker needs of the registry at one moment: the champion version of every
+    family that has one, and the recommender's running A/B test
+    (:class:`features.experiments.ab.Experiment`) or None."""
+
+    champions: dict[str, str]
+    experiment: object | None = None
+
+    def to_dict(self) -> dict:
+        return {"champions": self.champions,
+                "experiment": self.experiment.to_dict() if self.experiment is not None else None}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RegistryView:
+        from features.experiments.ab import Experiment
+
+        return cls(d["champions"], Experiment.from_dict(d["experiment"]) if d["experiment"] else None)
+
+
+def read_registry(tracking_uri: str) -> RegistryView:
+    """:func:`find_champions` (``at_least_one``) and :func:`find_experiment`, in this process."""
+    return RegistryView(find_champions(tracking_uri, at_least_one=True), find_experiment(tracking_uri))
+
+
+def _sqlite_file(tracking_uri: str) -> Path | None:
+    return Path(tracking_uri.removeprefix("sqlite:///")) if tracking_uri.startswith("sqlite:///") else None
+
+
+class WorkerRegistry:
+    """The registry as one service worker reads it: :meth:`view` and :meth:`download`.
+
+    For a SQLite registry both run in a child process, and :meth:`view` asks again only when
+    the database file (or its journal) changed since the last answer, or ``max_age_seconds``
+    passed; other registries are read in this process.
+    """
+
+    def __init__(self, tracking_uri: str, max_age_seconds: float = 300.0):
+        self.tracking_uri, self.max_age = tracking_uri, max_age_seconds
+        self._db = _sqlite_file(tracking_uri)
+        self._last: tuple[tuple, float, RegistryView] | None = None
+
+    def _signature(self) -> tuple:
+        out = []
+        for path in (self._db, Path(f"{self._db}-journal"), Path(f"{self._db}-wal")):
+            try:
+                st = path.stat()
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except FileNotFoundError:
+                out.append(None)
+        return tuple(out)
+
+    def view(self) -> RegistryView:
+        """The champions and running test now.
+
+        Raises
+        ------
+        NoChampionError
+            No family has a champion.
+        RegistryError, MlflowException
+            The registry could not be read (from a child process, or in this one).
+        """
+        if self._db is None or not self._db.exists():  # not SQLite; or no registry yet (no MLflow needed)
+            return read_registry(self.tracking_uri)
+        signature = self._signature()  # before reading: a write during the read is seen next time
+        if (self._last is not None and self._last[0] == signature
+                and time.monotonic() - self._last[1] < self.max_age):
+            return self._last[2]
+        view = RegistryView.from_dict(_in_child("view", self.tracking_uri))
+        self._last = (signature, time.monotonic(), view)
+        return view
+
+    def download(self, family: str, version: str, dest: Path) -> LoadedArtifact:
+        """:func:`download_version`, in a child process for a SQLite registry."""
+        if self._db is None:
+            return download_version(self.tracking_uri, family, version, dest)
+        path = _in_child("download", self.tracking_uri, family, str(version), str(dest))["path"]
+        return LoadedArtifact(family, MODEL_NAMES[family], str(version), Path(path))
+
+
+def _in_child(*args: str) -> dict:
+    # The package's own folder first on the path, wherever the worker was started from.
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    done = subprocess.run([sys.executable, "-m", "serving.runtime.registry", *args], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": path, "PYTHONWARNINGS": "ignore"})
+    try:
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = " ".join(done.stderr.strip().splitlines()[-3:])
+        raise RegistryError(redact(f"reading the MLflow registry failed (exit {done.returncode}): {tail}")
+                            ) from None
+    if "error" in answer:
+        raise (NoChampionError if answer["error"] == "no-champion" else RegistryError)(answer["message"])
+    return answer
+
+
+def _child(argv: list[str]) -> dict:
+    try:
+        if argv[0] == "view":
+            return read_registry(argv[1]).to_dict()
+        tracking_uri, family, version, dest = argv[1:]
+        return {"path": str(download_version(tracking_uri, family, version, Path(dest)).path)}
+    except NoChampionError as exc:
+        return {"error": "no-champion", "message": str(exc)}
+    except Exception as exc:  # relayed in words: the worker keeps its models and says why
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return {"error": "unreadable",
+                "message": redact(f"the MLflow registry at {argv[1]} could not be read: {reason}")}
+
+
+if __name__ == "__main__":  # the child of WorkerRegistry; not a user command (that is `shelfwise`)
+    print(json.dumps(_child(sys.argv[1:])))
