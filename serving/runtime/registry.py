@@ -258,12 +258,22 @@ class WorkerRegistry:
         return LoadedArtifact(family, MODEL_NAMES[family], str(version), Path(path))
 
 
+CHILD_SECONDS = {"view": 120.0, "download": 1800.0}
+
+
 def _in_child(*args: str) -> dict:
     # The package's own folder first on the path, wherever the worker was started from.
     root = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    done = subprocess.run([sys.executable, "-m", "serving.runtime.registry", *args], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": path, "PYTHONWARNINGS": "ignore"})
+    # A registry locked by a long write must not hold the worker's start or its polling for ever.
+    timeout = CHILD_SECONDS[args[0]]
+    try:
+        done = subprocess.run([sys.executable, "-m", "serving.runtime.registry", *args], capture_output=True,
+                              text=True, env={**os.environ, "PYTHONPATH": path, "PYTHONWARNINGS": "ignore"},
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RegistryError(f"the MLflow registry at {redact(args[1])} did not answer within {timeout:g} s "
+                            f"({args[0]})") from None
     try:
         answer = json.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):

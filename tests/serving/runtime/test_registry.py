@@ -80,7 +80,8 @@ def test_a_worker_asks_the_registry_again_only_when_its_file_changed(tmp_path, m
     assert asked == ["view"] * 3
 
 
-def test_a_worker_hears_in_words_when_the_registry_has_no_champion_or_cannot_be_read(tmp_path):
+def test_a_worker_hears_in_words_when_the_registry_has_no_champion_or_cannot_be_read(tmp_path, monkeypatch):
+    from serving.runtime import registry as worker_side
     from serving.runtime.registry import RegistryError, WorkerRegistry
 
     ws = Workspace(tmp_path / "ws")
@@ -94,3 +95,7 @@ def test_a_worker_hears_in_words_when_the_registry_has_no_champion_or_cannot_be_
         WorkerRegistry(f"sqlite:///{broken}").view()
     assert str(caught.value) == (f"the MLflow registry at sqlite:///{broken} could not be read: "
                                  "(sqlite3.DatabaseError) file is not a database")
+
+    monkeypatch.setitem(worker_side.CHILD_SECONDS, "view", 0.05)  # a registry locked by a long write
+    with pytest.raises(RegistryError, match=r"did not answer within 0.05 s \(view\)"):
+        WorkerRegistry(ws.tracking_uri).view()
