@@ -4,19 +4,24 @@ A service worker asks through :class:`WorkerRegistry`, which keeps MLflow out of
 when the registry is the workspace's SQLite file: MLflow and its SQLAlchemy store take about
 80 MB of every worker that imports them, for a lookup every ``reload_seconds`` that nearly
 always finds nothing new. Its lookups and downloads run in a short-lived child process
-(``python -m serving.runtime.registry``), and only when the database file has changed since
-the last one. A registry behind a tracking server (``http(s)://``) is asked in-process, as a
-child per poll would cost more CPU than the HTTP client costs memory.
+(``python -m serving.runtime.registry``, seconds of CPU), and a lookup only when the
+registry's aliases or model tags (where A/B tests are kept) changed since the last one: a
+read-only query of those two tables tells, so a training run's metrics written to the same
+file start no child. A registry behind a tracking server (``http(s)://``) is asked
+in-process, as a child per poll would cost more CPU than the HTTP client costs memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,6 +208,10 @@ def read_registry(tracking_uri: str) -> RegistryView:
     return RegistryView(find_champions(tracking_uri, at_least_one=True), find_experiment(tracking_uri))
 
 
+# MLflow's registry tables whose rows name the champions and a running A/B test.
+_CHANGE_TABLES = ("registered_model_aliases", "registered_model_tags")
+
+
 def _sqlite_file(tracking_uri: str) -> Path | None:
     return Path(tracking_uri.removeprefix("sqlite:///")) if tracking_uri.startswith("sqlite:///") else None
 
@@ -211,24 +220,35 @@ class WorkerRegistry:
     """The registry as one service worker reads it: :meth:`view` and :meth:`download`.
 
     For a SQLite registry both run in a child process, and :meth:`view` asks again only when
-    the database file (or its journal) changed since the last answer, or ``max_age_seconds``
-    passed; other registries are read in this process.
+    the aliases or model tags changed since the last answer (the whole file, when those
+    tables cannot be read), or ``max_age_seconds`` passed; other registries are read in this
+    process.
     """
 
-    def __init__(self, tracking_uri: str, max_age_seconds: float = 300.0):
+    def __init__(self, tracking_uri: str, max_age_seconds: float = 3600.0):
         self.tracking_uri, self.max_age = tracking_uri, max_age_seconds
         self._db = _sqlite_file(tracking_uri)
         self._last: tuple[tuple, float, RegistryView] | None = None
 
     def _signature(self) -> tuple:
-        out = []
-        for path in (self._db, Path(f"{self._db}-journal"), Path(f"{self._db}-wal")):
-            try:
-                st = path.stat()
-                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
-            except FileNotFoundError:
-                out.append(None)
-        return tuple(out)
+        """What changes when a champion or a test changes. The tables are only compared, never
+        interpreted (MLflow, in the child, says what they mean); should a future MLflow rename
+        them, any change to the file counts."""
+        try:
+            uri = self._db.resolve().as_uri() + "?mode=ro"
+            with closing(sqlite3.connect(uri, uri=True, timeout=5)) as db:
+                rows = [db.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()  # noqa: S608
+                        for table in _CHANGE_TABLES]
+            return ("tables", hashlib.sha256(repr(rows).encode()).hexdigest())
+        except sqlite3.Error:
+            out = []
+            for path in (self._db, Path(f"{self._db}-journal"), Path(f"{self._db}-wal")):
+                try:
+                    st = path.stat()
+                    out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+                except FileNotFoundError:
+                    out.append(None)
+            return ("file", *out)
 
     def view(self) -> RegistryView:
         """The champions and running test now.

@@ -55,7 +55,7 @@ def test_a_worker_reads_and_downloads_from_a_sqlite_registry_without_holding_mlf
     assert json.loads(done.stdout) == {"champions": {"churn": version}, "weights": "first", "held": []}
 
 
-def test_a_worker_asks_the_registry_again_only_when_its_file_changed(tmp_path, monkeypatch):
+def test_a_worker_asks_the_registry_again_only_when_a_champion_or_test_changed(tmp_path, monkeypatch):
     from serving.runtime import registry as worker_side
     from training import registry
 
@@ -71,7 +71,8 @@ def test_a_worker_asks_the_registry_again_only_when_its_file_changed(tmp_path, m
     assert reader.view().champions == {"churn": churn}
     assert reader.view().champions == {"churn": churn} and asked == ["view"]  # nothing changed: no child
 
-    cltv = register_model(ws, "cltv", "second", tmp_path)
+    cltv = register_model(ws, "cltv", "second", tmp_path)  # a run and a version written: no champion yet
+    assert reader.view().champions == {"churn": churn} and asked == ["view"]
     registry.set_alias(client, "cltv", registry.CHAMPION, cltv)
     assert reader.view().champions == {"churn": churn, "cltv": cltv} and asked == ["view", "view"]
 
