@@ -81,7 +81,6 @@ from serving.runtime.champions import (
     registry_versions,
 )
 from serving.runtime.exposure_log import ExposureLog, items_json, new_recommendation_id
-from serving.runtime.model_cache import ModelCache
 from serving.runtime.registry import MissingFamilyError, WorkerRegistry
 from serving.storefront.lists import Storefront, UnknownItemsError
 from serving.storefront.rules import Picked, Rules
@@ -142,8 +141,8 @@ class Shelfwise:
         try:
             self.store = store = self.workspace.live_store()
             store.compact_item_updates()  # one row per updated item to replay, at each start
-            registry = WorkerRegistry(self.workspace.tracking_uri)
-            cache = ModelCache(self.workspace, download=registry.download)
+            registry = WorkerRegistry(self.workspace)
+            cache = registry.cache
             self.champions = Champions(lambda: load_champions(self.workspace, store, cache, registry.view()),
                                        lambda: registry_versions(registry.view()), store,
                                        fallback=lambda: load_models(self.workspace, store, cache.last_good()))

@@ -217,17 +217,25 @@ def _sqlite_file(tracking_uri: str) -> Path | None:
 
 
 class WorkerRegistry:
-    """The registry as one service worker reads it: :meth:`view` and :meth:`download`.
+    """The registry as one service worker reads it: :meth:`view`, and the champions' files
+    through :attr:`cache` (a :class:`serving.runtime.model_cache.ModelCache`).
 
-    For a SQLite registry both run in a child process, and :meth:`view` asks again only when
+    For a SQLite registry the reads run in a child process: :meth:`view` asks again only when
     the aliases or model tags changed since the last answer (the whole file, when those
-    tables cannot be read), or ``max_age_seconds`` passed; other registries are read in this
-    process.
+    tables cannot be read) or ``max_age_seconds`` passed, and the child that asks also puts
+    the champions' files (and a running test's challenger) in the cache, so a worker's start
+    takes one child. The last answer is kept beside the cache: a restart with the registry
+    unchanged starts none. Other registries are read in this process.
     """
 
-    def __init__(self, tracking_uri: str, max_age_seconds: float = 3600.0):
-        self.tracking_uri, self.max_age = tracking_uri, max_age_seconds
-        self._db = _sqlite_file(tracking_uri)
+    def __init__(self, workspace, max_age_seconds: float = 3600.0):
+        from serving.runtime.model_cache import ModelCache
+
+        self.tracking_uri, self.max_age = workspace.tracking_uri, max_age_seconds
+        self.home = workspace.home
+        self.cache = ModelCache(workspace, download=self.download)
+        self._db = _sqlite_file(self.tracking_uri)
+        self._saved = self.cache.root / "registry_view.json"
         self._last: tuple[tuple, float, RegistryView] | None = None
 
     def _signature(self) -> tuple:
@@ -263,12 +271,27 @@ class WorkerRegistry:
         if self._db is None or not self._db.exists():  # not SQLite; or no registry yet (no MLflow needed)
             return read_registry(self.tracking_uri)
         signature = self._signature()  # before reading: a write during the read is seen next time
+        if self._last is None:
+            self._last = self._load_saved(signature)
         if (self._last is not None and self._last[0] == signature
                 and time.monotonic() - self._last[1] < self.max_age):
             return self._last[2]
-        view = RegistryView.from_dict(_in_child("view", self.tracking_uri))
+        view = RegistryView.from_dict(_in_child("view", self.tracking_uri, str(self.home)))
         self._last = (signature, time.monotonic(), view)
+        if signature[0] == "tables":
+            incoming = self._saved.with_name(f".{os.getpid()}-{self._saved.name}")
+            incoming.write_text(json.dumps({"signature": signature[1], "view": view.to_dict()}))
+            os.replace(incoming, self._saved)
         return view
+
+    def _load_saved(self, signature: tuple) -> tuple[tuple, float, RegistryView] | None:
+        try:
+            saved = json.loads(self._saved.read_text())
+            if signature[0] == "tables" and saved["signature"] == signature[1]:
+                return signature, time.monotonic(), RegistryView.from_dict(saved["view"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # none yet, or unreadable: ask the registry
+        return None
 
     def download(self, family: str, version: str, dest: Path) -> LoadedArtifact:
         """:func:`download_version`, in a child process for a SQLite registry."""
@@ -308,7 +331,9 @@ def _in_child(*args: str) -> dict:
 def _child(argv: list[str]) -> dict:
     try:
         if argv[0] == "view":
-            return read_registry(argv[1]).to_dict()
+            view = read_registry(argv[1])
+            _fill_cache(view, argv[1], Path(argv[2]))
+            return view.to_dict()
         tracking_uri, family, version, dest = argv[1:]
         return {"path": str(download_version(tracking_uri, family, version, Path(dest)).path)}
     except NoChampionError as exc:
@@ -317,6 +342,20 @@ def _child(argv: list[str]) -> dict:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return {"error": "unreadable",
                 "message": redact(f"the MLflow registry at {argv[1]} could not be read: {reason}")}
+
+
+def _fill_cache(view: RegistryView, tracking_uri: str, home: Path) -> None:
+    """Put the files of ``view``'s champions and challenger in the workspace's model cache."""
+    from features.workspace import Workspace
+    from serving.runtime.model_cache import ModelCache
+
+    workspace = Workspace(home)
+    if workspace.tracking_uri != tracking_uri:  # not the cache of this registry: the worker fetches
+        return
+    cache = ModelCache(workspace)
+    challenger = [("recs", view.experiment.challenger)] if view.experiment is not None else []
+    for family, version in [*view.champions.items(), *challenger]:
+        cache.fetch_one(family, version)
 
 
 if __name__ == "__main__":  # the child of WorkerRegistry; not a user command (that is `shelfwise`)
