@@ -24,6 +24,11 @@ import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the child imports what it uses when it uses it
+    from features.experiments.ab import Experiment
+    from features.workspace import Workspace
 
 MODEL_NAMES = {"recs": "shelfwise-recs", "churn": "shelfwise-churn", "cltv": "shelfwise-cltv"}
 CHAMPION = "champion"
@@ -190,7 +195,7 @@ class RegistryView:
     (:class:`features.experiments.ab.Experiment`) or None."""
 
     champions: dict[str, str]
-    experiment: object | None = None
+    experiment: Experiment | None = None
 
     def to_dict(self) -> dict:
         return {"champions": self.champions,
@@ -228,7 +233,7 @@ class WorkerRegistry:
     unchanged starts none. Other registries are read in this process.
     """
 
-    def __init__(self, workspace, max_age_seconds: float = 3600.0):
+    def __init__(self, workspace: Workspace, max_age_seconds: float = 3600.0):
         from serving.runtime.model_cache import ModelCache
 
         self.tracking_uri, self.max_age = workspace.tracking_uri, max_age_seconds
