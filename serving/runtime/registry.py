@@ -284,10 +284,17 @@ class WorkerRegistry:
         view = RegistryView.from_dict(_in_child("view", self.tracking_uri, str(self.home)))
         self._last = (signature, time.monotonic(), view)
         if signature[0] == "tables":
-            incoming = self._saved.with_name(f".{os.getpid()}-{self._saved.name}")
-            incoming.write_text(json.dumps({"signature": signature[1], "view": view.to_dict()}))
-            os.replace(incoming, self._saved)
+            self._save(signature[1], view)
         return view
+
+    def _save(self, digest: str, view: RegistryView) -> None:
+        incoming = self._saved.with_name(f".{os.getpid()}-{self._saved.name}")
+        try:
+            self._saved.parent.mkdir(parents=True, exist_ok=True)
+            incoming.write_text(json.dumps({"signature": digest, "view": view.to_dict()}))
+            os.replace(incoming, self._saved)
+        except OSError:  # a read-only workspace: the next start asks the registry, nothing worse
+            incoming.unlink(missing_ok=True)
 
     def _load_saved(self, signature: tuple) -> tuple[tuple, float, RegistryView] | None:
         try:
