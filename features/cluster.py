@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
+from features.messages import first_line
 
 SCHEDULER_ENV = "SHELFWISE_DASK_SCHEDULER"
 # Where the command writes the parts its workers read: a path every worker can read, or
@@ -208,9 +209,8 @@ def staged_parts(staging: Staging, parts: Iterator[tuple[pd.DataFrame, pd.DataFr
                         fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
                     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, filesystem=fs)
                 except OSError as exc:
-                    reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
                     raise ClusterSpecError(
-                        f"could not write the cluster's parts to {staging.url()} ({reason}): give "
+                        f"could not write the cluster's parts to {staging.url()} ({first_line(exc)}): give "
                         f"{STAGING_ENV} a folder or an existing bucket every worker can read, and "
                         f"credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) allowed to write") from None
                 pair.append(path)

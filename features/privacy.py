@@ -26,9 +26,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features import schema as s
+from features.messages import first_line
 
 # Folders that hold models (erased by retraining, see docs/operations.md) or nothing per customer.
 SKIPPED_DIRS = ("mlflow", "audit")
+REASON_CHARS = 200  # of a library's message quoted for a file that could not be read
 
 
 def is_customer_column(name: str) -> bool:
@@ -115,12 +117,8 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
         except pd.errors.EmptyDataError:  # zero bytes, or only blank lines: no rows to erase
             return pd.DataFrame(), encoding
         except (pd.errors.ParserError, ValueError) as exc:
-            raise UnreadableFileError(f"not a readable CSV file ({_first_line(exc)})") from None
+            raise UnreadableFileError(f"not a readable CSV file ({first_line(exc, REASON_CHARS)})") from None
     raise UnreadableFileError("not text in UTF-8 or Latin-1")  # pragma: no cover - latin-1 reads all bytes
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _rewrite_jsonl(path: Path, ids: set[str], tmp: Path) -> tuple[int, int]:
@@ -168,7 +166,8 @@ def _rewrite(path: Path, ids: set[str]) -> tuple[int, int]:
     except UnreadableFileError:
         raise
     except Exception as exc:  # a truncated or corrupt Parquet file: pyarrow's errors vary
-        raise UnreadableFileError(f"not a readable {path.suffix[1:]} file ({_first_line(exc)})") from None
+        reason = first_line(exc, REASON_CHARS)
+        raise UnreadableFileError(f"not a readable {path.suffix[1:]} file ({reason})") from None
     kept, n = drop_forgotten(frame, ids)
     if n:
         if path.suffix == ".parquet":
@@ -206,7 +205,8 @@ def erase_from_files(home: Path, customer_id: str | Iterable[str]) -> FilesErase
         try:
             n, torn = _rewrite(path, ids)
         except (UnreadableFileError, OSError) as exc:
-            result.unreadable[where] = str(exc) if isinstance(exc, UnreadableFileError) else _first_line(exc)
+            unreadable = isinstance(exc, UnreadableFileError)
+            result.unreadable[where] = str(exc) if unreadable else first_line(exc, REASON_CHARS)
             continue
         if n:
             result.removed[where] = n
@@ -221,5 +221,5 @@ def erase_from_files(home: Path, customer_id: str | Iterable[str]) -> FilesErase
                 _write_text(log, scrubbed)
                 result.removed[where] = n
         except OSError as exc:
-            result.unreadable[where] = _first_line(exc)
+            result.unreadable[where] = first_line(exc, REASON_CHARS)
     return result

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from features.messages import first_line
+
 if TYPE_CHECKING:  # annotations only: the child imports what it uses when it uses it
     from features.experiments.ab import Experiment
     from features.workspace import Workspace
@@ -351,9 +353,8 @@ def _child(argv: list[str]) -> dict:
     except NoChampionError as exc:
         return {"error": "no-champion", "message": str(exc)}
     except Exception as exc:  # relayed in words: the worker keeps its models and says why
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return {"error": "unreadable",
-                "message": redact(f"the MLflow registry at {argv[1]} could not be read: {reason}")}
+                "message": redact(f"the MLflow registry at {argv[1]} could not be read: {first_line(exc)}")}
 
 
 def _fill_cache(view: RegistryView, tracking_uri: str, home: Path) -> None:
