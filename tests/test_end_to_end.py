@@ -736,8 +736,9 @@ def test_a_restart_while_the_registry_is_down_serves_the_cached_models_and_says_
     # The module's service loaded its champions through the tracking server, and so cached them
     # (asked for here so that the test also runs alone; in the module it has started already).
     from serving.runtime.champions import registry_versions
+    from serving.runtime.registry import read_registry
 
-    champions = registry_versions(f"sqlite:///{trained_home / 'mlflow' / 'mlflow.db'}")
+    champions = registry_versions(read_registry(f"sqlite:///{trained_home / 'mlflow' / 'mlflow.db'}"))
     port, proc = registry_server["port"], registry_server["proc"]
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=20)

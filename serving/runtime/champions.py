@@ -33,7 +33,6 @@ from serving.runtime.registry import (
     TRAIN_COMMANDS,
     LoadedArtifact,
     RegistryView,
-    read_registry,
     redact,
 )
 from serving.runtime.score_table import customer_scores
@@ -148,10 +147,9 @@ def experiment_label(e: Experiment) -> str:
     return f"{e.name}: {MODEL_NAMES[e.family]}/{e.challenger} to {e.share:g} of shoppers"
 
 
-def registry_versions(source: str | RegistryView) -> dict[str, str]:
-    """The champion labels (``name/version``) a registry view (or the registry at a tracking URI)
-    names, as in :attr:`Models.versions`, and the running A/B test's (:attr:`Models.registry_view`)."""
-    view = read_registry(source) if isinstance(source, str) else source
+def registry_versions(view: RegistryView) -> dict[str, str]:
+    """The champion labels (``name/version``) ``view`` names, as in :attr:`Models.versions`, and
+    the running A/B test's (:attr:`Models.registry_view`)."""
     found = {f: f"{MODEL_NAMES[f]}/{v}" for f, v in view.champions.items()}
     experiment = view.experiment
     if experiment is not None and "recs" in found:

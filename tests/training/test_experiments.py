@@ -5,7 +5,7 @@ import pytest
 from features.experiments.ab import CHALLENGER, CHAMPION, exposures_needed
 from features.workspace import Workspace
 from serving.runtime.champions import registry_versions
-from serving.runtime.registry import find_experiment
+from serving.runtime.registry import find_experiment, read_registry
 from tests.serving.conftest import register_model
 from training import experiments, registry
 
@@ -44,7 +44,8 @@ def test_a_started_test_is_read_by_the_service_and_stopped_once(shop):
     needed = exposures_needed(0.02, 0.1)  # a 10% lift on 2%, power 0.8 at 0.05 (about 80,700)
     assert (started.champion, started.baseline_conversion, started.exposures_per_arm) == ("1", 0.02, needed)
     assert find_experiment(ws.tracking_uri) == started
-    assert registry_versions(ws.tracking_uri)["experiment"] == "t1: shelfwise-recs/2 to 0.2 of shoppers"
+    labels = registry_versions(read_registry(ws.tracking_uri))
+    assert labels["experiment"] == "t1: shelfwise-recs/2 to 0.2 of shoppers"
     assert store.signal_count("reload") == 1  # a running service looks at once
     with pytest.raises(ValueError, match="experiment 't1' is running; stop it first"):
         experiments.start(client, store, "t2", "recs", other, 0.2)
@@ -54,7 +55,8 @@ def test_a_started_test_is_read_by_the_service_and_stopped_once(shop):
     assert list(result["arms"].index) == [CHAMPION, CHALLENGER]
     said = experiments.stop(client, store, "t1", promote=True)
     assert "the champion (shelfwise-recs version 1) stays" in said
-    assert find_experiment(ws.tracking_uri) is None and "experiment" not in registry_versions(ws.tracking_uri)
+    assert find_experiment(ws.tracking_uri) is None
+    assert "experiment" not in registry_versions(read_registry(ws.tracking_uri))
     assert experiments.load(client, "t1").status == "stopped"
     with pytest.raises(ValueError, match="stopped already"):
         experiments.stop(client, store, "t1", promote=False)

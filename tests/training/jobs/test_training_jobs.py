@@ -170,12 +170,13 @@ def test_churn_is_calibrated_and_compared_with_bgnbd_and_scores_export_with_driv
 
     # The same command wrote the table every service worker reads instead of scoring again.
     from serving.runtime.champions import registry_versions
+    from serving.runtime.registry import read_registry
     from serving.runtime.score_table import customer_scores
 
     assert len(list((workspace.home / "scores").glob("customers-*.parquet"))) == 1
     assert len(list((workspace.home / "scores").glob("profiles-*.parquet"))) == 1
     read, was_read = customer_scores(workspace, {"churn": model_dir, "cltv": cltv_dir},
-                                     registry_versions(workspace.tracking_uri))
+                                     registry_versions(read_registry(workspace.tracking_uri)))
     assert was_read
     read = read.scorer
     pd.testing.assert_frame_equal(read.frame, scorer.frame, check_names=False, check_index_type=False)
