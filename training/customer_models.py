@@ -136,20 +136,8 @@ class CustomerModel:
             _, self.num_leaves_, self.min_child_samples_, self.best_rounds_, raw, probe = best
             self.validation_ = (y[last], raw)
             if self.task == "churn":
-                self.calibration_ = choose_calibration(raw, y[last], p.seed)
-                # The map is applied out of time: kept only if one fitted on the probe's previous
-                # cutoff (not learnt from: its labels overlap validation) helped on the last one.
-                unseen = cutoff[~probe_rows & ~last]
-                if len(unseen) and self.calibration_["method"] != "none":
-                    earlier = (cutoff == unseen.max()).to_numpy()
-                    before = choose_calibration(probe.predict(X[earlier], num_iteration=probe.best_iteration),
-                                                y[earlier], p.seed)
-                    mapped = float(np.mean((calibrate(raw, before) - y[last]) ** 2))
-                    as_is = float(np.mean((raw - y[last]) ** 2))
-                    check = {"fitted_on": str(unseen.max().date()), "brier_mapped": mapped,
-                             "brier_raw": as_is}
-                    self.calibration_ = ({**self.calibration_, "out_of_time": check} if mapped < as_is else
-                                         {**identity_calibration(), "out_of_time": check})
+                self.calibration_ = self._checked_calibration(X, y, cutoff, last, probe_rows, probe,
+                                                              horizon_days)
         params = self._lgb_params(self.num_leaves_, self.min_child_samples_)
         if cluster is not None:
             kind = "classifier" if self.task == "churn" else "regressor"
@@ -159,6 +147,47 @@ class CustomerModel:
             self.booster_ = lgb.train(params, lgb.Dataset(X, y), num_boost_round=self.best_rounds_,
                                       callbacks=[progress.lightgbm_rounds(rounds)])
         return self
+
+    def _checked_calibration(self, X: np.ndarray, y: np.ndarray, cutoff: pd.Series, last: np.ndarray,
+                             probe_rows: np.ndarray, probe: lgb.Booster, horizon_days: int) -> dict:
+        """The calibration map chosen on the validation cutoff, kept only when the same step,
+        taken a horizon earlier, helped on the validation cutoff; else the identity.
+
+        The map is fitted on the probe's scores at the validation cutoff and applied to the
+        final model's a horizon later, in another season, so it is checked one step back: a
+        probe of the chosen size learns from the cutoffs whose labels end by the probe's own
+        last cutoff, is early-stopped there, and the map chosen on its scores there must
+        lower the Brier score of this probe's scores on the validation cutoff. Where the
+        history holds no such earlier probe (under about two horizons of cutoffs), a map
+        fitted on this probe's scores at the cutoff before the validation one (not learnt
+        from: its labels overlap validation) stands in.
+        """
+        p = self.params or CustomerModelParams()
+        raw = probe.predict(X[last], num_iteration=probe.best_iteration)
+        chosen = choose_calibration(raw, y[last], p.seed)
+        if chosen["method"] == "none":
+            return chosen
+        back_cutoff = cutoff[probe_rows].max()
+        at_back = (cutoff == back_cutoff).to_numpy()
+        back_rows = (cutoff + pd.Timedelta(days=horizon_days) <= back_cutoff).to_numpy()
+        if back_rows.any() and 0 < y[at_back].sum() < at_back.sum():
+            earlier = _trial(self._lgb_params(self.num_leaves_, self.min_child_samples_), X[back_rows],
+                             y[back_rows], X[at_back], y[at_back], p.max_rounds, p.early_stopping_rounds)
+            fitted_on, step = back_cutoff, "a horizon back"
+            scores = earlier.predict(X[at_back], num_iteration=earlier.best_iteration)
+        else:
+            unseen = cutoff[~probe_rows & ~last]
+            if not len(unseen):
+                return chosen
+            fitted_on, step = unseen.max(), "the cutoff before"
+            at_back = (cutoff == fitted_on).to_numpy()
+            scores = probe.predict(X[at_back], num_iteration=probe.best_iteration)
+        before = choose_calibration(scores, y[at_back], p.seed)
+        mapped = float(np.mean((calibrate(raw, before) - y[last]) ** 2))
+        as_is = float(np.mean((raw - y[last]) ** 2))
+        check = {"fitted_on": str(fitted_on.date()), "step": step, "method": before["method"],
+                 "brier_mapped": mapped, "brier_raw": as_is}
+        return {**(chosen if mapped < as_is else identity_calibration()), "out_of_time": check}
 
     def _xy(self, df: pd.DataFrame, label: str) -> tuple[np.ndarray, np.ndarray]:
         y = df[label].to_numpy(float)

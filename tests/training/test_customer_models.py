@@ -85,3 +85,43 @@ def test_tuning_never_learns_from_labels_that_overlap_the_validation_window(trai
     assert rows == [clean, clean, len(training_set)]  # two probes, then the refit on everything
     assert [t["num_leaves"] for t in model.tuning_] == [4, 8]
     assert model.num_leaves_ in (4, 8) and model.calibration_ is not None
+
+
+@pytest.mark.parametrize("helped_a_horizon_back", [True, False])
+def test_a_calibration_map_is_kept_only_if_the_same_step_a_horizon_back_helped(small_shop, monkeypatch,
+                                                                             helped_a_horizon_back):
+    """The map is applied a horizon after it is fitted: it is checked by a probe that learns
+    from the cutoffs whose labels end by the validation probe's last cutoff, and whose map
+    must lower the Brier score on the validation cutoff."""
+    import lightgbm as lgb
+
+    import training.customer_models as cm
+
+    training_set = build_training_set(small_shop, monthly_cutoffs(pd.Timestamp("2011-06-01"), 60, 8), 60)
+    rows, real_train, real_choose, maps = [], lgb.train, cm.choose_calibration, []
+
+    def spy(params, train_set, *args, **kwargs):
+        rows.append(train_set.data.shape[0])
+        return real_train(params, train_set, *args, **kwargs)
+
+    def choose(p, y, seed=0):
+        # The first map is the validation cutoff's; the second, a horizon back, is either
+        # that same map (it helps there by construction) or one that says everyone churns.
+        if not maps:
+            maps.append(real_choose(p, y, seed))
+            return {**maps[0], "method": "platt"}
+        if helped_a_horizon_back:
+            return maps[0]
+        return {"method": "platt", "x": [0.0, 1.0], "y": [0.99, 0.99]}
+
+    monkeypatch.setattr("training.customer_models.lgb.train", spy)
+    monkeypatch.setattr("training.customer_models.choose_calibration", choose)
+    model = CustomerModel("churn", FAST).fit(training_set, 60)
+    cutoffs = training_set["cutoff"]
+    probe_last = cutoffs[cutoffs + pd.Timedelta(days=60) <= cutoffs.max()].max()
+    a_horizon_back = (cutoffs + pd.Timedelta(days=60) <= probe_last).sum()
+    assert rows == [(cutoffs + pd.Timedelta(days=60) <= cutoffs.max()).sum(), a_horizon_back, len(training_set)]
+    check = model.calibration_["out_of_time"]
+    assert check["step"] == "a horizon back" and check["fitted_on"] == str(probe_last.date())
+    assert (check["brier_mapped"] < check["brier_raw"]) is helped_a_horizon_back
+    assert model.calibration_["method"] == ("platt" if helped_a_horizon_back else "none")
