@@ -136,7 +136,7 @@ class CustomerModel:
             _, self.num_leaves_, self.min_child_samples_, self.best_rounds_, raw, probe = best
             self.validation_ = (y[last], raw)
             if self.task == "churn":
-                self.calibration_ = self._checked_calibration(X, y, cutoff, last, probe_rows, probe,
+                self.calibration_ = self._checked_calibration(X, y, cutoff, last, probe_rows, probe, raw,
                                                               horizon_days)
         params = self._lgb_params(self.num_leaves_, self.min_child_samples_)
         if cluster is not None:
@@ -149,7 +149,8 @@ class CustomerModel:
         return self
 
     def _checked_calibration(self, X: np.ndarray, y: np.ndarray, cutoff: pd.Series, last: np.ndarray,
-                             probe_rows: np.ndarray, probe: lgb.Booster, horizon_days: int) -> dict:
+                             probe_rows: np.ndarray, probe: lgb.Booster, raw: np.ndarray, horizon_days: int
+                             ) -> dict:
         """The calibration map chosen on the validation cutoff, kept only when the same step,
         taken a horizon earlier, helped on the validation cutoff; else the identity.
 
@@ -163,7 +164,6 @@ class CustomerModel:
         from: its labels overlap validation) stands in.
         """
         p = self.params or CustomerModelParams()
-        raw = probe.predict(X[last], num_iteration=probe.best_iteration)
         chosen = choose_calibration(raw, y[last], p.seed)
         if chosen["method"] == "none":
             return chosen
@@ -182,12 +182,9 @@ class CustomerModel:
             fitted_on, step = unseen.max(), "the cutoff before"
             at_back = (cutoff == fitted_on).to_numpy()
             scores = probe.predict(X[at_back], num_iteration=probe.best_iteration)
-        before = choose_calibration(scores, y[at_back], p.seed)
-        mapped = float(np.mean((calibrate(raw, before) - y[last]) ** 2))
-        as_is = float(np.mean((raw - y[last]) ** 2))
-        check = {"fitted_on": str(fitted_on.date()), "step": step, "method": before["method"],
-                 "brier_mapped": mapped, "brier_raw": as_is}
-        return {**(chosen if mapped < as_is else identity_calibration()), "out_of_time": check}
+        kept, check = out_of_time_check(raw, y[last], scores, y[at_back], p.seed)
+        check = {"fitted_on": str(fitted_on.date()), "step": step, **check}
+        return {**(chosen if kept else identity_calibration()), "out_of_time": check}
 
     def _xy(self, df: pd.DataFrame, label: str) -> tuple[np.ndarray, np.ndarray]:
         y = df[label].to_numpy(float)
@@ -349,6 +346,17 @@ class TwoPartCLTV:
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         X = features[self.columns_].to_numpy(float)
         return self.buy_.predict(X) * self.spend_.predict(X)
+
+
+def out_of_time_check(p: np.ndarray, y: np.ndarray, earlier: np.ndarray, earlier_y: np.ndarray,
+                      seed: int = 0) -> tuple[bool, dict]:
+    """Whether a map chosen on earlier scores and labels (:func:`choose_calibration`) lowers the
+    Brier score of scores ``p`` on labels ``y``: how a map that is applied out of time is judged.
+    Returns the answer and ``{"method", "brier_mapped", "brier_raw"}``."""
+    before = choose_calibration(earlier, earlier_y, seed)
+    mapped = float(np.mean((calibrate(p, before) - y) ** 2))
+    as_is = float(np.mean((p - y) ** 2))
+    return mapped < as_is, {"method": before["method"], "brier_mapped": mapped, "brier_raw": as_is}
 
 
 def calibrate(raw: np.ndarray, mapping: dict) -> np.ndarray:

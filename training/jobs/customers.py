@@ -36,6 +36,7 @@ from training.customer_models import (
     calibrate,
     choose_calibration,
     monotone_map,
+    out_of_time_check,
 )
 from training.jobs.feasibility import MIN_LABEL_ROWS, CannotTrain, check_labels, plan_customer_model
 from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
@@ -169,11 +170,10 @@ def _bgnbd_calibration(orders: pd.DataFrame, cutoff: pd.Timestamp, horizon: int,
     bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
     earlier = btyd_scores(summary, bg, "churn", horizon, summary.index)
     labels = build_labels(orders, summary.index, before, horizon)[CHURNED].to_numpy(float)
-    mapping = choose_calibration(earlier, labels)
-    raw, mapped = np.mean((p - y) ** 2), np.mean((calibrate(p, mapping) - y) ** 2)
-    kept = mapped < raw
-    log(f"[churn] BG/NBD calibration ({mapping['method']}, fitted as of {before.date()}): Brier at "
-        f"{cutoff.date()} {mapped:.4f} against {raw:.4f} uncalibrated -> {'kept' if kept else 'not kept'}")
+    kept, check = out_of_time_check(p, y, earlier, labels)
+    log(f"[churn] BG/NBD calibration ({check['method']}, fitted as of {before.date()}): Brier at "
+        f"{cutoff.date()} {check['brier_mapped']:.4f} against {check['brier_raw']:.4f} uncalibrated -> "
+        f"{'kept' if kept else 'not kept'}")
     return choose_calibration(p, y) if kept else None
 
 
