@@ -276,9 +276,13 @@ class Workspace:
                     writer = pq.ParquetWriter(tmp, arrow.schema)
                 writer.write_table(arrow.cast(writer.schema))
                 rows += arrow.num_rows
-        finally:
+        except BaseException:
             if writer is not None:
                 writer.close()
+            tmp.unlink(missing_ok=True)  # a part failed (a bad column part-way): the table stays as it was
+            raise
+        if writer is not None:
+            writer.close()
         if writer is None:
             raise ValueError(f"write_table_parts: no parts to write to table '{name}'")
         tmp.replace(path)  # a reader never sees half a table

@@ -34,12 +34,14 @@ from features.interactions import InteractionWeights, build_interactions
 from features.item_features import build_item_features, catalogue_as_of
 from features.snapshots import model_customers, training_cutoffs, training_set
 from features.sources import mapped
+from features.sources.imports import ImportReport
 from features.sources.ingest import (
     SOURCES,
     is_derived,
     keep_report,
     leave_out_forgotten,
     read_import,
+    read_import_parts,
     store_import,
 )
 from features.sources.simulate import COLUMNS as SIMULATED_FROM
@@ -70,11 +72,20 @@ def _say(msg: str) -> None:
 
 def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    name, table, rejects, report, label = read_import(args.path, args.source, args.mapping, args.table, _say)
-    table, rejects = leave_out_forgotten(ws.forgotten_ids(), table, rejects, report)
+    name, parts, label = read_import_parts(args.path, args.source, args.mapping, args.table, _say)
+    forgotten, rejects, reports = ws.forgotten_ids(), [], []
+
+    def accepted():  # a part at a time: a large export is never in memory whole
+        for table, part_rejects, report in parts:
+            table, part_rejects = leave_out_forgotten(forgotten, table, part_rejects, report)
+            rejects.append(part_rejects)
+            reports.append(report)
+            yield table
+
     # Each import replaces the table it writes, so re-importing a file is idempotent.
-    kept = keep_report(ws, name, rejects, report, say=_say)
-    written = store_import(ws, name, table, label)
+    written = store_import(ws, name, accepted(), label)
+    kept = keep_report(ws, name, pd.concat(rejects, ignore_index=True), ImportReport.merged(reports),
+                       say=_say)
     _say(f"{'; '.join(written)}; rejects with reasons -> {kept} ({time.perf_counter() - t0:.1f}s)")
     return 0
 
@@ -297,7 +308,7 @@ def _ingest_inbox(ws: Workspace, inbox: Path, source: str) -> None:
         keep_report(ws, "orders", rejects, report, rejects_name=f"orders-{stamp}-{f.stem}", say=_say)
     merged, added = merge_orders(current, [table for _, _, table, *_ in imports])
     accepted = sum(len(table) for _, _, table, *_ in imports)
-    written = store_import(ws, "orders", merged, f"{len(files)} inbox file(s) merged")
+    written = store_import(ws, "orders", [merged], f"{len(files)} inbox file(s) merged")
     moved = move_processed(files, inbox)
     _say(f"[retrain] inbox: {len(files)} file(s), {accepted:,} lines accepted, {added:,} new and "
          f"{accepted - added:,} already in the table; {'; '.join(written)}; files moved to {moved[0].parent}")

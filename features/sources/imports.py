@@ -9,6 +9,7 @@ read`` always holds, and :meth:`ImportReport.check` guards it.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from features import schema as s
 
 # Column holding the text of a CSV line whose field count does not match the header.
 RAW_LINE = "_raw_line"
+# How much of a large export is parsed and checked at once (read_file_parts).
+PART_BYTES = 1 << 27
 MALFORMED = "the line has more or fewer fields than the header (a truncated file or a broken line)"
 
 
@@ -46,6 +49,20 @@ class ImportReport:
         total = self.accepted + sum(self.rejected.values())
         if total != self.rows_read:  # pragma: no cover - a bug guard, not an input check
             raise AssertionError(f"{self.source}: {total} rows accounted for, {self.rows_read} read")
+
+    @classmethod
+    def merged(cls, reports: list[ImportReport]) -> ImportReport:
+        """The report of a file read a part at a time (:func:`read_file_parts`), from its parts'."""
+        reasons: dict[str, str] = {}
+        for r in reports:
+            reasons.update(r.reasons)
+        counts = {k: sum(r.rejected.get(k, 0) for r in reports) for k in reasons}
+        merged = cls(source=reports[0].source, table=reports[0].table,
+                     rows_read=sum(r.rows_read for r in reports), accepted=sum(r.accepted for r in reports),
+                     rejected={k: n for k, n in counts.items() if n}, reasons=reasons,
+                     notes=list(dict.fromkeys(n for r in reports for n in r.notes)))
+        merged.check()
+        return merged
 
     def as_dict(self) -> dict:
         return {"source": self.source, "table": self.table, "rows_read": self.rows_read,
@@ -79,8 +96,9 @@ def first_reason(n: int, checks: list[tuple[str, np.ndarray]]) -> np.ndarray:
 
 
 def split(raw: pd.DataFrame, reason: np.ndarray, source: str, table: str,
-          reasons: dict[str, str]) -> tuple[np.ndarray, pd.DataFrame, ImportReport]:
-    """Accepted-row mask, rejects table and report from the per-row ``reason`` array.
+          reasons: dict[str, str], first_row: int = 0) -> tuple[np.ndarray, pd.DataFrame, ImportReport]:
+    """Accepted-row mask, rejects table and report from the per-row ``reason`` array;
+    ``first_row`` is the data row of the file that ``raw`` starts at (a part of a file).
 
     Returns
     -------
@@ -93,7 +111,7 @@ def split(raw: pd.DataFrame, reason: np.ndarray, source: str, table: str,
     """
     ok = reason == None  # noqa: E711
     rejects = raw[~ok].astype("string")
-    rejects.insert(0, s.SOURCE_ROW, np.flatnonzero(~ok))
+    rejects.insert(0, s.SOURCE_ROW, first_row + np.flatnonzero(~ok))
     rejects.insert(1, s.REASON, reason[~ok].astype(str))
     counts = pd.Series(reason[~ok]).value_counts()
     unknown = set(counts.index) - set(reasons)
@@ -152,13 +170,56 @@ def read_header(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> li
     return next(csv.reader([line], delimiter=delimiter), [])
 
 
-def _read_csv(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
+def read_file_parts(path: Path | str, *, delimiter: str = ",", encoding: str = "utf-8",
+                    part_bytes: int | None = None) -> Iterator[pd.DataFrame]:
+    """:func:`read_file` a part at a time, so that an export larger than memory can be loaded.
 
-    # Checked before parsing: pyarrow reports bytes that are not text as a parse error of
-    # their row, or, in a row of the wrong width, cannot hand the row to keep_broken at all.
-    _check_decodable(path, encoding)
+    Each part is what :func:`read_file` would return for its rows, indexed by their 0-based
+    data rows in the whole file. A file of up to ``part_bytes`` is one part, read by
+    :func:`read_file`. A larger CSV is parsed by pyarrow's streaming reader in blocks of
+    ``part_bytes`` (quoted values spanning lines are kept whole); a larger Parquet file is
+    read in batches of rows of about ``part_bytes`` uncompressed. ``part_bytes`` defaults to
+    :data:`PART_BYTES`.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`read_file`; a CSV that stops parsing part-way raises when its part is read.
+    """
+    path = Path(path)
+    part_bytes = part_bytes or PART_BYTES
+    if not path.exists() or path.stat().st_size <= part_bytes:
+        yield read_file(path, delimiter=delimiter, encoding=encoding)
+        return
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        yield from _read_parquet_parts(path, part_bytes)
+    elif suffix in (".csv", ".tsv", ".txt"):
+        yield from _read_csv_parts(path, delimiter, encoding, part_bytes)
+    else:
+        yield read_file(path, delimiter=delimiter, encoding=encoding)  # raises: unsupported type
+
+
+def _read_parquet_parts(path: Path, part_bytes: int) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path)
+        meta = file.metadata
+        size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        rows = max(int(part_bytes * meta.num_rows / max(size, 1)), 1)
+        start = 0
+        for batch in file.iter_batches(batch_size=rows):
+            part = pa.Table.from_batches([batch]).to_pandas()
+            part.index = pd.RangeIndex(start, start + len(part))
+            start += len(part)
+            yield part
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise ValueError(f"{path}: not a readable Parquet file (truncated or corrupt?): {exc}") from exc
+
+
+def _csv_header(path: Path, delimiter: str, encoding: str) -> list[str]:
     with open(path, "rb") as f:
         header = f.readline()
     try:
@@ -168,37 +229,89 @@ def _read_csv(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
                          f"({exc})") from None
     if not [n for n in names if n.strip()]:
         raise ValueError(f"{path}: file has no header row")
-    broken: list[tuple[int, str]] = []
+    return names
+
+
+def _csv_options(names: list[str], delimiter: str, encoding: str, broken: list[tuple[int, str]],
+                 block_size: int | None = None) -> dict:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
 
     def keep_broken(row) -> str:  # rows with too few or too many fields
         broken.append((row.number, row.text))
         return "skip"
 
+    sized = {"block_size": block_size} if block_size else {}
+    return {
+        "read_options": pcsv.ReadOptions(encoding=encoding, use_threads=False, **sized),
+        "parse_options": pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                           invalid_row_handler=keep_broken),
+        "convert_options": pcsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                               strings_can_be_null=False, quoted_strings_can_be_null=False),
+    }
+
+
+def _read_csv(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    # Checked before parsing: pyarrow reports bytes that are not text as a parse error of
+    # their row, or, in a row of the wrong width, cannot hand the row to keep_broken at all.
+    _check_decodable(path, encoding)
+    names = _csv_header(path, delimiter, encoding)
+    broken: list[tuple[int, str]] = []
     try:
-        table = pcsv.read_csv(
-            path,
-            read_options=pcsv.ReadOptions(encoding=encoding, use_threads=False),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                            invalid_row_handler=keep_broken),
-            convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                                strings_can_be_null=False, quoted_strings_can_be_null=False),
-        )
+        table = pcsv.read_csv(path, **_csv_options(names, delimiter, encoding, broken))
     except pa.ArrowInvalid as exc:
         raise ValueError(f"{path}: cannot parse as CSV with delimiter {delimiter!r} ({exc})") from exc
-    raw = table.to_pandas()
-    if broken:
-        # Keep broken lines in place, every field NA and the line's text in RAW_LINE, so
-        # they are rejected with what they held instead of vanishing.
-        lines = pd.DataFrame({RAW_LINE: [text for _, text in broken]})
-        total, j = len(raw) + len(broken), np.arange(len(broken))
-        # 0-based data row when every row is one line; made distinct and in range in case
-        # quoted newlines shift the line numbers.
-        at = np.maximum.accumulate(np.array([n - 2 for n, _ in broken]) - j) + j
-        at = np.clip(at, j, total - len(broken) + j)
-        good = np.setdiff1d(np.arange(total), at)
-        order = np.argsort(np.concatenate([good, at]), kind="stable")
-        raw = pd.concat([raw, lines], ignore_index=True).iloc[order].reset_index(drop=True)
-    return raw
+    return _with_broken(table.to_pandas(), broken, 0)
+
+
+def _read_csv_parts(path: Path, delimiter: str, encoding: str, part_bytes: int) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    _check_decodable(path, encoding)
+    names = _csv_header(path, delimiter, encoding)
+    # pyarrow reports a broken row when it parses the row's block, which may be a block ahead
+    # of the batch being handed out: each part takes the broken rows that fall among its own.
+    broken: list[tuple[int, str]] = []
+    start = 0
+    try:
+        reader = pcsv.open_csv(path, **_csv_options(names, delimiter, encoding, broken, part_bytes))
+        for batch in reader:
+            good = batch.to_pandas()
+            taken = 0
+            while taken < len(broken) and broken[taken][0] - 2 < start + len(good) + taken:
+                taken += 1
+            part = _with_broken(good, broken[:taken], start)
+            del broken[:taken]
+            part.index = pd.RangeIndex(start, start + len(part))
+            start += len(part)
+            yield part
+    except pa.ArrowInvalid as exc:
+        raise ValueError(f"{path}: cannot parse as CSV with delimiter {delimiter!r} ({exc})") from exc
+    if broken or not start:  # broken lines after the last good one, or no row at all
+        part = _with_broken(pd.DataFrame({n: pd.Series(dtype="string") for n in names}), broken, start)
+        part.index = pd.RangeIndex(start, start + len(part))
+        yield part
+
+
+def _with_broken(raw: pd.DataFrame, broken: list[tuple[int, str]], first_row: int) -> pd.DataFrame:
+    """``raw`` with the broken lines put back in place (rows of data row ``first_row`` on),
+    every field NA and the line's text in RAW_LINE, so they are rejected with what they held
+    instead of vanishing."""
+    if not broken:
+        return raw
+    lines = pd.DataFrame({RAW_LINE: [text for _, text in broken]})
+    total, j = len(raw) + len(broken), np.arange(len(broken))
+    # 0-based row of the part (pyarrow numbers rows from 1, the header's included); made
+    # distinct and in range in case quoted newlines shift the numbers.
+    at = np.maximum.accumulate(np.array([n - 2 - first_row for n, _ in broken]) - j) + j
+    at = np.clip(at, j, total - len(broken) + j)
+    good = np.setdiff1d(np.arange(total), at)
+    order = np.argsort(np.concatenate([good, at]), kind="stable")
+    return pd.concat([raw, lines], ignore_index=True).iloc[order].reset_index(drop=True)
 
 
 def _check_decodable(path: Path, encoding: str, chunk: int = 1 << 22) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,11 +26,28 @@ DERIVED = {"items": online_retail.build_items, "customers": online_retail.build_
 
 
 Imported = tuple[str, pd.DataFrame, pd.DataFrame, ImportReport, str]
+Part = tuple[pd.DataFrame, pd.DataFrame, ImportReport]
+# The orders' columns each derived table is built from.
+DERIVED_FROM = {"items": [s.ITEM_ID, s.TITLE, s.IS_RETURN, s.TIMESTAMP, s.UNIT_PRICE],
+                "customers": [s.CUSTOMER_ID, s.TIMESTAMP, s.COUNTRY]}
 
 
 def read_import(path: Path, source: str | None, mapping_file: Path | None = None,
                 table_name: str | None = None, say: Callable[[str], None] = print) -> Imported:
     """Read and validate one file: ``(table name, accepted rows, rejects, report, label)``."""
+    name, parts, label = read_import_parts(path, source, mapping_file, table_name, say)
+    tables, rejects, reports = zip(*parts, strict=True)
+    return (name, pd.concat(tables, ignore_index=True), pd.concat(rejects, ignore_index=True),
+            ImportReport.merged(list(reports)), label)
+
+
+def read_import_parts(path: Path, source: str | None, mapping_file: Path | None = None,
+                      table_name: str | None = None,
+                      say: Callable[[str], None] = print) -> tuple[str, Iterable[Part], str]:
+    """``(table name, parts, label)``: a shop's export (``--mapping`` or ``--table``) is read and
+    validated a part at a time as the parts are taken (:func:`features.sources.mapped.load_parts`),
+    so that an export larger than memory can be imported; the public data sets are one part.
+    Each part is ``(accepted rows, rejects, report)``."""
     t0 = time.perf_counter()
     source = "mapped" if mapping_file or table_name else source
     if source == "mapped":
@@ -43,18 +60,16 @@ def read_import(path: Path, source: str | None, mapping_file: Path | None = None
         else:
             raise ValueError("--source mapped needs --mapping FILE (a .toml or .yaml column mapping), "
                              "or --table NAME for a file that already has the canonical columns")
-        table, rejects, report = mapped.load(path, mapping)
-        return mapping.table, table, rejects, report, label
+        return mapping.table, mapped.load_parts(path, mapping), label
     if source == "cdnow":
         table = read_cdnow(path)
         rejects = pd.DataFrame(columns=[s.SOURCE_ROW, s.REASON])
-        return "orders", table, rejects, ImportReport(str(path), "orders", len(table), len(table)), \
-            f"{path} (CDNOW)"
+        report = ImportReport(str(path), "orders", len(table), len(table))
+        return "orders", [(table, rejects, report)], f"{path} (CDNOW)"
     if source == "online-retail-ii":
         raw = online_retail.read_raw(path)
         say(f"read {len(raw):,} rows from {path} ({time.perf_counter() - t0:.1f}s)")
-        table, rejects, report = online_retail.load_orders(raw, str(path))
-        return "orders", table, rejects, report, f"{path} (Online Retail II)"
+        return "orders", [online_retail.load_orders(raw, str(path))], f"{path} (Online Retail II)"
     raise ValueError("give --source (online-retail-ii, cdnow) or --mapping FILE")
 
 
@@ -80,17 +95,18 @@ def is_derived(ws: Workspace, name: str, sources: dict | None = None) -> bool:
     return sources.get(name, {}).get("source", "derived").startswith("derived")
 
 
-def store_import(ws: Workspace, name: str, table: pd.DataFrame, label: str) -> list[str]:
-    """Write a table (replacing it) and, for orders, the tables derived from it."""
-    ws.write_table(name, table, label)
-    written = [f"{len(table):,} rows -> table '{name}'"]
+def store_import(ws: Workspace, name: str, parts: Iterable[pd.DataFrame], label: str) -> list[str]:
+    """Write a table from its parts (replacing it) and, for orders, the tables derived from it
+    (from the written table's columns they use, not from the parts)."""
+    _, rows = ws.write_table_parts(name, parts, label)
+    written = [f"{rows:,} rows -> table '{name}'"]
     if name == "orders":
         sources = ws.table_sources()
         for derived, build in DERIVED.items():
             if is_derived(ws, derived, sources):
-                rows = build(table)
-                ws.write_table(derived, rows, f"derived from orders ({label})")
-                written.append(f"{len(rows):,} {derived} derived from orders")
+                table = build(ws.read_table("orders", columns=DERIVED_FROM[derived]))
+                ws.write_table(derived, table, f"derived from orders ({label})")
+                written.append(f"{len(table):,} {derived} derived from orders")
             else:
                 written.append(f"{derived} kept as imported from {sources[derived]['source']}")
     return written

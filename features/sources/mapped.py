@@ -36,6 +36,7 @@ that fails for most of its rows is a mapping error, not bad rows, and raises ins
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +50,7 @@ from features.sources.imports import (
     ImportReport,
     first_reason,
     malformed,
-    read_file,
+    read_file_parts,
     read_header,
     split,
 )
@@ -192,7 +193,8 @@ def reasons_for(mapping: Mapping) -> dict[str, str]:
 
 def load(path: Path | str, mapping: Mapping,
          now: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame, ImportReport]:
-    """Load ``path`` into the canonical table ``mapping.table``.
+    """Load ``path`` into the canonical table ``mapping.table``: :func:`load_parts`' parts
+    put together.
 
     Parameters
     ----------
@@ -216,8 +218,36 @@ def load(path: Path | str, mapping: Mapping,
         Naming the file, field and source column when a mapped column is absent, or when a
         column fails to parse on most rows (with example rows and values).
     """
+    tables, rejects, reports = zip(*load_parts(path, mapping, now), strict=True)
+    return (pd.concat(tables, ignore_index=True), pd.concat(rejects, ignore_index=True),
+            ImportReport.merged(list(reports)))
+
+
+def load_parts(path: Path | str, mapping: Mapping, now: pd.Timestamp | None = None,
+               part_bytes: int | None = None) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, ImportReport]]:
+    """:func:`load` a part of the file at a time (:func:`~features.sources.imports.read_file_parts`),
+    so that an export larger than memory can be loaded: each part's accepted rows, rejects
+    and report (``ImportReport.merged`` makes the file's). A file of up to ``part_bytes``
+    (default :data:`~features.sources.imports.PART_BYTES`) is one part.
+
+    Every part is checked as a whole file is; a key (item, customer or event id) repeating
+    one of an earlier part is found by its 64-bit hash, so the keys' text is not kept: two
+    keys sharing a hash, about one chance in 3,700 among 100 million keys, would set the later
+    row aside as a repeat. A column that fails on most rows of a later part raises when that
+    part is read.
+    """
     path = Path(path)
-    raw = read_file(path, delimiter=mapping.delimiter, encoding=mapping.encoding)
+    now = now or pd.Timestamp.now()
+    seen = _SeenKeys()
+    for raw in read_file_parts(path, delimiter=mapping.delimiter, encoding=mapping.encoding,
+                               part_bytes=part_bytes):
+        yield _load_part(path, mapping, raw, now, seen)
+
+
+def _load_part(path: Path, mapping: Mapping, raw: pd.DataFrame, now: pd.Timestamp,
+               seen: _SeenKeys) -> tuple[pd.DataFrame, pd.DataFrame, ImportReport]:
+    first_row = int(raw.index[0]) if len(raw) else 0
+    raw = raw.reset_index(drop=True)
     absent = [f"{f} -> '{c}'" for f, c in mapping.columns.items() if c not in raw.columns]
     absent += [f"keep -> '{c}'" for c in mapping.keep if c not in raw.columns]
     if mapping.returns and mapping.returns.get("column") not in raw.columns:
@@ -225,7 +255,6 @@ def load(path: Path | str, mapping: Mapping,
     if absent:
         raise ValueError(f"{path}: column(s) named in {mapping.source} not found: {absent}; "
                          f"the file has {list(raw.columns)}")
-    now = now or pd.Timestamp.now()
     n = len(raw)
     parsed: dict[str, pd.Series | None] = {}
     checks = [("malformed_row", malformed(raw))]
@@ -239,7 +268,7 @@ def load(path: Path | str, mapping: Mapping,
             text = col.astype("string").str.strip()
             col = text.map(mapping.values[f]).fillna(text)
         parsed[f], blank, bad = _parse(col, kind, mapping.timestamp_format, mapping.decimal)
-        _raise_if_mostly_bad(path, f, mapping.columns[f], col, blank, bad)
+        _raise_if_mostly_bad(path, f, mapping.columns[f], col, blank, bad, first_row)
         if required:
             checks.append((f"missing_{f}", blank))
         if kind != "string":
@@ -253,9 +282,9 @@ def load(path: Path | str, mapping: Mapping,
     key = {"items": s.ITEM_ID, "customers": s.CUSTOMER_ID, "events": s.EVENT_ID}.get(mapping.table)
     if key:
         ok = reason == None  # noqa: E711
-        dup = table[key].duplicated() & ok
-        reason[dup.to_numpy()] = f"duplicate_{key}"
-    ok, rejects, report = split(raw, reason, str(path), mapping.table, reasons_for(mapping))
+        dup = (table[key].duplicated().to_numpy(bool) | seen.earlier(table[key])) & ok
+        reason[dup] = f"duplicate_{key}"
+    ok, rejects, report = split(raw, reason, str(path), mapping.table, reasons_for(mapping), first_row)
     for name in (s.CUSTOMER_ID, s.USER_ID):
         # Named the workspace's way too, whatever the shop called it: a forget finds the rows.
         source = mapping.columns.get(name)
@@ -265,6 +294,23 @@ def load(path: Path | str, mapping: Mapping,
     for c in mapping.keep:
         table[c] = raw.loc[ok, c].astype("string").reset_index(drop=True)
     return table, rejects, report
+
+
+class _SeenKeys:
+    """The keys of the parts loaded so far, as sorted 64-bit hashes (8 bytes a key)."""
+
+    def __init__(self) -> None:
+        self.hashes = np.empty(0, np.uint64)
+
+    def earlier(self, keys: pd.Series) -> np.ndarray:
+        """Which of ``keys`` an earlier part held; then ``keys`` join the parts seen."""
+        h = pd.util.hash_array(keys.to_numpy(dtype=object))
+        found = np.zeros(len(h), bool)
+        if len(self.hashes):
+            at = np.minimum(np.searchsorted(self.hashes, h), len(self.hashes) - 1)
+            found = self.hashes[at] == h
+        self.hashes = np.sort(np.concatenate([self.hashes, h]), kind="stable")
+        return found
 
 
 def _parse(col: pd.Series, kind: str, ts_format: str | None,
@@ -308,12 +354,12 @@ def _parse(col: pd.Series, kind: str, ts_format: str | None,
 
 
 def _raise_if_mostly_bad(path: Path, f: str, column: str, col: pd.Series,
-                         blank: np.ndarray, bad: np.ndarray) -> None:
+                         blank: np.ndarray, bad: np.ndarray, first_row: int = 0) -> None:
     filled = int((~blank).sum())
     if filled == 0 or bad.sum() <= MAX_BAD_SHARE * filled:
         return
     rows = np.flatnonzero(bad)[:3]
-    examples = ", ".join(f"row {r}: {col.iloc[r]!r}" for r in rows)
+    examples = ", ".join(f"row {first_row + r}: {col.iloc[r]!r}" for r in rows)
     raise ValueError(f"{path}: field '{f}' (column '{column}'): {int(bad.sum()):,} of {filled:,} values "
                      f"cannot be read as {FIELDS_KIND_WORD.get(f, 'the expected type')}, e.g. {examples}; "
                      "is the mapping pointing at the right column (and timestamp_format right)?")

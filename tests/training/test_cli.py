@@ -1,5 +1,7 @@
 """The `shelfwise` command's answers to the mistakes a new user makes first."""
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -295,3 +297,50 @@ def test_attribution_before_the_service_ever_ran_says_so_and_creates_no_store(ho
     assert main(["experiments", "attribution", "--since", "2026-01-01"]) == 0
     assert "no answers shown since 2026-01-01" in capsys.readouterr().out
     assert not (home / "live.sqlite").exists()
+
+
+def test_an_export_larger_than_a_part_is_ingested_a_part_at_a_time(shop_export, tmp_path, home, monkeypatch,
+                                                                    capsys):
+    from features.sources import imports, mapped
+
+    path, mapping = shop_export
+    assert main(["ingest", "--mapping", str(mapping), str(path)]) == 0
+    whole = {t: pd.read_parquet(home / "tables" / f"{t}.parquet") for t in ("orders", "items", "customers")}
+    whole_out = capsys.readouterr().out
+
+    monkeypatch.setattr(imports, "PART_BYTES", path.stat().st_size // 5)
+    parts = []
+    read = mapped.read_file_parts
+    monkeypatch.setattr(mapped, "read_file_parts", lambda *a, **k: (parts.append(p) or p for p in read(*a, **k)))
+    assert main(["ingest", "--mapping", str(mapping), str(path)]) == 0
+    assert len(parts) >= 5
+    for table, expected in whole.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(home / "tables" / f"{table}.parquet"), expected)
+    counts = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("rows read", "accepted"))]
+    assert counts == [line for line in whole_out.splitlines() if line.startswith(("rows read", "accepted"))]
+    assert len(pd.read_parquet(home / "tables" / "orders.parquet")) == len(pd.read_csv(path))
+
+
+def test_a_column_failing_in_a_later_part_stops_the_ingest_and_leaves_the_table_as_it_was(
+        shop_export, home, monkeypatch, capsys):
+    from features.sources import imports
+
+    path, mapping = shop_export
+    assert main(["ingest", "--mapping", str(mapping), str(path)]) == 0
+    before = pd.read_parquet(home / "tables" / "orders.parquet")
+    lines = path.read_text().splitlines()
+    half = len(lines) // 2
+    # The second half's prices are words: a mapping mistake in that part of the file.
+    bad = [",".join(line.split(",")[:4] + ["n/a"] + line.split(",")[5:]) for line in lines[half:]]
+    path.write_text("\n".join(lines[:half] + bad) + "\n")
+    monkeypatch.setattr(imports, "PART_BYTES", path.stat().st_size // 4)
+    capsys.readouterr()
+
+    assert main(["ingest", "--mapping", str(mapping), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "field 'unit_price' (column 'Price')" in err and "cannot be read as a number" in err
+    # The examples are named by their row in the file, not in the part.
+    examples = [int(r) for r in re.findall(r"row (\d+): 'n/a'", err)]
+    assert examples and min(examples) >= half - 1
+    pd.testing.assert_frame_equal(pd.read_parquet(home / "tables" / "orders.parquet"), before)
+    assert not list((home / "tables").glob("*.tmp"))

@@ -191,3 +191,40 @@ def test_the_documented_example_catalogue_loads_with_decimal_commas_and_day_firs
     assert items[s.PRICE].tolist() == [8.10, 7.90, 3.45]
     assert items[s.IN_STOCK].tolist() == [True, False, True]
     assert items[s.FIRST_SEEN].tolist() == [pd.Timestamp(d) for d in ("2009-09-01", "2009-10-15", "2009-11-02")]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_large_file_loaded_a_part_at_a_time_gives_what_one_read_gives(events_file, tmp_path, suffix):
+    _, mapping = events_file
+    body = EVENTS_CSV.splitlines()[1:]
+    rows = []
+    for copy in range(6):  # each copy's first id repeats the first copy's, in a later part
+        for line in body:
+            event_id, rest = line.split(",", 1)
+            rows.append(f"{event_id if event_id == '1' else f'{copy}-{event_id}'},{rest}")
+    rows.insert(20, '99,"u\n2",s2,C,pageview,2011-01-01 10:03:00,')  # a quoted value over two lines
+    text = EVENTS_CSV.splitlines()[0] + "\n" + "\n".join(rows) + "\n"
+    path = tmp_path / f"big{suffix}"
+    if suffix == ".csv":
+        path.write_text(text)
+    else:
+        (tmp_path / "big.csv").write_text(text)
+        pd.read_csv(tmp_path / "big.csv", dtype=str, keep_default_na=False).to_parquet(path)
+
+    whole_table, whole_rejects, whole_report = mapped.load(path, mapping, now=NOW)
+    parts = list(mapped.load_parts(path, mapping, NOW, part_bytes=400))
+    tables, rejects, reports = zip(*parts, strict=True)
+
+    assert len(parts) >= 3
+    pd.testing.assert_frame_equal(pd.concat(tables, ignore_index=True), whole_table)
+    together = pd.concat(rejects, ignore_index=True)
+    assert together[s.SOURCE_ROW].tolist() == whole_rejects[s.SOURCE_ROW].tolist()
+    assert together[s.REASON].tolist() == whole_rejects[s.REASON].tolist()
+    # Each copy repeats id 2 within itself, and copies 1-5 repeat the first copy's id 1.
+    assert (together[s.REASON] == "duplicate_event_id").sum() == 6 + 5
+    merged = mapped.ImportReport.merged(list(reports))
+    assert merged.as_dict() == whole_report.as_dict()
+    assert list(merged.rejected) == list(whole_report.rejected)
+    if suffix == ".csv":
+        assert together["_raw_line"].dropna().tolist() == whole_rejects["_raw_line"].dropna().tolist()
+        assert len(together["_raw_line"].dropna()) == 6
