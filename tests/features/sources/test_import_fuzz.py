@@ -4,13 +4,15 @@ a table plus rejects with every row read accounted for."""
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.sources import mapped, online_retail
+from features.sources import imports, mapped, online_retail
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "data" / "examples"
 ONLINE_RETAIL_CSV = """Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country
@@ -103,3 +105,23 @@ def test_mapped_import_of_a_corrupted_parquet_file(tmp_path_factory, kind, where
     path.write_bytes(_corrupt((tmp / "good.parquet").read_bytes(), kind, where, seed))
     mapping = mapped.Mapping.read(EXAMPLES / "shop_events.toml")
     _assert_accounted_or_clear_error(lambda p: mapped.load(p, mapping), path)
+
+
+@FUZZ
+@given(kind=KINDS.filter(lambda k: k != "huge field"), where=st.floats(0, 1), seed=st.integers(0, 10_000),
+       parts=st.integers(2, 6))
+def test_a_corrupted_file_read_a_part_at_a_time_reads_as_it_does_whole(tmp_path_factory, kind, where, seed, parts):
+    path = tmp_path_factory.mktemp("fuzz") / "shop_events.csv"
+    data = (EXAMPLES / "shop_events.csv").read_bytes() * 3
+    path.write_bytes(_corrupt(data, kind, where, seed))
+    encoding = "latin-1" if kind == "latin-1 and utf-16" and seed % 2 == 0 else "utf-8"
+    try:
+        whole = imports.read_file(path, encoding=encoding)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc)[:40])):
+            list(imports.read_file_parts(path, encoding=encoding, part_bytes=max(len(data) // parts, 200)))
+        return
+    read = list(imports.read_file_parts(path, encoding=encoding, part_bytes=max(len(data) // parts, 200)))
+    together = pd.concat(read)
+    assert together.index.tolist() == list(range(len(whole)))  # each part numbered by its rows in the file
+    pd.testing.assert_frame_equal(together.reset_index(drop=True), whole, check_dtype=False)
