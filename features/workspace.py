@@ -267,24 +267,29 @@ class Workspace:
         forgotten = self.forgotten_ids()
         path = self.table_path(name)
         tmp = path.with_suffix(".tmp")
-        rows, writer = 0, None
+        rows, writer, empty = 0, None, None
         try:
             for part in parts:
                 arrow = pa.Table.from_pandas(drop_forgotten(part, forgotten, canonical=True)[0],
                                              preserve_index=False)
+                if writer is None and not arrow.num_rows:
+                    empty = arrow  # an empty part's text columns have no type yet: a later part sets them
+                    continue
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, arrow.schema)
                 writer.write_table(arrow.cast(writer.schema))
                 rows += arrow.num_rows
+            if writer is None and empty is not None:
+                writer = pq.ParquetWriter(tmp, empty.schema)
+                writer.write_table(empty)
         except BaseException:
             if writer is not None:
                 writer.close()
             tmp.unlink(missing_ok=True)  # a part failed (a bad column part-way): the table stays as it was
             raise
-        if writer is not None:
-            writer.close()
         if writer is None:
             raise ValueError(f"write_table_parts: no parts to write to table '{name}'")
+        writer.close()
         tmp.replace(path)  # a reader never sees half a table
         manifest = self.table_sources()
         manifest[name] = {"source": source, "rows": rows,

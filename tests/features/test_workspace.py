@@ -21,6 +21,33 @@ def test_a_table_written_a_part_at_a_time_reads_back_whole_without_forgotten_cus
     assert len(pd.read_parquet(path)) == 2  # the table before stays
 
 
+def test_an_empty_first_part_does_not_fix_the_types_of_the_parts_after_it(tmp_path):
+    ws = Workspace(tmp_path)
+    rows = make_events([("c1", "s1", "i1", "view", "2011-01-01")])
+    empty = rows.iloc[:0].astype({c: object for c in rows.columns if rows[c].dtype == "str"})
+
+    path, n = ws.write_table_parts("events", iter([empty, rows]), "parts")
+
+    assert n == 1 and pd.read_parquet(path)["user_id"].tolist() == ["c1"]
+    path, n = ws.write_table_parts("events", iter([empty]), "nothing accepted")
+    assert n == 0 and pd.read_parquet(path).columns.tolist() == rows.columns.tolist()
+
+
+def test_a_part_that_fails_leaves_the_table_as_it_was(tmp_path):
+    ws = Workspace(tmp_path)
+    rows = make_events([("c1", "s1", "i1", "view", "2011-01-01")])
+    ws.write_table("events", rows, "before")
+
+    def parts():
+        yield rows
+        raise ValueError("a column failed in the second part")
+
+    with pytest.raises(ValueError, match="second part"):
+        ws.write_table_parts("events", parts(), "after")
+    assert ws.table_sources()["events"]["source"] == "before"
+    assert not list(ws.tables.glob("*.tmp"))
+
+
 def test_features_from_events_read_as_codes_are_the_features_from_their_strings(tmp_path, small_shop):
     from features.customer_features import EVENT_COLUMNS, History, build_customer_features
     from features.interactions import InteractionWeights, build_interactions
