@@ -47,6 +47,8 @@ from training.metrics import customer_metrics, normalized_gini, paired_bootstrap
 # and Gamma-Gamma parameters the artifact carries).
 SERVABLE = {"churn": ("recency alone", "BG/NBD"), "cltv": ("last-period spend", "BG/NBD + Gamma-Gamma")}
 BOOTSTRAP = 200
+# How far the churn model's mean may be from the churn rate before a level step is looked at.
+LEVEL_TOLERANCE = 0.03
 
 
 def baseline_predictions(task: str, orders: pd.DataFrame, test: pd.DataFrame, as_of: pd.Timestamp,
@@ -88,8 +90,19 @@ def match_churn_level(model: CustomerModel, history: History, cutoffs: list[pd.T
     :data:`LEVEL_FEATURE_SET` (features that look back no further than the first cutoff's
     history reaches) says how many of the customers scored at ``as_of`` will churn, and the
     map is moved in log-odds to that level: the first model's ranking is kept.
+
+    The step is looked at only when the churn model's probe missed the validation cutoff's
+    churn rate by more than :data:`LEVEL_TOLERANCE`, the distance the served mean is held to:
+    nearer than that, which of two models foresees it better is decided by thousandths, and
+    the check costs a second training set and model.
     """
     t0 = time.perf_counter()
+    if model.validation_ is not None:
+        labels, raw = model.validation_
+        if abs(raw.mean() - labels.mean()) <= LEVEL_TOLERANCE:
+            log(f"[churn] level: not matched: the churn model expected {raw.mean():.3f} to churn after "
+                f"{cutoffs[-1].date()}, where {labels.mean():.3f} did (within {LEVEL_TOLERANCE})")
+            return False
     train = build_training_set(history, cutoffs, horizon, feature_set=LEVEL_FEATURE_SET)
     # Validated first, out of time: a level model from the cutoffs whose labels end by the
     # last one must predict the last one's churn rate closer than the churn model's own

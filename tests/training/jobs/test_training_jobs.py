@@ -335,3 +335,27 @@ def test_a_simple_model_that_beats_lightgbm_on_validation_is_what_serves(workspa
     assert states["churn"] == "shelfwise-churn/1 (served by recency alone, which beat the trained model on validation)"
     assert states["cltv"].startswith("shelfwise-cltv/1 (served by last-period spend")
     assert states["recs"] == "no champion: run `shelfwise train recs --as-of YYYY-MM-DD`"
+
+
+@pytest.mark.parametrize("probe_mean, looked_at", [(0.52, False), (0.58, True)])
+def test_a_churn_level_step_is_looked_at_only_when_the_model_missed_the_validation_rate(probe_mean, looked_at,
+                                                                                       monkeypatch):
+    from training.customer_models import CustomerModel
+    from training.jobs import customers
+
+    model = CustomerModel("churn")
+    labels = np.array([1.0] * 50 + [0.0] * 50)  # half churned at the validation cutoff
+    model.validation_ = (labels, np.full(100, probe_mean))
+    built = []
+
+    def training_set(*args, **kwargs):
+        built.append(kwargs)
+        return pd.DataFrame({"cutoff": pd.to_datetime([]), "churned": []})
+
+    monkeypatch.setattr(customers, "build_training_set", training_set)
+    said = []
+    matched = customers.match_churn_level(model, None, [pd.Timestamp("2011-06-01")], 90,
+                                          pd.Timestamp("2011-09-01"), said.append)
+    assert matched is False
+    assert bool(built) is looked_at
+    assert ("within 0.03" in said[0]) is not looked_at
