@@ -228,3 +228,14 @@ def test_a_large_file_loaded_a_part_at_a_time_gives_what_one_read_gives(events_f
     if suffix == ".csv":
         assert together["_raw_line"].dropna().tolist() == whole_rejects["_raw_line"].dropna().tolist()
         assert len(together["_raw_line"].dropna()) == 6
+
+
+def test_a_rows_content_id_does_not_depend_on_the_other_rows_having_ids(tmp_path):
+    mapping = mapped.Mapping.from_dict({"table": "events", "columns": {
+        "event_id": "id", "user_id": "u", "item_id": "i", "event_type": "t", "timestamp": "ts"}})
+    rows = ["u1,A,view,2011-01-01", "u1,B,view,2011-01-01", "u2,B,add_to_cart,2011-01-02 10:00"]
+    (tmp_path / "none.csv").write_text("id,u,i,t,ts\n" + "".join(f",{r}\n" for r in rows))
+    (tmp_path / "some.csv").write_text(f"id,u,i,t,ts\n,{rows[0]}\n7,{rows[1]}\n,{rows[2]}\n")
+    none = mapped.load(tmp_path / "none.csv", mapping, now=NOW)[0][s.EVENT_ID].tolist()
+    some = mapped.load(tmp_path / "some.csv", mapping, now=NOW)[0][s.EVENT_ID].tolist()
+    assert some == [none[0], "7", none[2]]
