@@ -21,15 +21,14 @@ from features.sources.imports import ImportReport
 from features.workspace import Workspace
 
 SOURCES = ("online-retail-ii", "cdnow", "mapped")
-# Tables an orders import derives; replaced on each orders import unless imported themselves.
-DERIVED = {"items": online_retail.build_items, "customers": online_retail.build_customers}
+# Tables an orders import derives, each from the orders' columns named; replaced on each
+# orders import unless imported themselves.
+DERIVED = {"items": (online_retail.build_items, [s.ITEM_ID, s.TITLE, s.IS_RETURN, s.TIMESTAMP, s.UNIT_PRICE]),
+           "customers": (online_retail.build_customers, [s.CUSTOMER_ID, s.TIMESTAMP, s.COUNTRY])}
 
 
 Imported = tuple[str, pd.DataFrame, pd.DataFrame, ImportReport, str]
 Part = tuple[pd.DataFrame, pd.DataFrame, ImportReport]
-# The orders' columns each derived table is built from.
-DERIVED_FROM = {"items": [s.ITEM_ID, s.TITLE, s.IS_RETURN, s.TIMESTAMP, s.UNIT_PRICE],
-                "customers": [s.CUSTOMER_ID, s.TIMESTAMP, s.COUNTRY]}
 
 
 def read_import(path: Path, source: str | None, mapping_file: Path | None = None,
@@ -102,9 +101,9 @@ def store_import(ws: Workspace, name: str, parts: Iterable[pd.DataFrame], label:
     written = [f"{rows:,} rows -> table '{name}'"]
     if name == "orders":
         sources = ws.table_sources()
-        for derived, build in DERIVED.items():
+        for derived, (build, columns) in DERIVED.items():
             if is_derived(ws, derived, sources):
-                table = build(ws.read_table("orders", columns=DERIVED_FROM[derived]))
+                table = build(ws.read_table("orders", columns=columns))
                 ws.write_table(derived, table, f"derived from orders ({label})")
                 written.append(f"{len(table):,} {derived} derived from orders")
             else:
