@@ -24,7 +24,6 @@ What stays on one machine, and why, is in docs/operations.md ("Beyond one machin
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -125,12 +124,16 @@ def connect(spec: str | Cluster | None) -> Iterator[Cluster | None]:
 
 
 def customer_part(ids: pd.Series, n: int) -> np.ndarray:
-    """Each customer's part, 0..n-1, from a hash of their id (the same on every machine and
-    run, unlike Python's ``hash``)."""
-    uniques, codes = np.unique(ids.astype(str).to_numpy(), return_inverse=True)
-    parts = np.array([int.from_bytes(hashlib.blake2b(u.encode(), digest_size=8).digest(), "big") % n
-                      for u in uniques], dtype=np.int64)
-    return parts[codes]
+    """Each customer's part, 0..n-1, from a hash of their id: pandas' SipHash under its fixed
+    key, the same on every machine and run, unlike Python's ``hash``. A categorical's
+    categories are hashed once, not its rows."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        return _part_of(ids.cat.categories.to_numpy(str).astype(object), n)[ids.cat.codes.to_numpy()]
+    return _part_of(ids.to_numpy(str).astype(object), n)
+
+
+def _part_of(ids: np.ndarray, n: int) -> np.ndarray:
+    return (pd.util.hash_array(ids) % np.uint64(n)).astype(np.int64)
 
 
 def by_customer(orders: pd.DataFrame, events: pd.DataFrame | None, n: int

@@ -6,7 +6,7 @@ Everything here is point-in-time: features at ``as_of`` read only rows strictly 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,12 +99,7 @@ class History:
     def __init__(self, orders: pd.DataFrame, events: pd.DataFrame | None = None):
         o = orders
         self.orders = orders
-        self.baskets = (
-            o.groupby([s.CUSTOMER_ID, s.ORDER_ID, s.IS_RETURN], as_index=False, sort=False)
-            .agg(ts=(s.TIMESTAMP, "min"), revenue=(s.REVENUE, "sum"), lines=(s.ITEM_ID, "size"),
-                 quantity=(s.QUANTITY, "sum"), country=(s.COUNTRY, "first"))
-            .sort_values([s.CUSTOMER_ID, "ts", s.ORDER_ID], kind="stable").reset_index(drop=True)
-        )
+        self.baskets = baskets(o)
         # Days between consecutive purchase days (orders on one day merged, as in BTYD
         # models), each gap timed at the later day's first order.
         sales = self.baskets[~self.baskets[s.IS_RETURN]]
@@ -135,9 +130,32 @@ class History:
             self.event_ts = self.events[s.TIMESTAMP].to_numpy()
 
 
+def baskets(orders: pd.DataFrame) -> pd.DataFrame:
+    """One row per order and direction (sale or return): its customer, first time, revenue,
+    lines, units and country, by customer and time."""
+    agg = {"ts": (s.TIMESTAMP, "min")}
+    if {s.REVENUE, s.QUANTITY, s.ITEM_ID} <= set(orders.columns):  # not read for the home country alone
+        agg |= {"revenue": (s.REVENUE, "sum"), "lines": (s.ITEM_ID, "size"), "quantity": (s.QUANTITY, "sum")}
+    agg["country"] = (s.COUNTRY, "first")
+    keys = [s.CUSTOMER_ID, s.ORDER_ID, s.IS_RETURN]
+    return (orders.groupby(keys, as_index=False, sort=False, observed=True)
+            .agg(**agg).sort_values([s.CUSTOMER_ID, "ts", s.ORDER_ID], kind="stable").reset_index(drop=True))
+
+
+def home_country(basket_rows: pd.DataFrame, as_of: pd.Timestamp) -> str | None:
+    """The shop's home country as of ``as_of``: the country of most orders (sales and returns)
+    before it, the first in sort order on a tie; None before any order.
+
+    ``basket_rows`` are :func:`baskets` rows. Building features a part of the customers at a
+    time, the home country is taken from every customer's orders once and passed to each
+    part, which alone would see only its own customers'."""
+    countries = basket_rows.loc[basket_rows["ts"] < as_of, "country"]
+    return None if countries.empty else countries.astype(str).mode().iloc[0]
+
+
 def build_customer_features(orders: pd.DataFrame | History, as_of: pd.Timestamp,
                             events: pd.DataFrame | None = None,
-                            feature_set: str = DEFAULT_FEATURE_SET) -> pd.DataFrame:
+                            feature_set: str = DEFAULT_FEATURE_SET, home: str | None = None) -> pd.DataFrame:
     """Features of every customer with a purchase strictly before ``as_of``.
 
     Parameters
@@ -150,6 +168,8 @@ def build_customer_features(orders: pd.DataFrame | History, as_of: pd.Timestamp,
         Canonical ``events``; ignored when ``orders`` is a :class:`History`.
     feature_set : str
         Name in :data:`FEATURE_SETS`.
+    home : str, optional
+        The shop's home country (:func:`home_country`); default: that of these orders.
 
     Returns
     -------
@@ -223,7 +243,7 @@ def build_customer_features(orders: pd.DataFrame | History, as_of: pd.Timestamp,
     f["avg_basket_quantity"] = g["quantity"].sum().reindex(ix) / bought
     f["basket_diversity"] = f["distinct_items"] / lines
     f["repeat_item_share"] = repeats / f["distinct_items"]
-    home = b_all["country"].mode().iloc[0]
+    home = home_country(h.baskets, as_of) if home is None else home
     f["is_home_country"] = (g_all["country"].last() == home).astype(float)
     angle = 2 * np.pi * as_of.day_of_year / 365.25
     f["season_sin"], f["season_cos"] = np.sin(angle), np.cos(angle)
@@ -294,6 +314,7 @@ def build_training_set(
     orders: pd.DataFrame | History, cutoffs: list[pd.Timestamp], horizon_days: int,
     events: pd.DataFrame | None = None, feature_set: str = DEFAULT_FEATURE_SET,
     progress: Callable[[int, int, pd.Timestamp, int], None] | None = None,
+    homes: Mapping[pd.Timestamp, str | None] | None = None,
 ) -> pd.DataFrame:
     """Features at each cutoff joined with the labels that follow it, stacked.
 
@@ -306,6 +327,8 @@ def build_training_set(
         Label window after each cutoff.
     progress : callable, optional
         Called as ``progress(i, n, cutoff, rows)`` after each cutoff.
+    homes : mapping, optional
+        The home country at each cutoff (:func:`home_country`); default: that of these orders.
 
     Returns
     -------
@@ -316,7 +339,8 @@ def build_training_set(
     h = orders if isinstance(orders, History) else History(orders, events)
     frames = []
     for i, cutoff in enumerate(cutoffs, start=1):
-        f = build_customer_features(h, cutoff, feature_set=feature_set)
+        f = build_customer_features(h, cutoff, feature_set=feature_set,
+                                    home=None if homes is None else homes[cutoff])
         f = f.join(build_labels(h.orders, f.index, cutoff, horizon_days))
         f.insert(0, CUTOFF, cutoff)
         frames.append(f)

@@ -22,7 +22,15 @@ import pandas as pd
 
 from features import schema as s
 from features.cluster import Cluster, Staging, by_customer, read_part, staged_parts, staging_area
-from features.customer_features import CUTOFF, History, build_training_set, get_feature_set, monthly_cutoffs
+from features.customer_features import (
+    CUTOFF,
+    History,
+    baskets,
+    build_training_set,
+    get_feature_set,
+    home_country,
+    monthly_cutoffs,
+)
 
 SNAPSHOT_FORMAT = "shelfwise-snapshot-v1"
 TRAINING_SET = "training_set.parquet"
@@ -49,16 +57,24 @@ def model_customers(orders: pd.DataFrame, events: pd.DataFrame | None, limit: in
     orders, events, customers
         The rows kept, and the number of customers sampled from (None: all kept).
     """
-    limit = MODEL_CUSTOMERS if limit is None else limit
     ids = orders[s.CUSTOMER_ID].unique()
-    if len(ids) <= limit:
+    kept = sampled_ids(ids, limit)
+    if kept is None:
         return orders, events, None
-    keys = pd.util.hash_array(np.asarray(ids, dtype=object))
-    kept = pd.Index(np.asarray(ids, dtype=object)[np.argpartition(keys, limit)[:limit]])
     orders = orders[orders[s.CUSTOMER_ID].isin(kept).to_numpy()].reset_index(drop=True)
     if events is not None:
         events = events[events[s.USER_ID].isin(kept).to_numpy()].reset_index(drop=True)
     return orders, events, len(ids)
+
+
+def sampled_ids(ids: np.ndarray, limit: int | None = None) -> pd.Index | None:
+    """The ``limit`` ids (default :data:`MODEL_CUSTOMERS`) of ``ids`` (distinct) whose hashes
+    are lowest, whatever their order; None when there are no more than ``limit``."""
+    limit = MODEL_CUSTOMERS if limit is None else limit
+    if len(ids) <= limit:
+        return None
+    ids = np.asarray(ids, dtype=str).astype(object)
+    return pd.Index(ids[np.argpartition(pd.util.hash_array(ids), limit)[:limit]])
 
 
 def training_cutoffs(orders: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int,
@@ -76,11 +92,16 @@ def snapshot_dir(features_root: Path, feature_set: str, as_of: pd.Timestamp, hor
 def inputs_digest(orders: pd.DataFrame, events: pd.DataFrame | None) -> str:
     """A digest of the rows a snapshot is built from (any change of an order line or event
     changes it)."""
-    parts = [_hash_sum(orders)]
-    if events is not None:
-        parts.append(_hash_sum(events))
-    sizes = f"{len(orders)}-{0 if events is None else len(events)}"
-    return "-".join(f"{int(p) & (2**64 - 1):016x}" for p in parts) + f"-{sizes}"
+    if events is None:
+        return digest_of(_hash_sum(orders), len(orders), None, 0)
+    return digest_of(_hash_sum(orders), len(orders), _hash_sum(events), len(events))
+
+
+def digest_of(orders_hash: int, orders_rows: int, events_hash: int | None, events_rows: int) -> str:
+    """:func:`inputs_digest` from its parts' hash sums (:func:`_hash_sum`, summed over parts of
+    the rows) and row counts; ``events_hash`` None: no events."""
+    hashes = [orders_hash] if events_hash is None else [orders_hash, events_hash]
+    return "-".join(f"{int(h) & (2**64 - 1):016x}" for h in hashes) + f"-{orders_rows}-{events_rows}"
 
 
 HASH_ROWS = 5_000_000  # rows hashed at a time: a hash per row and column of every row at once took GBs
@@ -92,7 +113,7 @@ def _hash_sum(frame: pd.DataFrame) -> int:
                for a in range(0, len(frame), HASH_ROWS)) & (2**64 - 1)
 
 
-def _manifest(feature_set: str, as_of: pd.Timestamp, horizon_days: int, cutoffs: list[pd.Timestamp],
+def snapshot_manifest(feature_set: str, as_of: pd.Timestamp, horizon_days: int, cutoffs: list[pd.Timestamp],
               digest: str) -> dict:
     return {"format": SNAPSHOT_FORMAT, "feature_set": feature_set,
             "columns": list(get_feature_set(feature_set).columns), "as_of": str(as_of.date()),
@@ -118,28 +139,43 @@ def training_set(features_root: Path, orders: pd.DataFrame, events: pd.DataFrame
     """
     cutoffs = training_cutoffs(orders, as_of, horizon_days) if cutoffs is None else cutoffs
     out = snapshot_dir(features_root, feature_set, as_of, horizon_days)
-    wanted = _manifest(feature_set, as_of, horizon_days, cutoffs, inputs_digest(orders, events))
-    manifest = out / MANIFEST
-    if manifest.exists() and (out / TRAINING_SET).exists():
-        found = json.loads(manifest.read_text())
-        if {k: found.get(k) for k in wanted} == wanted:
-            log(f"[features] snapshot {out} is current: read, not rebuilt")
-            return pd.read_parquet(out / TRAINING_SET), out, True
-        stale = [k for k in wanted if found.get(k) != wanted[k]]
-        log(f"[features] snapshot {out} is stale ({', '.join(stale)} changed): rebuilding it")
+    wanted = snapshot_manifest(feature_set, as_of, horizon_days, cutoffs, inputs_digest(orders, events))
+    if is_current(out, wanted, log):
+        return pd.read_parquet(out / TRAINING_SET), out, True
     if cluster is not None:
         frame = build_on_cluster(cluster, staging_area(Path(features_root) / ".cluster"), orders, events,
                                  cutoffs, horizon_days, feature_set, log)
     else:
         history = history if history is not None else History(orders, events)
         frame = build_training_set(history, cutoffs, horizon_days, feature_set=feature_set, progress=progress)
+    write_snapshot(out, frame, wanted)
+    return frame, out, False
+
+
+def is_current(out: Path, wanted: dict, log: Callable[[str], None] = print) -> bool:
+    """Whether the snapshot in ``out`` was built as ``wanted`` (:func:`snapshot_manifest`) asks:
+    the same feature set, cutoffs and inputs."""
+    manifest = out / MANIFEST
+    if not (manifest.exists() and (out / TRAINING_SET).exists()):
+        return False
+    found = json.loads(manifest.read_text())
+    if {k: found.get(k) for k in wanted} == wanted:
+        log(f"[features] snapshot {out} is current: read, not rebuilt")
+        return True
+    stale = [k for k in wanted if found.get(k) != wanted[k]]
+    log(f"[features] snapshot {out} is stale ({', '.join(stale)} changed): rebuilding it")
+    return False
+
+
+def write_snapshot(out: Path, frame: pd.DataFrame, wanted: dict) -> None:
+    """Write a training set and its manifest to ``out``: the set first, so a manifest always
+    describes the set beside it."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{TRAINING_SET}.tmp"
     frame.to_parquet(tmp, index=False)
     tmp.replace(out / TRAINING_SET)
-    manifest.write_text(json.dumps({**wanted, "rows": len(frame),
-                                    "built": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2))
-    return frame, out, False
+    built = datetime.now(UTC).isoformat(timespec="seconds")
+    (out / MANIFEST).write_text(json.dumps({**wanted, "rows": len(frame), "built": built}, indent=2))
 
 
 def build_on_cluster(cluster: Cluster, staging: Staging, orders: pd.DataFrame, events: pd.DataFrame | None,
@@ -156,12 +192,14 @@ def build_on_cluster(cluster: Cluster, staging: Staging, orders: pd.DataFrame, e
     from distributed import as_completed
 
     n = 2 * len(cluster.workers)
+    rows = baskets(orders[[s.CUSTOMER_ID, s.ORDER_ID, s.IS_RETURN, s.TIMESTAMP, s.COUNTRY]])
+    homes = {c: home_country(rows, c) for c in cutoffs}  # every customer's, not a part's
     parts = (p for p in by_customer(orders, events, n) if len(p[0]))
     with staged_parts(staging, parts) as paths:
         log(f"[features] {len(paths)} parts written to {staging.url()} for the cluster")
         build = dask.delayed(build_training_set, pure=False)
-        tasks = [build(read_part(staging, o), cutoffs, horizon_days, read_part(staging, e), feature_set)
-                 for o, e in paths]
+        tasks = [build(read_part(staging, o), cutoffs, horizon_days, read_part(staging, e), feature_set,
+                       homes=homes) for o, e in paths]
         frames = []
         for done, future in enumerate(as_completed(cluster.client.compute(tasks)), start=1):
             frames.append(future.result())

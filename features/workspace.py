@@ -64,6 +64,7 @@ class Settings(BaseSettings):
 
 # Event columns read as categoricals when a feature builder asks for columns (read_events).
 CODED = (s.USER_ID, s.SESSION_ID, s.ITEM_ID, s.EVENT_TYPE)
+BATCH_ROWS = 1_000_000  # rows a table is read at a time by those that stream it
 
 
 class Workspace:
@@ -243,6 +244,50 @@ class Workspace:
         table = arrow.to_pandas(split_blocks=True, self_destruct=True)
         del arrow
         return drop_forgotten(table, self.forgotten_ids(), canonical=True)[0]
+
+    def table_rows(self, name: str) -> int:
+        """Rows in table ``name`` as written (0 when it was never ingested), from its footer."""
+        import pyarrow.parquet as pq
+
+        path = self.table_path(name)
+        return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+
+    def table_batches(self, name: str, columns: list[str] | None = None, categorical: list[str] | None = None,
+                      rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+        """Table ``name`` as :meth:`read_table` reads it, ``rows`` rows at a time."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        forgotten = self.forgotten_ids()
+        file = pq.ParquetFile(self.table_path(name), read_dictionary=categorical or None)
+        for batch in file.iter_batches(batch_size=rows, columns=columns):
+            yield drop_forgotten(pa.Table.from_batches([batch]).to_pandas(), forgotten, canonical=True)[0]
+
+    def event_batches(self, columns: list[str], rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame] | None:
+        """:meth:`read_events` with ``columns``, ``rows`` imported events at a time and the live
+        events not among them last; None when there are neither."""
+        store = self.existing_live_store()
+        live = store.events_frame() if store is not None else None
+        live = None if live is None or live.empty else live
+        imported = self.table_path("events").exists()
+        if not imported and live is None:
+            return None
+
+        def batches() -> Iterator[pd.DataFrame]:
+            keep = list(dict.fromkeys([*columns, s.EVENT_ID] if live is not None else columns))
+            wanted = set() if live is None else set(live[s.EVENT_ID])
+            seen: set[str] = set()
+            types = {}
+            if imported:
+                for frame in self.table_batches("events", keep, [c for c in keep if c in CODED], rows):
+                    if wanted:
+                        seen |= set(frame.loc[frame[s.EVENT_ID].isin(wanted), s.EVENT_ID])
+                    types = {c: t for c, t in frame.dtypes.items() if not isinstance(t, pd.CategoricalDtype)}
+                    yield frame[list(columns)]
+            if live is not None:  # in the imported columns' types (times in their unit)
+                live_events = live.loc[~live[s.EVENT_ID].isin(seen), list(columns)]
+                yield live_events.astype({c: t for c, t in types.items() if c in columns})
+        return batches()
 
     def read_table_if_present(self, name: str, columns: list[str] | None = None,
                               categorical: list[str] | None = None) -> pd.DataFrame | None:

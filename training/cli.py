@@ -12,27 +12,38 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from features import cluster
+from features import cluster, customer_parts
 from features import schema as s
 from features.customer_features import (
     DEFAULT_FEATURE_SET,
     EVENT_COLUMNS,
     FEATURE_SETS,
     History,
+    baskets,
     build_customer_features,
     get_feature_set,
 )
 from features.interactions import InteractionWeights, build_interactions
 from features.item_features import build_item_features, catalogue_as_of
-from features.snapshots import model_customers, training_cutoffs, training_set
+from features.snapshots import (
+    model_customers,
+    sampled_ids,
+    snapshot_dir,
+    snapshot_manifest,
+    training_cutoffs,
+    training_set,
+    write_snapshot,
+)
 from features.sources import mapped
 from features.sources.imports import ImportReport
 from features.sources.ingest import (
@@ -49,6 +60,16 @@ from features.sources.simulate import SimulationParams, funnel_counts, funnel_ra
 from features.version import code_version
 from features.workspace import Settings, Workspace
 from training import progress
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return value
 
 
 def _date(text: str) -> pd.Timestamp:
@@ -121,20 +142,22 @@ def cmd_events_simulate(ws: Workspace, args: argparse.Namespace) -> int:
 
 def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    orders = ws.read_table("orders")
-    events = ws.read_events(EVENT_COLUMNS)
-    items = catalogue_as_of(ws.read_table_if_present("items"), orders, args.as_of,
-                            derived_from_orders=is_derived(ws, "items"))
     fs = get_feature_set(args.feature_set)
     out = ws.features / fs.name / f"as_of={args.as_of.date()}"
     out.mkdir(parents=True, exist_ok=True)
-    history = History(orders, events)
-    _say(f"[features] {len(orders):,} order lines, "
-         f"{'no events' if events is None else f'{len(events):,} events'} "
-         f"prepared ({time.perf_counter() - t0:.1f}s)")
-
-    customers = build_customer_features(history, args.as_of, feature_set=fs.name)
+    rows = ws.table_rows("orders") + ws.table_rows("events")
+    n = customer_parts.part_count(rows, getattr(args, "part_rows", None) or customer_parts.PART_ROWS)
+    on_cluster = args.dask is not None or os.environ.get(cluster.SCHEDULER_ENV)
+    if n > 1 and not on_cluster:
+        _say(f"[features] {rows:,} order lines and events: customers built in {n} parts")
+        customers, cutoffs, train_rows, snapshot = _customers_in_parts(ws, args, fs.name, n, t0)
+        orders, events = ws.read_table("orders"), ws.read_events(EVENT_COLUMNS)
+    else:
+        orders, events = ws.read_table("orders"), ws.read_events(EVENT_COLUMNS)
+        customers, cutoffs, train_rows, snapshot = _customers_whole(ws, args, fs.name, orders, events, t0)
     customers.reset_index().to_parquet(out / "customers.parquet", index=False)
+    items = catalogue_as_of(ws.read_table_if_present("items"), orders, args.as_of,
+                            derived_from_orders=is_derived(ws, "items"))
     item_feats = build_item_features(orders, args.as_of, items, events)
     item_feats.reset_index().to_parquet(out / "items.parquet", index=False)
     matrix, users, item_index = build_interactions(orders, args.as_of, events, InteractionWeights())
@@ -148,7 +171,33 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
          f"features, {len(item_feats):,} items x {item_feats.shape[1]} features, interactions "
          f"{len(users):,} x {len(item_index):,} with {matrix.nnz:,} non-zero "
          f"({time.perf_counter() - t0:.1f}s)")
+    manifest = {
+        "feature_set": fs.name, "columns": list(fs.columns), "as_of": str(args.as_of.date()),
+        "customers": len(customers), "items": len(item_feats),
+        "events": ws.table_sources().get("events", {}).get("source", "none"),
+        "training_set": None if snapshot is None else str(snapshot.relative_to(out)),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    _say(f"[features] summary: {len(cutoffs)} monthly cutoffs "
+         f"{cutoffs[0].date() if cutoffs else '-'}..{cutoffs[-1].date() if cutoffs else '-'} "
+         f"({args.horizon_days}-day labels) -> {train_rows:,} training rows"
+         f"{f' in {snapshot}' if snapshot else ''}, which `train churn|cltv --as-of "
+         f"{args.as_of.date()}` reads; {len(customers):,} customers, {len(item_feats):,} items; "
+         f"{time.perf_counter() - t0:.1f}s -> {out}")
+    return 0
 
+
+def _customers_whole(ws: Workspace, args: argparse.Namespace, feature_set: str, orders: pd.DataFrame,
+                     events: pd.DataFrame | None, t0: float) -> tuple[pd.DataFrame, list, int, Path | None]:
+    """Every customer's features as of the cutoff and the churn and CLTV training set (its
+    snapshot), from the tables held whole; returns the features, the cutoffs, the training
+    rows and the snapshot's folder."""
+    history = History(orders, events)
+    _say(f"[features] {len(orders):,} order lines, "
+         f"{'no events' if events is None else f'{len(events):,} events'} "
+         f"prepared ({time.perf_counter() - t0:.1f}s)")
+    customers = build_customer_features(history, args.as_of, feature_set=feature_set)
     cutoffs = training_cutoffs(orders, args.as_of, args.horizon_days)
     model_orders, model_events, sampled_from = model_customers(orders, events)
     if sampled_from:
@@ -166,26 +215,44 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
         with cluster.connect(args.dask) as dask, \
                 progress.bar(total=len(cutoffs), desc="feature cutoffs", unit="cutoff") as cutoff_bar:
             train, snapshot, _ = training_set(ws.features, model_orders, model_events, args.as_of,
-                                              args.horizon_days, fs.name, cutoffs, history, log=_say,
+                                              args.horizon_days, feature_set, cutoffs, history, log=_say,
                                               progress=report, cluster=dask)
             if dask is not None:
                 _say(f"[dask] {dask.describe()}")
         rows = len(train)
-    manifest = {
-        "feature_set": fs.name, "columns": list(fs.columns), "as_of": str(args.as_of.date()),
-        "customers": len(customers), "items": len(item_feats),
-        "events": ws.table_sources().get("events", {}).get("source", "none"),
-        "training_set": None if snapshot is None else str(snapshot.relative_to(out)),
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    _say(f"[features] summary: {len(cutoffs)} monthly cutoffs "
-         f"{cutoffs[0].date() if cutoffs else '-'}..{cutoffs[-1].date() if cutoffs else '-'} "
-         f"({args.horizon_days}-day labels) -> {rows:,} training rows"
-         f"{f' in {snapshot}' if snapshot else ''}, which `train churn|cltv --as-of "
-         f"{args.as_of.date()}` reads; {len(customers):,} customers, {len(item_feats):,} items; "
-         f"{time.perf_counter() - t0:.1f}s -> {out}")
-    return 0
+    return customers, cutoffs, rows, snapshot
+
+
+def _customers_in_parts(ws: Workspace, args: argparse.Namespace, feature_set: str, n: int, t0: float
+                        ) -> tuple[pd.DataFrame, list, int, Path | None]:
+    """:func:`_customers_whole` ``n`` parts of the customers at a time
+    (:mod:`features.customer_parts`): a part's rows in memory, not the whole history."""
+    lines = ws.read_table("orders", [s.CUSTOMER_ID, s.ORDER_ID, s.IS_RETURN, s.TIMESTAMP, s.COUNTRY],
+                          categorical=[s.CUSTOMER_ID, s.ORDER_ID, s.COUNTRY])
+    cutoffs = training_cutoffs(lines, args.as_of, args.horizon_days)
+    ids = lines[s.CUSTOMER_ID].unique()
+    kept = sampled_ids(np.asarray(ids, dtype=str))
+    home, homes = customer_parts.home_countries(baskets(lines), args.as_of, cutoffs, kept)
+    del lines
+    if kept is not None:
+        _say(f"[features] churn and CLTV learn from {len(kept):,} of {len(ids):,} customers (sampled by id)")
+
+    def report(i: int, n: int, customers: int, rows: int) -> None:
+        part_bar.update(1)
+        _say(f"[features] part {i}/{n}: {customers:,} customers, {rows:,} training rows "
+             f"({time.perf_counter() - t0:.1f}s)")
+
+    with tempfile.TemporaryDirectory(dir=ws.features, prefix=".parts-") as folder, \
+            progress.bar(total=n, desc="customer parts", unit="part") as part_bar:
+        built = customer_parts.build_in_parts(
+            ws.table_batches("orders"), ws.event_batches(EVENT_COLUMNS), n, Path(folder), args.as_of, home,
+            cutoffs, args.horizon_days, feature_set, kept, homes, progress=report)
+    snapshot = None
+    if built.training is not None:
+        snapshot = snapshot_dir(ws.features, feature_set, args.as_of, args.horizon_days)
+        write_snapshot(snapshot, built.training, snapshot_manifest(feature_set, args.as_of, args.horizon_days,
+                                                                   cutoffs, built.digest))
+    return built.customers, cutoffs, 0 if built.training is None else len(built.training), snapshot
 
 
 EXIT_SKIPPED, EXIT_NONE_TRAINED = 3, 4  # `train`: some families skipped / none trained
@@ -537,6 +604,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--horizon-days", type=int, default=90, help="label window of the training set")
     build.add_argument("--feature-set", choices=sorted(FEATURE_SETS), default=DEFAULT_FEATURE_SET)
     build.add_argument("--dask", default=None, metavar="SPEC", help=DASK_HELP)
+    build.add_argument("--part-rows", type=_positive, default=customer_parts.PART_ROWS, metavar="N",
+                       help="order lines and events above which customers are built a part of about N rows "
+                            "at a time, holding a part in memory instead of the whole history (default "
+                            f"{customer_parts.PART_ROWS:,}; lower it to use less memory)")
     build.set_defaults(func=cmd_features_build)
 
     train = sub.add_parser("train", help="train, evaluate, log to MLflow, register, promote")

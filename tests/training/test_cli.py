@@ -1,5 +1,6 @@
 """The `shelfwise` command's answers to the mistakes a new user makes first."""
 
+import json
 import re
 
 import pandas as pd
@@ -114,6 +115,33 @@ def test_a_new_shops_export_goes_from_mapping_to_training_set_without_code(shop_
     assert (train["cutoff"].max() + pd.Timedelta(days=60)) <= pd.Timestamp("2011-03-01")
     for name in ("customers", "items", "interactions"):
         assert len(pd.read_parquet(built / f"{name}.parquet")) > 0
+
+
+def test_a_build_in_parts_of_customers_writes_what_a_whole_build_writes(shop_export, home, capsys):
+    import shutil
+
+    path, mapping = shop_export
+    assert main(["ingest", "--mapping", str(mapping), str(path)]) == 0
+    assert main(["events", "simulate", "--seed", "3"]) == 0
+    built = home / "features" / "customer_v2" / "as_of=2011-03-01"
+    files = ["customers.parquet", "items.parquet", "interactions.parquet", "horizon=60d/training_set.parquet"]
+    assert main(["features", "build", "--as-of", "2011-03-01", "--horizon-days", "60"]) == 0
+    whole = {f: pd.read_parquet(built / f) for f in files}
+    digest = json.loads((built / "horizon=60d" / "manifest.json").read_text())["inputs"]
+    shutil.rmtree(home / "features")
+    capsys.readouterr()
+
+    assert main(["features", "build", "--as-of", "2011-03-01", "--horizon-days", "60", "--part-rows", "2000"]) == 0
+
+    out = capsys.readouterr().out
+    assert re.search(r"customers built in \d+ parts", out) and "[features] part 1/" in out
+    for f in files:
+        pd.testing.assert_frame_equal(pd.read_parquet(built / f), whole[f])
+    assert json.loads((built / "horizon=60d" / "manifest.json").read_text())["inputs"] == digest
+    assert not list((home / "features").glob(".parts-*"))  # the parts are removed
+    # Training reads the snapshot the parts made, as it reads a whole build's.
+    assert main(["train", "churn", "--as-of", "2011-03-01", "--horizon-days", "60"]) in (0, 3)
+    assert "horizon=60d is current: read, not rebuilt" in capsys.readouterr().out
 
 
 def test_an_imported_catalogue_is_not_overwritten_by_the_next_orders_import(shop_export, tmp_path, home,
