@@ -4,9 +4,10 @@ to hold at once.
 A customer's features and labels read only their own order lines and events, and the shop's
 home country. So ``features build`` on a large shop splits the order lines and events into
 parts of whole customers on disk (one pass over each table, a batch of rows at a time), then
-builds each part's as-of features and training rows alone, with the home country taken once
-from every customer's orders. The result is the same frames, row for row, as building them
-from the whole tables (``tests/features/test_customer_parts.py``); the memory held is a part's.
+builds each part's as-of features, training rows and rows of the interaction matrix alone, with
+the home country taken once from every customer's orders. The result is the same frames and
+matrix, row for row, as building them from the whole tables
+(``tests/features/test_customer_parts.py``); the memory held is a part's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from features import schema as s
 from features.cluster import customer_part
@@ -28,6 +30,7 @@ from features.customer_features import (
     build_training_set,
     home_country,
 )
+from features.interactions import IdIndex, InteractionWeights, build_interactions, stack_users
 from features.snapshots import _hash_sum, digest_of
 
 # Order lines and events in a part. A part's History and features take about 100 bytes a row
@@ -57,6 +60,9 @@ class PartsBuild:
     ----------
     customers : DataFrame
         Every customer's features as of the cutoff, as :func:`build_customer_features`.
+    interactions : tuple or None
+        :func:`features.interactions.build_interactions`'s matrix and ids as of the cutoff (None:
+        not asked for).
     training : DataFrame or None
         The model customers' training set, as :func:`build_training_set` (None: no cutoffs).
     digest : str
@@ -64,6 +70,7 @@ class PartsBuild:
     """
 
     customers: pd.DataFrame
+    interactions: tuple[sp.csr_matrix, IdIndex, IdIndex] | None
     training: pd.DataFrame | None
     digest: str
 
@@ -118,6 +125,7 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
                    folder: Path, as_of: pd.Timestamp, home: str | None, cutoffs: list[pd.Timestamp],
                    horizon_days: int,
                    feature_set: str, kept: pd.Index | None, homes: dict[pd.Timestamp, str | None],
+                   weights: InteractionWeights | None = None,
                    progress: Callable[[int, int, int, int], None] | None = None) -> PartsBuild:
     """Every customer's features as of ``as_of`` and the model customers' training set, built
     ``n`` parts of customers at a time (:func:`split_by_customer` into ``folder``).
@@ -134,6 +142,8 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
     kept : Index, optional
         The customers churn and CLTV learn from (:func:`features.snapshots.sampled_ids`);
         None: all.
+    weights : InteractionWeights, optional
+        Build the interactions as of ``as_of`` with them, a part's users at a time.
     progress : callable, optional
         Called as ``progress(i, n, customers, training_rows)`` after each part.
     """
@@ -147,7 +157,7 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
     order_parts = split_by_customer(orders, s.CUSTOMER_ID, n, folder / "orders")
     event_parts = (split_by_customer(events, s.USER_ID, n, folder / "events", anonymous)
                    if events is not None else None)
-    customers, training = [], []
+    customers, training, matrices = [], [], []
     digest = {"orders": 0, "orders_rows": 0, "events": hashed["hash"], "events_rows": hashed["rows"]}
     for i, path in enumerate(order_parts):
         if path is None:
@@ -158,6 +168,8 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
             e = e if event_parts[i] is not None else _empty_events(e)
         h = History(o, e)
         customers.append(build_customer_features(h, as_of, feature_set=feature_set, home=home))
+        if weights is not None and (~o[s.IS_RETURN] & (o[s.TIMESTAMP] < as_of)).any():
+            matrices.append(build_interactions(o, as_of, e, weights))
         if kept is not None:
             o = o[o[s.CUSTOMER_ID].isin(kept).to_numpy()].reset_index(drop=True)
             e = None if e is None else e[e[s.USER_ID].isin(kept).to_numpy()].reset_index(drop=True)
@@ -178,8 +190,11 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
     frame = (pd.concat(training, ignore_index=True).sort_values([CUTOFF, s.CUSTOMER_ID], kind="stable",
                                                                 ignore_index=True)
              if training else None)
+    if weights is not None and not matrices:
+        raise ValueError(f"build_interactions: no purchases before {as_of.date()}")
     return PartsBuild(
         customers=pd.concat(customers).sort_index(),
+        interactions=stack_users(matrices) if matrices else None,
         training=frame,
         digest=digest_of(digest["orders"], digest["orders_rows"],
                          None if events is None else digest["events"], digest["events_rows"]),

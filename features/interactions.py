@@ -175,6 +175,26 @@ def build_interactions(
     return matrix, IdIndex(user_ids[used_users]), IdIndex(item_ids[used_items])
 
 
+Interactions = tuple[sp.csr_matrix, IdIndex, IdIndex]  # the matrix, its users and its items
+
+
+def stack_users(parts: list[Interactions]) -> Interactions:
+    """One matrix of :func:`build_interactions`'s from its parts over disjoint sets of users
+    (parts of whole customers, :mod:`features.customer_parts`): the rows of all, users and
+    items sorted as one build over every part's rows gives them."""
+    items = np.unique(np.concatenate([p[2].ids for p in parts]))
+    users = np.concatenate([p[1].ids for p in parts])
+    blocks = []
+    for m, _, part_items in parts:
+        coo = m.tocoo()
+        blocks.append(sp.csr_matrix((coo.data, (coo.row, np.searchsorted(items, part_items.ids)[coo.col])),
+                                    shape=(m.shape[0], len(items)), dtype=np.float32))
+    order = np.argsort(users, kind="stable")
+    matrix = sp.vstack(blocks, format="csr")[order]
+    matrix.sort_indices()
+    return matrix, IdIndex(users[order]), IdIndex(items)
+
+
 EVENT_PART = 20_000_000  # events weighed at a time, at most (whole sessions)
 
 

@@ -14,6 +14,7 @@ from features.sources.online_retail import build_items
 
 ITEM_FEATURE_SET = "item_v1"
 WINDOWS = (7, 30, 90)
+EVENT_DAYS = 30  # the browsing counted: the days before the cutoff (the only events read)
 ITEM_FEATURE_COLUMNS = (
     *(f"buyers_{d}d" for d in WINDOWS), "orders_30d", "orders_prev_30d", "trend_30d",
     "views_30d", "carts_30d", "price", "co_purchase_items", "co_purchase_orders",
@@ -70,7 +71,7 @@ def build_item_features(orders: pd.DataFrame, as_of: pd.Timestamp, items: pd.Dat
         f["views_30d"] = f["carts_30d"] = np.nan
     else:
         recent = events[(events[s.TIMESTAMP] < as_of)
-                        & (events[s.TIMESTAMP] >= as_of - pd.Timedelta(days=30))]
+                        & (events[s.TIMESTAMP] >= as_of - pd.Timedelta(days=EVENT_DAYS))]
         for col, kind in (("views_30d", "view"), ("carts_30d", "add_to_cart")):
             n = recent.loc[recent[s.EVENT_TYPE] == kind, s.ITEM_ID].value_counts()
             f[col] = n.reindex(ids, fill_value=0).astype(float)

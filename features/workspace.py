@@ -144,22 +144,27 @@ class Workspace:
         store = self.existing_live_store()
         return store.forgotten_ids() if store is not None else set()
 
-    def read_events(self, columns: list[str] | None = None) -> pd.DataFrame | None:
+    def read_events(self, columns: list[str] | None = None, since: pd.Timestamp | None = None
+                    ) -> pd.DataFrame | None:
         """Imported or simulated events plus the events the service received since
         (:mod:`features.live`); ``None`` when there are neither. With ``columns``, only those,
         and the ids and event types among them as categoricals (:data:`CODED`): a large shop's
-        log in a fraction of the memory, for the feature builders, which treat them alike."""
+        log in a fraction of the memory, for the feature builders, which treat them alike.
+        With ``since``, only the events at or after it (the others are not read)."""
         store = self.existing_live_store()
         live = store.events_frame() if store is not None else None
+        if live is not None and since is not None:
+            live = live[pd.to_datetime(live[s.TIMESTAMP]) >= since]
         if columns is not None:
             dedupe = live is not None and not live.empty  # live events are told apart by their ids
             keep = list(dict.fromkeys([*columns, s.EVENT_ID] if dedupe else columns))
-            imported = self.read_table_if_present("events", keep, categorical=[c for c in keep if c in CODED])
+            imported = self.read_table_if_present("events", keep, categorical=[c for c in keep if c in CODED],
+                                                  since=since)
             if live is not None:
                 live = live[keep]
             events = self._with_live(imported, live)
             return events[list(columns)] if events is not None else None
-        return self._with_live(self.read_table_if_present("events"), live)
+        return self._with_live(self.read_table_if_present("events", since=since), live)
 
     @staticmethod
     def _with_live(imported: pd.DataFrame | None, live: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -224,7 +229,7 @@ class Workspace:
         return self.tables / f"{name}.parquet"
 
     def read_table(self, name: str, columns: list[str] | None = None,
-                   categorical: list[str] | None = None) -> pd.DataFrame:
+                   categorical: list[str] | None = None, since: pd.Timestamp | None = None) -> pd.DataFrame:
         """Read a canonical table, with a hint when nothing was ingested yet.
 
         Rows of forgotten customers are left out even before their erasure has rewritten the
@@ -240,7 +245,9 @@ class Workspace:
         # `categorical` columns come as pandas categoricals (Parquet's dictionary encoding kept):
         # an int32 code per row instead of a string. Arrow's columns are freed as they are
         # converted (self_destruct): pd.read_parquet held both copies at once.
-        arrow = pq.read_table(path, columns=columns, read_dictionary=categorical or None)
+        # `since`: rows before it are dropped a batch at a time (row groups wholly before it unread).
+        filters = None if since is None else [(s.TIMESTAMP, ">=", since.to_pydatetime())]
+        arrow = pq.read_table(path, columns=columns, read_dictionary=categorical or None, filters=filters)
         table = arrow.to_pandas(split_blocks=True, self_destruct=True)
         del arrow
         return drop_forgotten(table, self.forgotten_ids(), canonical=True)[0]
@@ -290,11 +297,12 @@ class Workspace:
         return batches()
 
     def read_table_if_present(self, name: str, columns: list[str] | None = None,
-                              categorical: list[str] | None = None) -> pd.DataFrame | None:
+                              categorical: list[str] | None = None, since: pd.Timestamp | None = None
+                              ) -> pd.DataFrame | None:
         """A canonical table (as :meth:`read_table`), or ``None`` when it was never ingested
         (events are optional)."""
         present = (self.home / "tables" / f"{name}.parquet").exists()
-        return self.read_table(name, columns, categorical) if present else None
+        return self.read_table(name, columns, categorical, since) if present else None
 
     def write_table(self, name: str, table: pd.DataFrame, source: str) -> Path:
         """Replace table ``name`` and record where it came from (re-imports are idempotent).

@@ -34,6 +34,7 @@ from features.customer_features import (
     get_feature_set,
 )
 from features.interactions import InteractionWeights, build_interactions
+from features.item_features import EVENT_DAYS as ITEM_EVENT_DAYS
 from features.item_features import build_item_features, catalogue_as_of
 from features.snapshots import (
     model_customers,
@@ -148,19 +149,24 @@ def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     rows = ws.table_rows("orders") + ws.table_rows("events")
     n = customer_parts.part_count(rows, getattr(args, "part_rows", None) or customer_parts.PART_ROWS)
     on_cluster = args.dask is not None or os.environ.get(cluster.SCHEDULER_ENV)
+    weights = InteractionWeights()
     if n > 1 and not on_cluster:
         _say(f"[features] {rows:,} order lines and events: customers built in {n} parts")
-        customers, cutoffs, train_rows, snapshot = _customers_in_parts(ws, args, fs.name, n, t0)
-        orders, events = ws.read_table("orders"), ws.read_events(EVENT_COLUMNS)
+        customers, cutoffs, train_rows, snapshot, interactions = _customers_in_parts(ws, args, fs.name, n,
+                                                                                     weights, t0)
+        # The item features read the orders whole (a fraction of the events) and the last days' events.
+        orders = ws.read_table("orders")
+        events = ws.read_events(EVENT_COLUMNS, since=args.as_of - pd.Timedelta(days=ITEM_EVENT_DAYS))
     else:
         orders, events = ws.read_table("orders"), ws.read_events(EVENT_COLUMNS)
         customers, cutoffs, train_rows, snapshot = _customers_whole(ws, args, fs.name, orders, events, t0)
+        interactions = build_interactions(orders, args.as_of, events, weights)
     customers.reset_index().to_parquet(out / "customers.parquet", index=False)
     items = catalogue_as_of(ws.read_table_if_present("items"), orders, args.as_of,
                             derived_from_orders=is_derived(ws, "items"))
     item_feats = build_item_features(orders, args.as_of, items, events)
     item_feats.reset_index().to_parquet(out / "items.parquet", index=False)
-    matrix, users, item_index = build_interactions(orders, args.as_of, events, InteractionWeights())
+    matrix, users, item_index = interactions
     coo = matrix.tocoo()
     # Ids as codes into each id list (Parquet's dictionary encoding), not a string per non-zero
     # entry: tens of millions of them at a million customers.
@@ -223,10 +229,12 @@ def _customers_whole(ws: Workspace, args: argparse.Namespace, feature_set: str, 
     return customers, cutoffs, rows, snapshot
 
 
-def _customers_in_parts(ws: Workspace, args: argparse.Namespace, feature_set: str, n: int, t0: float
-                        ) -> tuple[pd.DataFrame, list, int, Path | None]:
+def _customers_in_parts(ws: Workspace, args: argparse.Namespace, feature_set: str, n: int,
+                        weights: InteractionWeights, t0: float
+                        ) -> tuple[pd.DataFrame, list, int, Path | None, tuple]:
     """:func:`_customers_whole` ``n`` parts of the customers at a time
-    (:mod:`features.customer_parts`): a part's rows in memory, not the whole history."""
+    (:mod:`features.customer_parts`), and the interactions with ``weights``: a part's rows in
+    memory, not the whole history."""
     lines = ws.read_table("orders", [s.CUSTOMER_ID, s.ORDER_ID, s.IS_RETURN, s.TIMESTAMP, s.COUNTRY],
                           categorical=[s.CUSTOMER_ID, s.ORDER_ID, s.COUNTRY])
     cutoffs = training_cutoffs(lines, args.as_of, args.horizon_days)
@@ -246,13 +254,14 @@ def _customers_in_parts(ws: Workspace, args: argparse.Namespace, feature_set: st
             progress.bar(total=n, desc="customer parts", unit="part") as part_bar:
         built = customer_parts.build_in_parts(
             ws.table_batches("orders"), ws.event_batches(EVENT_COLUMNS), n, Path(folder), args.as_of, home,
-            cutoffs, args.horizon_days, feature_set, kept, homes, progress=report)
+            cutoffs, args.horizon_days, feature_set, kept, homes, weights, progress=report)
     snapshot = None
     if built.training is not None:
         snapshot = snapshot_dir(ws.features, feature_set, args.as_of, args.horizon_days)
         write_snapshot(snapshot, built.training, snapshot_manifest(feature_set, args.as_of, args.horizon_days,
                                                                    cutoffs, built.digest))
-    return built.customers, cutoffs, 0 if built.training is None else len(built.training), snapshot
+    rows = 0 if built.training is None else len(built.training)
+    return built.customers, cutoffs, rows, snapshot, built.interactions
 
 
 EXIT_SKIPPED, EXIT_NONE_TRAINED = 3, 4  # `train`: some families skipped / none trained

@@ -15,6 +15,7 @@ from features.customer_features import (
     monthly_cutoffs,
 )
 from features.customer_parts import build_in_parts, home_countries, part_count
+from features.interactions import InteractionWeights, build_interactions
 from features.snapshots import inputs_digest, model_customers, sampled_ids
 from features.sources.simulate import simulate_events
 from features.workspace import Workspace
@@ -64,9 +65,12 @@ def test_parts_give_the_features_training_set_and_digest_of_the_whole(ws, tmp_pa
 
     built = build_in_parts(ws.table_batches("orders", rows=300), ws.event_batches(EVENT_COLUMNS, rows=700), 3,
                            tmp_path / "parts", AS_OF, home, CUTOFFS, 60, "customer_v2", kept, homes,
-                           progress=lambda *a: said.append(a))
+                           InteractionWeights(), progress=lambda *a: said.append(a))
 
     pd.testing.assert_frame_equal(built.customers, whole)
+    matrix, users, items = build_interactions(orders, AS_OF, events, InteractionWeights())
+    assert (built.interactions[0] != matrix).nnz == 0 and built.interactions[0].dtype == matrix.dtype
+    assert (built.interactions[1].ids == users.ids).all() and (built.interactions[2].ids == items.ids).all()
     pd.testing.assert_frame_equal(built.training, training)
     assert built.digest == inputs_digest(model_orders, model_events)
     assert [a[:2] for a in said] == [(1, 3), (2, 3), (3, 3)]
@@ -80,7 +84,7 @@ def test_a_shop_without_events_is_built_in_parts_as_whole(ws, tmp_path):
                            CUTOFFS, 60, "customer_v2", None, homes)
     pd.testing.assert_frame_equal(built.customers, build_customer_features(orders, AS_OF))
     pd.testing.assert_frame_equal(built.training, build_training_set(orders, CUTOFFS, 60))
-    assert built.digest == inputs_digest(orders, None)
+    assert built.digest == inputs_digest(orders, None) and built.interactions is None
     assert built.customers["views_30d"].isna().all()  # no log: unknown, not 0
 
 
@@ -101,3 +105,13 @@ def test_parts_are_sized_by_rows():
     assert part_count(30, part_rows=10) == 3 and part_count(31, part_rows=10) == 4
     ids = pd.Series(["a", "b", "c", "a"])  # a categorical's part is its value's
     assert (customer_part(ids.astype("category"), 5) == customer_part(ids, 5)).all()
+
+
+def test_events_read_since_a_time_are_the_whole_log_from_that_time(ws):
+    since = pd.Timestamp("2011-04-20")
+    whole = ws.read_events(EVENT_COLUMNS)
+    recent = ws.read_events(EVENT_COLUMNS, since=since)
+    expected = whole[whole[s.TIMESTAMP] >= since]
+    assert 0 < len(recent) == len(expected) < len(whole)
+    assert "live-1" in set(ws.read_events(since=since)[s.EVENT_ID])  # live events too
+    assert sorted(recent[s.TIMESTAMP]) == sorted(expected[s.TIMESTAMP])
