@@ -33,8 +33,8 @@ from features.customer_features import (
 from features.interactions import IdIndex, InteractionWeights, build_interactions, stack_users
 from features.snapshots import _hash_sum, digest_of
 
-# Order lines and events in a part. A part's History and features take about 100 bytes a row
-# at the peak (benchmarks.md, "Scale"); shops below it are built whole, as before.
+# Order lines and events in a part, whose memory grows with it (benchmarks.md, "Scale"); a shop
+# with no more is built whole, with no pass to split it.
 PART_ROWS = 15_000_000
 CODED_EVENTS = [s.USER_ID, s.SESSION_ID, s.ITEM_ID, s.EVENT_TYPE]
 
