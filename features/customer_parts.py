@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from features import schema as s
 from features.cluster import customer_part
@@ -30,8 +29,8 @@ from features.customer_features import (
     build_training_set,
     home_country,
 )
-from features.interactions import IdIndex, InteractionWeights, build_interactions, stack_users
-from features.snapshots import _hash_sum, digest_of
+from features.interactions import Interactions, InteractionWeights, build_interactions, stack_users
+from features.snapshots import digest_of, hash_sum
 
 # Order lines and events in a part, whose memory grows with it (benchmarks.md, "Scale"); a shop
 # with no more is built whole, with no pass to split it.
@@ -70,7 +69,7 @@ class PartsBuild:
     """
 
     customers: pd.DataFrame
-    interactions: tuple[sp.csr_matrix, IdIndex, IdIndex] | None
+    interactions: Interactions | None
     training: pd.DataFrame | None
     digest: str
 
@@ -123,19 +122,20 @@ def read_part(path: Path | None, categorical: list[str] | None = None) -> pd.Dat
 
 def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame] | None, n: int,
                    folder: Path, as_of: pd.Timestamp, home: str | None, cutoffs: list[pd.Timestamp],
-                   horizon_days: int,
-                   feature_set: str, kept: pd.Index | None, homes: dict[pd.Timestamp, str | None],
+                   horizon_days: int, feature_set: str, kept: pd.Index | None,
+                   homes: dict[pd.Timestamp, str | None],
                    weights: InteractionWeights | None = None,
                    progress: Callable[[int, int, int, int], None] | None = None) -> PartsBuild:
-    """Every customer's features as of ``as_of`` and the model customers' training set, built
-    ``n`` parts of customers at a time (:func:`split_by_customer` into ``folder``).
+    """Every customer's features (and interactions) as of ``as_of`` and the model customers'
+    training set, built ``n`` parts of customers at a time (:func:`split_by_customer` into
+    ``folder``).
 
     Parameters
     ----------
     orders, events : iterators of DataFrame
-        The canonical tables a batch of rows at a time (:meth:`features.workspace.Workspace.table_batches`,
-        :meth:`~features.workspace.Workspace.event_batches`); events with the columns
-        :class:`~features.customer_features.History` reads.
+        The canonical tables a batch of rows at a time
+        (:meth:`features.workspace.Workspace.table_batches`, ``event_batches``); events with
+        :data:`features.customer_features.EVENT_COLUMNS`.
     home, homes : str, mapping
         The home country as of ``as_of`` among every customer, and at each cutoff among the
         model customers (:func:`features.customer_features.home_country`).
@@ -152,7 +152,7 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
     def anonymous(frame: pd.DataFrame) -> None:  # in the digest when every customer's events are
         if kept is None:
             hashed["rows"] += len(frame)
-            hashed["hash"] += _hash_sum(frame)
+            hashed["hash"] += hash_sum(frame)
 
     order_parts = split_by_customer(orders, s.CUSTOMER_ID, n, folder / "orders")
     event_parts = (split_by_customer(events, s.USER_ID, n, folder / "events", anonymous)
@@ -164,8 +164,8 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
             continue
         o, e = read_part(path), None
         if event_parts is not None:  # a part without a known shopper's event has none: 0 views, not unknown
-            e = read_part(event_parts[i] or next(filter(None, event_parts), None), CODED_EVENTS)
-            e = e if event_parts[i] is not None else _empty_events(e)
+            e = (read_part(event_parts[i], CODED_EVENTS) if event_parts[i] is not None
+                 else _no_events(o[s.TIMESTAMP].dtype))
         h = History(o, e)
         customers.append(build_customer_features(h, as_of, feature_set=feature_set, home=home))
         if weights is not None and (~o[s.IS_RETURN] & (o[s.TIMESTAMP] < as_of)).any():
@@ -174,10 +174,10 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
             o = o[o[s.CUSTOMER_ID].isin(kept).to_numpy()].reset_index(drop=True)
             e = None if e is None else e[e[s.USER_ID].isin(kept).to_numpy()].reset_index(drop=True)
             h = History(o, e)
-        digest["orders"] += _hash_sum(o)
+        digest["orders"] += hash_sum(o)
         digest["orders_rows"] += len(o)
         if e is not None:
-            digest["events"] += _hash_sum(e)
+            digest["events"] += hash_sum(e)
             digest["events_rows"] += len(e)
         rows = 0
         if cutoffs and len(o):
@@ -201,10 +201,7 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
     )
 
 
-def _empty_events(some: pd.DataFrame | None) -> pd.DataFrame:
-    """No events, with the columns (and types) of ``some`` events when there are any."""
-    if some is not None:
-        return some.iloc[:0]
-    return pd.DataFrame({s.USER_ID: pd.Series(dtype=str), s.SESSION_ID: pd.Series(dtype=str),
-                         s.ITEM_ID: pd.Series(dtype=str), s.EVENT_TYPE: pd.Series(dtype=str),
-                         s.TIMESTAMP: pd.Series(dtype="datetime64[us]"), s.SIMULATED: pd.Series(dtype=bool)})
+def _no_events(times: np.dtype) -> pd.DataFrame:
+    """No events, their times in the orders' unit (events are matched to orders by time)."""
+    return pd.DataFrame({c: pd.Series(dtype=str) for c in CODED_EVENTS}
+                        | {s.TIMESTAMP: pd.Series(dtype=times), s.SIMULATED: pd.Series(dtype=bool)})

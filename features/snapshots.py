@@ -93,12 +93,12 @@ def inputs_digest(orders: pd.DataFrame, events: pd.DataFrame | None) -> str:
     """A digest of the rows a snapshot is built from (any change of an order line or event
     changes it)."""
     if events is None:
-        return digest_of(_hash_sum(orders), len(orders), None, 0)
-    return digest_of(_hash_sum(orders), len(orders), _hash_sum(events), len(events))
+        return digest_of(hash_sum(orders), len(orders), None, 0)
+    return digest_of(hash_sum(orders), len(orders), hash_sum(events), len(events))
 
 
 def digest_of(orders_hash: int, orders_rows: int, events_hash: int | None, events_rows: int) -> str:
-    """:func:`inputs_digest` from its parts' hash sums (:func:`_hash_sum`, summed over parts of
+    """:func:`inputs_digest` from its parts' hash sums (:func:`hash_sum`, summed over parts of
     the rows) and row counts; ``events_hash`` None: no events."""
     hashes = [orders_hash] if events_hash is None else [orders_hash, events_hash]
     return "-".join(f"{int(h) & (2**64 - 1):016x}" for h in hashes) + f"-{orders_rows}-{events_rows}"
@@ -107,14 +107,14 @@ def digest_of(orders_hash: int, orders_rows: int, events_hash: int | None, event
 HASH_ROWS = 5_000_000  # rows hashed at a time: a hash per row and column of every row at once took GBs
 
 
-def _hash_sum(frame: pd.DataFrame) -> int:
+def hash_sum(frame: pd.DataFrame) -> int:
     """The sum of the rows' hashes, modulo 2**64 (the same taken in parts or at once)."""
     return sum(int(pd.util.hash_pandas_object(frame.iloc[a:a + HASH_ROWS], index=False).sum())
                for a in range(0, len(frame), HASH_ROWS)) & (2**64 - 1)
 
 
 def snapshot_manifest(feature_set: str, as_of: pd.Timestamp, horizon_days: int, cutoffs: list[pd.Timestamp],
-              digest: str) -> dict:
+                      digest: str) -> dict:
     return {"format": SNAPSHOT_FORMAT, "feature_set": feature_set,
             "columns": list(get_feature_set(feature_set).columns), "as_of": str(as_of.date()),
             "horizon_days": horizon_days, "cutoffs": [str(c.date()) for c in cutoffs], "inputs": digest}

@@ -115,3 +115,20 @@ def test_events_read_since_a_time_are_the_whole_log_from_that_time(ws):
     assert 0 < len(recent) == len(expected) < len(whole)
     assert "live-1" in set(ws.read_events(since=since)[s.EVENT_ID])  # live events too
     assert sorted(recent[s.TIMESTAMP]) == sorted(expected[s.TIMESTAMP])
+
+
+def test_a_part_whose_customers_never_browsed_counts_no_visits_not_unknown(tmp_path):
+    orders = make_small_shop()
+    events = simulate_events(orders)
+    events = events[customer_part(events["user_id"].replace("", "anonymous"), 3) == 0]  # one part's shoppers
+    events["timestamp"] = events["timestamp"].astype(orders["timestamp"].dtype)
+    ws = Workspace(tmp_path / "ws")
+    ws.write_table("orders", orders, "fixture")
+    ws.write_table("events", events, "fixture")
+    orders, events = ws.read_table("orders"), ws.read_events(EVENT_COLUMNS)
+    home, homes = home_countries(baskets(orders), AS_OF, CUTOFFS, None)
+    built = build_in_parts(ws.table_batches("orders"), ws.event_batches(EVENT_COLUMNS), 3, tmp_path / "parts",
+                           AS_OF, home, CUTOFFS, 60, "customer_v2", None, homes)
+    whole = build_customer_features(orders, AS_OF, events)
+    pd.testing.assert_frame_equal(built.customers, whole)
+    assert (whole["views_90d"] == 0).any() and whole["views_90d"].notna().all()
