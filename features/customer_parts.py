@@ -125,7 +125,8 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
                    horizon_days: int, feature_set: str, kept: pd.Index | None,
                    homes: dict[pd.Timestamp, str | None],
                    weights: InteractionWeights | None = None,
-                   progress: Callable[[int, int, int, int], None] | None = None) -> PartsBuild:
+                   progress: Callable[[int, int, int, int], None] | None = None,
+                   log: Callable[[str], None] | None = None) -> PartsBuild:
     """Every customer's features (and interactions) as of ``as_of`` and the model customers'
     training set, built ``n`` parts of customers at a time (:func:`split_by_customer` into
     ``folder``).
@@ -146,6 +147,8 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
         Build the interactions as of ``as_of`` with them, a part's users at a time.
     progress : callable, optional
         Called as ``progress(i, n, customers, training_rows)`` after each part.
+    log : callable, optional
+        Told when the tables are split, with their rows.
     """
     hashed = {"rows": 0, "hash": 0}
 
@@ -154,9 +157,19 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
             hashed["rows"] += len(frame)
             hashed["hash"] += hash_sum(frame)
 
-    order_parts = split_by_customer(orders, s.CUSTOMER_ID, n, folder / "orders")
-    event_parts = (split_by_customer(events, s.USER_ID, n, folder / "events", anonymous)
+    read = {"order lines": 0, "events": 0}
+
+    def counted(frames: Iterator[pd.DataFrame], name: str) -> Iterator[pd.DataFrame]:
+        for frame in frames:
+            read[name] += len(frame)
+            yield frame
+
+    order_parts = split_by_customer(counted(orders, "order lines"), s.CUSTOMER_ID, n, folder / "orders")
+    event_parts = (split_by_customer(counted(events, "events"), s.USER_ID, n, folder / "events", anonymous)
                    if events is not None else None)
+    if log is not None:
+        log(f"split into {n} parts of customers: {read['order lines']:,} order lines, "
+            f"{read['events']:,} events")
     customers, training, matrices = [], [], []
     digest = {"orders": 0, "orders_rows": 0, "events": hashed["hash"], "events_rows": hashed["rows"]}
     for i, path in enumerate(order_parts):

@@ -254,7 +254,8 @@ def _customers_in_parts(ws: Workspace, args: argparse.Namespace, feature_set: st
             progress.bar(total=n, desc="customer parts", unit="part") as part_bar:
         built = customer_parts.build_in_parts(
             ws.table_batches("orders"), ws.event_batches(EVENT_COLUMNS), n, Path(folder), args.as_of, home,
-            cutoffs, args.horizon_days, feature_set, kept, homes, weights, progress=report)
+            cutoffs, args.horizon_days, feature_set, kept, homes, weights, progress=report,
+            log=lambda text: _say(f"[features] {text} ({time.perf_counter() - t0:.1f}s)"))
     snapshot = None
     if built.training is not None:
         snapshot = snapshot_dir(ws.features, feature_set, args.as_of, args.horizon_days)

@@ -135,6 +135,7 @@ def test_a_build_in_parts_of_customers_writes_what_a_whole_build_writes(shop_exp
 
     out = capsys.readouterr().out
     assert re.search(r"customers built in \d+ parts", out) and "[features] part 1/" in out
+    assert re.search(r"split into \d+ parts of customers: [\d,]+ order lines, [\d,]+ events", out)
     for f in files:
         pd.testing.assert_frame_equal(pd.read_parquet(built / f), whole[f])
     assert json.loads((built / "horizon=60d" / "manifest.json").read_text())["inputs"] == digest
