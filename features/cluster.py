@@ -125,15 +125,17 @@ def connect(spec: str | Cluster | None) -> Iterator[Cluster | None]:
 
 def customer_part(ids: pd.Series, n: int) -> np.ndarray:
     """Each customer's part, 0..n-1, from a hash of their id: pandas' SipHash under its fixed
-    key, the same on every machine and run, unlike Python's ``hash``. A categorical's
-    categories are hashed once, not its rows."""
+    key, the same on every machine and run, unlike Python's ``hash``; -1 for no customer (a
+    missing or blank id: an anonymous visitor's events). A categorical's categories are
+    hashed once, not its rows."""
     if isinstance(ids.dtype, pd.CategoricalDtype):
-        return _part_of(ids.cat.categories.to_numpy(str).astype(object), n)[ids.cat.codes.to_numpy()]
-    return _part_of(ids.to_numpy(str).astype(object), n)
+        parts = _part_of(ids.cat.categories.to_numpy(str).astype(object), n)
+        return np.append(parts, -1)[ids.cat.codes.to_numpy()]  # code -1, missing, picks the last
+    return _part_of(ids.to_numpy(str, na_value="").astype(object), n)
 
 
 def _part_of(ids: np.ndarray, n: int) -> np.ndarray:
-    return (pd.util.hash_array(ids) % np.uint64(n)).astype(np.int64)
+    return np.where(ids == "", -1, (pd.util.hash_array(ids) % np.uint64(n)).astype(np.int64))
 
 
 def by_customer(orders: pd.DataFrame, events: pd.DataFrame | None, n: int
@@ -142,10 +144,7 @@ def by_customer(orders: pd.DataFrame, events: pd.DataFrame | None, n: int
     without a known shopper (anonymous sessions) go in no part: customer features never read
     them (:class:`features.customer_features.History`)."""
     order_part = customer_part(orders[s.CUSTOMER_ID], n)
-    if events is not None:
-        known = (events[s.USER_ID].notna() & (events[s.USER_ID].astype(str) != "")).to_numpy()
-        event_part = np.full(len(events), -1)
-        event_part[known] = customer_part(events.loc[known, s.USER_ID], n)
+    event_part = customer_part(events[s.USER_ID], n) if events is not None else None
     for i in range(n):
         yield orders[order_part == i], (events[event_part == i] if events is not None else None)
 

@@ -142,6 +142,10 @@ def baskets(orders: pd.DataFrame) -> pd.DataFrame:
             .agg(**agg).sort_values([s.CUSTOMER_ID, "ts", s.ORDER_ID], kind="stable").reset_index(drop=True))
 
 
+# The orders' columns :func:`home_country`'s baskets need, all a large shop's reading needs.
+HOME_COLUMNS = [s.CUSTOMER_ID, s.ORDER_ID, s.IS_RETURN, s.TIMESTAMP, s.COUNTRY]
+
+
 def home_country(basket_rows: pd.DataFrame, as_of: pd.Timestamp) -> str | None:
     """The shop's home country as of ``as_of``: the country of most orders (sales and returns)
     before it, the first in sort order on a tie; None before any order.

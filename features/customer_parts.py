@@ -91,10 +91,8 @@ def split_by_customer(frames: Iterable[pd.DataFrame], key: str, n: int, folder: 
     schema = None
     try:
         for frame in frames:
-            ids = frame[key]
-            known = (ids.notna() & (ids != "")).to_numpy(bool)
-            part = np.full(len(frame), -1)
-            part[known] = customer_part(ids[known], n)
+            part = customer_part(frame[key], n)
+            known = part >= 0
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if schema is None:
                 schema = pa.schema([f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f
@@ -150,12 +148,12 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
     log : callable, optional
         Told when the tables are split, with their rows.
     """
-    hashed = {"rows": 0, "hash": 0}
+    digest = {"orders": 0, "orders_rows": 0, "events": 0, "events_rows": 0}
 
     def anonymous(frame: pd.DataFrame) -> None:  # in the digest when every customer's events are
         if kept is None:
-            hashed["rows"] += len(frame)
-            hashed["hash"] += hash_sum(frame)
+            digest["events"] += hash_sum(frame)
+            digest["events_rows"] += len(frame)
 
     read = {"order lines": 0, "events": 0}
 
@@ -171,7 +169,6 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
         log(f"split into {n} parts of customers: {read['order lines']:,} order lines, "
             f"{read['events']:,} events")
     customers, training, matrices = [], [], []
-    digest = {"orders": 0, "orders_rows": 0, "events": hashed["hash"], "events_rows": hashed["rows"]}
     for i, path in enumerate(order_parts):
         if path is None:
             continue

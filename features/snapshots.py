@@ -24,6 +24,7 @@ from features import schema as s
 from features.cluster import Cluster, Staging, by_customer, read_part, staged_parts, staging_area
 from features.customer_features import (
     CUTOFF,
+    HOME_COLUMNS,
     History,
     baskets,
     build_training_set,
@@ -192,7 +193,7 @@ def build_on_cluster(cluster: Cluster, staging: Staging, orders: pd.DataFrame, e
     from distributed import as_completed
 
     n = 2 * len(cluster.workers)
-    rows = baskets(orders[[s.CUSTOMER_ID, s.ORDER_ID, s.IS_RETURN, s.TIMESTAMP, s.COUNTRY]])
+    rows = baskets(orders[HOME_COLUMNS])
     homes = {c: home_country(rows, c) for c in cutoffs}  # every customer's, not a part's
     parts = (p for p in by_customer(orders, events, n) if len(p[0]))
     with staged_parts(staging, parts) as paths:
