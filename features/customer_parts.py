@@ -162,20 +162,15 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
             read[name] += len(frame)
             yield frame
 
-    order_parts = split_by_customer(counted(orders, "order lines"), s.CUSTOMER_ID, n, folder / "orders")
-    event_parts = (split_by_customer(counted(events, "events"), s.USER_ID, n, folder / "events", anonymous)
-                   if events is not None else None)
-    if log is not None:
-        log(f"split into {n} parts of customers: {read['order lines']:,} order lines, "
-            f"{read['events']:,} events")
+    def split() -> None:
+        if log is not None:
+            log(f"split into {n} parts of customers: {read['order lines']:,} order lines, "
+                f"{read['events']:,} events")
+
     customers, training, matrices = [], [], []
-    for i, path in enumerate(order_parts):
-        if path is None:
-            continue
-        o, e = read_part(path), None
-        if event_parts is not None:  # a part without a known shopper's event has none: 0 views, not unknown
-            e = (read_part(event_parts[i], CODED_EVENTS) if event_parts[i] is not None
-                 else _no_events(o[s.TIMESTAMP].dtype))
+    for i, o, e in customer_parts(counted(orders, "order lines"),
+                                  None if events is None else counted(events, "events"),
+                                  n, folder, anonymous, split):
         h = History(o, e)
         customers.append(build_customer_features(h, as_of, feature_set=feature_set, home=home))
         if weights is not None and (~o[s.IS_RETURN] & (o[s.TIMESTAMP] < as_of)).any():
@@ -209,6 +204,33 @@ def build_in_parts(orders: Iterator[pd.DataFrame], events: Iterator[pd.DataFrame
         digest=digest_of(digest["orders"], digest["orders_rows"],
                          None if events is None else digest["events"], digest["events_rows"]),
     )
+
+
+def customer_parts(orders: Iterable[pd.DataFrame], events: Iterable[pd.DataFrame] | None, n: int,
+                   folder: Path, anonymous: Callable[[pd.DataFrame], None] | None = None,
+                   split: Callable[[], None] | None = None
+                   ) -> Iterator[tuple[int, pd.DataFrame, pd.DataFrame | None]]:
+    """The order lines and events of ``n`` parts of whole customers, one part in memory at a
+    time: ``(i, orders, events)`` for each part ``i`` with orders.
+
+    Both tables are first :func:`split_by_customer` into ``folder`` (anonymous events to
+    ``anonymous``; ``split`` is told when that is done). A part's events are None without an
+    event log, and an empty frame when its customers never browsed (0 visits, not unknown).
+    """
+    order_parts = split_by_customer(orders, s.CUSTOMER_ID, n, folder / "orders")
+    event_parts = (split_by_customer(events, s.USER_ID, n, folder / "events", anonymous)
+                   if events is not None else None)
+    if split is not None:
+        split()
+    for i, path in enumerate(order_parts):
+        if path is None:
+            continue
+        o, e = read_part(path), None
+        if event_parts is not None:
+            e = (read_part(event_parts[i], CODED_EVENTS) if event_parts[i] is not None
+                 else _no_events(o[s.TIMESTAMP].dtype))
+        yield i, o, e
+        del o, e  # before the next part is read: one part in memory, not two
 
 
 def _no_events(times: np.dtype) -> pd.DataFrame:

@@ -81,6 +81,13 @@ def customer_profiles(orders: pd.DataFrame, as_of: pd.Timestamp, customers: pd.D
     ``m`` and ``fm`` (the mean of f and m, rounded half up), ``rfm_segment`` and ``lifecycle``.
     Returns do not count as orders; a customer with only returns has no profile.
     """
+    return scored_profiles(profile_facts(orders, as_of, customers), lifecycle)
+
+
+def profile_facts(orders: pd.DataFrame, as_of: pd.Timestamp, customers: pd.DataFrame | None = None
+                  ) -> pd.DataFrame:
+    """:func:`customer_profiles`' columns that read only the customer's own orders, up to
+    ``recency_days``: a part of the customers' facts are those of the whole shop."""
     before = orders[orders[s.TIMESTAMP] < as_of]
     sales = before[~before[s.IS_RETURN]]
     g = sales.groupby(s.CUSTOMER_ID)
@@ -98,13 +105,20 @@ def customer_profiles(orders: pd.DataFrame, as_of: pd.Timestamp, customers: pd.D
                    .sort_values([s.CUSTOMER_ID, "n"], ascending=[True, False])
                    .drop_duplicates(s.CUSTOMER_ID).set_index(s.CUSTOMER_ID)[s.COUNTRY])
     out.insert(0, "country", country.reindex(out.index).fillna(""))
+    out.index.name = s.CUSTOMER_ID
+    return out
+
+
+def scored_profiles(facts: pd.DataFrame, lifecycle: LifecycleParams = LifecycleParams()) -> pd.DataFrame:
+    """:func:`profile_facts` of every customer with the RFM scores and groups, quintiles among
+    them all, and the lifecycle stage."""
+    out = facts.copy()
     out["r"] = score_1_to_5(-out["recency_days"])
     out["f"] = score_1_to_5(out["orders"])
     out["m"] = score_1_to_5(out["revenue"])
     out["fm"] = (out["f"] + out["m"] + 1) // 2
     out["rfm_segment"] = rfm_segment(out["r"], out["fm"])
     out["lifecycle"] = lifecycle_stage(out["tenure_days"], out["recency_days"], lifecycle)
-    out.index.name = s.CUSTOMER_ID
     return out
 
 

@@ -474,7 +474,7 @@ def _run_serving(ws: Workspace, module: str, *args: str) -> int:
 
 def cmd_score_customers(ws: Workspace, args: argparse.Namespace) -> int:
     return _run_serving(ws, "serving.marketing.score", *(["--out", str(args.out)] if args.out else []),
-                        *(["--refresh"] if args.refresh else []))
+                        *(["--refresh"] if args.refresh else []), "--part-rows", str(args.part_rows))
 
 
 def cmd_experiments_attribution(ws: Workspace, args: argparse.Namespace) -> int:
@@ -656,6 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
     customers.add_argument("--out", type=Path, default=None, help="also write them to this .csv or .parquet")
     customers.add_argument("--refresh", action="store_true",
                            help="score again even if the table exists (counting live events since)")
+    customers.add_argument("--part-rows", type=_positive, default=customer_parts.PART_ROWS, metavar="N",
+                           help="order lines and events above which customers are scored a part of about "
+                                f"N rows at a time (default {customer_parts.PART_ROWS:,}), as features build")
     customers.set_defaults(func=cmd_score_customers)
 
     experiments = sub.add_parser("experiments", help="what the service's answers earned").add_subparsers(

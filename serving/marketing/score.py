@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.customer_parts import PART_ROWS
 from features.workspace import Settings, Workspace
 from serving.marketing.spreadsheet import defuse_formulas
 from serving.runtime.registry import NoChampionError, download_champions
@@ -30,7 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="also write them to this file, .csv or .parquet")
     p.add_argument("--refresh", action="store_true",
                    help="score again even if the table exists (counts the live events received since)")
+    p.add_argument("--part-rows", type=int, default=PART_ROWS, metavar="N",
+                   help="above N order lines and events, score a part of the customers at a time "
+                        f"(default {PART_ROWS:,}): the memory of a part, not of the whole shop")
     args = p.parse_args(argv)
+    if args.part_rows < 1:
+        p.error(f"--part-rows must be at least 1, not {args.part_rows}")
     if args.out is not None and args.out.suffix.lower() not in (".csv", ".parquet"):
         print(f"error: {args.out}: write .csv or .parquet", file=sys.stderr)
         return 2
@@ -43,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         versions = {f: a.label for f, a in artifacts.items()}
         scored, was_read = customer_scores(ws, {f: a.path for f, a in artifacts.items()}, versions,
-                                           refresh=args.refresh)
+                                           refresh=args.refresh, part_rows=args.part_rows,
+                                           say=lambda text: print(f"[score] {text}", flush=True))
         scorer = scored.scorer
         shared = f"the shared store, key {table_key(ws, versions)}" if ws.shared_store_url else None
         path = shared or table_path(ws, versions)

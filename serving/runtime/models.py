@@ -356,6 +356,23 @@ class Drivers:
                    table[[f"{c}_contribution" for c in cols]].to_numpy(float))
 
 
+def day_after(orders: pd.DataFrame) -> pd.Timestamp:
+    """The date customers are scored as of: the day after the last order."""
+    return (orders["timestamp"].max() + pd.Timedelta(days=1)).normalize()
+
+
+def cltv_ranks(frame: pd.DataFrame) -> pd.DataFrame:
+    """Set ``frame``'s ``cltv_rank_pct``, ``cltv_decile`` and ``cltv_tier`` from its
+    ``predicted_cltv``: the rank among all its customers (percent, best first; ties in row
+    order); decile 1 is the top 10%."""
+    rank = frame["predicted_cltv"].rank(ascending=False, method="first") / len(frame)
+    frame["cltv_rank_pct"] = rank * 100
+    frame["cltv_decile"] = np.minimum(np.ceil(rank.fillna(1.0) * 10), 10).astype(int)
+    frame["cltv_tier"] = np.select([rank <= 0.01, rank <= 0.05, rank <= 0.10],
+                                   ["top 1%", "top 5%", "top 10%"], "other")
+    return frame
+
+
 class CustomerScorer:
     """Churn probability and predicted CLTV for every customer, scored once at load.
 
@@ -370,10 +387,15 @@ class CustomerScorer:
     then empty (NaN), :attr:`families` leaves it out, and :meth:`require` raises
     :class:`~serving.runtime.registry.MissingFamilyError` for whatever needs it. Recency and
     the RFM inputs never need a model.
+
+    Scoring a part of the customers (:mod:`serving.runtime.score_table`), ``as_of`` and
+    ``home`` are the whole shop's (by default those of ``orders``), and the CLTV ranks are
+    set again among every customer's by :func:`cltv_ranks`.
     """
 
     def __init__(self, churn_path: Path | None, cltv_path: Path | None, orders: pd.DataFrame | None = None,
-                 events: pd.DataFrame | None = None, table: pd.DataFrame | None = None):
+                 events: pd.DataFrame | None = None, table: pd.DataFrame | None = None,
+                 as_of: pd.Timestamp | None = None, home: str | None = None):
         paths = {f: p for f, p in (("churn", churn_path), ("cltv", cltv_path)) if p is not None}
         self.meta = {f: check_model(p, f) for f, p in paths.items()}
         self.families = tuple(paths)
@@ -383,8 +405,8 @@ class CustomerScorer:
             self.frame = table[list(FRAME_COLUMNS)]
             self.drivers = {f: Drivers.from_columns(table, f) for f in self.families}
         else:
-            self.as_of = (orders["timestamp"].max() + pd.Timedelta(days=1)).normalize()
-            self._score(paths, orders, events)
+            self.as_of = as_of if as_of is not None else day_after(orders)
+            self._score(paths, orders, events, home)
         # The three numbers of score(), by the frame's row (a dict of tuples per customer held far
         # more, in every worker).
         self._scores = self.frame[["churn_probability", "predicted_cltv",
@@ -400,7 +422,8 @@ class CustomerScorer:
         table.attrs["as_of"] = self.as_of.isoformat()  # kept in a Parquet file's metadata
         return table
 
-    def _score(self, paths: dict[str, Path], orders: pd.DataFrame, events: pd.DataFrame | None) -> None:
+    def _score(self, paths: dict[str, Path], orders: pd.DataFrame, events: pd.DataFrame | None,
+               home: str | None) -> None:
         """Build the features and score every customer: :attr:`frame` and the drivers' inputs."""
         history = History(orders, events)
         built: dict[str, pd.DataFrame] = {}
@@ -409,7 +432,7 @@ class CustomerScorer:
             meta = self.meta[family]
             name = meta["feature_set"]
             if name not in built:
-                built[name] = build_customer_features(history, self.as_of, feature_set=name)
+                built[name] = build_customer_features(history, self.as_of, feature_set=name, home=home)
             if meta.get("served_by", "LightGBM") != "LightGBM":  # a simple model beat LightGBM on validation
                 preds[family], inputs = self._simple(meta, built[name], orders)
                 self._driver_inputs[family] = (None, inputs)
@@ -422,7 +445,7 @@ class CustomerScorer:
         # Every feature set has recency_days; without a model, the default set's is built.
         features = next(iter(built.values()), None)
         if features is None:
-            features = build_customer_features(history, self.as_of)
+            features = build_customer_features(history, self.as_of, home=home)
         n = len(features)
         calibration = self.churn_meta.get("calibration")
         if calibration and self.churn_meta.get("served_by", "LightGBM") == "LightGBM":
@@ -434,12 +457,7 @@ class CustomerScorer:
             "days_since_last_order": features["recency_days"].to_numpy()}, index=features.index)
         self.frame["risk_band"] = pd.cut(self.frame["churn_probability"], RISK_BANDS[0],
                                          labels=RISK_BANDS[1], include_lowest=True).astype(str)
-        # CLTV rank among all scored customers (percent, best first); decile 1 = the top 10%.
-        rank = self.frame["predicted_cltv"].rank(ascending=False, method="first") / len(self.frame)
-        self.frame["cltv_rank_pct"] = rank * 100
-        self.frame["cltv_decile"] = np.minimum(np.ceil(rank.fillna(1.0) * 10), 10).astype(int)
-        self.frame["cltv_tier"] = np.select([rank <= 0.01, rank <= 0.05, rank <= 0.10],
-                                            ["top 1%", "top 5%", "top 10%"], "other")
+        cltv_ranks(self.frame)
         self.frame["next_purchase_date"] = self._next_purchase(orders)
 
     def _simple(self, meta: dict, features: pd.DataFrame, orders: pd.DataFrame

@@ -15,7 +15,10 @@ champions and the tables they were computed from (orders, events, customers, ite
 The batch step (``shelfwise score customers``) writes them; a worker that finds them reads
 them and never reads the orders, and one that does not (models or data changed since)
 computes them and writes them for the others, holding a lock meanwhile so two workers
-starting together score once.
+starting together score once. A shop of more than ``part_rows`` order lines and events is
+scored a part of the customers at a time (:mod:`features.customer_parts`), with the same
+result: a customer's scores and profile read only their own rows, the shop's home country and
+the date; the ranks and RFM quintiles are then set among all of them.
 
 The table is as fresh as the data it was computed on: events the service received after it
 count from the next table (new data or champions, or ``shelfwise score customers --refresh``).
@@ -30,6 +33,7 @@ import io
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,10 +43,12 @@ from typing import BinaryIO
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features.customer_features import EVENT_COLUMNS
-from features.profiles import category_revenue, customer_profiles
+from features import schema as s
+from features.customer_features import EVENT_COLUMNS, HOME_COLUMNS, baskets, home_country
+from features.customer_parts import PART_ROWS, customer_parts, part_count
+from features.profiles import category_revenue, customer_profiles, profile_facts, scored_profiles
 from features.workspace import Workspace
-from serving.runtime.models import CustomerScorer
+from serving.runtime.models import CustomerScorer, cltv_ranks, day_after
 from serving.runtime.shared_store import shared_store
 
 log = logging.getLogger("shelfwise")
@@ -77,10 +83,8 @@ class ScoredCustomers:
                 items: pd.DataFrame | None) -> ScoredCustomers:
         """Profile the customers of ``orders`` as of ``scorer``'s date (``customers``, when
         given, says their country; ``items`` their categories)."""
-        if items is None:
-            items = pd.DataFrame({"item_id": pd.Series(dtype=str), "category": pd.Series(dtype=str)})
         return cls(scorer, customer_profiles(orders, scorer.as_of, customers),
-                   category_revenue(orders, items, scorer.as_of))
+                   category_revenue(orders, _categories(items), scorer.as_of))
 
     def profile_table(self) -> pd.DataFrame:
         """:attr:`profiles` and :attr:`category_spend` as one table, what :meth:`read` splits."""
@@ -151,13 +155,15 @@ def _locked(folder: Path):
 
 
 def customer_scores(workspace: Workspace, paths: dict[str, Path], versions: dict[str, str],
-                    refresh: bool = False) -> tuple[ScoredCustomers, bool]:
+                    refresh: bool = False, part_rows: int = PART_ROWS,
+                    say: Callable[[str], None] = log.info) -> tuple[ScoredCustomers, bool]:
     """Every customer scored by these champions (``paths`` and ``versions`` by family) and
     profiled, on the workspace's data: read from its tables when they are there (unless
     ``refresh``: scored again with the live events received since), else computed from the
     workspace's tables and written. The tables are files of the workspace, or rows of the
-    shared store when the workspace names one (:mod:`serving.runtime.shared_store`). Returns
-    them and whether they were read."""
+    shared store when the workspace names one (:mod:`serving.runtime.shared_store`). Above
+    ``part_rows`` order lines and events they are computed a part of the customers at a time,
+    each part told to ``say``. Returns them and whether they were read."""
     key = table_key(workspace, versions)
     shared = shared_store(workspace.shared_store_url)
     if shared is not None:
@@ -169,7 +175,7 @@ def customer_scores(workspace: Workspace, paths: dict[str, Path], versions: dict
                 except (OSError, ValueError, KeyError) as exc:
                     log.warning("customer scores %s of the shared store could not be read (%s); "
                                 "scoring again", key, exc)
-            scored = _score(workspace, paths)
+            scored = _score(workspace, paths, part_rows, say)
             tables.write(*scored.tables())
             return scored, False
     scores, profiles = _file(workspace, key, "customers"), _file(workspace, key, "profiles")
@@ -179,17 +185,61 @@ def customer_scores(workspace: Workspace, paths: dict[str, Path], versions: dict
                 return ScoredCustomers.read(paths, scores, profiles), True
             except (OSError, ValueError, KeyError) as exc:  # unreadable or of another layout: score anew
                 log.warning("customer scores %s could not be read (%s); scoring again", scores, exc)
-        scored = _score(workspace, paths)
+        scored = _score(workspace, paths, part_rows, say)
         write(scored, scores, profiles)
         return scored, False
 
 
-def _score(workspace: Workspace, paths: dict[str, Path]) -> ScoredCustomers:
+def _score(workspace: Workspace, paths: dict[str, Path], part_rows: int, say: Callable[[str], None]
+           ) -> ScoredCustomers:
+    customers = workspace.read_table_if_present("customers")
+    items = workspace.read_table_if_present("items")
+    n = part_count(workspace.table_rows("orders") + workspace.table_rows("events"), part_rows)
+    if n > 1:
+        return _score_in_parts(workspace, paths, n, customers, items, say)
     orders = workspace.read_table("orders")
     events = workspace.read_events(EVENT_COLUMNS)
     scorer = CustomerScorer(paths.get("churn"), paths.get("cltv"), orders, events)
-    return ScoredCustomers.compute(scorer, orders, workspace.read_table_if_present("customers"),
-                                   workspace.read_table_if_present("items"))
+    return ScoredCustomers.compute(scorer, orders, customers, items)
+
+
+def _score_in_parts(workspace: Workspace, paths: dict[str, Path], n: int, customers: pd.DataFrame | None,
+                    items: pd.DataFrame | None, say: Callable[[str], None]) -> ScoredCustomers:
+    """:func:`_score` ``n`` parts of the customers at a time: the tables are split into a
+    temporary folder of the workspace, each part is scored and profiled as of the whole
+    shop's date with its home country, and the CLTV ranks and RFM scores are set among all."""
+    lines = workspace.read_table("orders", HOME_COLUMNS, categorical=[s.CUSTOMER_ID, s.ORDER_ID, s.COUNTRY])
+    as_of = day_after(lines)
+    home = home_country(baskets(lines), as_of)
+    del lines
+    categories = _categories(items)
+    tables, facts, spend = [], [], []
+    folder = workspace.home / SCORES
+    folder.mkdir(parents=True, exist_ok=True)
+    churn, cltv = paths.get("churn"), paths.get("cltv")
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".parts-") as tmp:
+        for i, orders, events in customer_parts(
+                workspace.table_batches("orders"), workspace.event_batches(EVENT_COLUMNS), n, Path(tmp),
+                split=lambda: say(f"split the order lines and events into {n} parts of customers")):
+            scorer = CustomerScorer(churn, cltv, orders, events, as_of=as_of, home=home)
+            tables.append(scorer.to_table())
+            facts.append(profile_facts(orders, as_of, customers))
+            spend.append(category_revenue(orders, categories, as_of))
+            say(f"part {i + 1}/{n}: {len(tables[-1]):,} customers scored")
+            del scorer, orders, events
+    table = cltv_ranks(pd.concat(tables).sort_index())
+    table.attrs["as_of"] = as_of.isoformat()
+    spent = pd.concat(spend).sort_index()
+    return ScoredCustomers(CustomerScorer(churn, cltv, table=table),
+                           scored_profiles(pd.concat(facts).sort_index()),
+                           spent[sorted(spent.columns)].fillna(0.0))
+
+
+def _categories(items: pd.DataFrame | None) -> pd.DataFrame:
+    """The items table, or none: every item's category is then ``other``."""
+    if items is None:
+        return pd.DataFrame({s.ITEM_ID: pd.Series(dtype=str), s.CATEGORY: pd.Series(dtype=str)})
+    return items
 
 
 def write(scored: ScoredCustomers, scores: Path, profiles: Path) -> None:

@@ -145,6 +145,47 @@ def test_a_build_in_parts_of_customers_writes_what_a_whole_build_writes(shop_exp
     assert "horizon=60d is current: read, not rebuilt" in capsys.readouterr().out
 
 
+def test_scores_in_parts_of_customers_are_those_of_a_whole_scoring(small_shop, tmp_path, home, capfd):
+    import shutil
+
+    # Most orders are German, but a part of a few customers may be mostly French: each part must
+    # score with the shop's home country, not its own.
+    shop = small_shop.assign(Country=lambda d: d["customer_id"].str[1:].astype(int).mod(5).map(
+        {0: "France", 1: "France", 2: "Germany", 3: "Germany", 4: "Germany"}))
+    shop.rename(columns={"order_id": "OrderNo", "customer_id": "Customer", "item_id": "SKU", "quantity": "Qty",
+                         "unit_price": "Price", "timestamp": "OrderedAt"})[
+        ["OrderNo", "Customer", "SKU", "Qty", "Price", "OrderedAt", "Country"]].to_csv(tmp_path / "o.csv", index=False)
+    (tmp_path / "o.toml").write_text(SHOP_MAPPING.replace("[defaults]\ncountry = \"United Kingdom\"",
+                                                          'country = "Country"'))
+    (tmp_path / "items.csv").write_text("sku,name,group\n" + "".join(
+        f"i{i},Item {i},{'toys' if i % 3 else 'garden'}\n" for i in range(18)))
+    (tmp_path / "items.yaml").write_text("table: items\ncolumns: {item_id: sku, title: name, category: group}\n")
+    assert main(["ingest", "--mapping", str(tmp_path / "items.yaml"), str(tmp_path / "items.csv")]) == 0
+    assert main(["ingest", "--mapping", str(tmp_path / "o.toml"), str(tmp_path / "o.csv")]) == 0
+    assert main(["events", "simulate", "--seed", "3"]) == 0
+    for family in ("churn", "cltv"):
+        assert main(["train", family, "--as-of", "2011-03-01", "--horizon-days", "60"]) == 0
+    assert main(["score", "customers"]) == 0
+    scores = home / "scores"
+    whole = {p.name: pd.read_parquet(p) for p in scores.glob("*.parquet")}
+    shutil.rmtree(scores)
+    capfd.readouterr()
+
+    assert main(["score", "customers", "--part-rows", "2000"]) == 0
+
+    out = capfd.readouterr().out
+    n = int(re.search(r"into (\d+) parts of customers", out).group(1))
+    assert n > 2 and f"[score] part {n}/{n}: " in out
+    assert {p.name for p in scores.glob("*.parquet")} == set(whole) and len(whole) == 2
+    for name, frame in whole.items():
+        parts = pd.read_parquet(scores / name)
+        pd.testing.assert_frame_equal(parts, frame)
+        assert len(frame) == small_shop["customer_id"].nunique()
+    profiles = next(f for name, f in whole.items() if name.startswith("profiles-"))
+    assert {"spend:toys", "spend:garden"} <= set(profiles.columns) and profiles["rfm_segment"].nunique() > 3
+    assert not list(scores.glob(".parts-*"))
+
+
 def test_an_imported_catalogue_is_not_overwritten_by_the_next_orders_import(shop_export, tmp_path, home,
                                                                              capsys):
     import pandas as pd
