@@ -94,7 +94,9 @@ def profile_facts(orders: pd.DataFrame, as_of: pd.Timestamp, customers: pd.DataF
     out = pd.DataFrame({"first_order_date": g[s.TIMESTAMP].min(), "last_order_date": g[s.TIMESTAMP].max(),
                         "orders": g[s.ORDER_ID].nunique()})
     out["revenue"] = before.groupby(s.CUSTOMER_ID)[s.REVENUE].sum().reindex(out.index).round(2)
-    per_order = sales.groupby([s.CUSTOMER_ID, s.ORDER_ID])[s.REVENUE].sum()
+    # Order totals in cents: the median of two is then a half cent exactly, however the sum's
+    # float error fell (it depends on how many rows pandas groups at once).
+    per_order = sales.groupby([s.CUSTOMER_ID, s.ORDER_ID])[s.REVENUE].sum().round(2)
     out["average_order_value"] = per_order.groupby(level=0).median().round(2)
     out["tenure_days"] = (as_of - out["first_order_date"]).dt.days
     out["recency_days"] = (as_of - out["last_order_date"]).dt.days
