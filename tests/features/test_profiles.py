@@ -47,6 +47,20 @@ def test_rfm_scores_groups_and_lifecycle_by_hand():
     assert p.loc["A", "tenure_days"] == 325 and p.loc["A", "country"] == "United Kingdom"
 
 
+def test_the_median_order_is_taken_on_order_totals_in_cents():
+    # 24 lines that sum to 477.61 plus a float error; with the order of 27.20 the median is a
+    # half cent, which must round as the two orders' totals do.
+    prices = [6.17, 17.07, 4.75, 23.31, 18.98, 31.53, 12.33, 3.53, 9.51, 9.49, 13.60, 8.49, 7.47, 5.09,
+              10.63, 29.92, 12.47, 17.77, 9.49, 8.33, 11.19, 2.58, 8.36, 33.61]
+    quantities = [2, 1, 1, 1, 2, 1, 2, 1, 1, 1, 2, 2, 4, 4, 1, 1, 2, 2, 2, 1, 3, 2, 1, 1]
+    lines = [("o1", "A", "mug", 2, 13.60, "2011-01-10")]
+    lines += [("o2", "A", f"i{n}", q, price, "2011-02-10")
+              for n, (q, price) in enumerate(zip(quantities, prices, strict=True))]
+    totals = [("o1", "A", "mug", 1, 27.20, "2011-01-10"), ("o2", "A", "bag", 1, 477.61, "2011-02-10")]
+    aov = [customer_profiles(make_orders(rows), AS_OF).loc["A", "average_order_value"] for rows in (lines, totals)]
+    assert aov[0] == aov[1]
+
+
 def test_fm_rounds_half_up_and_ties_share_a_score():
     assert score_1_to_5(pd.Series([1, 1, 1, 1, 9])).tolist() == [1, 1, 1, 1, 5]
     p = customer_profiles(shop(), AS_OF)
