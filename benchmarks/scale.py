@@ -28,6 +28,8 @@ from features.sources.synthetic import MAPPING_TOML, RETAIL
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_RUNS = 5  # counted load runs per endpoint, their median reported
+# What `features build` and `score customers` say when they hold a part of the customers at a time.
+PARTS = re.compile(r"(?:customers built in|into) (\d+) parts")
 
 
 STEPS = ("generate", "ingest", "events simulate", "features build", "train recs", "train churn", "train cltv",
@@ -50,10 +52,13 @@ def run(size: str, home: Path, say=print, serve: bool = True, start: str = STEPS
         if name in skip:
             return ""
         code, secs, peak, text = shelfwise(home, *args, log=log, module=module)
-        note = "" if code in ok else f"failed (exit {code}): {(text.strip().splitlines() or ['?'])[-1][:160]}"
+        failed = code not in ok
+        parts = PARTS.search(text)
+        note = (f"failed (exit {code}): {(text.strip().splitlines() or ['?'])[-1][:160]}" if failed
+                else f"customers in {parts.group(1)} parts" if parts else "")
         rows.append({"step": name, "seconds": secs, "peak_mb": peak, "note": note})
         say(f"[scale {size}] {name}: {secs:.1f} s, peak {peak:,.0f} MB {note}".rstrip())
-        return None if note else text
+        return None if failed else text
 
     (export / "orders.toml").write_text(MAPPING_TOML)
     script = (f"from features.sources.synthetic import RETAIL, write_retail; "
