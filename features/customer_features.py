@@ -142,8 +142,10 @@ def baskets(orders: pd.DataFrame) -> pd.DataFrame:
             .agg(**agg).sort_values([s.CUSTOMER_ID, "ts", s.ORDER_ID], kind="stable").reset_index(drop=True))
 
 
-# The orders' columns :func:`home_country`'s baskets need, all a large shop's reading needs.
+# The orders' columns :func:`home_country`'s baskets need, all a large shop's reading needs, and
+# those of them read as categoricals (a million customers' ids as codes).
 HOME_COLUMNS = [s.CUSTOMER_ID, s.ORDER_ID, s.IS_RETURN, s.TIMESTAMP, s.COUNTRY]
+HOME_CODED = [s.CUSTOMER_ID, s.ORDER_ID, s.COUNTRY]
 
 
 def home_country(basket_rows: pd.DataFrame, as_of: pd.Timestamp) -> str | None:

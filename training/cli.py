@@ -28,6 +28,7 @@ from features.customer_features import (
     DEFAULT_FEATURE_SET,
     EVENT_COLUMNS,
     FEATURE_SETS,
+    HOME_CODED,
     HOME_COLUMNS,
     History,
     baskets,
@@ -236,7 +237,7 @@ def _customers_in_parts(ws: Workspace, args: argparse.Namespace, feature_set: st
     """:func:`_customers_whole` ``n`` parts of the customers at a time
     (:mod:`features.customer_parts`), and the interactions with ``weights``: a part's rows in
     memory, not the whole history."""
-    lines = ws.read_table("orders", HOME_COLUMNS, categorical=[s.CUSTOMER_ID, s.ORDER_ID, s.COUNTRY])
+    lines = ws.read_table("orders", HOME_COLUMNS, categorical=HOME_CODED)
     cutoffs = training_cutoffs(lines, args.as_of, args.horizon_days)
     ids = lines[s.CUSTOMER_ID].unique()
     kept = sampled_ids(np.asarray(ids, dtype=str))

@@ -44,7 +44,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features import schema as s
-from features.customer_features import EVENT_COLUMNS, HOME_COLUMNS, baskets, home_country
+from features.customer_features import EVENT_COLUMNS, HOME_CODED, HOME_COLUMNS, baskets, home_country
 from features.customer_parts import PART_ROWS, customer_parts, part_count
 from features.profiles import category_revenue, customer_profiles, profile_facts, scored_profiles
 from features.workspace import Workspace
@@ -208,7 +208,7 @@ def _score_in_parts(workspace: Workspace, paths: dict[str, Path], n: int, custom
     """:func:`_score` ``n`` parts of the customers at a time: the tables are split into a
     temporary folder of the workspace, each part is scored and profiled as of the whole
     shop's date with its home country, and the CLTV ranks and RFM scores are set among all."""
-    lines = workspace.read_table("orders", HOME_COLUMNS, categorical=[s.CUSTOMER_ID, s.ORDER_ID, s.COUNTRY])
+    lines = workspace.read_table("orders", HOME_COLUMNS, categorical=HOME_CODED)
     as_of = day_after(lines)
     home = home_country(baskets(lines), as_of)
     del lines
