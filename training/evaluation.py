@@ -168,22 +168,28 @@ def evaluate_new_customers(popular: list[str], test: TestWindow) -> dict[str, fl
     return {"all_ndcg_at_10_new": ranking_report(lists, test.new_truth, 10, ("ndcg",))["ndcg_at_10"]}
 
 
-def evaluate_baskets(recommend: Callable[[list[np.ndarray], int], np.ndarray], baskets, k: int = 10
-                     ) -> dict[str, float]:
+def evaluate_baskets(recommend: Callable[[list[np.ndarray], int], np.ndarray], baskets, k: int = 10,
+                     max_orders: int | None = None) -> dict[str, float]:
     """"Frequently bought together" on held-out orders.
 
     For every order of two or more known items, the query is one item (the lowest column)
     and the truth is the rest of the order. Returns ``basket_ndcg_at_k`` and
-    ``basket_hit_rate_at_k``, and the number of orders in ``basket_orders``.
+    ``basket_hit_rate_at_k``, the number of orders scored in ``basket_orders`` and of orders
+    of two or more known items in ``basket_orders_in_window``. With ``max_orders``, a window
+    with more keeps a seeded sample of that many (the same one for every ``recommend``).
     """
     sizes = np.diff(baskets.indptr)
     rows = np.flatnonzero(sizes >= 2)
     if not len(rows):
         return {}
+    in_window = len(rows)
+    if max_orders is not None and len(rows) > max_orders:
+        rows = np.sort(np.random.default_rng(0).choice(rows, max_orders, replace=False))
     carts = [baskets.indices[baskets.indptr[r]: baskets.indptr[r] + 1] for r in rows]
     truth = {str(r): set(baskets.indices[baskets.indptr[r] + 1: baskets.indptr[r + 1]].tolist())
              for r in rows}
     cols = recommend(carts, k)
     lists = {str(r): [i for i in row if i >= 0] for r, row in zip(rows, cols, strict=True)}
     m = ranking_report(lists, truth, k, ("ndcg", "hit_rate"))
-    return {f"basket_{name}": v for name, v in m.items()} | {"basket_orders": float(len(rows))}
+    return {f"basket_{name}": v for name, v in m.items()} | {"basket_orders": float(len(rows)),
+                                                             "basket_orders_in_window": float(in_window)}

@@ -89,6 +89,24 @@ def test_baskets_query_one_item_and_score_the_rest_of_the_order():
     assert m["basket_ndcg_at_2"] == pytest.approx((1.0 + 1.0) / 2)  # both truths fully ranked first
 
 
+def test_baskets_beyond_the_limit_are_a_seeded_sample_the_same_for_every_model():
+    import scipy.sparse as sp
+
+    from training.evaluation import evaluate_baskets
+    baskets = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1], [1, 0, 0, 1]], dtype=np.float32))
+    asked = []
+
+    def recommend(carts, k):
+        asked.append([c.tolist() for c in carts])
+        return np.array([[1, 2]] * len(carts))
+
+    m = evaluate_baskets(recommend, baskets, k=2, max_orders=2)
+    again = evaluate_baskets(recommend, baskets, k=2, max_orders=2)
+    assert len(asked[0]) == 2 and asked[0] == asked[1] and m == again
+    assert m["basket_orders"] == 2 and m["basket_orders_in_window"] == 4
+    assert evaluate_baskets(recommend, baskets, k=2)["basket_orders"] == 4
+
+
 def test_a_window_with_more_customers_than_the_limit_is_measured_on_a_seeded_sample():
     from tests.conftest import make_orders
 

@@ -42,6 +42,18 @@ def test_first_version_becomes_champion_and_an_equal_one_stays_challenger(worksp
     assert _alias(workspace, "recs", "challenger") == "2"
 
 
+def test_a_large_catalogue_leaves_bpr_out_and_samples_the_test_orders_and_says_so(workspace, small_shop,
+                                                                                  monkeypatch):
+    monkeypatch.setattr(jobs.recs, "is_large", lambda user_items: True)
+    monkeypatch.setattr(jobs.recs, "MAX_EVAL_ORDERS", 5)
+    result = jobs.train_recs(workspace, small_shop, build_items(small_shop), pd.Timestamp("2011-03-01"),
+                             log=lambda _: None, promote=False)
+    assert "bpr" not in result.table and {"popularity", "als", "item_knn", "ease", "blended"} <= set(result.table)
+    assert any(n.startswith("bpr not fitted above 10,000 items") for n in result.notes)
+    fbt = next(n for n in result.notes if n.startswith("frequently bought together"))
+    assert " on 5 (a seeded sample) of " in fbt
+
+
 def test_a_champion_that_cannot_be_scored_loses_and_the_reason_names_its_version(workspace, small_shop):
     as_of = pd.Timestamp("2011-03-01")
     jobs.train_recs(workspace, small_shop, build_items(small_shop), as_of, log=lambda _: None, baselines=False)
