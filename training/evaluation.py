@@ -49,6 +49,12 @@ class TestWindow:
     sampled_from: int = 0  # known customers who bought in the window (more than users when sampled)
 
 
+def seeded_sample(values: np.ndarray, n: int) -> np.ndarray:
+    """``n`` of ``values``, sorted, drawn with seed 0: the same sample on every call, so that
+    every model of a report is measured on it."""
+    return np.sort(np.random.default_rng(0).choice(values, n, replace=False))
+
+
 def heldout_window(orders: pd.DataFrame, users: IdIndex, as_of: pd.Timestamp,
                    end: pd.Timestamp | None = None, max_customers: int | None = None) -> TestWindow:
     """The test set of purchases in ``[as_of, end)`` (to the end of the data by default).
@@ -60,8 +66,7 @@ def heldout_window(orders: pd.DataFrame, users: IdIndex, as_of: pd.Timestamp,
     known = sorted(c for c in window if c in users)
     n_known = len(known)
     if max_customers is not None and n_known > max_customers:
-        known = sorted(np.random.default_rng(0).choice(np.asarray(known, dtype=object), max_customers,
-                                                       replace=False).tolist())
+        known = seeded_sample(np.asarray(known, dtype=object), max_customers).tolist()
         orders = orders[orders[s.CUSTOMER_ID].isin(set(known))]
     before = purchases_in_window(orders, orders[s.TIMESTAMP].min(), as_of)
     discovery = {c: window[c] - before.get(c, set()) for c in known}
@@ -184,7 +189,7 @@ def evaluate_baskets(recommend: Callable[[list[np.ndarray], int], np.ndarray], b
         return {}
     in_window = len(rows)
     if max_orders is not None and len(rows) > max_orders:
-        rows = np.sort(np.random.default_rng(0).choice(rows, max_orders, replace=False))
+        rows = seeded_sample(rows, max_orders)
     carts = [baskets.indices[baskets.indptr[r]: baskets.indptr[r] + 1] for r in rows]
     truth = {str(r): set(baskets.indices[baskets.indptr[r] + 1: baskets.indptr[r + 1]].tolist())
              for r in rows}
