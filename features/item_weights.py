@@ -20,11 +20,17 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from features import sparse_rows
+
 ItemWeights = np.ndarray | sp.csr_matrix
 
 DENSE_ITEMS = 10_000
 NEIGHBOURS = 200
 _PRUNE_ROWS = 1_024  # rows of the dense block pruned at a time (bounds the temporaries)
+# Pseudo-customers of :func:`co_bought`'s m-estimate, chosen on validation windows across the
+# zoo's shops (docs/experiments.md).
+SMOOTHING = 10.0
+_CO_BOUGHT_ROWS = 2_048  # items whose co-purchases are counted at a time
 
 
 def is_dense_size(n_items: int, dense_items: int = DENSE_ITEMS) -> bool:
@@ -62,6 +68,74 @@ def prune(block: np.ndarray, rows: np.ndarray, cols: np.ndarray, n_items: int,
     w = sp.csr_matrix((data[order].ravel().astype(np.float32), indices[order].ravel().astype(np.int32),
                        indptr), shape=(n_items, n_items))
     w.eliminate_zeros()
+    return w
+
+
+def uncovered(weights: ItemWeights, user_items: sp.spmatrix) -> np.ndarray:
+    """Items bought in ``user_items`` whose row of ``weights`` stores nothing (ascending): on a
+    pruned model, the bought items outside the fitted ones; none on a dense one."""
+    if not sp.issparse(weights):
+        return np.zeros(0, np.int64)
+    bought = np.asarray(user_items.getnnz(axis=0)).ravel() > 0
+    return np.flatnonzero(bought & (np.diff(weights.indptr) == 0))
+
+
+def co_bought(user_items: sp.spmatrix, rows: np.ndarray, neighbours: int = NEIGHBOURS,
+              smoothing: float = SMOOTHING) -> sp.csr_matrix:
+    """For each item of ``rows``, the ``neighbours`` items its buyers most likely bought too.
+
+    "Customers who bought this also bought" (Linden, Smith & York 2003, "Amazon.com
+    recommendations: item-to-item collaborative filtering"), as the probability that a buyer
+    of ``i`` bought ``j``, estimated by Cestnik's m-estimate (1990, "Estimating probabilities:
+    a crucial task in machine learning"): ``(c_ij + m p_j) / (n_i + m)``, with ``c_ij`` the
+    customers who bought both, ``n_i`` those who bought ``i``, ``p_j`` the share of customers
+    who bought ``j`` and ``m`` = ``smoothing``. An item of few buyers leans on what is
+    popular; one of many, on its buyers. The item itself is left out.
+
+    Counted ``_CO_BOUGHT_ROWS`` items at a time on the sparse matrix, never a dense row.
+
+    Returns
+    -------
+    csr_matrix of float32, shape (n_items, n_items)
+        Only the rows of ``rows`` store entries, at most ``neighbours`` each.
+    """
+    x = sp.csr_matrix(user_items, dtype=np.float32, copy=True)
+    x.data[:] = 1.0
+    xt = x.T.tocsr()
+    n_users, n_items = x.shape
+    buyers = np.diff(xt.indptr).astype(np.float32)
+    prior = smoothing * buyers / max(n_users, 1)
+    # Below every stored pair's score sit only items nobody bought with i, ranked by p_j: the
+    # `neighbours + 1` most popular (one may be i itself) are all a row can need of them.
+    popular = np.argsort(-buyers, kind="stable")[: neighbours + 1]
+    rows = np.asarray(rows, np.int64)
+    keep = min(neighbours, n_items)
+    parts_ids, parts_vals = [np.zeros((0, keep), np.int64)], [np.zeros((0, keep), np.float32)]
+    for start in range(0, len(rows), _CO_BOUGHT_ROWS):
+        r = rows[start:start + _CO_BOUGHT_ROWS]
+        common = (xt[r] @ x).tocoo()
+        pad_rows = np.repeat(np.arange(len(r)), len(popular))
+        scores = sp.csr_matrix((np.concatenate([common.data, np.zeros(len(pad_rows), np.float32)]),
+                                (np.concatenate([common.row, pad_rows]),
+                                 np.concatenate([common.col, np.tile(popular, len(r))]))),
+                               shape=(len(r), n_items))
+        scores.sum_duplicates()
+        row = sparse_rows.row_of(scores)
+        scores.data = (scores.data + prior[scores.indices]) / (buyers[r][row] + smoothing)
+        scores.data[scores.indices == r[row]] = 0.0  # not the item itself
+        top, values = sparse_rows.top_per_row(scores, keep)
+        parts_ids.append(top)
+        parts_vals.append(values)
+    top, values = np.concatenate(parts_ids), np.concatenate(parts_vals)
+    found = (top >= 0) & (values > 0)
+    counts = np.zeros(n_items, np.int64)
+    counts[rows] = found.sum(axis=1)
+    order = np.argsort(rows, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    found, top, values = found[order], top[order], values[order]
+    w = sp.csr_matrix((values[found].astype(np.float32), top[found].astype(np.int32), indptr),
+                      shape=(n_items, n_items))
+    w.sort_indices()
     return w
 
 

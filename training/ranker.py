@@ -404,12 +404,14 @@ class BlendedRecommender:
         return pos, items, X, booster.predict(X, num_iteration=rounds) if len(X) else np.zeros(0)
 
     def save(self, path: Path, titles: np.ndarray, popularity: np.ndarray, extra_meta: dict,
-             fbt_scores: sp.csr_matrix | None = None, knn_scores: sp.csr_matrix | None = None) -> None:
+             fbt_scores: sp.csr_matrix | None = None, knn_scores: sp.csr_matrix | None = None,
+             co_bought: sp.csr_matrix | None = None) -> None:
         """``model.npz`` (titles, popularity, trending, item statistics and, if given, the
         frequently-bought-together rule scores as ``fbt_*`` CSR arrays and item-kNN
         similarities as ``knn_*``), ``mapped/`` (EASE
-        weights, the seasonal ridge's if it was fitted, and the packed per-customer history,
-        memory-mapped when loaded),
+        weights, the seasonal ridge's if it was fitted, the neighbours of the items EASE was
+        not fitted on if given (:func:`features.item_weights.co_bought`), and the packed
+        per-customer history, memory-mapped when loaded),
         ``ranker.lgb``, ``meta.json``."""
         path.mkdir(parents=True, exist_ok=True)
         fbt = {f"{name}_{part}": a for name, m in (("fbt", fbt_scores), ("knn", knn_scores)) if m is not None
@@ -419,6 +421,8 @@ class BlendedRecommender:
                   **{k: arrays.pop(k) for k in PackedHistory.MAPPED}}
         if self.season_weights_ is not None:
             mapped.update(item_weights.to_arrays("season_weights", self.season_weights_))
+        if co_bought is not None:
+            mapped.update(item_weights.to_arrays("co_bought", co_bought))
         small = {"item_titles": np.asarray(titles, str), "popularity": np.asarray(popularity, np.float32),
                  "trending": self.history_.trending()}
         save_arrays(path, {**small, **arrays, **fbt}, mapped)

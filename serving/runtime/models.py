@@ -100,6 +100,9 @@ class BlendedRuntime:
         # Dense, or sparse for a large catalogue (features/item_weights.py).
         self.item_weights = item_weights.from_arrays(arrays, "item_weights", n)
         self.season_weights = item_weights.from_arrays(arrays, "season_weights", n)  # None without a year
+        # Above the dense catalogue size: what buyers of the items EASE was not fitted on bought
+        # too (features.item_weights.co_bought); None when EASE covers every bought item.
+        self.co_bought = item_weights.from_arrays(arrays, "co_bought", n)
         self.booster = _booster(path / "ranker.lgb")
         self.n_new = int(self.meta["params"]["n_new"])
         self.item_ids = self.history.items.ids.tolist()
@@ -235,10 +238,13 @@ class BlendedRuntime:
     def similar(self, weights: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
         """Items EASE predicts from a weighted set of items (an item page, or a session's
         views and carts: a visitor folded in as one row), best first, the items themselves
-        and non-positive scores left out."""
+        and non-positive scores left out. An item EASE was not fitted on adds what its buyers
+        bought too, each weighted by the chance that they did."""
         cols = np.fromiter(weights, dtype=np.int64)
-        scores = item_weights.weighted_rows(cols, np.fromiter(weights.values(), dtype=np.float32),
-                                            self.item_weights)
+        values = np.fromiter(weights.values(), dtype=np.float32)
+        scores = item_weights.weighted_rows(cols, values, self.item_weights)
+        if self.co_bought is not None:
+            scores = scores + item_weights.weighted_rows(cols, values, self.co_bought)
         return _top_positive(scores, cols)
 
     def bought_together(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

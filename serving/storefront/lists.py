@@ -150,7 +150,8 @@ class Storefront:
         return min(self._orders[name][0] for name in ORDERS) + CACHE_SECONDS
 
     def similar_items(self, item_id: str, k: int, rules: Rules) -> list[Picked]:
-        """Item page: what EASE predicts from this item, then same-category and overall popular."""
+        """Item page: what EASE predicts from this item (or, for an item outside a large
+        catalogue's fitted ones, what its buyers bought), then same-category and overall popular."""
         self.sync()
         pos = self._known(item_id, "item_id")
         rules = _with_exclusions(rules, {pos})

@@ -15,7 +15,7 @@ import pandas as pd
 from features import schema as s
 from features.cluster import Cluster
 from features.interactions import IdIndex, basket_matrix
-from features.item_weights import DENSE_ITEMS, ItemWeights
+from features.item_weights import DENSE_ITEMS, ItemWeights, co_bought, uncovered
 from features.purchase_history import RANKER_FEATURE_SET
 from features.workspace import Workspace
 from training import plots, progress, registry
@@ -318,9 +318,16 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     with registry.scratch_dir() as tmp:
         model_dir = Path(tmp) / "model"
         knn = estimators.get("item_knn")
+        outside, t1 = uncovered(model.item_weights_, history.orders), time.perf_counter()
+        neighbours = co_bought(history.orders, outside) if len(outside) else None
+        if neighbours is not None:
+            log(f"[recs] similar items for the {len(outside):,} bought items outside EASE's "
+                f"{model.params.ease_dense_items:,}: what their buyers bought, "
+                f"in {time.perf_counter() - t1:.1f}s")
         model.save(model_dir, titles, popularity.item_scores_,
                    {"window": window, "fbt": fbt.get_params(), "served": served}, fbt_scores=fbt.score_,
-                   knn_scores=knn.similarity_ if knn is not None else None)
+                   knn_scores=knn.similarity_ if knn is not None else None,
+                   co_bought=neighbours)
         plot_files = []
         if table:
             curves = {n: {k: r[f"all_ndcg_at_{k}"] for k in CURVE_KS} for n, r in table.items()}

@@ -215,9 +215,11 @@ def test_a_served_btyd_model_scores_as_training_scored_it(small_shop, family, se
 
 def test_a_large_catalogues_sparse_item_models_serve_the_trained_lists(tmp_path):
     """Above ``ease_dense_items`` the artifact holds CSR item-item weights: the service ranks
-    the same lists, and EASE's similar items and baseline lists read them."""
+    the same lists, and EASE's similar items and baseline lists read them; the items EASE was
+    not fitted on get what their buyers bought as similar items."""
     import scipy.sparse as sp
 
+    from features.item_weights import co_bought, uncovered
     from tests.conftest import make_small_shop
     from training.ranker import BlendedRecommender, RankerParams
 
@@ -225,7 +227,11 @@ def test_a_large_catalogues_sparse_item_models_serve_the_trained_lists(tmp_path)
                           ease_dense_items=12, ease_neighbours=6)
     model = BlendedRecommender(params).fit(make_small_shop(), pd.Timestamp("2011-06-01"))
     n = len(model.history_.items)
-    model.save(tmp_path, np.array(["t"] * n), np.arange(n, 0, -1), {"served": {"discovery": "ease"}})
+    outside = uncovered(model.item_weights_, model.history_.orders)
+    assert len(outside) == n - 12
+    neighbours = co_bought(model.history_.orders, outside, neighbours=5)
+    model.save(tmp_path, np.array(["t"] * n), np.arange(n, 0, -1), {"served": {"discovery": "ease"}},
+               co_bought=neighbours)
     runtime = BlendedRuntime(tmp_path)
     assert sp.issparse(runtime.item_weights)
     ids = model.recommend(np.arange(len(model.history_.users)), k=4)[0]
@@ -237,7 +243,11 @@ def test_a_large_catalogues_sparse_item_models_serve_the_trained_lists(tmp_path)
         expected = weights[own].sum(axis=0)
         assert not set(items) & set(own)
         np.testing.assert_allclose(scores, expected[items], rtol=1e-5, atol=1e-6)
-    items, scores = runtime.similar({2: 1.0, 5: 0.5})
-    expected = weights[2] + 0.5 * weights[5]
-    expected[[2, 5]] = 0
+    tail, head = int(outside[0]), int(np.flatnonzero(np.diff(model.item_weights_.indptr))[0])
+    extra = neighbours.toarray()
+    items, _ = runtime.similar({tail: 1.0})  # EASE has no row for it
+    assert len(items) == 5 and items.tolist() == np.argsort(-extra[tail], kind="stable")[:5].tolist()
+    items, scores = runtime.similar({head: 1.0, tail: 0.5})
+    expected = weights[head] + 0.5 * weights[tail] + extra[head] + 0.5 * extra[tail]
+    expected[[head, tail]] = 0
     assert items.tolist() == [i for i in np.argsort(-expected, kind="stable") if expected[i] > 0]

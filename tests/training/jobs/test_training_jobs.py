@@ -54,6 +54,21 @@ def test_a_large_catalogue_leaves_bpr_out_and_samples_the_test_orders_and_says_s
     assert " on 5 (a seeded sample) of " in fbt
 
 
+def test_items_outside_eases_fitted_ones_are_registered_with_what_their_buyers_bought(workspace, small_shop,
+                                                                                      tmp_path):
+    from serving.runtime.models import BlendedRuntime
+    from training.ranker import RankerParams
+
+    logged = []
+    params = RankerParams(n_windows=3, window_days=60, max_rounds=30, ease_dense_items=12, ease_neighbours=6)
+    jobs.train_recs(workspace, small_shop, build_items(small_shop), pd.Timestamp("2011-03-01"),
+                    log=logged.append, params=params, baselines=False)
+    assert any("similar items for the 8 bought items outside EASE's 12" in line for line in logged)
+    runtime = BlendedRuntime(registry.champion_dir(registry.connect(workspace), "recs", tmp_path)[0])
+    tail = np.flatnonzero(np.diff(runtime.item_weights.indptr) == 0)
+    assert len(tail) == 8 and all(len(runtime.similar({int(i): 1.0})[0]) for i in tail)
+
+
 def test_a_champion_that_cannot_be_scored_loses_and_the_reason_names_its_version(workspace, small_shop):
     as_of = pd.Timestamp("2011-03-01")
     jobs.train_recs(workspace, small_shop, build_items(small_shop), as_of, log=lambda _: None, baselines=False)
