@@ -61,13 +61,21 @@ def prune(block: np.ndarray, rows: np.ndarray, cols: np.ndarray, n_items: int,
         parts_vals.append(np.take_along_axis(chunk, top, axis=1))
     indices = np.concatenate(parts_cols) if parts_cols else np.zeros((0, keep), np.int64)
     data = np.concatenate(parts_vals) if parts_vals else np.zeros((0, keep), np.float32)
+    return _rows_to_csr(rows, indices, data, n_items)
+
+
+def _rows_to_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_items: int) -> sp.csr_matrix:
+    """An ``n_items`` x ``n_items`` float32 CSR matrix whose row ``rows[i]`` holds
+    ``cols[i, j] -> values[i, j]`` (zero values and columns of -1 left out), each row's
+    indices sorted. ``rows`` may come in any order; CSR wants them ascending."""
+    kept = (cols >= 0) & (values != 0)
     counts = np.zeros(n_items, np.int64)
-    counts[rows] = keep
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    order = np.argsort(rows, kind="stable")  # rows may come in any order; CSR wants them ascending
-    w = sp.csr_matrix((data[order].ravel().astype(np.float32), indices[order].ravel().astype(np.int32),
-                       indptr), shape=(n_items, n_items))
-    w.eliminate_zeros()
+    counts[rows] = kept.sum(axis=1)
+    order = np.argsort(rows, kind="stable")
+    kept, cols, values = kept[order], cols[order], values[order]
+    w = sp.csr_matrix((values[kept].astype(np.float32), cols[kept].astype(np.int32),
+                       np.concatenate([[0], np.cumsum(counts)])), shape=(n_items, n_items))
+    w.sort_indices()
     return w
 
 
@@ -126,17 +134,7 @@ def co_bought(user_items: sp.spmatrix, rows: np.ndarray, neighbours: int = NEIGH
         top, values = sparse_rows.top_per_row(scores, keep)
         parts_ids.append(top)
         parts_vals.append(values)
-    top, values = np.concatenate(parts_ids), np.concatenate(parts_vals)
-    found = (top >= 0) & (values > 0)
-    counts = np.zeros(n_items, np.int64)
-    counts[rows] = found.sum(axis=1)
-    order = np.argsort(rows, kind="stable")
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    found, top, values = found[order], top[order], values[order]
-    w = sp.csr_matrix((values[found].astype(np.float32), top[found].astype(np.int32), indptr),
-                      shape=(n_items, n_items))
-    w.sort_indices()
-    return w
+    return _rows_to_csr(rows, np.concatenate(parts_ids), np.concatenate(parts_vals), n_items)
 
 
 def times(rows: sp.spmatrix | np.ndarray, weights: ItemWeights) -> np.ndarray:

@@ -51,7 +51,6 @@ def test_either_form_saves_and_reads_back():
     assert from_arrays({}, "w", 4) is None
 
 
-
 def test_co_bought_is_the_chance_a_buyer_bought_each_item_smoothed_towards_its_popularity():
     # customers x items 0..4 (purchase counts: any purchase is one); item 4 has one buyer.
     x = sp.csr_matrix(np.array([[2, 1, 0, 0, 1],

@@ -318,7 +318,8 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     with registry.scratch_dir() as tmp:
         model_dir = Path(tmp) / "model"
         knn = estimators.get("item_knn")
-        outside, t1 = uncovered(model.item_weights_, history.orders), time.perf_counter()
+        outside = uncovered(model.item_weights_, history.orders)
+        t1 = time.perf_counter()
         neighbours = co_bought(history.orders, outside) if len(outside) else None
         if neighbours is not None:
             log(f"[recs] similar items for the {len(outside):,} bought items outside EASE's "
