@@ -91,7 +91,7 @@ lint: env
 bench-features: env
 	$(BIN)/python -m benchmarks.feature_tables
 
-# The zoo: five shops of other shapes end to end (ingest --mapping, train all, serve, HTTP); one
+# The zoo: six shops of other shapes end to end (ingest --mapping, train all, serve, HTTP); one
 # table (docs/results.md, "Any shop"). CDNOW's full log is read from $$SHELFWISE_DATA (default
 # ../shared/data) and skipped with the reason when absent. About 8 minutes.
 bench-zoo: env

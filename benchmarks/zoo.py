@@ -16,7 +16,9 @@ Shops (``--shops``, comma separated):
 - ``cdnow-master``: CDNOW's whole 1997 cohort (23,570 customers, sparse repeats, no item
   ids: one item "CD"); read from ``$SHELFWISE_DATA`` (default ``../shared/data``), skipped
   with the reason when absent.
-- ``grocery`` and ``fashion``: generated (:mod:`features.sources.synthetic`, seed 0).
+- ``grocery``, ``fashion`` and ``marketplace``: generated (:mod:`features.sources.synthetic`,
+  seed 0); the marketplace's catalogue is above EASE's dense threshold, so its item-item
+  models are the sparse ones of a large shop.
 
 ``--size tiny`` shrinks the generated shops (the test suite's zoo) and leaves the others out.
 """
@@ -36,13 +38,13 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.service import running_service
-from features.sources.synthetic import FASHION, GROCERY, MAPPING_TOML, ShopShape, generate_orders
+from features.sources.synthetic import FASHION, GROCERY, MAPPING_TOML, MARKETPLACE, ShopShape, generate_orders
 
 ROOT = Path(__file__).resolve().parent.parent
 # The recs job's baselines (training/jobs/recs.py), as its runs log them ("<name>.<metric>").
 BASELINES = ("popularity", "trending", "repurchase", "als", "bpr", "item_knn", "ease")
 BUNDLED = ROOT / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet"
-SHOPS = ("online-retail-ii", "online-retail-ii-7m", "cdnow-master", "grocery", "fashion")
+SHOPS = ("online-retail-ii", "online-retail-ii-7m", "cdnow-master", "grocery", "fashion", "marketplace")
 TINY = {"grocery": GROCERY.scaled(customers=250, items=300),
         "fashion": FASHION.scaled(customers=900, items=400)}
 ORII_MAPPING = """# Online Retail II's columns as the shop exports them (UCI, CC BY 4.0).
@@ -109,7 +111,8 @@ def write_export(shop: str, size: str, dest: Path, shape: ShopShape | None = Non
         log.to_csv(path, index=False)
         mapping.write_text(CDNOW_MAPPING)
     else:
-        shape = shape or (TINY if size == "tiny" else {"grocery": GROCERY, "fashion": FASHION})[shop]
+        shape = shape or (TINY if size == "tiny" else {"grocery": GROCERY, "fashion": FASHION,
+                                                       "marketplace": MARKETPLACE})[shop]
         path = dest / "orders.csv"
         generate_orders(shape, seed=0).to_csv(path, index=False)
         mapping.write_text(MAPPING_TOML)

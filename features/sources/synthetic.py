@@ -20,6 +20,10 @@ stay on sale ``shelf_days`` days (0: for ever). Prices are log-normal per item.
   of a customer's staples, 10k+ items always on sale.
 - :data:`FASHION`: few orders of 1-3 lines, almost no repeats, items that launch in
   seasonal collections and leave the shelf after a season.
+- :data:`MARKETPLACE`: a catalogue larger than EASE's dense threshold (40k listed items,
+  20k+ of them bought before a test window) under a flat popularity law, 20 taste groups,
+  orders of 1-4 lines every two months or so and few repeats: most items have a handful of
+  buyers.
 """
 
 from __future__ import annotations
@@ -78,6 +82,9 @@ GROCERY = ShopShape("grocery", customers=2_000, items=12_000, days=365, mean_gap
 FASHION = ShopShape("fashion", customers=6_000, items=8_000, days=730, mean_gap_days=90.0, gap_spread=0.7,
                     mean_orders=3.0, basket_lines=(1, 3), reorder_share=0.03, zipf=0.9, taste_groups=12,
                     launches=8, shelf_days=180, price_median=40.0, price_spread=0.6)
+MARKETPLACE = ShopShape("marketplace", customers=10_000, items=40_000, days=730, mean_gap_days=60.0,
+                        gap_spread=0.8, mean_orders=5.0, basket_lines=(1, 4), reorder_share=0.15, zipf=0.8,
+                        taste_groups=20, price_median=25.0, price_spread=1.0)
 
 
 def generate_orders(shape: ShopShape, seed: int = 0) -> pd.DataFrame:
