@@ -93,7 +93,7 @@ bench-features: env
 
 # The zoo: six shops of other shapes end to end (ingest --mapping, train all, serve, HTTP); one
 # table (docs/results.md, "Any shop"). CDNOW's full log is read from $$SHELFWISE_DATA (default
-# ../shared/data) and skipped with the reason when absent. About 8 minutes.
+# ../shared/data) and skipped with the reason when absent. About 7 minutes.
 bench-zoo: env
 	$(BIN)/python -m benchmarks.zoo
 

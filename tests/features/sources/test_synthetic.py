@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 
 from features import schema as s
+from features.item_weights import DENSE_ITEMS
 from features.sources import mapped
 from features.sources.synthetic import (
     MAPPING_TOML,
+    MARKETPLACE,
     RETAIL,
     ShopShape,
     generate_orders,
@@ -60,3 +62,15 @@ def test_a_written_shop_loads_through_the_mapping_loader_as_any_export(tmp_path)
     assert orders[s.IS_RETURN].mean() == pytest.approx(0.022, abs=0.015)
     # Order numbers are unique across chunks: no order mixes two customers.
     assert (orders[~orders[s.IS_RETURN]].groupby(s.ORDER_ID)[s.CUSTOMER_ID].nunique() == 1).all()
+
+
+def test_the_marketplace_has_more_items_before_its_test_window_than_eases_dense_threshold():
+    # The zoo's one shop on the sparse item-item path of a large catalogue: `train recs` tests
+    # on the last 90 days, so that many items must have been bought before them.
+    orders = generate_orders(MARKETPLACE, seed=0)
+    when = pd.to_datetime(orders["ordered_at"])
+    before = orders[when < when.max() - pd.Timedelta(days=90)]
+    buyers = before.groupby("sku")["customer"].nunique()
+    assert len(buyers) > DENSE_ITEMS
+    assert buyers.median() <= 3  # most items have a handful of buyers
+    assert before.groupby("customer")["order_number"].nunique().median() >= 2
