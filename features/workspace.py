@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -144,27 +144,31 @@ class Workspace:
         store = self.existing_live_store()
         return store.forgotten_ids() if store is not None else set()
 
-    def read_events(self, columns: list[str] | None = None, since: pd.Timestamp | None = None
-                    ) -> pd.DataFrame | None:
+    def read_events(self, columns: list[str] | None = None, since: pd.Timestamp | None = None,
+                    users: Collection[str] | None = None) -> pd.DataFrame | None:
         """Imported or simulated events plus the events the service received since
         (:mod:`features.live`); ``None`` when there are neither. With ``columns``, only those,
         and the ids and event types among them as categoricals (:data:`CODED`): a large shop's
         log in a fraction of the memory, for the feature builders, which treat them alike.
-        With ``since``, only the events at or after it (the others are not read)."""
+        With ``since``, only the events at or after it; with ``users``, only the events of
+        those customers (the others are dropped a batch at a time, never held whole)."""
         store = self.existing_live_store()
         live = store.events_frame() if store is not None else None
         if live is not None and since is not None:
             live = live[pd.to_datetime(live[s.TIMESTAMP]) >= since]
+        if live is not None and users is not None:
+            live = live[live[s.USER_ID].isin(set(users))]
+        only = None if users is None else (s.USER_ID, users)
         if columns is not None:
             dedupe = live is not None and not live.empty  # live events are told apart by their ids
             keep = list(dict.fromkeys([*columns, s.EVENT_ID] if dedupe else columns))
             imported = self.read_table_if_present("events", keep, categorical=[c for c in keep if c in CODED],
-                                                  since=since)
+                                                  since=since, only=only)
             if live is not None:
                 live = live[keep]
             events = self._with_live(imported, live)
             return events[list(columns)] if events is not None else None
-        return self._with_live(self.read_table_if_present("events", since=since), live)
+        return self._with_live(self.read_table_if_present("events", since=since, only=only), live)
 
     @staticmethod
     def _with_live(imported: pd.DataFrame | None, live: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -229,12 +233,14 @@ class Workspace:
         return self.tables / f"{name}.parquet"
 
     def read_table(self, name: str, columns: list[str] | None = None,
-                   categorical: list[str] | None = None, since: pd.Timestamp | None = None) -> pd.DataFrame:
+                   categorical: list[str] | None = None, since: pd.Timestamp | None = None,
+                   only: tuple[str, Collection[str]] | None = None) -> pd.DataFrame:
         """Read a canonical table, with a hint when nothing was ingested yet.
 
-        Rows of forgotten customers are left out even before their erasure has rewritten the
-        file (or when it could not), so every reader honours the forgotten list: training,
-        batch scores, segment exports and offer plans alike."""
+        ``only=(column, values)``: the rows whose ``column`` is one of ``values``, filtered as
+        the file is read. Rows of forgotten customers are left out even before their erasure
+        has rewritten the file (or when it could not), so every reader honours the forgotten
+        list: training, batch scores, segment exports and offer plans alike."""
         path = self.home / "tables" / f"{name}.parquet"
         if not path.exists():
             raise FileNotFoundError(
@@ -246,8 +252,9 @@ class Workspace:
         # an int32 code per row instead of a string. Arrow's columns are freed as they are
         # converted (self_destruct): pd.read_parquet held both copies at once.
         # `since`: rows before it are dropped a batch at a time (row groups wholly before it unread).
-        filters = None if since is None else [(s.TIMESTAMP, ">=", since.to_pydatetime())]
-        arrow = pq.read_table(path, columns=columns, read_dictionary=categorical or None, filters=filters)
+        filters = ([] if since is None else [(s.TIMESTAMP, ">=", since.to_pydatetime())]) + \
+            ([] if only is None else [(only[0], "in", list(only[1]))])
+        arrow = pq.read_table(path, columns=columns, read_dictionary=categorical or None, filters=filters or None)
         table = arrow.to_pandas(split_blocks=True, self_destruct=True)
         del arrow
         return drop_forgotten(table, self.forgotten_ids(), canonical=True)[0]
@@ -297,12 +304,12 @@ class Workspace:
         return batches()
 
     def read_table_if_present(self, name: str, columns: list[str] | None = None,
-                              categorical: list[str] | None = None, since: pd.Timestamp | None = None
-                              ) -> pd.DataFrame | None:
+                              categorical: list[str] | None = None, since: pd.Timestamp | None = None,
+                              only: tuple[str, Collection[str]] | None = None) -> pd.DataFrame | None:
         """A canonical table (as :meth:`read_table`), or ``None`` when it was never ingested
         (events are optional)."""
         present = (self.home / "tables" / f"{name}.parquet").exists()
-        return self.read_table(name, columns, categorical, since) if present else None
+        return self.read_table(name, columns, categorical, since, only) if present else None
 
     def write_table(self, name: str, table: pd.DataFrame, source: str) -> Path:
         """Replace table ``name`` and record where it came from (re-imports are idempotent).

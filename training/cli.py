@@ -294,8 +294,10 @@ def _train_family(ws: Workspace, orders: pd.DataFrame, family: str, as_of: pd.Ti
 
     if family == "recs":
         return train_recs(ws, orders, ws.read_table("items"), as_of, log=_say, promote=promote, cluster=dask)
-    return train_customer_model(ws, orders, family, as_of, horizon_days, log=_say,
-                                events=ws.read_events(EVENT_COLUMNS), promote=promote, cluster=dask)
+    # A large base's model learns from a sample of its customers: only their events are read.
+    events = ws.read_events(EVENT_COLUMNS, users=sampled_ids(orders[s.CUSTOMER_ID].unique()))
+    return train_customer_model(ws, orders, family, as_of, horizon_days, log=_say, events=events,
+                                promote=promote, cluster=dask)
 
 
 def _train_families(ws: Workspace, args: argparse.Namespace, orders: pd.DataFrame, families: list[str],

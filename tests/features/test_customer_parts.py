@@ -117,6 +117,18 @@ def test_events_read_since_a_time_are_the_whole_log_from_that_time(ws):
     assert sorted(recent[s.TIMESTAMP]) == sorted(expected[s.TIMESTAMP])
 
 
+def test_events_read_for_a_sample_of_customers_are_theirs_in_the_whole_log(ws):
+    # Training reads a large base's sample this way: its snapshot's digest must not change.
+    orders, whole = ws.read_table("orders"), ws.read_events(EVENT_COLUMNS)
+    kept = sampled_ids(orders["customer_id"].unique(), 20)
+    theirs = ws.read_events(EVENT_COLUMNS, users=kept)
+    assert 0 < len(theirs) < len(whole) and set(theirs[s.USER_ID]) <= set(kept)
+    sample = model_customers(orders, whole, 20)
+    assert inputs_digest(*sample[:2]) == inputs_digest(*model_customers(orders, theirs, 20)[:2])
+    assert "live-1" in set(ws.read_events(users=["c3"])[s.EVENT_ID])  # live events too
+    assert set(ws.read_events(users=["c3"])[s.USER_ID]) == {"c3"}
+
+
 def test_a_part_whose_customers_never_browsed_counts_no_visits_not_unknown(tmp_path):
     orders = make_small_shop()
     events = simulate_events(orders)
