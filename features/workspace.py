@@ -251,10 +251,12 @@ class Workspace:
         # `categorical` columns come as pandas categoricals (Parquet's dictionary encoding kept):
         # an int32 code per row instead of a string. Arrow's columns are freed as they are
         # converted (self_destruct): pd.read_parquet held both copies at once.
-        # `since`: rows before it are dropped a batch at a time (row groups wholly before it unread).
-        filters = ([] if since is None else [(s.TIMESTAMP, ">=", since.to_pydatetime())]) + \
-            ([] if only is None else [(only[0], "in", list(only[1]))])
-        arrow = pq.read_table(path, columns=columns, read_dictionary=categorical or None, filters=filters or None)
+        # `since`, `only`: other rows are dropped a batch at a time (row groups wholly before `since` unread).
+        filters = [(s.TIMESTAMP, ">=", since.to_pydatetime())] if since is not None else []
+        if only is not None:
+            filters.append((only[0], "in", list(only[1])))
+        arrow = pq.read_table(path, columns=columns, read_dictionary=categorical or None,
+                              filters=filters or None)
         table = arrow.to_pandas(split_blocks=True, self_destruct=True)
         del arrow
         return drop_forgotten(table, self.forgotten_ids(), canonical=True)[0]
