@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ("popularity", "trending", "repurchase", "als", "bpr", "item_knn", "ease")
 BUNDLED = ROOT / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet"
 SHOPS = ("online-retail-ii", "online-retail-ii-7m", "cdnow-master", "grocery", "fashion", "marketplace")
+GENERATED = {"grocery": GROCERY, "fashion": FASHION, "marketplace": MARKETPLACE}
 TINY = {"grocery": GROCERY.scaled(customers=250, items=300),
         "fashion": FASHION.scaled(customers=900, items=400)}
 ORII_MAPPING = """# Online Retail II's columns as the shop exports them (UCI, CC BY 4.0).
@@ -111,8 +112,7 @@ def write_export(shop: str, size: str, dest: Path, shape: ShopShape | None = Non
         log.to_csv(path, index=False)
         mapping.write_text(CDNOW_MAPPING)
     else:
-        shape = shape or (TINY if size == "tiny" else {"grocery": GROCERY, "fashion": FASHION,
-                                                       "marketplace": MARKETPLACE})[shop]
+        shape = shape or (TINY if size == "tiny" else GENERATED)[shop]
         path = dest / "orders.csv"
         generate_orders(shape, seed=0).to_csv(path, index=False)
         mapping.write_text(MAPPING_TOML)
