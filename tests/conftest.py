@@ -355,11 +355,12 @@ def s3_store(tmp_path_factory):
     (home / "data").mkdir()
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [weed, "server", "-ip=127.0.0.1", f"-dir={home / 'data'}", f"-master.port={master}",
+            # -logdir: its glog files would otherwise pile up in /tmp, one set per run.
+            [weed, f"-logdir={home}", "server", "-ip=127.0.0.1", f"-dir={home / 'data'}", f"-master.port={master}",
              f"-master.port.grpc={master_grpc}", f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
              "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
              f"-filer.localSocket={home / 'filer.sock'}", "-s3", f"-s3.port={s3}",
-             f"-s3.port.grpc={s3_grpc}", f"-s3.config={home / 's3.json'}", "-master.volumeSizeLimitMB=64",
+             f"-s3.port.grpc={s3_grpc}", f"-s3.localSocket={home / 's3.sock'}", f"-s3.config={home / 's3.json'}", "-master.volumeSizeLimitMB=64",
              # Each bucket is a collection that takes 7 volumes at its first write: with 16, a
              # third bucket's uploads failed (500). Empty volumes cost next to no disk.
              "-volume.max=64", "-iam=false",
@@ -397,6 +398,12 @@ def s3_store(tmp_path_factory):
         except subprocess.TimeoutExpired:  # its volume server waits out a grace period: not needed here
             proc.kill()
             proc.wait(timeout=10)
+        # Its gRPC servers' unix sockets have no flag and stay in /tmp, named by their ports: ours.
+        import tempfile
+
+        for port in ports:
+            for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
