@@ -241,7 +241,8 @@ class CustomerResponse(Model):
                     "prediction most (LightGBM feature contributions).")
     next_purchase_date: str | None = Field(
         description="Expected date of the next purchase (BG/NBD median wait while alive); null when "
-                    "the customer is more likely gone than alive.", examples=["2012-01-15"])
+                    "the customer is more likely gone than alive or the wait is longer than the "
+                    "shop's history.", examples=["2012-01-15"])
     days_since_last_order: float
     as_of: str = Field(description="Date the customer's features were computed for (ISO).")
     feature_set: str = Field(examples=["customer_v2"])

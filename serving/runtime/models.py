@@ -544,17 +544,20 @@ class CustomerScorer:
 
         While alive, the purchase rate given the history is ``Gamma(r + x, alpha + T)``, so
         the median wait is ``(alpha + T) * (2 ** (1 / (r + x)) - 1)``. A customer whose
-        P(alive) is below one half gets no date. These closed forms are the artifact's
-        contract with ``training/btyd.py``, which serving may not import.
+        P(alive) is below one half gets no date, nor does one whose wait is longer than the
+        shop's history (the longest ``T``): that is extrapolation, and where few customers
+        come back (small ``r``) a one-time buyer's wait runs to centuries. These closed forms
+        are the artifact's contract with ``training/btyd.py``, which serving may not import.
         """
         bg = self.churn_meta.get("bgnbd")
         if not bg:
             return pd.Series(pd.NaT, index=self.frame.index)
         x, t_x, big_t, alive = self._bgnbd(bg, orders, self.frame.index)
         r, alpha = bg["r"], bg["alpha"]
-        wait = (alpha + big_t) * (2 ** (1 / (r + x)) - 1) * bg["time_unit_days"]
-        dates = self.as_of + pd.to_timedelta(wait.round(), unit="D")
-        return dates.where(alive >= 0.5)
+        wait = (alpha + big_t) * (2 ** (1 / (r + x)) - 1)
+        dated = (alive >= 0.5) & (wait <= big_t.max())
+        days = (wait * bg["time_unit_days"]).where(dated, 0).round()
+        return (self.as_of + pd.to_timedelta(days, unit="D")).where(dated)
 
     def score(self, customer_id: str) -> tuple[float, float, float] | None:
         """(churn probability, predicted net revenue, days since last order), or ``None``."""

@@ -61,6 +61,24 @@ def test_next_purchase_date_is_the_bgnbd_median_wait_or_none_when_likely_gone(tm
     assert pd.isna(dates["gone"])
 
 
+def test_a_wait_longer_than_the_shops_history_gets_no_date_even_when_it_runs_to_centuries():
+    from tests.conftest import make_orders
+
+    # Few customers come back (r = 0.01): a one-time buyer is "alive" with a median wait of
+    # about 2 ** 100 weeks, past any date pandas holds; the weekly buyer's stays a date.
+    orders = make_orders([
+        *[(f"b{i}", "busy", "x", 1, 1.0, pd.Timestamp("2011-01-03") + pd.Timedelta(days=7 * i)) for i in range(10)],
+        ("o1", "once", "x", 1, 1.0, "2011-02-07"),
+    ])
+    scorer = CustomerScorer.__new__(CustomerScorer)
+    scorer.as_of = pd.Timestamp("2011-03-08")
+    scorer.churn_meta = {"bgnbd": {"r": 0.01, "alpha": 0.1, "a": 0.5, "b": 2.0, "time_unit_days": 7.0}}
+    scorer.frame = pd.DataFrame(index=pd.Index(["busy", "once"]))
+    dates = scorer._next_purchase(orders)
+    assert pd.isna(dates["once"])
+    assert pd.Timestamp("2011-03-08") < dates["busy"] < pd.Timestamp("2011-05-08")
+
+
 def test_top_drivers_name_each_customers_largest_contributions_with_their_values():
     import lightgbm as lgb
 
