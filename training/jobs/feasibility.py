@@ -15,7 +15,9 @@ customer reorders weekly, gets settings its data allows instead, by these rules:
   default horizon (every customer reorders), shorter steps are tried before giving up.
 - **Customers and items.** Recommenders need :data:`MIN_CUSTOMERS` customers and
   :data:`MIN_ITEMS` items before ``as_of``; the ranker's windows follow the history
-  (:func:`training.ranker.plan_windows`).
+  (:func:`training.ranker.plan_windows`). Without ``--as-of``, the recommenders test on the
+  last :data:`RECS_TEST_DAYS` days, or on the longest of :data:`RECS_TEST_STEPS` that leaves
+  the ranker two windows before it (:func:`training.jobs.recs.plan_recs`).
 
 When no setting works, :class:`CannotTrain` says why with the numbers (history span,
 customers, positives) and what to try; ``shelfwise train all`` trains the other families and
@@ -38,6 +40,7 @@ MIN_LABEL_ROWS = 20
 MIN_CUSTOMERS = 50
 MIN_ITEMS = 20
 RECS_TEST_DAYS = 90  # the recommenders' test window when --as-of is not given
+RECS_TEST_STEPS = (RECS_TEST_DAYS, 60, 45, 30)  # shorter ones, for a history too short for 90
 
 
 class CannotTrain(ValueError):

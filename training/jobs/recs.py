@@ -30,7 +30,14 @@ from training.evaluation import (
     one_pass,
     ranked_lists,
 )
-from training.jobs.feasibility import CannotTrain, check_recs, data_end, recs_as_of, span_words
+from training.jobs.feasibility import (
+    RECS_TEST_DAYS,
+    RECS_TEST_STEPS,
+    CannotTrain,
+    check_recs,
+    data_end,
+    span_words,
+)
 from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
 from training.metrics import ndcg_at_k, ranking_report
 from training.pyfunc import artifact_baseline
@@ -118,6 +125,8 @@ def _baseline(name: str, history, ease_weights: ItemWeights, l2: float) -> Recom
         est.item_weights_ = ease_weights
         return est
     return BASELINES[name]().fit(history.decayed if name == "trending" else history.orders)
+
+
 
 
 SWITCH_Z = 1.96  # a baseline replaces the ranker for a list only when better by this many standard errors
@@ -217,14 +226,46 @@ def _champion_recommend(path: Path) -> Callable[[list[str], int], dict[str, list
     return recommend
 
 
+def plan_recs(orders: pd.DataFrame, as_of: pd.Timestamp | None, params: RankerParams,
+              log: Callable[[str], None] = print) -> tuple[pd.Timestamp, RankerParams, list[int]]:
+    """``as_of`` and the ranker's windows (:func:`training.ranker.plan_windows`) before it.
+
+    ``as_of`` None: the start of the data's last :data:`RECS_TEST_DAYS` days, or of the
+    longest of :data:`RECS_TEST_STEPS` that leaves the ranker two windows (a short history
+    gets a shorter test). Raises :class:`~training.jobs.feasibility.CannotTrain`, with the
+    shortest step's numbers when none does.
+    """
+    end = data_end(orders)
+    tries = [as_of] if as_of is not None else [end - pd.Timedelta(days=d) for d in RECS_TEST_STEPS]
+    for at in tries:
+        try:
+            check_recs(orders, at)
+            plan, counts = plan_windows(orders, at, params)
+            if plan.n_windows < 2:
+                raise CannotTrain("recs", f"{span_words(orders, at)}; the ranker needs two windows of at "
+                                          f"least {MIN_WINDOW_DAYS} days, each with {MIN_WINDOW_CUSTOMERS} "
+                                          "customers who bought before it and in it (one to learn from, one "
+                                          "to validate on)", "a later --as-of or more order history")
+        except CannotTrain:
+            if at is tries[-1]:
+                raise
+            continue
+        if at is not tries[0]:
+            log(f"[recs] test window: the last {(end - at).days} days; the {RECS_TEST_DAYS}-day default "
+                "leaves too little history before it for the ranker")
+        return at, plan, counts
+    raise AssertionError("unreachable")
+
+
 def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp | None,
                log: Callable[[str], None] = print, params: RankerParams | None = None,
                baselines: bool = True, promote: bool = True, cluster: Cluster | None = None) -> TrainResult:
     """Fit the blended recommender before ``as_of``; report it and the baselines after it
     (the final ranker on a Dask ``cluster`` when given).
 
-    ``as_of`` None: the start of the data's last 90 days. The ranker's windows follow the
-    history (:func:`training.ranker.plan_windows`); too little of it raises
+    ``as_of`` None: the start of the data's last 90 days, or fewer on a short history
+    (:func:`plan_recs`). The ranker's windows follow the history
+    (:func:`training.ranker.plan_windows`); too little of it raises
     :class:`~training.jobs.feasibility.CannotTrain`.
 
     EASE's L2 is tuned on the last window before ``as_of`` (logged as nested runs), the
@@ -232,14 +273,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     test window (``as_of`` to the end of the data) is only used for the report and for the
     comparison with the current champion.
     """
-    as_of = recs_as_of(orders, as_of)
-    check_recs(orders, as_of)
-    params, counts = plan_windows(orders, as_of, params or RankerParams())
-    if params.n_windows < 2:
-        raise CannotTrain("recs", f"{span_words(orders, as_of)}; the ranker needs two windows of at least "
-                                  f"{MIN_WINDOW_DAYS} days, each with {MIN_WINDOW_CUSTOMERS} customers who "
-                                  "bought before it and in it (one to learn from, one to validate on)",
-                          "a later --as-of or more order history")
+    as_of, params, counts = plan_recs(orders, as_of, params or RankerParams(), log)
     log(f"[recs] ranker windows: {params.n_windows} of {params.window_days} days before {as_of.date()}, "
         f"with {', '.join(f'{c:,}' for c in counts)} customers")
     client = registry.connect(ws)

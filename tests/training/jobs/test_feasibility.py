@@ -75,3 +75,28 @@ def test_a_log_without_item_ids_cannot_train_recommendations():
     orders["item_id"] = "CD"  # CDNOW's log: customers, dates and amounts only
     with pytest.raises(CannotTrain, match=r"name 1 item\(s\); recommendations need at least 20.*item_id"):
         check_recs(orders, pd.Timestamp("2011-10-01"))
+
+
+def test_a_short_history_tests_recommenders_on_a_shorter_window_that_leaves_the_ranker_two():
+    from training.jobs.recs import plan_recs
+
+    def shop_of_30_items(days):
+        orders = shop(days)
+        return orders.assign(item_id="i" + (orders["customer_id"].str[1:].astype(int) % 30).astype(str))
+
+    four_months = shop_of_30_items(140)  # orders on 120 days
+    end = data_end(four_months)
+    said = []
+    as_of, params, counts = plan_recs(four_months, None, RankerParams(), said.append)
+    assert as_of == end - pd.Timedelta(days=30) and params.n_windows >= 2 and min(counts) >= MIN_WINDOW_CUSTOMERS
+    assert said == ["[recs] test window: the last 30 days; the 90-day default leaves too little history "
+                    "before it for the ranker"]
+    with pytest.raises(CannotTrain, match="the ranker needs two windows"):  # what the 90-day default gets
+        plan_recs(four_months, end - pd.Timedelta(days=90), RankerParams())
+    two_years = shop_of_30_items(730)
+    as_of, _, _ = plan_recs(two_years, None, RankerParams(), said.append)
+    assert as_of == data_end(two_years) - pd.Timedelta(days=90) and len(said) == 1
+    two_months = shop_of_30_items(80)
+    shortest = (data_end(two_months) - pd.Timedelta(days=30)).date()
+    with pytest.raises(CannotTrain, match=f"history before {shortest} spans"):  # the shortest step's numbers
+        plan_recs(two_months, None, RankerParams())
