@@ -31,6 +31,11 @@ source column that holds it, so a new shop's export is loaded without code::
 
 Each row is either accepted or set aside with a reason (see :func:`reasons_for`). A column
 that fails for most of its rows is a mapping error, not bad rows, and raises instead.
+
+Without ``timestamp_format``, dates written like ``05/01/2023`` are read day first when a value
+of the file shows it (``13/01/2023``), month first otherwise, the same way for the whole file
+(:class:`_DateOrder`); a file that shows both, or turns day first after rows that could be
+either, raises and asks for ``timestamp_format``.
 """
 
 from __future__ import annotations
@@ -238,14 +243,14 @@ def load_parts(path: Path | str, mapping: Mapping, now: pd.Timestamp | None = No
     """
     path = Path(path)
     now = now or pd.Timestamp.now()
-    seen = _SeenKeys()
+    seen, dates = _SeenKeys(), _DateOrder()
     for raw in read_file_parts(path, delimiter=mapping.delimiter, encoding=mapping.encoding,
                                part_bytes=part_bytes):
-        yield _load_part(path, mapping, raw, now, seen)
+        yield _load_part(path, mapping, raw, now, seen, dates)
 
 
 def _load_part(path: Path, mapping: Mapping, raw: pd.DataFrame, now: pd.Timestamp,
-               seen: _SeenKeys) -> tuple[pd.DataFrame, pd.DataFrame, ImportReport]:
+               seen: _SeenKeys, dates: _DateOrder) -> tuple[pd.DataFrame, pd.DataFrame, ImportReport]:
     first_row = int(raw.index[0]) if len(raw) else 0
     raw = raw.reset_index(drop=True)
     absent = [f"{f} -> '{c}'" for f, c in mapping.columns.items() if c not in raw.columns]
@@ -267,7 +272,9 @@ def _load_part(path: Path, mapping: Mapping, raw: pd.DataFrame, now: pd.Timestam
         if f in mapping.values:
             text = col.astype("string").str.strip()
             col = text.map(mapping.values[f]).fillna(text)
-        parsed[f], blank, bad = _parse(col, kind, mapping.timestamp_format, mapping.decimal)
+        day_first = (kind == "datetime" and mapping.timestamp_format is None
+                     and dates.day_first(path, f, mapping.columns[f], col, first_row))
+        parsed[f], blank, bad = _parse(col, kind, mapping.timestamp_format, mapping.decimal, day_first)
         _raise_if_mostly_bad(path, f, mapping.columns[f], col, blank, bad, first_row)
         if required:
             checks.append((f"missing_{f}", blank))
@@ -296,6 +303,44 @@ def _load_part(path: Path, mapping: Mapping, raw: pd.DataFrame, now: pd.Timestam
     return table, rejects, report
 
 
+class _DateOrder:
+    """Whether a file's dates written like ``05/01/2023`` are day or month first, decided once
+    for the file: by the first value whose first number is over 12 (day first) or whose
+    second is (month first). Until one shows it they are read month first, pandas' default."""
+
+    PATTERN = r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b"
+    HINT = "set timestamp_format in the mapping file (for example \"%d/%m/%Y %H:%M\" for day first)"
+
+    def __init__(self) -> None:
+        self.example: dict[tuple[str, str], str] = {}  # (field, order) -> a value that shows it
+        self.unshown: dict[str, int] = {}  # field -> rows read month first before any showed it
+
+    def day_first(self, path: Path, f: str, column: str, col: pd.Series, first_row: int) -> bool:
+        if pd.api.types.is_datetime64_any_dtype(col):
+            return False
+        # The distinct dates, in the order they first appear: a few thousand where rows are millions.
+        dates = col.astype("string").str.strip().str.slice(0, 10)
+        distinct = pd.Series(dates.dropna().unique(), dtype="string")
+        numbers = distinct.str.extract(self.PATTERN).astype("float64")
+        for order, over in (("day", numbers[0] > 12), ("month", numbers[1] > 12)):
+            shows = distinct[over.to_numpy(bool)]
+            if len(shows) and (f, order) not in self.example:
+                self.example[f, order] = shows.iloc[0]
+                if order == "day" and self.unshown.get(f):
+                    row = first_row + int(np.argmax((dates == shows.iloc[0]).fillna(False).to_numpy(bool)))
+                    raise ValueError(
+                        f"{path}: field '{f}' (column '{column}'): dates are day first from row {row} (e.g. "
+                        f"{shows.iloc[0]!r}), but the {self.unshown[f]:,} rows before this part of the file "
+                        f"could be read either way and were read month first; {self.HINT}")
+        day, month = self.example.get((f, "day")), self.example.get((f, "month"))
+        if day and month:
+            raise ValueError(f"{path}: field '{f}' (column '{column}') has dates written day first "
+                             f"(e.g. {day!r}) and month first (e.g. {month!r}); {self.HINT}")
+        if not day and not month and numbers[0].notna().any():
+            self.unshown[f] = self.unshown.get(f, 0) + len(dates)
+        return (f, "day") in self.example
+
+
 class _SeenKeys:
     """The keys of the parts loaded so far, as sorted 64-bit hashes (8 bytes a key)."""
 
@@ -315,7 +360,7 @@ class _SeenKeys:
 
 
 def _parse(col: pd.Series, kind: str, ts_format: str | None,
-           decimal: str = ".") -> tuple[pd.Series, np.ndarray, np.ndarray]:
+           decimal: str = ".", day_first: bool = False) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Parsed values, blank mask, and mask of non-blank values that do not parse."""
     if kind == "datetime" and pd.api.types.is_datetime64_any_dtype(col):
         value = col.dt.tz_convert(None) if getattr(col.dt, "tz", None) else col
@@ -333,12 +378,13 @@ def _parse(col: pd.Series, kind: str, ts_format: str | None,
             value = pd.to_datetime(pd.to_numeric(text, errors="coerce"),
                                    unit=ts_format[5:], errors="coerce")
         else:
-            value = pd.to_datetime(text, format=ts_format, errors="coerce", utc=True)
+            value = pd.to_datetime(text, format=ts_format, errors="coerce", utc=True, dayfirst=day_first)
             retry = value.isna() & ~pd.Series(blank, index=text.index)
             if ts_format is None and retry.any():
                 # The format is inferred from the first value; values in another layout get
-                # a second, per-value parse (month first when ambiguous: set timestamp_format).
-                value[retry] = pd.to_datetime(text[retry], format="mixed", errors="coerce", utc=True)
+                # a second, per-value parse.
+                value[retry] = pd.to_datetime(text[retry], format="mixed", errors="coerce", utc=True,
+                                              dayfirst=day_first)
             value = value.dt.tz_convert(None)
         value = value.astype("datetime64[ns]")
     elif kind == "bool":
@@ -348,7 +394,9 @@ def _parse(col: pd.Series, kind: str, ts_format: str | None,
     else:
         if decimal != ".":
             text = text.str.replace(decimal, ".", regex=False)
-        value = pd.to_numeric(text, errors="coerce")
+        # Plain floats, NaN where unreadable: pandas' nullable Float64 would carry NA into
+        # the comparisons below (quantity < 0), which cannot become a numpy mask.
+        value = pd.to_numeric(text, errors="coerce").astype("float64")
         if kind == "int":
             value = value.where(value % 1 == 0)
     return value, blank, (value.isna().to_numpy(bool) & ~blank)

@@ -142,6 +142,49 @@ def test_a_column_of_the_wrong_type_is_a_mapping_error_with_examples(tmp_path):
         mapped.load(tmp_path / "o.csv", mapping)
 
 
+ORDERS_MAPPING = {"table": "orders", "columns": {
+    "order_id": "o", "customer_id": "c", "item_id": "i", "quantity": "q", "unit_price": "p", "timestamp": "t"}}
+
+
+def test_an_unreadable_quantity_or_price_sets_its_row_aside_with_the_reason(tmp_path):
+    (tmp_path / "o.csv").write_text("o,c,i,q,p,t\n1,a,x,2,3.5,2011-01-05\n2,a,x,x,3.5,2011-01-06\n"
+                                    '3,b,y,1,"1,234.50",2011-01-07\n4,b,y,-1,3.5,2011-01-08\n')
+    orders, rejects, report = mapped.load(tmp_path / "o.csv", mapped.Mapping.from_dict(ORDERS_MAPPING), now=NOW)
+    assert orders[s.ORDER_ID].tolist() == ["1", "4"] and orders[s.IS_RETURN].tolist() == [False, True]
+    assert report.rejected == {"bad_quantity": 1, "bad_unit_price": 1}
+    assert rejects["reason"].tolist() == ["bad_quantity", "bad_unit_price"]
+
+
+@pytest.mark.parametrize("dates, read", [
+    # A UK export: 05/01 is the 5th of January once 13/01 shows the days come first.
+    (["05/01/2023 10:00", "13/01/2023 09:30", "02/03/2023 08:00"], ["2023-01-05", "2023-01-13", "2023-03-02"]),
+    (["01/05/2023 10:00", "01/13/2023 09:30", "03/02/2023 08:00"], ["2023-01-05", "2023-01-13", "2023-03-02"]),
+    (["05/01/2023", "06/01/2023"], ["2023-05-01", "2023-06-01"]),  # either way: month first, pandas' default
+    (["2023-01-05", "2023-01-13"], ["2023-01-05", "2023-01-13"]),
+])
+def test_dates_are_read_day_or_month_first_as_the_files_values_show(tmp_path, dates, read):
+    rows = "".join(f"{n},a,x,1,1.0,{d}\n" for n, d in enumerate(dates))
+    (tmp_path / "o.csv").write_text("o,c,i,q,p,t\n" + rows)
+    orders, _, _ = mapped.load(tmp_path / "o.csv", mapped.Mapping.from_dict(ORDERS_MAPPING), now=NOW)
+    assert orders[s.TIMESTAMP].dt.strftime("%Y-%m-%d").tolist() == read
+
+
+def test_dates_written_both_ways_or_turning_day_first_late_ask_for_a_timestamp_format(tmp_path):
+    mapping = mapped.Mapping.from_dict(ORDERS_MAPPING)
+    (tmp_path / "both.csv").write_text("o,c,i,q,p,t\n1,a,x,1,1.0,13/01/2023\n2,a,x,1,1.0,01/14/2023\n")
+    with pytest.raises(ValueError, match=r"both\.csv: field 'timestamp' \(column 't'\) has dates written day "
+                                         r"first \(e\.g\. '13/01/2023'\) and month first \(e\.g\. '01/14/2023'\); "
+                                         r"set timestamp_format"):
+        mapped.load(tmp_path / "both.csv", mapping, now=NOW)
+    rows = "".join(f"{n},a,x,1,1.0,0{n % 9 + 1}/01/2023\n" for n in range(40)) + "40,a,x,1,1.0,13/01/2023\n"
+    (tmp_path / "late.csv").write_text("o,c,i,q,p,t\n" + rows)
+    with pytest.raises(ValueError, match=r"day first from row 40 \(e\.g\. '13/01/2023'\), but the \d+ rows before "
+                                         r"this part .* read month first; set timestamp_format"):
+        list(mapped.load_parts(tmp_path / "late.csv", mapping, NOW, part_bytes=400))
+    timed = mapped.Mapping.from_dict({**ORDERS_MAPPING, "timestamp_format": "%d/%m/%Y"})
+    assert len(mapped.load(tmp_path / "late.csv", timed, now=NOW)[0]) == 41
+
+
 @pytest.mark.parametrize("data, error", [
     ({"table": "sales"}, r"'table' is 'sales'; expected one of"),
     ({"table": "orders", "columns": {"order_id": "o"}}, r"needs a source column for \['customer_id'"),
