@@ -363,8 +363,8 @@ def _parse(col: pd.Series, kind: str, ts_format: str | None,
            decimal: str = ".", day_first: bool = False) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Parsed values, blank mask, and mask of non-blank values that do not parse."""
     if kind == "datetime" and pd.api.types.is_datetime64_any_dtype(col):
-        value = col.dt.tz_convert(None) if getattr(col.dt, "tz", None) else col
-        return value.astype("datetime64[ns]"), col.isna().to_numpy(), np.zeros(len(col), bool)
+        value = _nanoseconds(col.dt.tz_convert(None) if getattr(col.dt, "tz", None) else col)
+        return value, col.isna().to_numpy(), (value.isna() & col.notna()).to_numpy(bool)
     numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
     if kind in ("int", "float") and numeric:
         value = col.astype(float)
@@ -386,7 +386,7 @@ def _parse(col: pd.Series, kind: str, ts_format: str | None,
                 value[retry] = pd.to_datetime(text[retry], format="mixed", errors="coerce", utc=True,
                                               dayfirst=day_first)
             value = value.dt.tz_convert(None)
-        value = value.astype("datetime64[ns]")
+        value = _nanoseconds(value)
     elif kind == "bool":
         low = text.str.lower()
         value = pd.Series(np.where(low.isin(TRUE_VALUES), True,
@@ -400,6 +400,15 @@ def _parse(col: pd.Series, kind: str, ts_format: str | None,
         if kind == "int":
             value = value.where(value % 1 == 0)
     return value, blank, (value.isna().to_numpy(bool) & ~blank)
+
+
+def _nanoseconds(value: pd.Series) -> pd.Series:
+    """``value`` as the tables' datetime64[ns]; dates it cannot hold (before 1677 or after
+    2262, such as "0000-00-00" or a stray "2.5" read as the year 2) become NaT, so their rows
+    are set aside as unreadable instead of failing the file."""
+    if value.dtype != "datetime64[ns]":
+        value = value.where((value >= pd.Timestamp.min) & (value <= pd.Timestamp.max))
+    return value.astype("datetime64[ns]")
 
 
 def _raise_if_mostly_bad(path: Path, f: str, column: str, col: pd.Series,

@@ -155,6 +155,18 @@ def test_an_unreadable_quantity_or_price_sets_its_row_aside_with_the_reason(tmp_
     assert rejects["reason"].tolist() == ["bad_quantity", "bad_unit_price"]
 
 
+def test_dates_no_table_can_hold_set_their_rows_aside_in_csv_and_parquet(tmp_path):
+    (tmp_path / "o.csv").write_text("o,c,i,q,p,t\n1,a,x,1,1.0,2011-01-05\n2,a,x,1,1.0,0000-00-00\n"
+                                    "3,a,x,1,1.0,9999-12-31\n4,a,x,1,1.0,2011-01-06\n")
+    orders, _, report = mapped.load(tmp_path / "o.csv", mapped.Mapping.from_dict(ORDERS_MAPPING), now=NOW)
+    assert orders[s.ORDER_ID].tolist() == ["1", "4"] and report.rejected == {"bad_timestamp": 2}
+    pd.DataFrame({"o": ["1", "2"], "c": "a", "i": "x", "q": 1, "p": 1.0,
+                  "t": pd.Series([pd.Timestamp("2011-01-05"), pd.Timestamp("3000-01-01")], dtype="datetime64[us]")}
+                 ).to_parquet(tmp_path / "o.parquet")
+    orders, _, report = mapped.load(tmp_path / "o.parquet", mapped.Mapping.from_dict(ORDERS_MAPPING), now=NOW)
+    assert orders[s.ORDER_ID].tolist() == ["1"] and report.rejected == {"bad_timestamp": 1}
+
+
 @pytest.mark.parametrize("dates, read", [
     # A UK export: 05/01 is the 5th of January once 13/01 shows the days come first.
     (["05/01/2023 10:00", "13/01/2023 09:30", "02/03/2023 08:00"], ["2023-01-05", "2023-01-13", "2023-03-02"]),
