@@ -294,3 +294,33 @@ def test_a_rows_content_id_does_not_depend_on_the_other_rows_having_ids(tmp_path
     none = mapped.load(tmp_path / "none.csv", mapping, now=NOW)[0][s.EVENT_ID].tolist()
     some = mapped.load(tmp_path / "some.csv", mapping, now=NOW)[0][s.EVENT_ID].tolist()
     assert some == [none[0], "7", none[2]]
+
+
+# Cells a shop's export might hold in any column: blanks, words, numbers of every shape,
+# dates in several layouts and out of every range, other scripts.
+ODD_CELLS = ["", " ", "x", "1", "-1", "0", "2.5", "1e400", "nan", "inf", "-0", "1,5", "١٢", "NULL",
+             "2023-01-05", "2023-13-45", "0000-00-00", "05/01/2023", "13/01/2023", "01/13/2023", "1700000000",
+             "2023-01-05T10:00:00Z", "2023-01-05 10:00:00+05:30", "true", "view", "purchase", "9" * 30, "é",
+             'a"b', "2262-05-01", "99999-01-01", "12/31/1899"]
+
+
+@pytest.mark.parametrize("table", list(mapped.FIELDS))
+def test_files_of_random_cells_load_or_stop_with_a_message_naming_the_file(tmp_path, table):
+    import random
+
+    rng = random.Random(table)
+    fields = list(mapped.FIELDS[table])
+    for trial in range(60):
+        path = tmp_path / f"{trial}.csv"
+        rows = [",".join('"' + rng.choice(ODD_CELLS).replace('"', '""') + '"' for _ in fields)
+                for _ in range(rng.randint(1, 8))]
+        path.write_text("\n".join([",".join(fields), *rows]) + "\n")
+        layout = rng.choice([None, None, "%d/%m/%Y", "unix_s", "ISO8601"])
+        mapping = mapped.Mapping.from_dict({"table": table, "columns": {f: f for f in fields},
+                                            **({"timestamp_format": layout} if layout else {})})
+        try:
+            loaded, rejects, report = mapped.load(path, mapping, now=NOW)
+        except ValueError as exc:  # a mapping-level problem, said about this file
+            assert str(exc).startswith(str(path)), str(exc)
+            continue
+        assert len(loaded) + len(rejects) == len(rows)
