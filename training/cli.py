@@ -75,6 +75,31 @@ def _positive(text: str) -> int:
     return value
 
 
+MAX_HORIZON_DAYS = 3650
+
+
+def _horizon(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_HORIZON_DAYS:
+        raise argparse.ArgumentTypeError(f"{text!r} days is longer than {MAX_HORIZON_DAYS:,} (ten years)")
+    return value
+
+
+def _as_of_error(orders: pd.DataFrame, as_of: pd.Timestamp, optional: bool = True) -> str | None:
+    """Why ``--as-of`` cannot be used with these orders, or None: before the first order there is
+    nothing to learn from; after the day after the last one, label windows would run past the
+    data and count every customer as gone."""
+    first, last = orders[s.TIMESTAMP].min(), orders[s.TIMESTAMP].max()
+    if as_of <= first:
+        return f"--as-of {as_of.date()} is before the first order ({first.date()}); nothing to train on"
+    end = last.normalize() + pd.Timedelta(days=1)  # test windows end here (data_end)
+    if as_of > end:
+        instead = ", or leave --as-of out to test on the latest data" if optional else ""
+        return (f"--as-of {as_of.date()} is after the data: the last order is on {last.date()}, so give "
+                f"{end.date()} at the latest{instead}")
+    return None
+
+
 def _date(text: str) -> pd.Timestamp:
     try:
         return pd.Timestamp(datetime.strptime(text, "%Y-%m-%d"))
@@ -145,6 +170,9 @@ def cmd_events_simulate(ws: Workspace, args: argparse.Namespace) -> int:
 
 def cmd_features_build(ws: Workspace, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    if error := _as_of_error(ws.read_table("orders", columns=[s.TIMESTAMP]), args.as_of, optional=False):
+        _say(f"error: {error}")
+        return 2
     fs = get_feature_set(args.feature_set)
     out = ws.features / fs.name / f"as_of={args.as_of.date()}"
     out.mkdir(parents=True, exist_ok=True)
@@ -275,9 +303,8 @@ DASK_HELP = ("build the churn and CLTV training sets and fit the boosters (churn
 
 def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
     orders = ws.read_table("orders")
-    if args.as_of is not None and args.as_of <= orders["timestamp"].min():
-        _say(f"error: --as-of {args.as_of.date()} is before the first order "
-             f"({orders['timestamp'].min().date()}); nothing to train on")
+    if args.as_of is not None and (error := _as_of_error(orders, args.as_of)):
+        _say(f"error: {error}")
         return 2
     families = ["recs", "churn", "cltv"] if args.family == "all" else [args.family]
     with cluster.connect(args.dask) as dask:
@@ -614,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = feats.add_parser("build", help="build customer and item features, interactions and the "
                                            "stacked training set as of a date")
     build.add_argument("--as-of", type=_date, required=True, help="cutoff date, YYYY-MM-DD")
-    build.add_argument("--horizon-days", type=int, default=90, help="label window of the training set")
+    build.add_argument("--horizon-days", type=_horizon, default=90, help="label window of the training set")
     build.add_argument("--feature-set", choices=sorted(FEATURE_SETS), default=DEFAULT_FEATURE_SET)
     build.add_argument("--dask", default=None, metavar="SPEC", help=DASK_HELP)
     build.add_argument("--part-rows", type=_positive, default=customer_parts.PART_ROWS, metavar="N",
@@ -629,7 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train on data strictly before this date; test on the period after (default: "
                             "each family's last test window the data covers: 90 days for recs, the "
                             "horizon for churn and CLTV)")
-    train.add_argument("--horizon-days", type=int, default=None,
+    train.add_argument("--horizon-days", type=_horizon, default=None,
                        help="churn/CLTV label window (default 90 for churn, 180 for CLTV, shorter when the "
                             "history is too short for them)")
     train.add_argument("--dask", default=None, metavar="SPEC", help=DASK_HELP)

@@ -50,6 +50,28 @@ def test_a_malformed_date_is_refused_with_the_expected_format(capsys):
     assert "'01/09/2011' is not a date in YYYY-MM-DD form" in capsys.readouterr().err
 
 
+def test_dates_outside_the_data_and_impossible_horizons_are_refused_before_any_work(raw_lines, tmp_path, home,
+                                                                                     capsys):
+    path = tmp_path / "shop.csv"
+    raw_lines.to_csv(path, index=False)
+    main(["ingest", "--source", "online-retail-ii", str(path)])
+    last = pd.read_parquet(home / "tables" / "orders.parquet")["timestamp"].max().normalize()
+    day_after = (last + pd.Timedelta(days=1)).date()
+    capsys.readouterr()
+    # Past the data every customer would count as churned: refused, saying the latest date allowed.
+    assert main(["train", "churn", "--as-of", "2030-01-01"]) == 2
+    assert (f"--as-of 2030-01-01 is after the data: the last order is on {last.date()}, so give {day_after} at "
+            "the latest, or leave --as-of out") in capsys.readouterr().out
+    assert main(["features", "build", "--as-of", "2030-01-01"]) == 2
+    assert f"give {day_after} at the latest\n" in capsys.readouterr().out
+    assert main(["features", "build", "--as-of", "1990-01-01"]) == 2
+    assert "is before the first order" in capsys.readouterr().out
+    for days, why in (("0", "is not a whole number above 0"), ("100000", "is longer than 3,650 (ten years)")):
+        with pytest.raises(SystemExit):
+            main(["train", "cltv", "--horizon-days", days])
+        assert why in capsys.readouterr().err
+
+
 def test_each_command_and_its_report_are_kept_in_the_workspace_log(raw_lines, tmp_path, home):
     path = tmp_path / "shop.csv"
     raw_lines.to_csv(path, index=False)
