@@ -106,6 +106,9 @@ class OfferCatalogue(BaseModel):
         """Parse and validate; errors name the file and the field."""
         try:
             catalogue = cls.model_validate(tomllib.loads(path.read_text()))
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such file; an offer catalogue is a TOML file (the default one: "
+                             "serving/marketing/offers.toml)") from None
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{path}: not valid TOML: {exc}") from None
         except ValidationError as exc:

@@ -103,6 +103,8 @@ def test_catalogue_errors_name_the_file_and_the_field(tmp_path):
     bad.write_text("[offers.x\n")
     with pytest.raises(ValueError, match="bad.toml: not valid TOML"):
         OfferCatalogue.read(bad)
+    with pytest.raises(ValueError, match="missing.toml: no such file; an offer catalogue is a TOML file"):
+        OfferCatalogue.read(bad.with_name("missing.toml"))
 
 
 def test_the_bundled_catalogue_is_valid_and_has_every_offer_type():
