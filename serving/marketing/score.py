@@ -42,11 +42,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ws = Workspace.from_settings(Settings())
     with tempfile.TemporaryDirectory(prefix="shelfwise-score-") as tmp:
+        # The table alone is written for what exists, as the service scores: the segments' profiles
+        # (RFM, lifecycle) need no model. The file of --out has churn and CLTV columns: both needed.
         try:
-            artifacts = download_champions(ws.tracking_uri, Path(tmp), families=("churn", "cltv"))
+            artifacts = download_champions(ws.tracking_uri, Path(tmp), families=("churn", "cltv"),
+                                           at_least_one=args.out is None)
         except NoChampionError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+            if args.out is not None:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            artifacts = {}
+        for family in sorted({"churn", "cltv"} - artifacts.keys()):
+            print(f"[score] no {family} champion: its scores are left out until `shelfwise train {family}` "
+                  "makes one", flush=True)
         versions = {f: a.label for f, a in artifacts.items()}
         scored, was_read = customer_scores(ws, {f: a.path for f, a in artifacts.items()}, versions,
                                            refresh=args.refresh, part_rows=args.part_rows,

@@ -208,6 +208,22 @@ def test_scores_in_parts_of_customers_are_those_of_a_whole_scoring(small_shop, t
     assert not list(scores.glob(".parts-*"))
 
 
+def test_scoring_before_churn_and_cltv_are_trained_writes_the_profiles_segments_need(shop_export, small_shop, home,
+                                                                                      tmp_path, capfd):
+    path, mapping = shop_export
+    assert main(["ingest", "--mapping", str(mapping), str(path)]) == 0
+    capfd.readouterr()
+    assert main(["score", "customers"]) == 0
+    out = capfd.readouterr().out
+    assert "no churn champion: its scores are left out until `shelfwise train churn`" in out
+    assert "no cltv champion" in out
+    profiles = pd.read_parquet(next((home / "scores").glob("profiles-*.parquet")))
+    assert len(profiles) == small_shop["customer_id"].nunique() and profiles["rfm_segment"].notna().all()
+    # A file for people has churn and CLTV columns: it needs both models.
+    assert main(["score", "customers", "--out", str(tmp_path / "scores.csv")]) == 2
+    assert "no 'champion' model for ['churn', 'cltv']" in capfd.readouterr().err
+
+
 def test_an_imported_catalogue_is_not_overwritten_by_the_next_orders_import(shop_export, tmp_path, home,
                                                                              capsys):
     import pandas as pd
