@@ -70,7 +70,9 @@ def role_of(method: str, path: str, may_call, is_open) -> str:
 # What every operation that needs a key may also answer (serving.api.access, serving.api.limits).
 REFUSED = {"type": "object", "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
            "required": ["error"]}
-KEY_ANSWERS = {"401": "No API key, or an unknown one.", "403": "The key's role may not call this."}
+KEY_ANSWERS = {"401": "No API key, or an unknown one.", "403": "The key's role may not call this.",
+               "503": "A model family this needs has no champion yet (the workspace could not train it): "
+                      "the message names the family and the command that trains it."}
 BODY_ANSWERS = {"413": "The body is over the size limit.", "415": "The body is not declared as JSON."}
 
 

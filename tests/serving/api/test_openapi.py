@@ -54,4 +54,6 @@ def test_the_document_is_shelfwises_with_a_role_tag_per_operation_and_the_key_sc
     # A request without a key, or with another role's, gets an answer the document describes.
     assert {"401", "403", "413", "415"} <= set(out["paths"]["/recommend"]["post"]["responses"])
     assert {"401", "403"} <= set(out["paths"]["/segments/{name}/export"]["get"]["responses"])
+    # A service missing a model family answers its endpoints 503 with a message: documented too.
+    assert "has no champion yet" in out["paths"]["/customer"]["post"]["responses"]["503"]["description"]
     assert "responses" not in out["paths"]["/readyz"]["get"]
