@@ -127,8 +127,6 @@ def _baseline(name: str, history, ease_weights: ItemWeights, l2: float) -> Recom
     return BASELINES[name]().fit(history.decayed if name == "trending" else history.orders)
 
 
-
-
 SWITCH_Z = 1.96  # a baseline replaces the ranker for a list only when better by this many standard errors
 
 
