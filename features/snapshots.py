@@ -78,6 +78,11 @@ def sampled_ids(ids: np.ndarray, limit: int | None = None) -> pd.Index | None:
     return pd.Index(ids[np.argpartition(pd.util.hash_array(ids), limit)[:limit]])
 
 
+def data_end(orders: pd.DataFrame) -> pd.Timestamp:
+    """The day after the last order: test windows end here, so the last day's orders count."""
+    return orders[s.TIMESTAMP].max().normalize() + pd.Timedelta(days=1)
+
+
 def training_cutoffs(orders: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int,
                      n: int = N_CUTOFFS) -> list[pd.Timestamp]:
     """The monthly cutoffs a model as of ``as_of`` learns from: ``n`` whose label windows end by

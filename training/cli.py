@@ -39,6 +39,7 @@ from features.interactions import InteractionWeights, build_interactions
 from features.item_features import EVENT_DAYS as ITEM_EVENT_DAYS
 from features.item_features import build_item_features, catalogue_as_of
 from features.snapshots import (
+    data_end,
     model_customers,
     sampled_ids,
     snapshot_dir,
@@ -89,14 +90,14 @@ def _as_of_error(orders: pd.DataFrame, as_of: pd.Timestamp, optional: bool = Tru
     """Why ``--as-of`` cannot be used with these orders, or None: before the first order there is
     nothing to learn from; after the day after the last one, label windows would run past the
     data and count every customer as gone."""
-    first, last = orders[s.TIMESTAMP].min(), orders[s.TIMESTAMP].max()
+    first = orders[s.TIMESTAMP].min()
     if as_of <= first:
         return f"--as-of {as_of.date()} is before the first order ({first.date()}); nothing to train on"
-    end = last.normalize() + pd.Timedelta(days=1)  # test windows end here (data_end)
+    end = data_end(orders)
     if as_of > end:
         instead = ", or leave --as-of out to test on the latest data" if optional else ""
-        return (f"--as-of {as_of.date()} is after the data: the last order is on {last.date()}, so give "
-                f"{end.date()} at the latest{instead}")
+        return (f"--as-of {as_of.date()} is after the data: the last order is on "
+                f"{orders[s.TIMESTAMP].max().date()}, so give {end.date()} at the latest{instead}")
     return None
 
 

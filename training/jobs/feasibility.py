@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from features import schema as s
-from features.snapshots import training_cutoffs
+from features.snapshots import data_end, training_cutoffs  # data_end: imported from here too
 
 DEFAULT_HORIZON_DAYS = {"churn": 90, "cltv": 180}
 HORIZON_STEPS = (180, 120, 90, 60, 45, 30)
@@ -59,11 +59,6 @@ class Plan:
     horizon_days: int
     cutoffs: list[pd.Timestamp]
     note: str = ""
-
-
-def data_end(orders: pd.DataFrame) -> pd.Timestamp:
-    """The day after the last order: test windows end here, so the last day's orders count."""
-    return orders[s.TIMESTAMP].max().normalize() + pd.Timedelta(days=1)
 
 
 def span_words(orders: pd.DataFrame, as_of: pd.Timestamp) -> str:
