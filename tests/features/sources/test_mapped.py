@@ -132,18 +132,16 @@ def test_missing_column_error_names_the_file_the_field_and_the_columns_found(eve
         mapped.load(path, mapping)
 
 
+ORDERS_MAPPING = {"table": "orders", "columns": {
+    "order_id": "o", "customer_id": "c", "item_id": "i", "quantity": "q", "unit_price": "p", "timestamp": "t"}}
+
+
 def test_a_column_of_the_wrong_type_is_a_mapping_error_with_examples(tmp_path):
     (tmp_path / "o.csv").write_text("o,c,i,q,p,t\n1,a,x,one,1.0,2011-01-01\n2,a,x,two,1.0,2011-01-01\n")
-    mapping = mapped.Mapping.from_dict({"table": "orders", "columns": {
-        "order_id": "o", "customer_id": "c", "item_id": "i", "quantity": "q", "unit_price": "p",
-        "timestamp": "t"}})
+    mapping = mapped.Mapping.from_dict(ORDERS_MAPPING)
     with pytest.raises(ValueError, match=r"o\.csv: field 'quantity' \(column 'q'\): 2 of 2 values cannot be "
                                          r"read as a whole number, e\.g\. row 0: 'one', row 1: 'two'"):
         mapped.load(tmp_path / "o.csv", mapping)
-
-
-ORDERS_MAPPING = {"table": "orders", "columns": {
-    "order_id": "o", "customer_id": "c", "item_id": "i", "quantity": "q", "unit_price": "p", "timestamp": "t"}}
 
 
 def test_an_unreadable_quantity_or_price_sets_its_row_aside_with_the_reason(tmp_path):
