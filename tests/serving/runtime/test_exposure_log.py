@@ -88,6 +88,25 @@ def test_an_exposure_of_a_customer_forgotten_before_it_is_written_is_dropped(sto
     assert store.exposures_frame()["recommendation_id"].tolist() == ["r2"]
 
 
+class ForgetsWhileWriting(FailingOnce):
+    """An erasure of u1 that lands between the log's check of the forgotten list and its write."""
+
+    def append_exposures(self, rows, keep_seconds=None):
+        self.store.forget_customer("u1")
+        return self.store.append_exposures(rows, keep_seconds)
+
+    def forget_customer(self, customer_id):
+        return self.store.forget_customer(customer_id)
+
+
+def test_an_exposure_of_a_customer_forgotten_while_it_is_written_is_erased_too(store):
+    log = ExposureLog(ForgetsWhileWriting(store), flush_seconds=3600)
+    log.shown("/recommend", "champion", "v", "u1", None, _body("a"), "r1")
+    log.shown("/recommend", "champion", "v", "u2", None, _body("a"), "r2")
+    log.flush()
+    assert store.exposures_frame()["recommendation_id"].tolist() == ["r2"]
+
+
 def test_item_ids_are_stored_as_shown_escapes_included(store):
     log = ExposureLog(store, flush_seconds=3600)
     log.shown("/recommend", "champion", "v", "u", None, items_json(['a"b', "c\\d", "café"]), "r1")
