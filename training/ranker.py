@@ -356,6 +356,21 @@ class BlendedRecommender:
         self.season_weights_ = cache.season(as_of, p)
         return self
 
+    @classmethod
+    def without_ranker(cls, params: RankerParams, cache: FitCache, as_of: pd.Timestamp) -> BlendedRecommender:
+        """The model's history and EASE weights as of ``as_of``, without a ranker: what a
+        history too short or thin for two ranker windows keeps, for the baselines that serve
+        every list in its place (``meta["served"]``; :func:`training.jobs.recs.plan_recs`)."""
+        model = cls(params)
+        model.cutoffs_ = params.window_cutoffs(as_of)
+        model.booster_ = model.probe_ = None
+        model.probe_rounds_ = model.best_rounds_ = 0
+        model.validation_ndcg_ = float("nan")
+        model.history_ = cache.history(as_of)
+        model.item_weights_ = cache.ease(as_of, params.ease_l2)
+        model.season_weights_ = None
+        return model
+
     def at_validation(self, cache: FitCache) -> BlendedRecommender:
         """The model as it stood at the validation window's start: the early-stopping probe
         (trained on the earlier windows) on the history, EASE and seasonal weights of that day.
@@ -397,9 +412,12 @@ class BlendedRecommender:
     def _scored(self, user_rows: np.ndarray, n_new: int, include_purchased: bool
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """:func:`candidate_features` (positions, items, features) and the ranker's score of each."""
+        booster = self.booster_
+        if booster is None:
+            raise ValueError("BlendedRecommender: saved without a ranker; its baselines serve every list "
+                             "(meta.json's 'served')")
         pos, items, X = candidate_features(self.history_, self.item_weights_, np.asarray(user_rows, np.int64),
                                            n_new, include_purchased, self.season_weights_)
-        booster = self.booster_
         rounds = booster.best_iteration if booster.best_iteration > 0 else None  # a probe's best, else all
         return pos, items, X, booster.predict(X, num_iteration=rounds) if len(X) else np.zeros(0)
 
@@ -412,7 +430,7 @@ class BlendedRecommender:
         weights, the seasonal ridge's if it was fitted, the neighbours of the items EASE was
         not fitted on if given (:func:`features.item_weights.co_bought`), and the packed
         per-customer history, memory-mapped when loaded),
-        ``ranker.lgb``, ``meta.json``."""
+        ``ranker.lgb`` (unless :meth:`without_ranker`), ``meta.json``."""
         path.mkdir(parents=True, exist_ok=True)
         fbt = {f"{name}_{part}": a for name, m in (("fbt", fbt_scores), ("knn", knn_scores)) if m is not None
                for part, a in (("indptr", m.indptr), ("indices", m.indices), ("scores", m.data))}
@@ -426,8 +444,10 @@ class BlendedRecommender:
         small = {"item_titles": np.asarray(titles, str), "popularity": np.asarray(popularity, np.float32),
                  "trending": self.history_.trending()}
         save_arrays(path, {**small, **arrays, **fbt}, mapped)
-        self.booster_.save_model(str(path / "ranker.lgb"))
-        meta = {"format": RECS_FORMAT, "model": "blended", "feature_set": RANKER_FEATURE_SET,
+        if self.booster_ is not None:
+            self.booster_.save_model(str(path / "ranker.lgb"))
+        model = "blended" if self.booster_ is not None else "baselines"
+        meta = {"format": RECS_FORMAT, "model": model, "feature_set": RANKER_FEATURE_SET,
                 "features": list(CANDIDATE_FEATURES), "params": asdict(self.params),
                 "best_rounds": self.best_rounds_, "as_of": str(self.history_.as_of.date()), **extra_meta}
         (path / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -442,7 +462,8 @@ class BlendedRecommender:
         n = len(model.history_.items)
         model.item_weights_ = item_weights.from_arrays(arrays, "item_weights", n)
         model.season_weights_ = item_weights.from_arrays(arrays, "season_weights", n)
-        model.booster_ = lgb.Booster(model_file=str(path / "ranker.lgb"))
+        ranker = path / "ranker.lgb"
+        model.booster_ = lgb.Booster(model_file=str(ranker)) if ranker.exists() else None
         model.best_rounds_ = meta["best_rounds"]
         return model
 

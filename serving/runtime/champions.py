@@ -97,8 +97,11 @@ class Models:
                 out[f] = f"no champion: run `{TRAIN_COMMANDS[f]}`"
                 continue
             if f == "recs":
-                served = self.storefront.recs.served.items()
-                by = ", ".join(f"{task} by {name}" for task, name in served if name != "blended")
+                recs = self.storefront.recs
+                by = ", ".join(f"{task} by {name}" for task, name in recs.served.items() if name != "blended")
+                if recs.booster is None:
+                    out[f] = f"{version} (no ranker, the history is too short or thin for one: {by})"
+                    continue
             else:
                 served_by = self.customers.meta[f].get("served_by", "LightGBM")
                 by = "" if served_by == "LightGBM" else f"served by {served_by}"

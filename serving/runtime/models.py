@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features import item_weights
-from features.artifacts import check_model, load_arrays
+from features.artifacts import IncompatibleModelError, check_model, load_arrays
 from features.customer_features import History, build_customer_features, build_rfm_summary
 from features.purchase_history import PackedHistory, candidate_features, fold_in_recent, recent_scores
 from features.sparse_rows import best_per_row, row_of
@@ -103,7 +103,9 @@ class BlendedRuntime:
         # Above the dense catalogue size: what buyers of the items EASE was not fitted on bought
         # too (features.item_weights.co_bought); None when EASE covers every bought item.
         self.co_bought = item_weights.from_arrays(arrays, "co_bought", n)
-        self.booster = _booster(path / "ranker.lgb")
+        # None for a history too short or thin for a ranker: baselines serve every list then.
+        ranker = path / "ranker.lgb"
+        self.booster = _booster(ranker) if ranker.exists() else None
         self.n_new = int(self.meta["params"]["n_new"])
         self.item_ids = self.history.items.ids.tolist()
         self.titles = arrays["item_titles"].tolist()
@@ -116,6 +118,10 @@ class BlendedRuntime:
         # baseline beat it on the validation window (training.jobs.recs.choose_served).
         self.served = {"all": "blended", "discovery": "blended", "buy_again": "blended",
                        **(self.meta.get("served") or {})}
+        if self.booster is None and "blended" in self.served.values():
+            tasks = [task for task, name in self.served.items() if name == "blended"]
+            raise IncompatibleModelError(f"{path}: no ranker.lgb, yet meta.json has the ranker serve "
+                                         f"{tasks}; retrain recs")
         self.knn = (sp.csr_matrix((arrays["knn_scores"], arrays["knn_indices"], arrays["knn_indptr"]),
                                   shape=(n, n)) if "knn_scores" in arrays else None)
         # Per instance, so a swapped-out model takes its cache with it.

@@ -22,6 +22,7 @@ from training import plots, progress, registry
 from training.evaluation import (
     CURVE_KS,
     TASKS,
+    Recommend,
     evaluate,
     evaluate_baskets,
     evaluate_new_customers,
@@ -95,6 +96,11 @@ def _tune_ease(cache: FitCache, as_of: pd.Timestamp, params: RankerParams,
     val = cache.heldout(start, as_of, MAX_EVAL_CUSTOMERS)
     for c in cache.with_history([*cutoffs[:-1], as_of]):
         cache.history(c)
+    if not val.truth["all"]:
+        log(f"[recs] EASE l2={params.ease_l2:g}, the default: no customer bought in the validation window "
+            f"{start.date()}..{as_of.date()}")
+        cache.release_ease(start, keep=[params.ease_l2])
+        return params.ease_l2, []
     trials = []
     for l2 in progress.bar(EASE_L2_GRID, desc="EASE L2 trials", unit="trial"):
         model = EASERecommender(l2)
@@ -127,6 +133,10 @@ def _baseline(name: str, history, ease_weights: ItemWeights, l2: float) -> Recom
     return BASELINES[name]().fit(history.decayed if name == "trending" else history.orders)
 
 
+# Without a ranker, what serves a list unless another baseline beats it on validation: the
+# baselines of the best validation score on most zoo shops (docs/experiments.md).
+NO_RANKER_DEFAULT = {"all": "repurchase", "discovery": "ease", "buy_again": "repurchase"}
+MIN_VALIDATION_DAYS = 7  # the shortest validation window without a ranker
 SWITCH_Z = 1.96  # a baseline replaces the ranker for a list only when better by this many standard errors
 
 
@@ -138,43 +148,56 @@ def _ndcg_per_customer(recommend, val, items) -> dict[str, np.ndarray]:
             for task, lists in ranked_lists(recommend, val, items, tasks, 10).items()}
 
 
-def choose_served(cache: FitCache, model: BlendedRecommender, as_of: pd.Timestamp,
-                  log: Callable[[str], None]) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
-    """Which model serves each list: the blended one, unless a servable baseline scores a
-    higher NDCG@10 for that task on the validation window by more than :data:`SWITCH_Z`
-    standard errors of the per-customer differences (a paired test: on a small or noisy
-    window the ranker stays). Of several such baselines the best serves.
+def choose_served(cache: FitCache, starts: list[pd.Timestamp], as_of: pd.Timestamp, l2: float,
+                  log: Callable[[str], None], blended: Recommend | None = None
+                  ) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
+    """Which model serves each list, chosen on validation windows: one from each of ``starts``
+    (oldest first) to the next, the last to ``as_of``; the baselines of each are fitted on the
+    purchases before its start (EASE with L2 ``l2``), and each customer of each window counts.
 
-    Everything is as of the validation window's start: the ranker is the early-stopping
-    probe, trained on the earlier windows, and the baselines are fitted on the purchases
-    before the window. The test window is not looked at. Returns ``{task: model}`` and the
-    validation NDCG@10 of every candidate per task.
+    The incumbent serves a list unless a servable baseline scores a higher NDCG@10 for that
+    task by more than :data:`SWITCH_Z` standard errors of the per-customer differences (a
+    paired test: on a small or noisy window the incumbent stays); of several such baselines
+    the best serves. The incumbent is the ranker when there is one (``blended``: the
+    early-stopping probe, trained on the earlier windows, on the last window only), else (a
+    history too short or thin for a ranker) the baseline of :data:`NO_RANKER_DEFAULT`.
+
+    The test window is not looked at. Returns ``{task: model}`` and the validation NDCG@10 of
+    every candidate per task.
     """
-    start = model.cutoffs_[-1]
-    history = cache.history(start)
-    val = cache.heldout(start, as_of, MAX_EVAL_CUSTOMERS)
-    candidates = {"blended": one_pass(model.at_validation(cache).recommend_tasks)}
-    for name in SERVABLE:
-        est = _baseline(name, history, cache.ease(start, model.params.ease_l2), model.params.ease_l2)
-        candidates[name] = matrix_recommender(est, history.orders)
-    served, scores = {}, {name: {} for name in candidates}
-    per_customer = {name: _ndcg_per_customer(rec, val, history.items) for name, rec in candidates.items()}
+    names = (["blended"] if blended is not None else []) + list(SERVABLE)
+    per_customer: dict[str, dict[str, list[np.ndarray]]] = {name: {t: [] for t in TASKS} for name in names}
+    for start, end in zip(starts, [*starts[1:], as_of], strict=True):
+        history = cache.history(start)
+        val = cache.heldout(start, end, MAX_EVAL_CUSTOMERS)
+        candidates = {"blended": blended} if blended is not None else {}
+        for name in SERVABLE:
+            est = _baseline(name, history, cache.ease(start, l2), l2)
+            candidates[name] = matrix_recommender(est, history.orders)
+        for name, rec in candidates.items():
+            for task, values in _ndcg_per_customer(rec, val, history.items).items():
+                per_customer[name][task].append(values)
+        if start != starts[-1]:
+            cache.release_ease(start)
+    served, scores = {}, {name: {} for name in names}
+    where = f"validation {starts[0].date()}..{as_of.date()}" + f" ({len(starts)} windows)" * (len(starts) > 1)
     for task in TASKS:
-        if not val.truth[task]:
-            served[task] = "blended"
+        incumbent = "blended" if blended is not None else NO_RANKER_DEFAULT[task]
+        ndcg = {name: np.concatenate(per_customer[name][task] or [np.zeros(0)]) for name in names}
+        if not len(ndcg[incumbent]):
+            served[task] = incumbent
+            log(f"[recs] {where}: no customer bought for {task} -> serving {incumbent}")
             continue
-        ndcg = {name: per_customer[name][task] for name in candidates}
         better = {}
         for name, values in ndcg.items():
             scores[name][f"{task}_ndcg_at_10"] = float(values.mean())
-            diff = values - ndcg["blended"]
+            diff = values - ndcg[incumbent]
             se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else np.inf
-            if name != "blended" and diff.mean() > SWITCH_Z * se:
+            if name != incumbent and diff.mean() > SWITCH_Z * se:
                 better[name] = float(values.mean())
-        served[task] = max(better, key=better.get) if better else "blended"
+        served[task] = max(better, key=better.get) if better else incumbent
         row = ", ".join(f"{n} {v.mean():.4f}" for n, v in ndcg.items())
-        log(f"[recs] validation {start.date()}..{as_of.date()}, {task} NDCG@10 over {len(ndcg['blended']):,} "
-            f"customers: {row} -> serving {served[task]}")
+        log(f"[recs] {where}, {task} NDCG@10 over {len(values):,} customers: {row} -> serving {served[task]}")
     return served, scores
 
 
@@ -230,29 +253,51 @@ def plan_recs(orders: pd.DataFrame, as_of: pd.Timestamp | None, params: RankerPa
 
     ``as_of`` None: the start of the data's last :data:`RECS_TEST_DAYS` days, or of the
     longest of :data:`RECS_TEST_STEPS` that leaves the ranker two windows (a short history
-    gets a shorter test). Raises :class:`~training.jobs.feasibility.CannotTrain`, with the
-    shortest step's numbers when none does.
+    gets a shorter test).
+
+    When no step leaves the ranker two windows (or the given ``as_of`` does not), there is no
+    ranker, and the counts are empty. The params' windows are then the validation windows on
+    which the best baseline per list is chosen (:func:`choose_served`): up to ``n_windows`` of
+    up to ``window_days`` days, each after as much history as it lasts, the most that leave
+    each :data:`MIN_VALIDATION_DAYS` (else one, of half the history). ``as_of``
+    is then the longest step with enough customers and items (:func:`check_recs`) and two
+    :data:`~training.ranker.MIN_WINDOW_DAYS` before it (a validation window and as much to
+    fit on), else the shortest step with enough customers and items: the baselines learn from
+    the most history there is. Raises
+    :class:`~training.jobs.feasibility.CannotTrain`, with the shortest step's numbers, when
+    no step has enough customers and items.
     """
     end = data_end(orders)
     tries = [as_of] if as_of is not None else [end - pd.Timedelta(days=d) for d in RECS_TEST_STEPS]
+    feasible = []
     for at in tries:
         try:
             check_recs(orders, at)
-            plan, counts = plan_windows(orders, at, params)
-            if plan.n_windows < 2:
-                raise CannotTrain("recs", f"{span_words(orders, at)}; the ranker needs two windows of at "
-                                          f"least {MIN_WINDOW_DAYS} days, each with {MIN_WINDOW_CUSTOMERS} "
-                                          "customers who bought before it and in it (one to learn from, one "
-                                          "to validate on)", "a later --as-of or more order history")
         except CannotTrain:
-            if at is tries[-1]:
+            if at is tries[-1] and not feasible:
                 raise
             continue
-        if at is not tries[0]:
-            log(f"[recs] test window: the last {(end - at).days} days; the {RECS_TEST_DAYS}-day default "
-                "leaves too little history before it for the ranker")
-        return at, plan, counts
-    raise AssertionError("unreachable")
+        feasible.append(at)
+        plan, counts = plan_windows(orders, at, params)
+        if plan.n_windows >= 2:
+            if at is not tries[0]:
+                log(f"[recs] test window: the last {(end - at).days} days; the {RECS_TEST_DAYS}-day default "
+                    "leaves too little history before it for the ranker")
+            return at, plan, counts
+    first = orders[s.TIMESTAMP].min()
+    at = next((a for a in feasible if (a - first).days >= 2 * MIN_WINDOW_DAYS), feasible[-1])
+    span = (at - first).days
+    # As the ranker's windows (each after as much history as it lasts), as many as the history
+    # holds of MIN_VALIDATION_DAYS or more: a thin shop's few customers per window add up.
+    n = next((n for n in range(params.n_windows, 0, -1) if span // (n + 1) >= MIN_VALIDATION_DAYS), 1)
+    days = max(min(params.window_days, span // (n + 1)), 1)
+    windows = f"{n} windows of {days} days" if n > 1 else f"the last {days} days"
+    log(f"[recs] no ranker: {span_words(orders, at)}; the ranker needs two windows of at least "
+        f"{MIN_WINDOW_DAYS} days, each with {MIN_WINDOW_CUSTOMERS} customers who bought before it and in it. "
+        f"Each list is served by a baseline ({', '.join(f'{k}: {v}' for k, v in NO_RANKER_DEFAULT.items())}, "
+        f"unless another beats it on {windows} before {at.date()})"
+        + (f"; tested on the last {(end - at).days} days" if as_of is None else ""))
+    return at, RankerParams(**{**asdict(params), "n_windows": n, "window_days": days}), []
 
 
 def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp | None,
@@ -272,22 +317,29 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     comparison with the current champion.
     """
     as_of, params, counts = plan_recs(orders, as_of, params or RankerParams(), log)
-    log(f"[recs] ranker windows: {params.n_windows} of {params.window_days} days before {as_of.date()}, "
-        f"with {', '.join(f'{c:,}' for c in counts)} customers")
+    ranked = bool(counts)
+    if ranked:
+        log(f"[recs] ranker windows: {params.n_windows} of {params.window_days} days before {as_of.date()}, "
+            f"with {', '.join(f'{c:,}' for c in counts)} customers")
     client = registry.connect(ws)
     t0 = time.perf_counter()
     cache = FitCache(orders, params.ease_dense_items, params.ease_neighbours)
     l2, trials = _tune_ease(cache, as_of, params, log)
     params = RankerParams(**{**asdict(params), "ease_l2": l2})
-    model = BlendedRecommender(params).fit(orders, as_of, log=lambda m: log(f"[recs] {m}"), cache=cache,
-                                           cluster=cluster)
+    if ranked:
+        model = BlendedRecommender(params).fit(orders, as_of, log=lambda m: log(f"[recs] {m}"), cache=cache,
+                                               cluster=cluster)
+        probe = one_pass(model.at_validation(cache).recommend_tasks)
+    else:
+        model, probe = BlendedRecommender.without_ranker(params, cache, as_of), None
     history = model.history_
-    served, validation = choose_served(cache, model, as_of, log)
+    starts = model.cutoffs_[-1:] if ranked else params.window_cutoffs(as_of)
+    served, validation = choose_served(cache, starts, as_of, l2, log, probe)
     estimators = {name: _baseline(name, history, model.item_weights_, params.ease_l2)
                   for name in set(served.values()) - {"blended"}}
     fit_seconds = time.perf_counter() - t0
-    log(f"[recs] blended recommender fitted in {fit_seconds:.1f}s: {len(history.users):,} customers x "
-        f"{len(history.items):,} items before {as_of.date()}")
+    log(f"[recs] {'blended recommender' if ranked else 'baselines'} fitted in {fit_seconds:.1f}s: "
+        f"{len(history.users):,} customers x {len(history.items):,} items before {as_of.date()}")
     end = data_end(orders)
     val_start = params.window_cutoffs(as_of)[-1]
     window = (f"train < {as_of.date()}, validation {val_start.date()}..{as_of.date()}, "
@@ -308,12 +360,13 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
             for name in [n for n in BASELINES if n not in skipped]:
                 est = estimators.get(name) or _baseline(name, history, model.item_weights_, params.ease_l2)
                 table[name] = evaluate(matrix_recommender(est, history.orders), test, history.items)
-        table["blended"] = evaluate(one_pass(model.recommend_tasks), test, history.items)
+        if ranked:
+            table["blended"] = evaluate(one_pass(model.recommend_tasks), test, history.items)
         if set(served.values()) != {"blended"}:  # what /recommend and /buy_again serve
             table["served"] = evaluate(_served_recommend(served, model, estimators, history.orders), test,
                                        history.items)
             notes.append("served: " + ", ".join(f"{task} by {name}" for task, name in served.items())
-                         + " (chosen on the validation window)")
+                         + " (chosen on the validation window" + ("" if ranked else "; no ranker") + ")")
         baskets = basket_matrix(orders, as_of, end, history.items)[0]
         def popular_for(carts, k, after=None):
             taken = after if after is not None else [[] for _ in carts]
@@ -383,8 +436,9 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
             tags={"as_of": str(as_of.date()), "window": window, "feature_set": RANKER_FEATURE_SET,
                   "served": ",".join(f"{task}:{name}" for task, name in served.items()),
                   "data_digest": data_digest(ws.table_path("orders"))},
-            run_name=f"blended as_of={as_of.date()}", plots=plot_files, trials=trials,
-            example=_recs_example(model, history))
+            run_name=f"{'blended' if ranked else 'baselines'} as_of={as_of.date()}", plots=plot_files,
+            trials=trials, example=_recs_example(_served_recommend(served, model, estimators, history.orders),
+                                                 history))
     truth = test.truth["all"] if test is not None and test.users else {}
     promoted, reason, old_version, old_score = decide(
         client, "recs", version, metrics.get(PRIMARY_METRIC["recs"]),
@@ -394,9 +448,9 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
                        reason, window, notes, table, old_version, old_score, applied=promote)
 
 
-def _recs_example(model: BlendedRecommender, history, n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Signature example of the "for you" model: customer ids and k in, item ids out."""
+def _recs_example(recommend: Recommend, history, n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Signature example of the "for you" model: customer ids and k in, the served item ids out."""
     rows = np.arange(min(n, len(history.users)))
-    items = model.recommend(rows, 10)[0]
+    items = recommend(rows, 10, "all")
     return (pd.DataFrame({"customer_id": history.users.ids[rows].astype(str), "k": 10}),
             pd.DataFrame({"item_ids": [[str(history.items.ids[i]) for i in r if i >= 0] for r in items]}))

@@ -91,12 +91,43 @@ def test_a_short_history_tests_recommenders_on_a_shorter_window_that_leaves_the_
     assert as_of == end - pd.Timedelta(days=30) and params.n_windows >= 2 and min(counts) >= MIN_WINDOW_CUSTOMERS
     assert said == ["[recs] test window: the last 30 days; the 90-day default leaves too little history "
                     "before it for the ranker"]
-    with pytest.raises(CannotTrain, match="the ranker needs two windows"):  # what the 90-day default gets
-        plan_recs(four_months, end - pd.Timedelta(days=90), RankerParams())
     two_years = shop_of_30_items(730)
     as_of, _, _ = plan_recs(two_years, None, RankerParams(), said.append)
     assert as_of == data_end(two_years) - pd.Timedelta(days=90) and len(said) == 1
+
+
+def test_a_history_too_short_or_thin_for_a_ranker_keeps_a_validation_window_for_the_baselines():
+    from training.jobs.recs import plan_recs
+
+    def shop_of_30_items(days, customers=120, every=20):
+        orders = shop(days, customers, every)
+        return orders.assign(item_id="i" + (orders["customer_id"].str[1:].astype(int) % 30).astype(str))
+
+    four_months = shop_of_30_items(140)
+    end = data_end(four_months)
+    said = []
+    # The 90-day default as --as-of: 30 days before it, too few for two ranker windows.
+    as_of, params, counts = plan_recs(four_months, end - pd.Timedelta(days=90), RankerParams(), said.append)
+    assert (as_of, params.n_windows, params.window_days, counts) == (end - pd.Timedelta(days=90), 3, 7, [])
+    assert said[0].startswith(f"[recs] no ranker: the history before {as_of.date()} spans 30 days")
+    assert said[0].endswith(f"unless another beats it on 3 windows of 7 days before {as_of.date()})")
+    # Ten days: one window of half of them, shorter than 7 days.
+    as_of, params, _ = plan_recs(four_months, end - pd.Timedelta(days=110), RankerParams(), said.append)
+    assert (params.n_windows, params.window_days) == (1, 5)
+    assert said[-1].endswith(f"on the last 5 days before {as_of.date()})")
+    # Without --as-of, two months: no step leaves 56 days before it, so the shortest test
+    # leaves the baselines the most history.
     two_months = shop_of_30_items(80)
-    shortest = (data_end(two_months) - pd.Timedelta(days=30)).date()
-    with pytest.raises(CannotTrain, match=f"history before {shortest} spans"):  # the shortest step's numbers
-        plan_recs(two_months, None, RankerParams())
+    as_of, params, _ = plan_recs(two_months, None, RankerParams(), said.append)
+    assert as_of == data_end(two_months) - pd.Timedelta(days=30) and (params.n_windows, params.window_days) == (3, 7)
+    assert said[-1].endswith("; tested on the last 30 days")
+    # Two years of 60 customers buying every 200 days: no window holds 50, so there is no
+    # ranker, and the 90-day test stays.
+    thin = shop_of_30_items(730, customers=60, every=200)
+    as_of, params, _ = plan_recs(thin, None, RankerParams(), said.append)
+    assert as_of == data_end(thin) - pd.Timedelta(days=90) and (params.n_windows, params.window_days) == (3, 92)
+    # Too few customers at every step: the shortest step's numbers.
+    tiny = shop_of_30_items(80, customers=45)
+    shortest = (data_end(tiny) - pd.Timedelta(days=30)).date()
+    with pytest.raises(CannotTrain, match=f"history before {shortest} spans .* holds 45 customers; at least 50"):
+        plan_recs(tiny, None, RankerParams())

@@ -318,6 +318,42 @@ def test_a_list_the_ranker_loses_on_validation_is_served_by_the_best_baseline(wo
     assert listed == [runtime.item_ids[i] for i in items[:5]]
 
 
+def test_a_history_too_short_for_a_ranker_serves_the_best_baseline_of_each_list(workspace, small_shop, tmp_path):
+    from types import SimpleNamespace
+
+    from serving.runtime.champions import Models
+    from serving.runtime.models import BlendedRuntime
+    from training.pyfunc import ForYou
+
+    logged = []
+    # 104 days of history: two ranker windows would be 34 days long and hold under 50 customers.
+    result = jobs.train_recs(workspace, small_shop, build_items(small_shop), pd.Timestamp("2010-04-15"),
+                             log=logged.append)
+    assert result.promoted and any(line.startswith("[recs] no ranker: the history before 2010-04-15 spans 104 days")
+                                   for line in logged)
+    choices = [line for line in logged if "-> serving" in line]
+    # Three validation windows of 26 days, each after as much history: 78 days before as_of.
+    assert len(choices) == 3 and all("validation 2010-01-27..2010-04-15 (3 windows)" in line for line in choices)
+    assert "blended" not in result.table and result.metrics == result.table["served"]
+    # Repurchase is all purchases' default; EASE beats it on validation by far here, so EASE serves.
+    assert choices[0].endswith("repurchase 0.4726, ease 0.6955, item_knn 0.6725 -> serving ease")
+    assert any(note.startswith("served: all by ease") and note.endswith("no ranker)") for note in result.notes)
+    path, _ = registry.champion_dir(registry.connect(workspace), "recs", tmp_path)
+    runtime = BlendedRuntime(path)
+    assert runtime.booster is None and set(runtime.served.values()) <= {"popularity", "trending", "repurchase",
+                                                                         "ease", "item_knn"}
+    assert json.loads((path / "meta.json").read_text())["model"] == "baselines"
+    row = runtime.user_row(runtime.history.users.ids[0])
+    items, _ = runtime.personal(row, 5, True)
+    own, _ = runtime.buy_again(row)
+    assert len(items) >= 5 and set(own) == set(runtime.bought(row))
+    customer = runtime.history.users.ids[0]
+    listed = ForYou(path).predict(pd.DataFrame({"customer_id": [customer], "k": [5]}))["item_ids"][0]
+    assert listed == [runtime.item_ids[i] for i in items[:5]]
+    states = Models({"recs": "shelfwise-recs/1"}, SimpleNamespace(recs=runtime), None).families()
+    assert states["recs"].startswith("shelfwise-recs/1 (no ranker, the history is too short or thin for one: all by ")
+
+
 def test_a_simple_model_that_beats_lightgbm_on_validation_is_what_serves(workspace, small_shop, monkeypatch):
     """Recency alone, made the better churn model on the validation cutoff, is served: the
     service ranks and scores customers by it through the map fitted there."""
