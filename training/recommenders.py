@@ -449,11 +449,19 @@ def _cosine(factors: np.ndarray) -> np.ndarray:
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and values of the ``k`` largest scores per row, best first."""
+    """Indices and values of the ``k`` largest scores per row, best first; equal scores go to
+    the lower column, as the service ranks them (a sparse shop's lists end in ties at zero,
+    and a partition alone would pick among them at random)."""
     k = min(k, scores.shape[1])
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
+    # Rows where the k-th score is shared with a column left out: ranked whole, stably.
+    kth = part_scores.min(axis=1, keepdims=True)
+    tied = np.flatnonzero((scores == kth).sum(axis=1) > (part_scores == kth).sum(axis=1))
+    if len(tied):
+        part[tied] = np.argsort(-scores[tied], axis=1, kind="stable")[:, :k]
+        part_scores[tied] = np.take_along_axis(scores[tied], part[tied], axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
 
 

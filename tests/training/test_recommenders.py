@@ -104,6 +104,16 @@ def test_top_k_returns_best_first_and_caps_k_at_catalogue_size():
     assert vals.tolist() == [[0.9, 0.5, 0.1]]
 
 
+def test_top_k_gives_equal_scores_to_the_lower_column_as_the_service_does():
+    # A sparse shop's rows: a few positive scores, the rest tied at zero (and filtered -inf).
+    rng = np.random.default_rng(0)
+    scores = rng.choice(np.array([0.0, 0.0, 0.0, 0.5, 1.0, -np.inf], np.float32), size=(200, 40))
+    ids, vals = top_k(scores, 10)
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+    np.testing.assert_array_equal(ids, expected)
+    np.testing.assert_array_equal(vals, np.take_along_axis(scores, expected, axis=1))
+
+
 def test_frequently_bought_together_support_confidence_and_lift_by_hand():
     import scipy.sparse as sp
 
