@@ -30,9 +30,10 @@ class ErrorBody(Model):
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 ItemId = Annotated[str, Field(min_length=1, max_length=64, examples=["85123A"])]
-SOURCES = ("personal: the ranker's list for this customer; similar_to_recent: like what the shopper "
-           "viewed or carted just now; similar / bought_together / popular_in_category: item and cart "
-           "lists; buy_again / bought_recently: the customer's own items; trending, popular: fallbacks")
+SOURCES = ("personal: the model's list for this customer (the ranker's, or the baseline /v1/status "
+           "names); similar_to_recent: like what the shopper viewed or carted just now; similar / "
+           "bought_together / popular_in_category: item and cart lists; buy_again / bought_recently: "
+           "the customer's own items; trending, popular: fallbacks")
 
 
 class ListOptions(Model):

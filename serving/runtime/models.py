@@ -147,7 +147,8 @@ class BlendedRuntime:
 
     def personal(self, row: int, k: int, include_purchased: bool,
                  live_interest: dict[int, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The ranker's list for a known customer, with live interest folded in.
+        """The ranker's list for a known customer, with live interest folded in (or the list of
+        the baseline that serves it, :meth:`baseline`).
 
         Without live interest the list depends only on the model, so it is computed once
         per customer and kept (least recently used first out): a shopper asks on every
