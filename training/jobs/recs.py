@@ -259,13 +259,12 @@ def plan_recs(orders: pd.DataFrame, as_of: pd.Timestamp | None, params: RankerPa
     ranker, and the counts are empty. The params' windows are then the validation windows on
     which the best baseline per list is chosen (:func:`choose_served`): up to ``n_windows`` of
     up to ``window_days`` days, each after as much history as it lasts, the most that leave
-    each :data:`MIN_VALIDATION_DAYS` (else one, of half the history). ``as_of``
-    is then the longest step with enough customers and items (:func:`check_recs`) and two
-    :data:`~training.ranker.MIN_WINDOW_DAYS` before it (a validation window and as much to
-    fit on), else the shortest step with enough customers and items: the baselines learn from
-    the most history there is. Raises
-    :class:`~training.jobs.feasibility.CannotTrain`, with the shortest step's numbers, when
-    no step has enough customers and items.
+    each :data:`MIN_VALIDATION_DAYS` (else one, of half the history). Without a given
+    ``as_of`` it is the longest step with enough customers and items (:func:`check_recs`) and
+    twice :data:`~training.ranker.MIN_WINDOW_DAYS` of history before it, else the shortest
+    step with enough customers and items: the baselines learn from the most history there is.
+    Raises :class:`~training.jobs.feasibility.CannotTrain`, with the shortest step's numbers,
+    when no step has enough customers and items.
     """
     end = data_end(orders)
     tries = [as_of] if as_of is not None else [end - pd.Timedelta(days=d) for d in RECS_TEST_STEPS]
@@ -341,8 +340,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     log(f"[recs] {'blended recommender' if ranked else 'baselines'} fitted in {fit_seconds:.1f}s: "
         f"{len(history.users):,} customers x {len(history.items):,} items before {as_of.date()}")
     end = data_end(orders)
-    val_start = params.window_cutoffs(as_of)[-1]
-    window = (f"train < {as_of.date()}, validation {val_start.date()}..{as_of.date()}, "
+    window = (f"train < {as_of.date()}, validation {starts[0].date()}..{as_of.date()}, "
               f"test {as_of.date()}..{end.date()} (exclusive)")
     test = heldout_window(orders, history.users, as_of, max_customers=MAX_EVAL_CUSTOMERS) if end > as_of \
         else None
