@@ -137,7 +137,11 @@ def choose_served(task: str, model: CustomerModel, train: pd.DataFrame, orders: 
     """LightGBM, or the simple model of :data:`SERVABLE` that beats it on the validation
     cutoff's primary metric (in 97.5% of :data:`BOOTSTRAP` paired resamples of its customers),
     and for churn the map from that model's score to a probability. The test window is not
-    looked at."""
+    looked at.
+
+    When early stopping kept LightGBM to one round, nothing it learned helped on validation
+    (a nearly constant model, as on a few hundred training rows): the simple model of the best
+    validation score is then the one LightGBM must beat in the same way."""
     if model.validation_ is None:
         return "LightGBM", None
     y, raw = model.validation_
@@ -150,18 +154,21 @@ def choose_served(task: str, model: CustomerModel, train: pd.DataFrame, orders: 
     score = roc_auc_score if task == "churn" else normalized_gini
     candidates = {"LightGBM": raw, **{name: preds[name] for name in SERVABLE[task]}}
     scores = {name: score(y, p) for name, p in candidates.items()}
-    # A simple model serves only when it beats LightGBM in at least 97.5% of bootstrap
+    incumbent = "LightGBM" if model.best_rounds_ > 1 else max(SERVABLE[task], key=scores.get)
+    # Another model serves only when it beats the incumbent in at least 97.5% of bootstrap
     # resamples of the validation customers (paired): a smaller edge is noise.
     resampled = paired_bootstrap(metric, y, candidates, BOOTSTRAP)
-    drawn = ~np.isnan(resampled["LightGBM"])
+    drawn = ~np.isnan(resampled[incumbent])
     better = {}
-    for name in SERVABLE[task]:
-        wins = np.mean(resampled[name][drawn] > resampled["LightGBM"][drawn]) if drawn.any() else 0.0
-        if scores[name] > scores["LightGBM"] and wins >= 0.975:
+    for name in candidates:
+        wins = np.mean(resampled[name][drawn] > resampled[incumbent][drawn]) if drawn.any() else 0.0
+        if name != incumbent and scores[name] > scores[incumbent] and wins >= 0.975:
             better[name] = scores[name]
-    best = max(better, key=better.get) if better else "LightGBM"
+    best = max(better, key=better.get) if better else incumbent
     log(f"[{task}] validation cutoff {cutoff.date()}, {metric}: "
-        + ", ".join(f"{n} {v:.4f}" for n, v in scores.items()) + f" -> serving {best}")
+        + ", ".join(f"{n} {v:.4f}" for n, v in scores.items()) + f" -> serving {best}"
+        + ("" if incumbent == "LightGBM" else " (LightGBM kept one round: the best simple model is the "
+                                              "one to beat)"))
     if best == "LightGBM" or task != "churn":
         return best, None
     if best == "recency alone":  # days, not a probability: a map is needed
