@@ -88,8 +88,9 @@ class Models:
                                     if self.experiment is not None and self.challenger is not None else {})}
 
     def families(self) -> dict[str, str]:
-        """Each family's state in words: the version served and, when a baseline beat the
-        trained model on validation, which one serves; or what to run to get a version."""
+        """Each family's state in words: the version served and, when a baseline was chosen over
+        the trained model on validation or there is no ranker, which one serves; or what to run
+        to get a version."""
         out = {}
         for f in MODEL_NAMES:
             version = self.versions.get(f)
@@ -105,7 +106,7 @@ class Models:
             else:
                 served_by = self.customers.meta[f].get("served_by", "LightGBM")
                 by = "" if served_by == "LightGBM" else f"served by {served_by}"
-            out[f] = f"{version} ({by}, which beat the trained model on validation)" if by else version
+            out[f] = f"{version} ({by}, chosen over the trained model on validation)" if by else version
         return out
 
 

@@ -396,7 +396,7 @@ def test_a_simple_model_that_beats_lightgbm_on_validation_is_what_serves(workspa
     from serving.runtime.champions import Models
 
     states = Models({"churn": "shelfwise-churn/1", "cltv": "shelfwise-cltv/1"}, None, scorer).families()
-    assert states["churn"] == "shelfwise-churn/1 (served by recency alone, which beat the trained model on validation)"
+    assert states["churn"] == "shelfwise-churn/1 (served by recency alone, chosen over the trained model on validation)"
     assert states["cltv"].startswith("shelfwise-cltv/1 (served by last-period spend")
     assert states["recs"] == "no champion: run `shelfwise train recs --as-of YYYY-MM-DD`"
 
