@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -246,8 +247,6 @@ def redis_url(tmp_path_factory):
 def _wait_for_port(proc, port: int, name: str, log, timeout: float = 60.0) -> None:
     """Return once ``port`` of 127.0.0.1 accepts connections; raise with the end of ``log``
     (a path, or None) when ``proc`` exits first or ``timeout`` s pass."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -306,8 +305,19 @@ def postgres_url():
         _wait_for_port(proc, port, "postgres", log)
         import psycopg
 
+        url = f"postgresql://shelfwise:{password}@127.0.0.1:{port}"
+        # The port opens before recovery ends ("the database system is starting up"): wait for a session.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                psycopg.connect(f"{url}/postgres", connect_timeout=5).close()
+                break
+            except psycopg.OperationalError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"postgres accepted no session:\n{log.read_text()[-2000:]}") from None
+                time.sleep(0.2)
+
         def database(name: str) -> str:
-            url = f"postgresql://shelfwise:{password}@127.0.0.1:{port}"
             with psycopg.connect(f"{url}/postgres", autocommit=True) as conn:
                 if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
                     conn.execute(f'CREATE DATABASE "{name}"')
@@ -378,8 +388,6 @@ def s3_store(tmp_path_factory):
 
     try:
         _wait_for_port(proc, s3, "weed server", log)
-        import time
-
         deadline = time.monotonic() + 60
         while True:  # the gateway listens before the filer behind it answers
             try:
