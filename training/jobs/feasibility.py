@@ -18,8 +18,8 @@ customer reorders weekly, gets settings its data allows instead, by these rules:
   (:func:`training.ranker.plan_windows`). Without ``--as-of``, the recommenders test on the
   last :data:`RECS_TEST_DAYS` days, or on the longest of :data:`RECS_TEST_STEPS` that leaves
   the ranker two windows before it (:func:`training.jobs.recs.plan_recs`). A history too short
-  or thin for two windows still gets recommendations: the best baseline of each list on a
-  validation window serves it, without a ranker.
+  or thin for two windows still gets recommendations without a ranker: a default baseline per
+  list, replaced by another that beats it on validation (:func:`training.jobs.recs.choose_served`).
 
 When no setting works, :class:`CannotTrain` says why with the numbers (history span,
 customers, positives) and what to try; ``shelfwise train all`` trains the other families and

@@ -137,7 +137,7 @@ def _baseline(name: str, history, ease_weights: ItemWeights, l2: float) -> Recom
 # baselines of the best validation score on most zoo shops (docs/experiments.md).
 NO_RANKER_DEFAULT = {"all": "repurchase", "discovery": "ease", "buy_again": "repurchase"}
 MIN_VALIDATION_DAYS = 7  # the shortest validation window without a ranker
-SWITCH_Z = 1.96  # a baseline replaces the ranker for a list only when better by this many standard errors
+SWITCH_Z = 1.96  # a baseline replaces the incumbent of a list only when better by this many standard errors
 
 
 def _ndcg_per_customer(recommend, val, items) -> dict[str, np.ndarray]:
