@@ -128,7 +128,7 @@ class CustomerModel:
                                         for size in grid])
             for (leaves, min_child), probe in zip(grid, probes, strict=True):
                 raw = probe.predict(X[last], num_iteration=probe.best_iteration)
-                score = _validation_score(self.task, y[last], raw)
+                score = float(np.nan_to_num(validation_score(self.task, y[last], raw)))
                 self.tuning_.append({"num_leaves": leaves, "min_child_samples": min_child,
                                      "rounds": probe.best_iteration, "validation_score": score})
                 if best is None or score > best[0]:
@@ -246,13 +246,14 @@ def _trial(params: dict, X: np.ndarray, y: np.ndarray, X_valid: np.ndarray, y_va
                      callbacks=[lgb.early_stopping(stopping_rounds, verbose=False), *(callbacks or [])])
 
 
-def _validation_score(task: str, y: np.ndarray, pred: np.ndarray) -> float:
-    """ROC-AUC for churn, normalized Gini for CLTV: the metrics docs/results.md reports."""
+def validation_score(task: str, y: np.ndarray, pred: np.ndarray) -> float:
+    """ROC-AUC for churn, normalized Gini for CLTV: the metrics docs/results.md reports; NaN
+    where the labels leave it undefined (one class, or no revenue)."""
     from sklearn.metrics import roc_auc_score
 
     if task == "churn":
-        return float(roc_auc_score(y, pred)) if 0 < y.sum() < len(y) else 0.0
-    return normalized_gini(y, pred) if y.sum() > 0 else 0.0
+        return float(roc_auc_score(y, pred)) if 0 < y.sum() < len(y) else float("nan")
+    return normalized_gini(y, pred) if y.sum() > 0 else float("nan")
 
 
 CALIBRATION_GRID = np.linspace(0.0, 1.0, 201)

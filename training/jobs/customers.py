@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from features import schema as s
 from features.cluster import Cluster
@@ -31,16 +30,18 @@ from features.workspace import Workspace
 from training import plots, registry
 from training.btyd import BetaGeoModel, GammaGammaModel, btyd_scores
 from training.customer_models import (
+    TASKS,
     CustomerModel,
     TwoPartCLTV,
     calibrate,
     choose_calibration,
     monotone_map,
     out_of_time_check,
+    validation_score,
 )
 from training.jobs.feasibility import MIN_LABEL_ROWS, CannotTrain, check_labels, plan_customer_model
 from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
-from training.metrics import customer_metrics, normalized_gini, paired_bootstrap
+from training.metrics import customer_metrics, paired_bootstrap
 
 # Simple models a churn or CLTV artifact serves in LightGBM's place when they beat it on the
 # validation cutoff (serving/runtime/models.py computes them from the orders and the BG/NBD
@@ -139,36 +140,51 @@ def choose_served(task: str, model: CustomerModel, train: pd.DataFrame, orders: 
     and for churn the map from that model's score to a probability. The test window is not
     looked at.
 
-    When early stopping kept LightGBM to one round, nothing it learned helped on validation
-    (a nearly constant model, as on a few hundred training rows): the simple model of the best
-    validation score is then the one LightGBM must beat in the same way."""
-    if model.validation_ is None:
-        return "LightGBM", None
-    y, raw = model.validation_
+    When LightGBM learnt nothing that helped on validation (early stopping kept one round, or
+    it gives every validation customer one score: a constant model, as on a few hundred
+    training rows), the simple model of the best validation score is the one LightGBM must
+    beat in the same way. When the history holds no cutoff to validate LightGBM on (its labels
+    would overlap the validation window's), that simple model serves: it needs no validation
+    of its own fit, and its score on the last cutoff is known."""
     cutoff = train[CUTOFF].max()
     val = train[train[CUTOFF] == cutoff]
+    if model.validation_ is None:
+        y, raw = np.clip(val[TASKS[task][0]].to_numpy(float), 0.0, None), None
+    else:
+        y, raw = model.validation_
     summary = build_rfm_summary(orders, cutoff)
     bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
     preds = baseline_predictions(task, orders, val, cutoff, horizon, summary, bg)
     metric = PRIMARY_METRIC[task]
-    score = roc_auc_score if task == "churn" else normalized_gini
-    candidates = {"LightGBM": raw, **{name: preds[name] for name in SERVABLE[task]}}
-    scores = {name: score(y, p) for name, p in candidates.items()}
-    incumbent = "LightGBM" if model.best_rounds_ > 1 else max(SERVABLE[task], key=scores.get)
-    # Another model serves only when it beats the incumbent in at least 97.5% of bootstrap
-    # resamples of the validation customers (paired): a smaller edge is noise.
-    resampled = paired_bootstrap(metric, y, candidates, BOOTSTRAP)
-    drawn = ~np.isnan(resampled[incumbent])
-    better = {}
-    for name in candidates:
-        wins = np.mean(resampled[name][drawn] > resampled[incumbent][drawn]) if drawn.any() else 0.0
-        if name != incumbent and scores[name] > scores[incumbent] and wins >= 0.975:
-            better[name] = scores[name]
-    best = max(better, key=better.get) if better else incumbent
-    log(f"[{task}] validation cutoff {cutoff.date()}, {metric}: "
-        + ", ".join(f"{n} {v:.4f}" for n, v in scores.items()) + f" -> serving {best}"
-        + ("" if incumbent == "LightGBM" else " (LightGBM kept one round: the best simple model is the "
-                                              "one to beat)"))
+    candidates = {name: preds[name] for name in SERVABLE[task]}
+    if raw is not None:
+        candidates = {"LightGBM": raw, **candidates}
+    scores = {name: validation_score(task, y, p) for name, p in candidates.items()}
+    said = f"[{task}] validation cutoff {cutoff.date()}, {metric}: " + ", ".join(
+        f"{n} {v:.4f}" for n, v in scores.items())
+    if raw is None:
+        if np.isnan(list(scores.values())).all():  # one class or no revenue: nothing to choose on
+            log(f"{said} -> serving LightGBM (no earlier cutoff to validate it on, and the simple "
+                "models cannot be scored either)")
+            return "LightGBM", None
+        best = max(SERVABLE[task], key=lambda name: np.nan_to_num(scores[name], nan=-np.inf))
+        log(f"{said} -> serving {best} (LightGBM not validated: the history holds no cutoff whose "
+            "labels end before the validation window)")
+    else:
+        learnt = model.best_rounds_ > 1 and np.ptp(raw) > 0
+        incumbent = "LightGBM" if learnt else max(SERVABLE[task], key=scores.get)
+        # Another model serves only when it beats the incumbent in at least 97.5% of bootstrap
+        # resamples of the validation customers (paired): a smaller edge is noise.
+        resampled = paired_bootstrap(metric, y, candidates, BOOTSTRAP)
+        drawn = ~np.isnan(resampled[incumbent])
+        better = {}
+        for name in candidates:
+            wins = np.mean(resampled[name][drawn] > resampled[incumbent][drawn]) if drawn.any() else 0.0
+            if name != incumbent and scores[name] > scores[incumbent] and wins >= 0.975:
+                better[name] = scores[name]
+        best = max(better, key=better.get) if better else incumbent
+        why = " (LightGBM learnt nothing that helped on validation: the best simple model is the one to beat)"
+        log(f"{said} -> serving {best}{'' if learnt else why}")
     if best == "LightGBM" or task != "churn":
         return best, None
     if best == "recency alone":  # days, not a probability: a map is needed
@@ -289,7 +305,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
             served = served_predictions(chosen, model, test, orders, as_of, summary, bg)
             metrics = customer_metrics(task, y, served)
             table[f"{served_by} (served)"] = metrics
-            notes.append(f"served: {served_by}, which beat LightGBM on the validation cutoff "
+            notes.append(f"served: {served_by}, chosen over LightGBM on the validation cutoff "
                          f"{cutoffs[-1].date()}")
         if task == "churn":
             raw = model.predict(test, calibrated=False)

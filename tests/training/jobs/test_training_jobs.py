@@ -423,3 +423,16 @@ def test_a_churn_level_step_is_looked_at_only_when_the_model_missed_the_validati
     assert matched is False
     assert bool(built) is looked_at
     assert ("within 0.03" in said[0]) is not looked_at
+
+
+def test_a_lightgbm_the_history_cannot_validate_gives_way_to_the_best_simple_model(workspace, small_shop):
+    """Three monthly cutoffs and a 90-day horizon: every earlier cutoff's labels overlap the
+    last one's, so LightGBM has nothing to be validated on and the simple model that scores
+    best on the last cutoff serves, as the table's served row and the registry say."""
+    logged = []
+    cltv = jobs.train_customer_model(workspace, small_shop, "cltv", pd.Timestamp("2011-03-01"), horizon_days=90,
+                                     n_cutoffs=3, log=logged.append)
+    assert any("LightGBM not validated" in line for line in logged)
+    served = [name for name in cltv.table if name.endswith("(served)")]
+    assert served and served[0].removesuffix(" (served)") in ("last-period spend", "BG/NBD + Gamma-Gamma")
+    assert cltv.metrics == cltv.table[served[0]]
