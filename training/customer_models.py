@@ -257,6 +257,8 @@ def validation_score(task: str, y: np.ndarray, pred: np.ndarray) -> float:
 
 
 CALIBRATION_GRID = np.linspace(0.0, 1.0, 201)
+# How far a calibration map may move a probability so that it rises strictly (see _increasing).
+ORDER_RAMP = 1e-4
 
 
 def identity_calibration() -> dict:
@@ -302,7 +304,7 @@ def choose_calibration(p: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
         return {**identity_calibration(), "validation_brier": {**brier, "none": float(np.mean((p - y) ** 2))}}
     mapping = fit(method, p, y)
     return {"method": method, "x": CALIBRATION_GRID.tolist(),
-            "y": np.maximum.accumulate(mapping(CALIBRATION_GRID)).tolist(),
+            "y": _increasing(mapping(CALIBRATION_GRID)),
             "validation_brier": brier}
 
 
@@ -313,8 +315,21 @@ def monotone_map(score: np.ndarray, y: np.ndarray, points: int = 201) -> dict:
     from sklearn.isotonic import IsotonicRegression
 
     grid = np.unique(np.quantile(score, np.linspace(0, 1, points)))
+    # Customers scored later may lie outside the scores seen (a later cutoff's longest absence):
+    # a point far out on each side keeps them in order rather than tied at the ends.
+    far = 100 * (grid[-1] - grid[0] + 1)
+    grid = np.concatenate([[grid[0] - far], grid, [grid[-1] + far]])
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score, y)
-    return {"method": "isotonic", "x": grid.tolist(), "y": np.maximum.accumulate(iso.predict(grid)).tolist()}
+    return {"method": "isotonic", "x": grid.tolist(), "y": _increasing(iso.predict(grid))}
+
+
+def _increasing(y: np.ndarray) -> list[float]:
+    """A map's values made to rise strictly. A calibration map sets the level, not the order:
+    isotonic regression's flat steps would tie customers the score tells apart, and a list of
+    the likeliest churners would then cut through a tie in no meaningful order. A ramp of at
+    most :data:`ORDER_RAMP` keeps the score's order and stays within [0, 1]."""
+    y = np.maximum.accumulate(np.asarray(y, float))
+    return (y * (1 - ORDER_RAMP) + ORDER_RAMP * np.linspace(0.0, 1.0, len(y))).tolist()
 
 
 class TwoPartCLTV:

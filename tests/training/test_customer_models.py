@@ -125,3 +125,28 @@ def test_a_calibration_map_is_kept_only_if_the_same_step_a_horizon_back_helped(s
     assert check["step"] == "a horizon back" and check["fitted_on"] == str(probe_last.date())
     assert (check["brier_mapped"] < check["brier_raw"]) is helped_a_horizon_back
     assert model.calibration_["method"] == ("platt" if helped_a_horizon_back else "none")
+
+
+@pytest.mark.parametrize("fit", ["isotonic", "monotone"])
+def test_a_calibration_map_sets_the_level_and_keeps_the_order_of_the_scores(fit):
+    """Isotonic regression's flat steps would tie customers the score tells apart; the stored
+    map still rises, so a list of the likeliest churners keeps the score's order."""
+    from training.customer_models import calibrate, choose_calibration, monotone_map
+
+    rng = np.random.default_rng(7)  # not 0: choose_calibration draws its folds from seed 0
+    if fit == "isotonic":  # two levels of churn the scores do not show: isotonic's steps fit them
+        p = rng.uniform(0, 1, 2_000)
+        y = (rng.uniform(0, 1, 2_000) < np.where(p < 0.5, 0.2, 0.8)).astype(float)
+        mapping = choose_calibration(p, y)
+        assert mapping["method"] == "isotonic"
+        score = rng.uniform(0, 1, 500)
+    else:  # days since the last order
+        p = rng.integers(0, 365, 2_000).astype(float)
+        y = (rng.uniform(0, 365, 2_000) < p).astype(float)
+        mapping = monotone_map(p, y)
+        score = rng.uniform(p.min(), p.max(), 500)
+    served = calibrate(score, mapping)
+    assert (np.diff(served[np.argsort(score)]) > 0).all()
+    assert ((served >= 0) & (served <= 1)).all()
+    # And the level is the labels'.
+    assert calibrate(p, mapping).mean() == pytest.approx(y.mean(), abs=0.01)
