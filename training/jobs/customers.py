@@ -280,7 +280,9 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
         f"{len(model.tuning_)} sizes ({time.perf_counter() - t0:.1f}s)")
     served_by, served_map = choose_served(task, model, train, orders, horizon, log)
     unmatched = None
-    if task == "churn" and model.calibration_ and not get_feature_set(feature_set).lookback_days:
+    # The level step moves LightGBM's map: nothing to do when a simple model serves.
+    if (task == "churn" and served_by == "LightGBM" and model.calibration_
+            and not get_feature_set(feature_set).lookback_days):
         unmatched = model.calibration_
         if not match_churn_level(model, history, cutoffs, horizon, as_of, log, cluster):
             unmatched = None

@@ -375,6 +375,7 @@ def test_a_simple_model_that_beats_lightgbm_on_validation_is_what_serves(workspa
     churn = jobs.train_customer_model(workspace, small_shop, "churn", pd.Timestamp("2011-03-01"), horizon_days=60,
                                       n_cutoffs=4, log=logged.append)
     assert any(line.endswith("-> serving recency alone") for line in logged)
+    assert not any(line.startswith("[churn] level") for line in logged)  # LightGBM's level: not served
     assert churn.metrics == churn.table["recency alone (served)"]
     # The map to a probability rises strictly: the ranking is recency's.
     assert churn.metrics["roc_auc"] == pytest.approx(churn.table["recency alone"]["roc_auc"])
