@@ -101,9 +101,13 @@ def registry_server(trained_home):
 
 
 @pytest.fixture(scope="module")
-def service(trained_home, api_keys, registry_server):
-    """A client of the running service with the admin key (which may call everything)."""
-    with _serving(trained_home, "service.log", MLFLOW_TRACKING_URI=registry_server["url"]) as (proc, url):
+def service(trained_home, api_keys, registry_server, tmp_path_factory):
+    """A client of the running service with the admin key (which may call everything). Its
+    temporary files go to a folder of the test's: the last test kills it with SIGKILL, which
+    leaves BentoML's socket and client folders behind."""
+    tmp = tmp_path_factory.mktemp("service-tmp")
+    with _serving(trained_home, "service.log", MLFLOW_TRACKING_URI=registry_server["url"],
+                  TMPDIR=str(tmp)) as (proc, url):
         SERVER["pgid"] = proc.pid
         yield httpx.Client(base_url=url, timeout=10, headers={"Authorization": f"Bearer {api_keys['admin']}"})
 
