@@ -5,7 +5,9 @@ BentoML 1.4 answers a validation error with ``detail`` as a list of pydantic err
 ``detail`` is a string (found by the schema-driven fuzz run, :mod:`benchmarks.fuzz`). The
 mounted FastAPI pages answer ``{"detail": ...}``. :class:`ErrorBodyMiddleware` rewrites
 every JSON error body to the documented ``{"error": str, "detail": str}``, the detail naming
-each field and what is wrong with it; successful answers pass untouched.
+each field and what is wrong with it; successful answers pass untouched. Pydantic's headline
+("1 validation error for RecommendRequestIODescriptor") names a class of BentoML's, not
+anything the client sent, so it reads "invalid request".
 
 BentoML also logs every client error with a traceback, and the message of a client error
 repeats the client's input (customer ids included). :func:`keep_client_errors_out_of_the_log`
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 # Set by ``python -m serving``: where a worker writes why it could not start.
@@ -44,12 +47,17 @@ def start_failures(path: Path) -> list[str]:
     return sorted({f.read_text() for f in path.parent.glob(f"{path.name}.*")})
 
 
+PYDANTIC_HEADLINE = re.compile(r"^\d+ validation errors? for \w+$")
+
+
 def _field_errors(errors: list) -> str:
     parts = []
     for e in errors:
         if isinstance(e, dict):
             where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body",))
-            parts.append(f"{where}: {e.get('msg', '')}" if where else str(e.get("msg", "")))
+            # A validator's own message comes prefixed with the exception's kind.
+            msg = str(e.get("msg", "")).removeprefix("Value error, ")
+            parts.append(f"{where}: {msg}" if where else msg)
         else:
             parts.append(str(e))
     return "; ".join(parts)
@@ -67,6 +75,8 @@ def normalize(body, status: int) -> dict:
     error = body.get("error")
     if error is None:  # FastAPI's {"detail": "..."}
         error, detail = (detail, None) if status != 422 else ("invalid request", detail)
+    elif PYDANTIC_HEADLINE.match(str(error)):
+        error = "invalid request"
     out = {"error": str(error)}
     if detail not in (None, ""):
         out["detail"] = str(detail)

@@ -12,8 +12,12 @@ from serving.api.errors import normalize
     ({"error": "1 validation error for Input", "detail": [
         {"type": "less_than_equal", "loc": ["k"], "msg": "Input should be less than or equal to 100"},
         {"type": "missing", "loc": ["body", "user_id"], "msg": "Field required"}]}, 400,
-     {"error": "1 validation error for Input",
+     {"error": "invalid request",
       "detail": "k: Input should be less than or equal to 100; user_id: Field required"}),
+    # A validator's own message, without pydantic's prefix or the descriptor class's name.
+    ({"error": "1 validation error for RecommendRequestIODescriptor", "detail": [
+        {"type": "value_error", "loc": [], "msg": "Value error, give user_id (a customer) or session_id"}]}, 400,
+     {"error": "invalid request", "detail": "give user_id (a customer) or session_id"}),
     # BentoML's 404: a one-element list.
     ([{"error": "customer_id 'x' is unknown"}], 404, {"error": "customer_id 'x' is unknown"}),
     # FastAPI's HTTPException and its validation error.
