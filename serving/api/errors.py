@@ -26,6 +26,8 @@ import os
 import re
 from pathlib import Path
 
+from features.messages import field_problems
+
 # Set by ``python -m serving``: where a worker writes why it could not start.
 START_FAILURE_ENV = "SHELFWISE_START_FAILURE_FILE"
 
@@ -50,19 +52,6 @@ def start_failures(path: Path) -> list[str]:
 PYDANTIC_HEADLINE = re.compile(r"^\d+ validation errors? for \w+$")
 
 
-def _field_errors(errors: list) -> str:
-    parts = []
-    for e in errors:
-        if isinstance(e, dict):
-            where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body",))
-            # A validator's own message comes prefixed with the exception's kind.
-            msg = str(e.get("msg", "")).removeprefix("Value error, ")
-            parts.append(f"{where}: {msg}" if where else msg)
-        else:
-            parts.append(str(e))
-    return "; ".join(parts)
-
-
 def normalize(body, status: int) -> dict:
     """An error body as ``{"error": str, "detail": str}`` (``detail`` only when there is one)."""
     if isinstance(body, list) and len(body) == 1:
@@ -71,7 +60,7 @@ def normalize(body, status: int) -> dict:
         return {"error": str(body)}
     detail = body.get("detail")
     if isinstance(detail, list):
-        detail = _field_errors(detail)
+        detail = field_problems(detail)
     error = body.get("error")
     if error is None:  # FastAPI's {"detail": "..."}
         error, detail = (detail, None) if status != 422 else ("invalid request", detail)

@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from features.experiments.off_policy import epsilon_greedy
+from features.messages import field_problems
 from serving.marketing.segments import CustomerBase, SegmentError, SegmentFilter
 from serving.runtime.shared_store import SharedStore
 
@@ -112,10 +113,7 @@ class OfferCatalogue(BaseModel):
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{path}: not valid TOML: {exc}") from None
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'catalogue'}: {e['msg']}" for e in exc.errors()
-            )
-            raise ValueError(f"{path}: {problems}") from None
+            raise ValueError(f"{path}: {field_problems(exc.errors(), 'catalogue')}") from None
         catalogue._source = str(path)
         return catalogue
 

@@ -25,6 +25,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from features.experiments.ab import bucket
+from features.messages import field_problems
 from features.workspace import Settings, Workspace
 from serving.marketing.offers import DecisionLog, OfferCatalogue, OfferPolicy, catalogue_path
 from serving.marketing.segments import CustomerBase, SavedSegments, SegmentError, SegmentFilter
@@ -229,10 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 filt = SegmentFilter.model_validate_json(args.filter)
             except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(str(x) for x in e['loc']) or 'filter'}: {e['msg']}" for e in exc.errors()
-                )
-                raise SegmentError(f"--filter: {problems}") from None
+                raise SegmentError(f"--filter: {field_problems(exc.errors(), 'filter')}") from None
         if (
             args.command == "segments"
             and args.action == "export"

@@ -95,10 +95,10 @@ def test_contact_limits_count_other_campaigns_from_the_decision_log(policy, tmp_
 def test_catalogue_errors_name_the_file_and_the_field(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[offers.x]\nkind = "retention"\n')
-    with pytest.raises(ValueError, match="bad.toml: offers.x: Value error, an offer of kind 'retention' needs save_rate"):
+    with pytest.raises(ValueError, match="bad.toml: offers.x: an offer of kind 'retention' needs save_rate"):
         OfferCatalogue.read(bad)
     bad.write_text('[offers.x]\nkind = "uplift"\nuplift = 0.1\n\n[campaigns.c]\noffers = ["x", "y"]\nbudget = 5\n')
-    with pytest.raises(ValueError, match=r"bad.toml: catalogue: Value error, campaign 'c' names offers \['y'\]"):
+    with pytest.raises(ValueError, match=r"bad.toml: catalogue: campaign 'c' names offers \['y'\]"):
         OfferCatalogue.read(bad)
     bad.write_text("[offers.x\n")
     with pytest.raises(ValueError, match="bad.toml: not valid TOML"):
