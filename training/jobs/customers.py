@@ -200,6 +200,8 @@ def _bgnbd_calibration(orders: pd.DataFrame, cutoff: pd.Timestamp, horizon: int,
     before = cutoff - pd.Timedelta(days=horizon)
     summary = build_rfm_summary(orders, before)
     if len(summary) < 2 * MIN_LABEL_ROWS:
+        log(f"[churn] BG/NBD calibration: not looked at, {len(summary)} customers bought before "
+            f"{before.date()} (a map needs {2 * MIN_LABEL_ROWS} to be checked a horizon back)")
         return None
     bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
     earlier = btyd_scores(summary, bg, "churn", horizon, summary.index)
