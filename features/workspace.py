@@ -232,6 +232,14 @@ class Workspace:
     def table_path(self, name: str) -> Path:
         return self.tables / f"{name}.parquet"
 
+    def require_table(self, name: str) -> Path:
+        """The table's path; FileNotFoundError saying what to run when nothing was ingested."""
+        path = self.table_path(name)
+        if not path.exists():
+            raise FileNotFoundError(f"no '{name}' table in workspace {self.home}; run `shelfwise ingest` "
+                                    "first")
+        return path
+
     def read_table(self, name: str, columns: list[str] | None = None,
                    categorical: list[str] | None = None, since: pd.Timestamp | None = None,
                    only: tuple[str, Collection[str]] | None = None) -> pd.DataFrame:
@@ -241,11 +249,7 @@ class Workspace:
         the file is read. Rows of forgotten customers are left out even before their erasure
         has rewritten the file (or when it could not), so every reader honours the forgotten
         list: training, batch scores, segment exports and offer plans alike."""
-        path = self.home / "tables" / f"{name}.parquet"
-        if not path.exists():
-            raise FileNotFoundError(
-                f"no '{name}' table in workspace {self.home}; run `shelfwise ingest` first"
-            )
+        path = self.require_table(name)
         import pyarrow.parquet as pq
 
         # `categorical` columns come as pandas categoricals (Parquet's dictionary encoding kept):

@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.out}: write .csv or .parquet", file=sys.stderr)
         return 2
     ws = Workspace.from_settings(Settings())
+    try:
+        ws.require_table("orders")
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="shelfwise-score-") as tmp:
         # The table alone is written for what exists, as the service scores: the segments' profiles
         # (RFM, lifecycle) need no model. The file of --out has churn and CLTV columns: both needed.
