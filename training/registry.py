@@ -7,6 +7,7 @@ downloads ``models:/<name>@champion`` and reads the files; it never imports this
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import warnings
@@ -31,6 +32,9 @@ def connect(ws: Workspace) -> MlflowClient:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(ws.tracking_uri)
+    # Its "Creating initial MLflow database tables..." lines, on a workspace's first run, are
+    # MLflow's business; warnings and errors still show.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     return MlflowClient(ws.tracking_uri)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -97,6 +98,7 @@ def _client(tracking_uri: str):
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(tracking_uri)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # as training.registry.connect
     return MlflowClient(tracking_uri)
 
 
