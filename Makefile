@@ -93,9 +93,10 @@ bench-features: env
 
 # The zoo: six shops of other shapes end to end (ingest --mapping, train all, serve, HTTP); one
 # table (docs/results.md, "Any shop"). CDNOW's full log is read from $$SHELFWISE_DATA (default
-# ../shared/data) and skipped with the reason when absent. About 7 minutes.
+# ../shared/data) and skipped with the reason when absent. About 7-10 minutes.
 bench-zoo: env
-	$(BIN)/python -m benchmarks.zoo
+	mkdir -p $(SHELFWISE_HOME)
+	$(BIN)/python -m benchmarks.zoo --json $(SHELFWISE_HOME)/zoo.json --plot $(SHELFWISE_HOME)/zoo.png
 
 # Every step's wall time and peak memory on a generated retail shop of size SIZE (S: 10k
 # customers, M: 100k, L: 1M; docs/benchmarks.md, "Scale").

@@ -7,7 +7,8 @@ and the "for you" list asked for over HTTP for every test customer. It prints on
 served NDCG@10 (all purchases, discovery) beside the best baseline on the same test window,
 churn ROC-AUC beside recency and BG/NBD with the mean probability beside the observed
 rate, CLTV normalized Gini beside last-period spend, training time and peak memory, and
-the families that could not be trained, with why.
+the families that could not be trained, with why; ``--plot FILE`` draws the same figures
+(:func:`chart`).
 
 Shops (``--shops``, comma separated):
 
@@ -268,13 +269,61 @@ def table(rows: list[dict]) -> list[str]:
     return out
 
 
+def chart(rows: list[dict]):
+    """The table's figures as grouped bars, one panel a family: what serves beside the
+    baselines it is held to, per shop (a missing bar: the family was not trained there)."""
+    from matplotlib.figure import Figure
+
+    rows = [r for r in rows if "unavailable" not in r]
+    shops = [r["shop"] for r in rows]
+    panels = {
+        "for you, all purchases: NDCG@10": {
+            "served": [r.get("served_all") for r in rows],
+            "best baseline": [r["all_best_baseline"][1] if "all_trained" in r else None for r in rows]},
+        "for you, discovery: NDCG@10": {
+            "served": [r.get("served_discovery") for r in rows],
+            "best baseline": [r["discovery_best_baseline"][1] if "discovery_trained" in r else None
+                              for r in rows]},
+        "churn: ROC-AUC": {
+            "served": [(r.get("churn") or {}).get("roc_auc") for r in rows],
+            "recency alone": [(r.get("churn") or {}).get("baseline_roc_auc") for r in rows],
+            "BG/NBD": [(r.get("churn") or {}).get("btyd_roc_auc") for r in rows]},
+        "CLTV: normalized Gini": {
+            "served": [(r.get("cltv") or {}).get("normalized_gini") for r in rows],
+            "last-period spend": [(r.get("cltv") or {}).get("baseline_normalized_gini") for r in rows]},
+    }
+    fig = Figure(figsize=(11, 7))
+    x = np.arange(len(shops))
+    for ax, (title, bars) in zip(fig.subplots(2, 2).ravel(), panels.items(), strict=True):
+        width = 0.8 / len(bars)
+        for i, (name, values) in enumerate(bars.items()):
+            heights = np.array([np.nan if v is None else v for v in values], float)
+            ax.bar(x + (i - (len(bars) - 1) / 2) * width, heights, width, label=name)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(x, shops, rotation=20, ha="right", fontsize=8)
+        ax.set_ylim(0, 1.15)  # room for the legend above the bars
+        ax.legend(fontsize=7, loc="upper left", ncol=len(bars))
+    fig.suptitle("The zoo: what serves on each shop's test window, beside its baselines")
+    fig.tight_layout()
+    return fig
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shops", default=",".join(SHOPS))
     p.add_argument("--size", choices=("full", "tiny"), default="full")
     p.add_argument("--keep", type=Path, default=None, help="keep the shops' workspaces under this folder")
     p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    p.add_argument("--plot", type=Path, default=None, help="also draw them, as a PNG")
+    p.add_argument("--from-json", type=Path, default=None, metavar="FILE",
+                   help="run nothing: print and draw the rows a run wrote with --json")
     args = p.parse_args(argv)
+    if args.from_json:
+        rows = json.loads(args.from_json.read_text())
+        print("\n".join(table(rows)))
+        if args.plot:
+            chart(rows).savefig(args.plot, dpi=100)
+        return 0
     t0 = time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory(prefix="shelfwise-zoo-") as tmp:
@@ -290,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[zoo] {len(rows)} shops in {time.perf_counter() - t0:.0f}s")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=str))
+    if args.plot:
+        chart(rows).savefig(args.plot, dpi=100)
     return 0
 
 
