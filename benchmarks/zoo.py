@@ -22,6 +22,8 @@ Shops (``--shops``, comma separated):
   models are the sparse ones of a large shop.
 
 ``--size tiny`` shrinks the generated shops (the test suite's zoo) and leaves the others out.
+``--shops small`` runs the seven small shops of :data:`features.sources.synthetic.SMALL_SHOPS`
+instead (any of them also by name).
 """
 
 from __future__ import annotations
@@ -39,14 +41,22 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.service import running_service
-from features.sources.synthetic import FASHION, GROCERY, MAPPING_TOML, MARKETPLACE, ShopShape, generate_orders
+from features.sources.synthetic import (
+    FASHION,
+    GROCERY,
+    MAPPING_TOML,
+    MARKETPLACE,
+    SMALL_SHOPS,
+    ShopShape,
+    generate_orders,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # The recs job's baselines (training/jobs/recs.py), as its runs log them ("<name>.<metric>").
 BASELINES = ("popularity", "trending", "repurchase", "als", "bpr", "item_knn", "ease")
 BUNDLED = ROOT / "data/online_retail_ii/online_retail_II_2009-2011_dedup.parquet"
 SHOPS = ("online-retail-ii", "online-retail-ii-7m", "cdnow-master", "grocery", "fashion", "marketplace")
-GENERATED = {"grocery": GROCERY, "fashion": FASHION, "marketplace": MARKETPLACE}
+GENERATED = {"grocery": GROCERY, "fashion": FASHION, "marketplace": MARKETPLACE, **SMALL_SHOPS}
 TINY = {"grocery": GROCERY.scaled(customers=250, items=300),
         "fashion": FASHION.scaled(customers=900, items=400)}
 ORII_MAPPING = """# Online Retail II's columns as the shop exports them (UCI, CC BY 4.0).
@@ -326,9 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t0 = time.perf_counter()
     rows = []
+    shops = [name for shop in args.shops.split(",") for name in (SMALL_SHOPS if shop == "small" else [shop])]
     with tempfile.TemporaryDirectory(prefix="shelfwise-zoo-") as tmp:
         root = args.keep or Path(tmp)
-        for shop in args.shops.split(","):
+        for shop in shops:
             try:
                 rows.append(run_shop(shop, args.size, root / shop, say=lambda m: print(m, flush=True)))
             except Unavailable as exc:

@@ -24,6 +24,9 @@ stay on sale ``shelf_days`` days (0: for ever). Prices are log-normal per item.
   20k+ of them bought before a test window) under a flat popularity law, 20 taste groups,
   orders of 1-4 lines every two months or so and few repeats: most items have a handful of
   buyers.
+- :data:`SMALL_SHOPS`: seven shops at the edges of what the pipeline can learn from (60 to
+  2,000 customers; two months to two years; 25 items to 40,000 listed; one-time buyers;
+  luxury prices), each named for its shape.
 """
 
 from __future__ import annotations
@@ -85,6 +88,24 @@ FASHION = ShopShape("fashion", customers=6_000, items=8_000, days=730, mean_gap_
 MARKETPLACE = ShopShape("marketplace", customers=10_000, items=40_000, days=730, mean_gap_days=60.0,
                         gap_spread=0.8, mean_orders=5.0, basket_lines=(1, 4), reorder_share=0.15, zipf=0.8,
                         taste_groups=20, price_median=25.0, price_spread=1.0)
+# Too short or thin for the ranker, or for churn and CLTV, or at the edges of a catalogue's size
+# (docs/results.md, "Shops too short or thin for a ranker").
+SMALL_SHOPS = {s.name: s for s in (
+    ShopShape("b2b-60", customers=60, items=800, days=730, mean_gap_days=30.0, mean_orders=20.0,
+              basket_lines=(5, 15), reorder_share=0.6),
+    ShopShape("two-months", customers=300, items=600, days=75, mean_gap_days=14.0, mean_orders=6.0,
+              basket_lines=(2, 6), reorder_share=0.4),
+    ShopShape("thin", customers=150, items=2000, days=365, mean_gap_days=120.0, mean_orders=3.0,
+              basket_lines=(1, 3), reorder_share=0.1),
+    ShopShape("one-time-buyers", customers=400, items=3000, days=365, mean_gap_days=60.0, mean_orders=1.2,
+              basket_lines=(1, 4), reorder_share=0.05),
+    ShopShape("large-catalogue-120-buyers", customers=120, items=40000, days=400, mean_gap_days=40.0,
+              mean_orders=6.0, basket_lines=(2, 8), reorder_share=0.2, zipf=0.6),
+    ShopShape("25-items", customers=2000, items=25, days=365, mean_gap_days=30.0, mean_orders=8.0,
+              basket_lines=(1, 3), reorder_share=0.5, taste_groups=3),
+    ShopShape("luxury", customers=800, items=3000, days=540, mean_gap_days=180.0, mean_orders=2.0,
+              basket_lines=(1, 2), reorder_share=0.05, price_median=800.0),
+)}
 
 
 def generate_orders(shape: ShopShape, seed: int = 0) -> pd.DataFrame:
