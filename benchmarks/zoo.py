@@ -22,7 +22,7 @@ Shops (``--shops``, comma separated):
   models are the sparse ones of a large shop.
 
 ``--size tiny`` shrinks the generated shops (the test suite's zoo) and leaves the others out.
-``--shops small`` runs the seven small shops of :data:`features.sources.synthetic.SMALL_SHOPS`
+``--shops small`` runs the eight small shops of :data:`features.sources.synthetic.SMALL_SHOPS`
 instead (any of them also by name).
 """
 

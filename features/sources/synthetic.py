@@ -24,8 +24,8 @@ stay on sale ``shelf_days`` days (0: for ever). Prices are log-normal per item.
   20k+ of them bought before a test window) under a flat popularity law, 20 taste groups,
   orders of 1-4 lines every two months or so and few repeats: most items have a handful of
   buyers.
-- :data:`SMALL_SHOPS`: seven shops at the edges of what the pipeline can learn from (60 to
-  2,000 customers; two months to two years; 25 items to 40,000 listed; one-time buyers;
+- :data:`SMALL_SHOPS`: eight shops at the edges of what the pipeline can learn from (60 to
+  2,000 customers; two months to two years; 12 items to 40,000 listed; one-time buyers;
   luxury prices), each named for its shape.
 """
 
@@ -105,6 +105,8 @@ SMALL_SHOPS = {s.name: s for s in (
               basket_lines=(1, 3), reorder_share=0.5, taste_groups=3),
     ShopShape("luxury", customers=800, items=3000, days=540, mean_gap_days=180.0, mean_orders=2.0,
               basket_lines=(1, 2), reorder_share=0.05, price_median=800.0),
+    ShopShape("12-items", customers=1500, items=12, days=540, mean_gap_days=30.0, mean_orders=10.0,
+              basket_lines=(1, 2), reorder_share=0.85, taste_groups=2, price_median=12.0),
 )}
 
 

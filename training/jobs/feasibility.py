@@ -40,7 +40,9 @@ HORIZON_STEPS = (180, 120, 90, 60, 45, 30)
 MIN_CUTOFFS = 3
 MIN_LABEL_ROWS = 20
 MIN_CUSTOMERS = 50
-MIN_ITEMS = 20
+# One item leaves nothing to rank (a log without item ids, as CDNOW's); a shop of a few products
+# still gets them ranked, each list the whole catalogue at most.
+MIN_ITEMS = 2
 RECS_TEST_DAYS = 90  # the recommenders' test window when --as-of is not given
 RECS_TEST_STEPS = (RECS_TEST_DAYS, 60, 45, 30)  # shorter ones, for a history too short for 90
 

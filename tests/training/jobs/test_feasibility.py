@@ -1,5 +1,6 @@
 """What the data allows: horizons, labels and ranker windows that follow a shop's history."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -73,8 +74,10 @@ def test_ranker_windows_follow_the_history():
 def test_a_log_without_item_ids_cannot_train_recommendations():
     orders = shop(300)
     orders["item_id"] = "CD"  # CDNOW's log: customers, dates and amounts only
-    with pytest.raises(CannotTrain, match=r"name 1 item\(s\); recommendations need at least 20.*item_id"):
+    with pytest.raises(CannotTrain, match=r"name 1 item\(s\); recommendations need at least 2.*item_id"):
         check_recs(orders, pd.Timestamp("2011-10-01"))
+    orders["item_id"] = np.where(np.arange(len(orders)) % 2, "beans", "ground")  # a two-product shop: lists of two
+    check_recs(orders, pd.Timestamp("2011-10-01"))
 
 
 def test_a_short_history_tests_recommenders_on_a_shorter_window_that_leaves_the_ranker_two():

@@ -437,3 +437,16 @@ def test_a_lightgbm_the_history_cannot_validate_gives_way_to_the_best_simple_mod
     served = [name for name in cltv.table if name.endswith("(served)")]
     assert served and served[0].removesuffix(" (served)") in ("last-period spend", "BG/NBD + Gamma-Gamma")
     assert cltv.metrics == cltv.table[served[0]]
+
+
+def test_a_catalogue_of_three_items_trains_the_ranker_and_serves_lists_of_three(workspace, small_shop, tmp_path):
+    """Fewer items than a list's length: every list holds the whole catalogue, ranked."""
+    from serving.runtime.models import BlendedRuntime
+
+    shop = small_shop.assign(item_id=small_shop["item_id"].map(lambda i: f"i{int(i[1:]) % 3}"))
+    result = jobs.train_recs(workspace, shop, build_items(shop), pd.Timestamp("2011-03-01"), log=lambda _: None)
+    assert result.promoted and "blended" in result.table
+    path, _ = registry.champion_dir(registry.connect(workspace), "recs", tmp_path)
+    runtime = BlendedRuntime(path)
+    items, _ = runtime.personal(runtime.user_row(runtime.history.users.ids[0]), 10, True)
+    assert sorted(runtime.history.items.ids[items]) == ["i0", "i1", "i2"]
