@@ -98,8 +98,7 @@ class CustomerModel:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; expected one of {list(TASKS)}")
         p = self.params or CustomerModelParams()
-        label = TASKS[self.task][0]
-        X, y = self._xy(training_set, label)
+        X, y = training_set[self.columns].to_numpy(float), task_labels(self.task, training_set)
         cutoff = training_set[CUTOFF]
         last = (cutoff == cutoff.max()).to_numpy()
         probe_rows = (cutoff + pd.Timedelta(days=horizon_days) <= cutoff.max()).to_numpy()
@@ -186,12 +185,6 @@ class CustomerModel:
         check = {"fitted_on": str(fitted_on.date()), "step": step, **check}
         return {**(chosen if kept else identity_calibration()), "out_of_time": check}
 
-    def _xy(self, df: pd.DataFrame, label: str) -> tuple[np.ndarray, np.ndarray]:
-        y = df[label].to_numpy(float)
-        if label == FUTURE_REVENUE:
-            y = np.clip(y, 0.0, None)  # Tweedie needs non-negative targets; net losses are rare
-        return df[self.columns].to_numpy(float), y
-
     def predict(self, features: pd.DataFrame, calibrated: bool = True) -> np.ndarray:
         """Churn probability (calibrated unless asked not to) or expected revenue per row."""
         raw = self.booster_.predict(features[self.columns].to_numpy(float))
@@ -236,6 +229,13 @@ class CustomerModel:
         model.best_rounds_ = meta["best_rounds"]
         model.calibration_ = meta.get("calibration")
         return model, meta
+
+
+def task_labels(task: str, rows: pd.DataFrame) -> np.ndarray:
+    """What a model of ``task`` learns and is validated on: the churn label, or the future
+    revenue clipped at zero (Tweedie needs non-negative targets; net losses are rare)."""
+    y = rows[TASKS[task][0]].to_numpy(float)
+    return np.clip(y, 0.0, None) if task == "cltv" else y
 
 
 def _trial(params: dict, X: np.ndarray, y: np.ndarray, X_valid: np.ndarray, y_valid: np.ndarray,

@@ -30,13 +30,13 @@ from features.workspace import Workspace
 from training import plots, registry
 from training.btyd import BetaGeoModel, GammaGammaModel, btyd_scores
 from training.customer_models import (
-    TASKS,
     CustomerModel,
     TwoPartCLTV,
     calibrate,
     choose_calibration,
     monotone_map,
     out_of_time_check,
+    task_labels,
     validation_score,
 )
 from training.jobs.feasibility import MIN_LABEL_ROWS, CannotTrain, check_labels, plan_customer_model
@@ -149,7 +149,7 @@ def choose_served(task: str, model: CustomerModel, train: pd.DataFrame, orders: 
     cutoff = train[CUTOFF].max()
     val = train[train[CUTOFF] == cutoff]
     if model.validation_ is None:
-        y, raw = np.clip(val[TASKS[task][0]].to_numpy(float), 0.0, None), None
+        y, raw = task_labels(task, val), None
     else:
         y, raw = model.validation_
     summary = build_rfm_summary(orders, cutoff)
@@ -160,19 +160,20 @@ def choose_served(task: str, model: CustomerModel, train: pd.DataFrame, orders: 
     if raw is not None:
         candidates = {"LightGBM": raw, **candidates}
     scores = {name: validation_score(task, y, p) for name, p in candidates.items()}
+    best_simple = max(SERVABLE[task], key=lambda name: np.nan_to_num(scores[name], nan=-np.inf))
     said = f"[{task}] validation cutoff {cutoff.date()}, {metric}: " + ", ".join(
         f"{n} {v:.4f}" for n, v in scores.items())
     if raw is None:
-        if np.isnan(list(scores.values())).all():  # one class or no revenue: nothing to choose on
+        if np.isnan(scores[best_simple]):  # one class or no revenue: nothing to choose on
             log(f"{said} -> serving LightGBM (no earlier cutoff to validate it on, and the simple "
                 "models cannot be scored either)")
             return "LightGBM", None
-        best = max(SERVABLE[task], key=lambda name: np.nan_to_num(scores[name], nan=-np.inf))
+        best = best_simple
         log(f"{said} -> serving {best} (LightGBM not validated: the history holds no cutoff whose "
             "labels end before the validation window)")
     else:
         learnt = model.best_rounds_ > 1 and np.ptp(raw) > 0
-        incumbent = "LightGBM" if learnt else max(SERVABLE[task], key=scores.get)
+        incumbent = "LightGBM" if learnt else best_simple
         # Another model serves only when it beats the incumbent in at least 97.5% of bootstrap
         # resamples of the validation customers (paired): a smaller edge is noise.
         resampled = paired_bootstrap(metric, y, candidates, BOOTSTRAP)
