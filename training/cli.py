@@ -316,12 +316,14 @@ def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def _train_family(ws: Workspace, orders: pd.DataFrame, family: str, as_of: pd.Timestamp | None,
-                  dask: cluster.Cluster | None, horizon_days: int | None = None, promote: bool = True):
+                  dask: cluster.Cluster | None, horizon_days: int | None = None, promote: bool = True,
+                  as_tested: bool = False):
     """One family's training job (``train`` and ``retrain``)."""
     from training.jobs import train_customer_model, train_recs  # heavy imports: only here
 
     if family == "recs":
-        return train_recs(ws, orders, ws.read_table("items"), as_of, log=_say, promote=promote, cluster=dask)
+        return train_recs(ws, orders, ws.read_table("items"), as_of, log=_say, promote=promote, cluster=dask,
+                          as_tested=as_tested)
     # A large base's model learns from a sample of its customers: only their events are read.
     events = ws.read_events(EVENT_COLUMNS, users=sampled_ids(orders[s.CUSTOMER_ID].unique()))
     return train_customer_model(ws, orders, family, as_of, horizon_days, log=_say, events=events,
@@ -336,7 +338,8 @@ def _train_families(ws: Workspace, args: argparse.Namespace, orders: pd.DataFram
     for family in families:
         t0 = time.perf_counter()
         try:
-            result = _train_family(ws, orders, family, args.as_of, dask, args.horizon_days)
+            result = _train_family(ws, orders, family, args.as_of, dask, args.horizon_days,
+                                   as_tested=args.as_tested)
         except CannotTrain as exc:
             _say(f"[{family}] not trained: {exc}")
             rows.append((family, "skipped", f"{exc.why}; try {exc.hint}"))
@@ -660,6 +663,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--horizon-days", type=_horizon, default=None,
                        help="churn/CLTV label window (default 90 for churn, 180 for CLTV, shorter when the "
                             "history is too short for them)")
+    train.add_argument("--as-tested", action="store_true",
+                       help="register the recommender as tested, its history ending where the test window "
+                            "starts, to measure the service on that window (default without --as-of: its "
+                            "history, EASE weights and popularity reach the end of the data)")
     train.add_argument("--dask", default=None, metavar="SPEC", help=DASK_HELP)
     train.set_defaults(func=cmd_train)
 

@@ -17,6 +17,7 @@ refit on all windows with the number of rounds found there, scaled by the window
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -377,13 +378,26 @@ class BlendedRecommender:
         What the job compares with the baselines on the validation window."""
         if self.probe_ is None:
             raise ValueError("BlendedRecommender.at_validation: fitted on one window, so there is no probe")
-        start = self.cutoffs_[-1]
-        probe = BlendedRecommender(self.params)
-        probe.booster_ = self.probe_
-        probe.history_ = cache.history(start)
-        probe.item_weights_ = cache.ease(start, self.params.ease_l2)
-        probe.season_weights_ = cache.season(start, self.params)
-        return probe
+        return self.at(cache, self.cutoffs_[-1], self.probe_)
+
+    def at(self, cache: FitCache, cutoff: pd.Timestamp, booster: lgb.Booster | None = None
+           ) -> BlendedRecommender:
+        """This model's ranker (or ``booster``) on the purchases before ``cutoff``: the
+        history, EASE weights (its L2) and seasonal weights of that day.
+
+        What the service gets after the test window: the ranker learns what it can from
+        windows that end where the test starts, and its inputs are then brought up to the end
+        of the data, so the customers and items of the test window are known (as every
+        ranker window is scored on the history of its own start; docs/results.md, "What the
+        service serves")."""
+        model = copy.copy(self)  # the fitted attributes; the booster is only read
+        model.booster_ = booster if booster is not None else self.booster_
+        model.probe_ = None
+        model.history_ = cache.history(cutoff)
+        model.item_weights_ = cache.ease(cutoff, self.params.ease_l2)
+        # Without a ranker nothing reads the seasonal weights (without_ranker fits none).
+        model.season_weights_ = cache.season(cutoff, self.params) if model.booster_ is not None else None
+        return model
 
     def recommend(self, user_rows: np.ndarray, k: int = 10, include_purchased: bool = True,
                   n_new: int | None = None) -> tuple[np.ndarray, np.ndarray]:

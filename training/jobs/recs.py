@@ -14,7 +14,7 @@ import pandas as pd
 
 from features import schema as s
 from features.cluster import Cluster
-from features.interactions import IdIndex, basket_matrix
+from features.interactions import basket_matrix
 from features.item_weights import DENSE_ITEMS, ItemWeights, co_bought, uncovered
 from features.purchase_history import RANKER_FEATURE_SET
 from features.workspace import Workspace
@@ -23,6 +23,7 @@ from training.evaluation import (
     CURVE_KS,
     TASKS,
     Recommend,
+    TestWindow,
     evaluate,
     evaluate_baskets,
     evaluate_new_customers,
@@ -40,8 +41,7 @@ from training.jobs.feasibility import (
     span_words,
 )
 from training.jobs.promotion import PRIMARY_METRIC, TrainResult, data_digest, decide
-from training.metrics import ndcg_at_k, ranking_report
-from training.pyfunc import artifact_baseline
+from training.metrics import ndcg_at_k
 from training.ranker import (
     MIN_WINDOW_CUSTOMERS,
     MIN_WINDOW_DAYS,
@@ -50,7 +50,6 @@ from training.ranker import (
     RankerParams,
     plan_windows,
 )
-from training.recommenders import FORMAT as ALS_FORMAT
 from training.recommenders import (
     ALSRecommender,
     BPRRecommender,
@@ -201,6 +200,23 @@ def choose_served(cache: FitCache, starts: list[pd.Timestamp], as_of: pd.Timesta
     return served, scores
 
 
+def _parts(model: BlendedRecommender, orders: pd.DataFrame, served: dict[str, str]
+           ) -> tuple[dict[str, Recommender], PopularityRecommender, FrequentlyBoughtTogether]:
+    """What the lists beside the ranker need, fitted on ``model``'s history: the baselines
+    that serve a list (``served``), popularity (new customers' list) and frequently bought
+    together (the baskets before the history's end)."""
+    history = model.history_
+    baskets = basket_matrix(orders, None, history.as_of, history.items)[0]
+    return (_estimators(model, served), PopularityRecommender().fit(history.orders),
+            FrequentlyBoughtTogether().fit(baskets))
+
+
+def _estimators(model: BlendedRecommender, served: dict[str, str]) -> dict[str, Recommender]:
+    """The baselines that serve a list of ``served``, fitted on ``model``'s history."""
+    return {name: _baseline(name, model.history_, model.item_weights_, model.params.ease_l2)
+            for name in set(served.values()) - {"blended"}}
+
+
 def _served_recommend(served: dict[str, str], model: BlendedRecommender, estimators: dict[str, Recommender],
                       matrix) -> Callable[[np.ndarray, int, str], np.ndarray]:
     """The lists the service gives for each task (:func:`evaluate`'s ``recommend``)."""
@@ -214,37 +230,19 @@ def _served_recommend(served: dict[str, str], model: BlendedRecommender, estimat
     return recommend
 
 
-def _champion_recommend(path: Path) -> Callable[[list[str], int], dict[str, list[str]]]:
-    """Customer ids -> top-k item ids from a saved recommender: the blended one, or the ALS
-    model of the first releases (an older blended format raises IncompatibleModelError)."""
+def _champion_score(path: Path, cache: FitCache, as_of: pd.Timestamp, test: TestWindow) -> float:
+    """The champion's all-purchases NDCG@10 on this run's test window (``as_of`` on).
+
+    The service's model knows the purchases to the end of its data, which can reach into this
+    window, so what the champion learnt (its ranker, EASE's L2 and its list choices) is
+    scored on this run's history as of ``as_of``, as the new version is: the two numbers
+    differ only by what each learnt. A model of another format raises
+    :class:`~features.artifacts.IncompatibleModelError` (it cannot be served either)."""
+    champion = BlendedRecommender.load(path).at(cache, as_of)
     meta = json.loads((path / "meta.json").read_text())
-    if meta.get("format") != ALS_FORMAT:
-        model = BlendedRecommender.load(path)
-        users, items = model.history_.users, model.history_.items
-        baseline = artifact_baseline(path, meta, model, "all")
-
-        def rec(rows, k):
-            if baseline is not None:  # what the champion serves for "all", not its ranker
-                return baseline.recommend(np.arange(len(rows)), model.history_.rows(rows).orders, k)[0]
-            return model.recommend(rows, k)[0]
-        popular = np.argsort(-model.history_.item_stats[:, 3], kind="stable")
-    else:
-        model, arrays, _ = ALSRecommender.load(path)
-        users, items = IdIndex(arrays["user_ids"]), IdIndex(arrays["item_ids"])
-
-        def rec(rows, k):
-            return model.recommend(rows, None, k)[0]
-        popular = model.popularity_.order_
-
-    def recommend(customer_ids: list[str], k: int) -> dict[str, list[str]]:
-        rows = users.indices(customer_ids)
-        known = rows >= 0
-        cols = rec(rows[known], k) if known.any() else np.zeros((0, k), int)
-        out = {c: [items.ids[i] for i in r if i >= 0] for c, r in
-               zip(np.asarray(customer_ids)[known], cols, strict=True)}
-        top = list(items.ids[popular[:k]])
-        return {c: out.get(c, top) for c in customer_ids}
-    return recommend
+    served = {task: "blended" for task in TASKS} | (meta.get("served") or {})
+    recommend = _served_recommend(served, champion, _estimators(champion, served), champion.history_.orders)
+    return evaluate(recommend, test, champion.history_.items, tasks=("all",))["all_ndcg_at_10"]
 
 
 def plan_recs(orders: pd.DataFrame, as_of: pd.Timestamp | None, params: RankerParams,
@@ -301,7 +299,8 @@ def plan_recs(orders: pd.DataFrame, as_of: pd.Timestamp | None, params: RankerPa
 
 def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp | None,
                log: Callable[[str], None] = print, params: RankerParams | None = None,
-               baselines: bool = True, promote: bool = True, cluster: Cluster | None = None) -> TrainResult:
+               baselines: bool = True, promote: bool = True, cluster: Cluster | None = None,
+               as_tested: bool = False) -> TrainResult:
     """Fit the blended recommender before ``as_of``; report it and the baselines after it
     (the final ranker on a Dask ``cluster`` when given).
 
@@ -314,7 +313,15 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     ranker early-stops on it, and everything is refit on all data before ``as_of``. The
     test window (``as_of`` to the end of the data) is only used for the report and for the
     comparison with the current champion.
+
+    What is registered for the service: with ``as_of`` None, the tested ranker and list
+    choices on the purchases to the end of the data (:meth:`BlendedRecommender.at`: the
+    history, EASE, seasonal weights, popularity, trending, item-kNN and frequently bought
+    together refit there), so customers and items of the test window are known; with a
+    given ``as_of`` or ``as_tested``, the model as tested (backtests, and measuring the
+    service on the test window).
     """
+    advance = as_of is None and not as_tested
     as_of, params, counts = plan_recs(orders, as_of, params or RankerParams(), log)
     ranked = bool(counts)
     if ranked:
@@ -334,8 +341,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     history = model.history_
     starts = model.cutoffs_[-1:] if ranked else params.window_cutoffs(as_of)
     served, validation = choose_served(cache, starts, as_of, l2, log, probe)
-    estimators = {name: _baseline(name, history, model.item_weights_, params.ease_l2)
-                  for name in set(served.values()) - {"blended"}}
+    estimators, popularity, fbt = _parts(model, orders, served)
     fit_seconds = time.perf_counter() - t0
     log(f"[recs] {'blended recommender' if ranked else 'baselines'} fitted in {fit_seconds:.1f}s: "
         f"{len(history.users):,} customers x {len(history.items):,} items before {as_of.date()}")
@@ -346,8 +352,6 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
         else None
     table: dict[str, dict[str, float]] = {}
     notes = []
-    popularity = PopularityRecommender().fit(history.orders)
-    fbt = FrequentlyBoughtTogether().fit(basket_matrix(orders, None, as_of, history.items)[0])
     fbt_table: dict[str, dict[str, float]] = {}
     if test is not None and test.users:
         if baselines:
@@ -397,6 +401,17 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
         notes.append("no purchases after as_of: model registered without test metrics")
     metrics = table.get("served", table.get("blended", {}))
     baseline = table.get("popularity", {})
+    if advance and end > as_of:
+        t1 = time.perf_counter()
+        model = model.at(cache, end)
+        history = model.history_
+        estimators, popularity, fbt = _parts(model, orders, served)
+        last = (end - pd.Timedelta(days=1)).date()
+        log(f"[recs] for the service: the tested model on the purchases to {last}, {len(history.users):,} "
+            f"customers x {len(history.items):,} items, in {time.perf_counter() - t1:.1f}s")
+        notes.append(f"the service's model knows the purchases to {last}: the tested {'ranker and ' * ranked}"
+                     "list choices on the whole data's history, EASE weights and popularity "
+                     "(`--as-tested` registers the model as tested)")
     titles = items.set_index(s.ITEM_ID)[s.TITLE].reindex(history.items.ids).fillna("").to_numpy()
     with registry.scratch_dir() as tmp:
         model_dir = Path(tmp) / "model"
@@ -409,7 +424,8 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
                 f"{model.params.ease_dense_items:,}: what their buyers bought, "
                 f"in {time.perf_counter() - t1:.1f}s")
         model.save(model_dir, titles, popularity.item_scores_,
-                   {"window": window, "fbt": fbt.get_params(), "served": served}, fbt_scores=fbt.score_,
+                   {"window": window, "tested_as_of": str(as_of.date()), "fbt": fbt.get_params(),
+                    "served": served}, fbt_scores=fbt.score_,
                    knn_scores=knn.similarity_ if knn is not None else None,
                    co_bought=neighbours)
         plot_files = []
@@ -437,11 +453,10 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
             run_name=f"{'blended' if ranked else 'baselines'} as_of={as_of.date()}", plots=plot_files,
             trials=trials, example=_recs_example(_served_recommend(served, model, estimators, history.orders),
                                                  history))
-    truth = test.truth["all"] if test is not None and test.users else {}
     promoted, reason, old_version, old_score = decide(
         client, "recs", version, metrics.get(PRIMARY_METRIC["recs"]),
-        (lambda p: ranking_report(_champion_recommend(p)(list(truth), 10), truth, 10)["ndcg_at_10"])
-        if truth else None, apply=promote)
+        (lambda p: _champion_score(p, cache, as_of, test)) if test is not None and test.users else None,
+        apply=promote)
     return TrainResult("recs", version, run_id, metrics, "popularity", baseline, promoted,
                        reason, window, notes, table, old_version, old_score, applied=promote)
 

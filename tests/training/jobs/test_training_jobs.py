@@ -42,6 +42,46 @@ def test_first_version_becomes_champion_and_an_equal_one_stays_challenger(worksp
     assert _alias(workspace, "recs", "challenger") == "2"
 
 
+def _with_a_newcomer(shop: pd.DataFrame) -> pd.DataFrame:
+    """The shop plus customer "new", whose two orders of i3 come in its last month."""
+    end = shop["timestamp"].max().normalize()
+    rows = shop[shop["item_id"] == "i3"].head(2).copy()
+    rows[["order_id", "customer_id"]] = [["n1", "new"], ["n2", "new"]]
+    rows["timestamp"] = [end - pd.Timedelta(days=20), end - pd.Timedelta(days=5)]
+    return pd.concat([shop, rows], ignore_index=True)
+
+
+@pytest.mark.parametrize("as_tested", [False, True])
+def test_the_served_recommender_knows_the_test_windows_purchases_unless_registered_as_tested(
+        workspace, small_shop, tmp_path, as_tested):
+    from serving.runtime.models import BlendedRuntime
+
+    shop = _with_a_newcomer(small_shop)
+    logged = []
+    result = jobs.train_recs(workspace, shop, build_items(shop), None, log=logged.append, as_tested=as_tested)
+    tested_as_of = result.window.split("train < ")[1][:10]
+    runtime = BlendedRuntime(registry.champion_dir(registry.connect(workspace), "recs", tmp_path)[0])
+    assert runtime.meta["tested_as_of"] == tested_as_of
+    if as_tested:
+        assert runtime.meta["as_of"] == tested_as_of and runtime.user_row("new") == -1
+        return
+    assert runtime.meta["as_of"] == str(shop["timestamp"].max().date() + pd.Timedelta(days=1))
+    row = runtime.user_row("new")
+    assert row >= 0 and runtime.item_ids[runtime.buy_again(row)[0][0]] == "i3"
+    assert any(n.startswith(f"the service's model knows the purchases to {shop['timestamp'].max().date()}")
+               for n in result.notes)
+
+
+def test_the_champion_is_scored_on_the_new_runs_history_not_on_the_test_window_it_has_seen(workspace,
+                                                                                         small_shop):
+    # The first version knows the purchases the second one is tested on: scored on its own
+    # history it would look better than the same model does.
+    first = jobs.train_recs(workspace, small_shop, build_items(small_shop), None, log=lambda _: None)
+    second = jobs.train_recs(workspace, small_shop, build_items(small_shop), None, log=lambda _: None)
+    assert first.promoted and not second.promoted
+    assert second.champion_score == pytest.approx(second.metrics["all_ndcg_at_10"], abs=1e-12)
+
+
 def test_a_large_catalogue_leaves_bpr_out_and_samples_the_test_orders_and_says_so(workspace, small_shop,
                                                                                   monkeypatch):
     monkeypatch.setattr(jobs.recs, "is_large", lambda user_items: True)
