@@ -451,6 +451,7 @@ def test_a_candidate_offer_policy_valued_on_the_logs_agrees_with_its_value_under
 def test_status_and_openapi_describe_the_service(service):
     status = service.get("/v1/status").json()
     assert status["models"]["recs"] == "shelfwise-recs/1" and status["customers_scored"] > 5000
+    assert status["recs_purchases_to"] == "2011-08-31"  # trained --as-of 2011-09-01: as tested
     spec = service.get("/docs.json").json()
     assert {"/recommend", "/similar_items", "/frequently_bought_together", "/buy_again", "/trending",
             "/events", "/items", "/customer", "/admin/reload", "/ping"} <= set(spec["paths"])

@@ -268,6 +268,9 @@ class StatusResponse(Model):
                                                       "and the share of shoppers it answers.")
     customers_scored: int
     features_as_of: str
+    recs_purchases_to: str | None = Field(
+        None, description="The last day of purchases in the recommender's history: a customer who first "
+                          "bought later is new to it until the next `train recs`.")
     registry: str = Field(description="'ok', or why the last check for new champions failed (the "
                                       "service keeps serving the models it has; the reason, with "
                                       "any credentials blanked, to admin keys only).")

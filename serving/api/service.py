@@ -505,6 +505,7 @@ class Shelfwise:
             families=models.families(), experiment=models.registry_view.get("experiment"),
             customers_scored=len(models.customers.frame),
             features_as_of=models.customers.as_of.date().isoformat(),
+            recs_purchases_to=models.storefront.recs.purchases_to if models.storefront is not None else None,
             registry=registry, last_registry_check=self.champions.last_check)
 
 

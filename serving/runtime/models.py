@@ -131,6 +131,11 @@ class BlendedRuntime:
     def n_items(self) -> int:
         return len(self.item_ids)
 
+    @property
+    def purchases_to(self) -> str:
+        """The last day of purchases in the model's history (ISO date)."""
+        return str((self.history.as_of - pd.Timedelta(days=1)).date())
+
     def user_row(self, user_id: str | None) -> int:
         """Row of a customer the model knows, else -1."""
         try:
