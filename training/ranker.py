@@ -385,11 +385,10 @@ class BlendedRecommender:
         """This model's ranker (or ``booster``) on the purchases before ``cutoff``: the
         history, EASE weights (its L2) and seasonal weights of that day.
 
-        What the service gets after the test window: the ranker learns what it can from
-        windows that end where the test starts, and its inputs are then brought up to the end
-        of the data, so the customers and items of the test window are known (as every
-        ranker window is scored on the history of its own start; docs/results.md, "What the
-        service serves")."""
+        The service's model after a test window: the ranker learnt from windows that end
+        where the test starts, and its inputs are brought up to the end of the data, as each
+        ranker window's features come from the history at its own start (docs/results.md,
+        "What the service's recommender knows")."""
         model = copy.copy(self)  # the fitted attributes; the booster is only read
         model.booster_ = booster if booster is not None else self.booster_
         model.probe_ = None
