@@ -51,24 +51,17 @@ def _with_a_newcomer(shop: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([shop, rows], ignore_index=True)
 
 
-@pytest.mark.parametrize("as_tested", [False, True])
-def test_the_served_recommender_knows_the_test_windows_purchases_unless_registered_as_tested(
-        workspace, small_shop, tmp_path, as_tested):
+def test_the_served_recommender_knows_the_test_windows_purchases(workspace, small_shop, tmp_path):
     from serving.runtime.models import BlendedRuntime
 
     shop = _with_a_newcomer(small_shop)
-    logged = []
-    result = jobs.train_recs(workspace, shop, build_items(shop), None, log=logged.append, as_tested=as_tested)
-    tested_as_of = result.window.split("train < ")[1][:10]
+    result = jobs.train_recs(workspace, shop, build_items(shop), None, log=lambda _: None)
     runtime = BlendedRuntime(registry.champion_dir(registry.connect(workspace), "recs", tmp_path)[0])
-    assert runtime.meta["tested_as_of"] == tested_as_of
-    if as_tested:
-        assert runtime.meta["as_of"] == tested_as_of and runtime.user_row("new") == -1
-        return
-    assert runtime.meta["as_of"] == str(shop["timestamp"].max().date() + pd.Timedelta(days=1))
-    row = runtime.user_row("new")
+    assert runtime.meta["tested_as_of"] == result.window.split("train < ")[1][:10]
+    assert runtime.purchases_to == str(shop["timestamp"].max().date())
+    row = runtime.user_row("new")  # first bought in the test window
     assert row >= 0 and runtime.item_ids[runtime.buy_again(row)[0][0]] == "i3"
-    assert any(n.startswith(f"the service's model knows the purchases to {shop['timestamp'].max().date()}")
+    assert any(n.startswith(f"the service's model knows the purchases to {runtime.purchases_to}")
                for n in result.notes)
 
 
