@@ -346,6 +346,11 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
     log(f"[recs] {'blended recommender' if ranked else 'baselines'} fitted in {fit_seconds:.1f}s: "
         f"{len(history.users):,} customers x {len(history.items):,} items before {as_of.date()}")
     end = data_end(orders)
+    advance = advance and end > as_of
+    if advance:  # the service's EASE and seasonal ridge fit in the background while the test is scored
+        cache.prefetch_ease(end, [params.ease_l2])
+        if ranked:
+            cache.prefetch_season(end, params)
     window = (f"train < {as_of.date()}, validation {starts[0].date()}..{as_of.date()}, "
               f"test {as_of.date()}..{end.date()} (exclusive)")
     test = heldout_window(orders, history.users, as_of, max_customers=MAX_EVAL_CUSTOMERS) if end > as_of \
@@ -401,7 +406,7 @@ def train_recs(ws: Workspace, orders: pd.DataFrame, items: pd.DataFrame, as_of: 
         notes.append("no purchases after as_of: model registered without test metrics")
     metrics = table.get("served", table.get("blended", {}))
     baseline = table.get("popularity", {})
-    if advance and end > as_of:
+    if advance:
         t1 = time.perf_counter()
         model = model.at(cache, end)
         history = model.history_
