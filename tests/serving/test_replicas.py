@@ -62,9 +62,7 @@ def test_two_replicas_with_their_own_disks_share_events_forgets_contacts_promoti
         trainer.write_table("orders", small_shop, "fixture")
         trainer.write_table("items", build_items(small_shop), "fixture")
         env = server_env(SHELFWISE_HOME=str(trainer.home), **common)
-        _shelfwise(env, "train", "recs", "--as-of", "2011-03-01")
-        for family in ("churn", "cltv"):
-            _shelfwise(env, "train", family, "--as-of", "2011-03-01", "--horizon-days", "60")
+        _shelfwise(env, "train", "all", "--as-of", "2011-03-01", "--horizon-days", "60")
         assert "scored" in _shelfwise(env, "score", "customers")
 
         # Two replicas, each with its own disk holding a copy of the tables, nothing else.
