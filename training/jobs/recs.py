@@ -240,7 +240,7 @@ def _champion_score(path: Path, cache: FitCache, as_of: pd.Timestamp, test: Test
     :class:`~features.artifacts.IncompatibleModelError` (it cannot be served either)."""
     champion = BlendedRecommender.load(path).at(cache, as_of)
     meta = json.loads((path / "meta.json").read_text())
-    served = {task: "blended" for task in TASKS} | (meta.get("served") or {})
+    served = meta.get("served") or {}  # a list it leaves out is the ranker's, as _served_recommend reads it
     recommend = _served_recommend(served, champion, _estimators(champion, served), champion.history_.orders)
     return evaluate(recommend, test, champion.history_.items, tasks=("all",))["all_ndcg_at_10"]
 
