@@ -302,8 +302,15 @@ DASK_HELP = ("build the churn and CLTV training sets and fit the boosters (churn
              f"${cluster.SCHEDULER_ENV}, else this process)")
 
 
+# What churn and CLTV alone read of every order line: the windows' plan needs the span and the
+# customers; the customers they learn from are then read whole (_train_family).
+PLAN_COLUMNS = [s.CUSTOMER_ID, s.TIMESTAMP]
+
+
 def cmd_train(ws: Workspace, args: argparse.Namespace) -> int:
-    orders = ws.read_table("orders")
+    recs = args.family in ("all", "recs")
+    orders = (ws.read_table("orders") if recs
+              else ws.read_table("orders", PLAN_COLUMNS, categorical=[s.CUSTOMER_ID]))
     if args.as_of is not None and (error := _as_of_error(orders, args.as_of)):
         _say(f"error: {error}")
         return 2
@@ -324,10 +331,15 @@ def _train_family(ws: Workspace, orders: pd.DataFrame, family: str, as_of: pd.Ti
     if family == "recs":
         return train_recs(ws, orders, ws.read_table("items"), as_of, log=_say, promote=promote, cluster=dask,
                           as_tested=as_tested)
-    # A large base's model learns from a sample of its customers: only their events are read.
-    events = ws.read_events(EVENT_COLUMNS, users=sampled_ids(orders[s.CUSTOMER_ID].unique()))
+    # A large base's model learns from a sample of its customers: only their events are read,
+    # and only their order lines when `orders` holds just the columns that plan the windows.
+    kept = sampled_ids(np.asarray(orders[s.CUSTOMER_ID].unique(), dtype=str))
+    events = ws.read_events(EVENT_COLUMNS, users=kept)
+    lines = None
+    if list(orders.columns) == PLAN_COLUMNS:
+        lines = ws.read_table("orders", only=None if kept is None else (s.CUSTOMER_ID, kept))
     return train_customer_model(ws, orders, family, as_of, horizon_days, log=_say, events=events,
-                                promote=promote, cluster=dask)
+                                promote=promote, cluster=dask, lines=lines)
 
 
 def _train_families(ws: Workspace, args: argparse.Namespace, orders: pd.DataFrame, families: list[str],

@@ -377,8 +377,19 @@ def test_a_large_base_is_sampled_once_by_the_feature_build_and_training_reads_th
     snapshot = home / "features" / "customer_v2" / "as_of=2011-03-01" / "horizon=60d"
     assert pd.read_parquet(snapshot / "training_set.parquet")["customer_id"].nunique() <= customers - 3
 
+    # Training churn alone reads every order line's customer and time, and the sampled customers' lines whole.
+    reads, read_table = [], Workspace.read_table
+
+    def spy(self, name, columns=None, categorical=None, since=None, only=None):
+        reads.append((name, columns, None if only is None else len(only[1])))
+        return read_table(self, name, columns, categorical, since, only)
+
+    monkeypatch.setattr(Workspace, "read_table", spy)
     assert main(["train", "churn", "--as-of", "2011-03-01", "--horizon-days", "60"]) == 0
+    assert [r for r in reads if r[0] == "orders"] == [("orders", ["customer_id", "timestamp"], None),
+                                                      ("orders", None, customers - 3)]
     out = capsys.readouterr().out
+    # The same rows as the feature build sampled: its snapshot's digest matches.
     assert f"snapshot {snapshot} is current: read, not rebuilt" in out
     assert f"learnt and tested on {customers - 3:,} of {customers:,} customers (sampled by id)" in out
     client = MlflowClient(Workspace(home).tracking_uri)

@@ -231,7 +231,7 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
                          horizon_days: int | None = None, n_cutoffs: int = 12,
                          log: Callable[[str], None] = print, events: pd.DataFrame | None = None,
                          feature_set: str = DEFAULT_FEATURE_SET, promote: bool = True,
-                         cluster: Cluster | None = None) -> TrainResult:
+                         cluster: Cluster | None = None, lines: pd.DataFrame | None = None) -> TrainResult:
     """Train the churn or CLTV booster on cutoffs whose label windows end by ``as_of``.
 
     ``as_of`` None: the start of the last test window the data covers. The horizon and
@@ -239,7 +239,9 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     model, :class:`~training.jobs.feasibility.CannotTrain` says why and what to try.
 
     Above :data:`~features.snapshots.MODEL_CUSTOMERS` customers, the model learns from and is
-    tested on a sample of them (:func:`~features.snapshots.model_customers`). With a Dask
+    tested on a sample of them (:func:`~features.snapshots.model_customers`). ``lines``: those
+    customers' order lines when the caller read them apart, so that ``orders`` need hold only
+    every line's customer and timestamp, which plan the windows. With a Dask
     ``cluster``, the training sets and the boosters are built there (:mod:`features.cluster`).
 
     The test set is the snapshot at ``as_of`` with labels from ``[as_of, as_of + horizon)``,
@@ -252,7 +254,12 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     plans = plan_customer_model(task, orders, as_of, horizon_days, n_cutoffs)
     data_end = orders[s.TIMESTAMP].max()
     # From here on, the customers the model learns from and is tested on: all, or a sample of a large base.
-    orders, events, sampled_from = model_customers(orders, events)
+    if lines is None:
+        orders, events, sampled_from = model_customers(orders, events)
+    else:
+        total = orders[s.CUSTOMER_ID].nunique()
+        orders = lines
+        sampled_from = total if orders[s.CUSTOMER_ID].nunique() < total else None
     customers = orders[s.CUSTOMER_ID].nunique()
     sample_note = (f"learnt and tested on {customers:,} of {sampled_from:,} customers (sampled by id)"
                    if sampled_from else None)
