@@ -333,7 +333,7 @@ def _train_family(ws: Workspace, orders: pd.DataFrame, family: str, as_of: pd.Ti
                           as_tested=as_tested)
     # A large base's model learns from a sample of its customers: only their events are read,
     # and only their order lines when `orders` holds just the columns that plan the windows.
-    kept = sampled_ids(np.asarray(orders[s.CUSTOMER_ID].unique(), dtype=str))
+    kept = sampled_ids(orders[s.CUSTOMER_ID].unique())
     events = ws.read_events(EVENT_COLUMNS, users=kept)
     lines = None
     if list(orders.columns) == PLAN_COLUMNS:

@@ -256,11 +256,11 @@ def train_customer_model(ws: Workspace, orders: pd.DataFrame, task: str, as_of: 
     # From here on, the customers the model learns from and is tested on: all, or a sample of a large base.
     if lines is None:
         orders, events, sampled_from = model_customers(orders, events)
+        customers = orders[s.CUSTOMER_ID].nunique()
     else:
-        total = orders[s.CUSTOMER_ID].nunique()
-        orders = lines
-        sampled_from = total if orders[s.CUSTOMER_ID].nunique() < total else None
-    customers = orders[s.CUSTOMER_ID].nunique()
+        total, orders = orders[s.CUSTOMER_ID].nunique(), lines
+        customers = orders[s.CUSTOMER_ID].nunique()
+        sampled_from = total if customers < total else None
     sample_note = (f"learnt and tested on {customers:,} of {sampled_from:,} customers (sampled by id)"
                    if sampled_from else None)
     if sample_note:
