@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from features import schema as s
 from features.interactions import IdIndex, binary_matrix
 from features.item_weights import ItemWeights, times, weighted_rows
+from features.order_codes import OrderCodes, distinct_per, starts
 from features.sparse_rows import gather, ranks, row_of, top_k_split
 
 RANKER_FEATURE_SET = "ranker_v2"  # v2: the seasonal model's score and rank (SEASON_SCORES)
@@ -210,90 +211,107 @@ class PackedHistory:
                    a["user_stats"], a["item_stats"], a["pair_offsets"], a["pair_blob"])
 
 
-def purchase_history(orders: pd.DataFrame, as_of: pd.Timestamp) -> PurchaseHistory:
+def purchase_history(orders: pd.DataFrame | OrderCodes, as_of: pd.Timestamp) -> PurchaseHistory:
     """Summarise purchases strictly before ``as_of``.
 
     Pairs whose purchases were all returned (net quantity <= 0) are left out, as in
     :func:`features.interactions.build_interactions`, so its matrix and ``orders`` agree.
+    ``orders`` may be the lines' :class:`features.order_codes.OrderCodes`, built once for
+    histories at several cutoffs.
     """
-    day = pd.Timedelta(days=1)
-    past = orders.loc[orders[s.TIMESTAMP] < as_of, [s.CUSTOMER_ID, s.ITEM_ID, s.ORDER_ID, s.TIMESTAMP,
-                                                   s.QUANTITY, s.UNIT_PRICE, s.IS_RETURN]]
-    # Group on integer codes rather than the id strings, and carry only the columns used:
-    # the same groups in about half the time. Customer and item codes are sorted, so code
-    # order is id order.
-    customer_codes, customer_ids = pd.factorize(past[s.CUSTOMER_ID], sort=True)
-    item_codes, item_ids = pd.factorize(past[s.ITEM_ID], sort=True)
-    past = past.assign(**{s.CUSTOMER_ID: customer_codes, s.ITEM_ID: item_codes,
-                          s.ORDER_ID: pd.factorize(past[s.ORDER_ID])[0]})
-    sales = past[~past[s.IS_RETURN]]
-    if sales.empty:
+    log = orders if isinstance(orders, OrderCodes) else OrderCodes.of(orders)
+    t = pd.Timestamp(as_of).as_unit("ns").value
+    past = log.timestamp < t
+    sale = past & ~log.is_return
+    if not sale.any():
         raise ValueError(f"purchase_history: no purchases before {as_of.date()}")
-    per = sales.groupby([s.CUSTOMER_ID, s.ITEM_ID, s.ORDER_ID], as_index=False)[s.TIMESTAMP].min()
-    age = ((as_of - per[s.TIMESTAMP]) / day).to_numpy()
-    per["decayed"] = 0.5 ** (age / DECAY_HALF_LIFE_DAYS)
-    per["orders_30d"] = age < 30
-    per["orders_90d"] = age < 90
-    per["season"] = (age >= 365 - SEASON_DAYS) & (age < 365)
-    per["next30"] = (age >= 335) & (age < 365)
-    g = per.groupby([s.CUSTOMER_ID, s.ITEM_ID])
-    pairs = g.agg(orders=(s.ORDER_ID, "size"), last=(s.TIMESTAMP, "max"), first=(s.TIMESTAMP, "min"),
-                  decayed=("decayed", "sum"), orders_30d=("orders_30d", "sum"),
-                  orders_90d=("orders_90d", "sum"), orders_last_year_season=("season", "sum"),
-                  orders_last_year_next30d=("next30", "sum"))
-    net = past.groupby([s.CUSTOMER_ID, s.ITEM_ID])[s.QUANTITY].sum()
-    pairs = pairs[net.reindex(pairs.index).to_numpy() > 0].reset_index()
-    pairs["days_since_last"] = (as_of - pairs["last"]) / day
-    pairs["span_days"] = (pairs["last"] - pairs["first"]) / day
+    c, i, o, ts = log.customer[sale], log.item[sale], log.order[sale], log.timestamp[sale]
+    per = starts(c, i, o)  # one row per (customer, item, order), at its first line's time
+    per_c, per_i, per_ts = c[per], i[per], np.minimum.reduceat(ts, per)
+    age = (t - per_ts) / DAY_NS
+    pair = starts(per_c, per_i)  # the (customer, item) runs of those rows
 
-    user_codes, rows = np.unique(pairs[s.CUSTOMER_ID].to_numpy(), return_inverse=True)
-    item_codes, cols = np.unique(pairs[s.ITEM_ID].to_numpy(), return_inverse=True)
-    users = IdIndex(np.asarray(customer_ids, dtype=str)[user_codes])
-    items = IdIndex(np.asarray(item_ids, dtype=str)[item_codes])
-    order = np.lexsort((cols, rows))  # CSR order, so pair_stats lines up with .data
-    pairs = pairs.iloc[order].reset_index(drop=True)
-    rows, cols = rows[order], cols[order]
+    def total(x: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(x.astype(np.float64 if x.dtype.kind == "f" else np.int64), pair)
+
+    n_items = len(log.item_ids)
+    keys = per_c[pair].astype(np.int64) * n_items + per_i[pair]
+    # Net quantity of each pair over all lines before as_of, returns included.
+    past_c, past_i = log.customer[past], log.item[past]
+    runs = starts(past_c, past_i)
+    net = np.add.reduceat(log.quantity[past], runs)[
+        np.searchsorted(past_c[runs].astype(np.int64) * n_items + past_i[runs], keys)]
+    keep = net > 0
+    pair_c, pair_i = per_c[pair][keep], per_i[pair][keep]
+    orders_n = np.diff(np.append(pair, len(per)))[keep]
+    last = np.maximum.reduceat(per_ts, pair)[keep]
+    first = np.minimum.reduceat(per_ts, pair)[keep]
+    decayed = total(0.5 ** (age / DECAY_HALF_LIFE_DAYS))[keep]
+    pair_counts = np.column_stack([total(age < 30), total(age < 90),
+                                   total((age >= 365 - SEASON_DAYS) & (age < 365)),
+                                   total((age >= 335) & (age < 365))])[keep]
+    days_since_last, span_days = (t - last) / DAY_NS, (last - first) / DAY_NS
+
+    user_codes, rows = np.unique(pair_c, return_inverse=True)
+    item_codes, cols = np.unique(pair_i, return_inverse=True)
+    users, items = IdIndex(log.customer_ids[user_codes]), IdIndex(log.item_ids[item_codes])
     shape = (len(users), len(items))
     # At the precision PackedHistory stores (uint16 counts, float16 decayed, whole days).
-    counts = pairs["orders"].clip(upper=65535).to_numpy(np.float32)
-    counts = sp.csr_matrix((counts, (rows, cols)), shape=shape)
-    decayed = pairs["decayed"].clip(upper=65504).to_numpy(np.float16).astype(np.float32)
+    counts = sp.csr_matrix((np.minimum(orders_n, 65535).astype(np.float32), (rows, cols)), shape=shape)
+    decayed = np.minimum(decayed, 65504).astype(np.float16).astype(np.float32)
     decayed = sp.csr_matrix((decayed, counts.indices, counts.indptr), shape=shape)
 
-    u_sales = sales[sales[s.CUSTOMER_ID].isin(user_codes)]
-    ug = u_sales.groupby(s.CUSTOMER_ID)
-    tenure = ((as_of - ug[s.TIMESTAMP].min()) / day).reindex(user_codes)
-    u_orders = ug[s.ORDER_ID].nunique().reindex(user_codes)
-    recent = u_sales[u_sales[s.TIMESTAMP] >= as_of - pd.Timedelta(days=90)]
+    customer_runs = starts(c)
+    at = np.searchsorted(c[customer_runs], user_codes)
+    tenure = (t - np.minimum.reduceat(ts, customer_runs)[at]) / DAY_NS
+    by_order = log.by_customer_order[sale[log.by_customer_order]]
+    recent = by_order[log.timestamp[by_order] >= t - 90 * DAY_NS]
+    n_customers = len(log.customer_ids)
+    u_orders = distinct_per(log.customer[by_order], log.order[by_order], n_customers)[user_codes]
     user_stats = np.column_stack([
-        u_orders, ((as_of - ug[s.TIMESTAMP].max()) / day).reindex(user_codes),
-        u_orders / tenure.clip(lower=30), recent.groupby(s.CUSTOMER_ID)[s.ORDER_ID].nunique()
-        .reindex(user_codes, fill_value=0), tenure,
+        u_orders, (t - np.maximum.reduceat(ts, customer_runs)[at]) / DAY_NS,
+        u_orders / np.maximum(tenure, 30),
+        distinct_per(log.customer[recent], log.order[recent], n_customers)[user_codes], tenure,
     ]).astype(np.float32)
 
-    sale_age = ((as_of - sales[s.TIMESTAMP]) / day).to_numpy()
+    sale_age = (t - ts) / DAY_NS
+    bought = starts(c, i)  # (customer, item) runs of the sales lines
 
-    def buyers(mask: np.ndarray) -> np.ndarray:
-        b = sales[mask].groupby(s.ITEM_ID)[s.CUSTOMER_ID].nunique()
-        return b.reindex(item_codes, fill_value=0).to_numpy(float)
+    def buyers(mask: np.ndarray | None = None) -> np.ndarray:
+        who = bought if mask is None else bought[np.logical_or.reduceat(mask, bought)]
+        return np.bincount(i[who], minlength=n_items)[item_codes].astype(float)
 
     season = buyers((sale_age >= 365 - SEASON_DAYS) & (sale_age < 365))
     before_season = buyers((sale_age >= 365) & (sale_age < 365 + SEASON_DAYS))
-    all_buyers = buyers(np.ones(len(sales), bool))
+    all_buyers = buyers()
     b30 = buyers(sale_age < 30)
-    rebuy = (pairs.assign(again=pairs["orders"] > 1).groupby(s.ITEM_ID)["again"].mean()
-             .reindex(item_codes, fill_value=0).to_numpy(float))
+    rebuy = (np.bincount(pair_i, weights=orders_n > 1, minlength=n_items)[item_codes]
+             / np.bincount(pair_i, minlength=n_items)[item_codes])
     item_stats = np.column_stack([
         buyers(sale_age < 7), buyers(sale_age < 14), b30, all_buyers, rebuy, season,
         buyers((sale_age >= 335) & (sale_age < 365)), (season + 1) / (before_season + 1),
-        sales.groupby(s.ITEM_ID)[s.UNIT_PRICE].median().reindex(item_codes).to_numpy(float),
-        b30 / (all_buyers + 1),
+        _median_price(log, sale)[item_codes], b30 / (all_buyers + 1),
     ]).astype(np.float32)
-    pair_days = pairs[list(PAIR_DAYS)].round().clip(0, 65535).to_numpy(np.float32)
+    pair_days = np.column_stack([days_since_last, span_days]).round().clip(0, 65535).astype(np.float32)
     # Orders of one item in 90 days or one season: 255 is beyond any shop's re-order rate.
-    pair_counts = pairs[list(PAIR_COUNTS)].clip(upper=255).to_numpy(np.uint8)
-    return PurchaseHistory(counts, decayed, pair_days, pair_counts, as_of, users, items, user_stats,
-                           item_stats)
+    pair_counts = np.minimum(pair_counts, 255).astype(np.uint8)
+    return PurchaseHistory(counts, decayed, pair_days, pair_counts, pd.Timestamp(as_of), users, items,
+                           user_stats, item_stats)
+
+
+DAY_NS = 86_400 * 10**9
+
+
+def _median_price(log: OrderCodes, lines: np.ndarray) -> np.ndarray:
+    """Median unit price of each item's ``lines`` (a mask), NaN for items without one."""
+    sel = log.by_item_price[lines[log.by_item_price]]
+    sel = sel[~np.isnan(log.unit_price[sel])]
+    item, price = log.item[sel], log.unit_price[sel]
+    runs = starts(item)
+    n = np.diff(np.append(runs, len(sel)))
+    median = np.full(len(log.item_ids), np.nan)
+    median[item[runs]] = (price[runs + (n - 1) // 2] + price[runs + n // 2]) / 2
+    return median
 
 
 CANDIDATE_ROWS = 1_024  # customers whose candidates are built at once

@@ -35,6 +35,7 @@ from features import schema as s
 from features.artifacts import RECS_FORMAT, check_model, load_arrays, save_arrays, write_checksums
 from features.cluster import Cluster
 from features.item_weights import DENSE_ITEMS, NEIGHBOURS, ItemWeights, is_dense_size, most_bought, prune
+from features.order_codes import OrderCodes
 from features.purchase_history import (
     CANDIDATE_FEATURES,
     RANKER_FEATURE_SET,
@@ -151,13 +152,16 @@ class FitCache:
         self.orders = orders
         self.dense_items, self.neighbours = dense_items, neighbours
         self._histories: dict[pd.Timestamp, PurchaseHistory] = {}
+        self._codes: OrderCodes | None = None
         self._weights: dict[tuple[pd.Timestamp, float], Future[ItemWeights]] = {}
         self._season: dict[tuple, Future[ItemWeights | None]] = {}
         self._heldout: dict[tuple, TestWindow] = {}
 
     def history(self, cutoff: pd.Timestamp) -> PurchaseHistory:
         if cutoff not in self._histories:
-            self._histories[cutoff] = purchase_history(self.orders, cutoff)
+            if self._codes is None:
+                self._codes = OrderCodes.of(self.orders)
+            self._histories[cutoff] = purchase_history(self._codes, cutoff)
         return self._histories[cutoff]
 
     def heldout(self, start: pd.Timestamp, end: pd.Timestamp, max_customers: int | None) -> TestWindow:

@@ -3,9 +3,12 @@ import pandas as pd
 import pytest
 
 from features.interactions import IdIndex, build_interactions
+from features.order_codes import OrderCodes
 from features.purchase_history import (
     CANDIDATE_FEATURES,
+    ITEM_STATS,
     PAIR_STATS,
+    USER_STATS,
     PackedHistory,
     _ranks,
     candidate_features,
@@ -38,6 +41,37 @@ def test_pair_statistics_match_hand_computed_values(orders):
     assert np.isnan(_pair(h, "A", "y", "interval_days"))  # bought once
     # B bought y on 2010-06-01, 273 days before: inside "the same season last year" (265..365 days).
     assert _pair(h, "B", "y", "orders_last_year_season") == 1
+
+
+def test_customer_and_item_statistics_match_hand_computed_values(orders):
+    more = make_orders([("7", "B", "x", 1, 13.0, "2010-12-01"), ("8", "D", "x", 2, 16.0, "2010-12-01"),
+                        ("C9", "D", "x", -2, 16.0, "2010-12-02")])
+    h = purchase_history(pd.concat([orders, more], ignore_index=True), CUTOFF)
+    assert list(h.users.ids) == ["A", "B"]  # D returned all it bought; C buys later
+    user = dict(zip(USER_STATS, h.user_stats[h.users.index("A")], strict=True))
+    # A: orders 1 and 2 (the return is not an order), first on 2011-01-01, last on 2011-02-19.
+    assert user == pytest.approx({"user_orders": 2, "user_days_since_last": 10, "user_order_rate": 2 / 59,
+                                  "user_orders_90d": 2, "user_tenure_days": 59})
+    user = dict(zip(USER_STATS, h.user_stats[h.users.index("B")], strict=True))
+    assert user == pytest.approx({"user_orders": 2, "user_days_since_last": 90, "user_order_rate": 2 / 273,
+                                  "user_orders_90d": 1, "user_tenure_days": 273})
+    x = dict(zip(ITEM_STATS, h.item_stats[h.items.index("x")], strict=True))
+    # x was bought by A (twice), B and D: D counts as a buyer, and its price, though returned.
+    assert x["buyers_all"] == 3 and x["buyers_30d"] == 1 and x["buyers_7d"] == 0
+    assert x["rebuy_rate"] == 0.5  # of the pairs kept: A's twice, B's once
+    assert x["price"] == pytest.approx((10 + 13) / 2)  # median of 10, 10, 13, 16
+    y = dict(zip(ITEM_STATS, h.item_stats[h.items.index("y")], strict=True))
+    assert y["buyers_all"] == 2 and y["buyers_last_year_season"] == 1 and y["rebuy_rate"] == 0
+
+
+def test_histories_cut_from_order_codes_are_the_histories_of_the_orders(small_shop):
+    codes = OrderCodes.of(small_shop)
+    for cutoff in pd.to_datetime(["2010-02-01", "2010-11-15", "2011-03-01", "2011-07-01"]):
+        a, b = purchase_history(small_shop, cutoff), purchase_history(codes, cutoff)
+        assert (a.orders != b.orders).nnz == 0 and (a.decayed != b.decayed).nnz == 0
+        assert list(a.users.ids) == list(b.users.ids) and list(a.items.ids) == list(b.items.ids)
+        for name in ("pair_days", "pair_counts", "user_stats", "item_stats"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
 def test_the_history_matrix_is_the_interactions_matrix(orders):
