@@ -106,16 +106,18 @@ class PurchaseHistory(HistoryRows):
     def pack(self) -> PackedHistory:
         """The history as a service keeps it (:class:`PackedHistory`)."""
         ptr, idx = self.orders.indptr, self.orders.indices
-        layout = _record_layout(len(self.items))
-        blobs = []
-        for r in range(len(self.users)):
-            a, b = ptr[r], ptr[r + 1]
-            columns = (np.diff(idx[a:b], prepend=0), self.orders.data[a:b], self.decayed.data[a:b],
-                       self.pair_days[a:b], self.pair_counts[a:b])
-            # Column by column (a (pairs, k) column is written k values at a time).
-            record = b"".join(c.astype(dtype).T.tobytes()
-                              for c, (dtype, _) in zip(columns, layout, strict=True))
-            blobs.append(zlib.compress(record, PACK_LEVEL))
+        deltas = np.diff(idx, prepend=0)
+        first = ptr[:-1][np.diff(ptr) > 0]
+        deltas[first] = idx[first]  # a record's first item column is its own
+        columns = (deltas, self.orders.data, self.decayed.data, self.pair_days, self.pair_counts)
+        # Every pair's values of each column as bytes, once: a record is slices of them, column
+        # by column (a (pairs, k) column is written k values at a time).
+        runs = []
+        for c, (dtype, k) in zip(columns, _record_layout(len(self.items)), strict=True):
+            c = c.astype(dtype).reshape(len(idx), k)
+            runs += [(c[:, j].tobytes(), c.itemsize) for j in range(k)]
+        blobs = [zlib.compress(b"".join(data[a * size:b * size] for data, size in runs), PACK_LEVEL)
+                 for a, b in zip(ptr[:-1].tolist(), ptr[1:].tolist(), strict=True)]
         offsets = np.concatenate([[0], np.cumsum([len(z) for z in blobs])]).astype(np.int64)
         blob = np.frombuffer(b"".join(blobs), dtype=np.uint8)
         return PackedHistory(self.as_of, self.users, self.items, self.user_stats, self.item_stats, offsets,
