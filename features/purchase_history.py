@@ -213,6 +213,9 @@ class PackedHistory:
                    a["user_stats"], a["item_stats"], a["pair_offsets"], a["pair_blob"])
 
 
+DAY_NS = 86_400 * 10**9
+
+
 def purchase_history(orders: pd.DataFrame | OrderCodes, as_of: pd.Timestamp) -> PurchaseHistory:
     """Summarise purchases strictly before ``as_of``.
 
@@ -234,7 +237,7 @@ def purchase_history(orders: pd.DataFrame | OrderCodes, as_of: pd.Timestamp) -> 
     pair = starts(per_c, per_i)  # the (customer, item) runs of those rows
 
     def total(x: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(x.astype(np.float64 if x.dtype.kind == "f" else np.int64), pair)
+        return np.add.reduceat(x.astype(np.int64) if x.dtype == bool else x, pair)
 
     n_items = len(log.item_ids)
     keys = per_c[pair].astype(np.int64) * n_items + per_i[pair]
@@ -297,11 +300,8 @@ def purchase_history(orders: pd.DataFrame | OrderCodes, as_of: pd.Timestamp) -> 
     pair_days = np.column_stack([days_since_last, span_days]).round().clip(0, 65535).astype(np.float32)
     # Orders of one item in 90 days or one season: 255 is beyond any shop's re-order rate.
     pair_counts = np.minimum(pair_counts, 255).astype(np.uint8)
-    return PurchaseHistory(counts, decayed, pair_days, pair_counts, pd.Timestamp(as_of), users, items,
-                           user_stats, item_stats)
-
-
-DAY_NS = 86_400 * 10**9
+    return PurchaseHistory(counts, decayed, pair_days, pair_counts, as_of, users, items, user_stats,
+                           item_stats)
 
 
 def _median_price(log: OrderCodes, lines: np.ndarray) -> np.ndarray:
