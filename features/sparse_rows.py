@@ -83,10 +83,9 @@ def top_k_split(base: np.ndarray, extra: sp.csr_matrix, leave_out: sp.csr_matrix
     ids = np.full((n_rows, k), -1, np.int64)
     scores = np.full((n_rows, k), -np.inf, np.float32)
     few = np.diff(extra.indptr) + np.diff(left.indptr) <= FEW_ENTRIES
-    if few.all():  # a request's one row, or a batch of light rows: no copy of the rows
-        ids, scores = _top_k_together(base, order, extra, left, k)
-    elif few.any():
-        ids[few], scores[few] = _top_k_together(base, order, extra[few], left[few], k)
+    rows = np.flatnonzero(few)
+    if len(rows):
+        ids[rows], scores[rows] = _top_k_together(base, order, extra[rows], left[rows], k)
     best_base = base[order[0]] if n else -np.inf
     for r in np.flatnonzero(~few):
         cols = extra.indices[extra.indptr[r]:extra.indptr[r + 1]]
