@@ -56,12 +56,6 @@ def gather(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return np.where(keys[at] == want, m.data[at], 0.0).astype(np.float32)
 
 
-# Rows with at most this many stored and left-out entries are ranked all at once, the rest one
-# by one: a row-by-row loop costs its Python overhead per row, ranking together costs a sort of
-# every entry, which a few long rows (an item-kNN score of a heavy buyer) make the larger.
-FEW_ENTRIES = 128
-
-
 def top_k_split(base: np.ndarray, extra: sp.csr_matrix, leave_out: sp.csr_matrix | None, k: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` largest scores of each row of ``base + extra`` (``base``: one score per item,
@@ -69,9 +63,9 @@ def top_k_split(base: np.ndarray, extra: sp.csr_matrix, leave_out: sp.csr_matrix
     lower column, without a dense row per user.
 
     An item off a row's sparse part scores its ``base``, so the row's best such items are the
-    first ``k`` of ``base``'s order that are neither in that part nor left out: they are among
-    its first ``k`` + (entries of the row in either). Entries of ``leave_out``'s rows are never
-    ranked; a row with fewer than ``k`` items left pads with -1 and -inf.
+    first of ``base``'s order that are neither in that part nor left out; they are looked at
+    only when they could beat the row's own entries. Entries of ``leave_out``'s rows are
+    never ranked; a row with fewer than ``k`` items left pads with -1 and -inf.
     """
     n_rows, n = extra.shape
     k = min(k, n)
@@ -80,14 +74,12 @@ def top_k_split(base: np.ndarray, extra: sp.csr_matrix, leave_out: sp.csr_matrix
     left = sp.csr_matrix((n_rows, n), dtype=np.float32) if leave_out is None else leave_out.tocsr()
     base = np.asarray(base, np.float32)
     order = np.argsort(-base, kind="stable")
+    best_base = base[order[0]] if n else -np.inf
     ids = np.full((n_rows, k), -1, np.int64)
     scores = np.full((n_rows, k), -np.inf, np.float32)
-    few = np.diff(extra.indptr) + np.diff(left.indptr) <= FEW_ENTRIES
-    rows = np.flatnonzero(few)
-    if len(rows):
-        ids[rows], scores[rows] = _top_k_together(base, order, extra[rows], left[rows], k)
-    best_base = base[order[0]] if n else -np.inf
-    for r in np.flatnonzero(~few):
+    # Row by row: each row's arrays are small, where the whole batch's keys took seconds to
+    # hash (millions of entries at 100,000 items).
+    for r in range(n_rows):
         cols = extra.indices[extra.indptr[r]:extra.indptr[r + 1]]
         out = left.indices[left.indptr[r]:left.indptr[r + 1]]
         keep = ~np.isin(cols, out) if len(out) else slice(None)
@@ -103,45 +95,6 @@ def top_k_split(base: np.ndarray, extra: sp.csr_matrix, leave_out: sp.csr_matrix
         best = np.lexsort((c, -v))[:k]
         ids[r, :len(best)], scores[r, :len(best)] = c[best], v[best]
     return ids, scores
-
-
-def _top_k_together(base: np.ndarray, order: np.ndarray, extra: sp.csr_matrix, left: sp.csr_matrix, k: int
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`top_k_split` of every row at once: each row's entries that are not left out and
-    its first ``k`` free items of ``base``'s order, ranked in one sort. The free items are
-    ranked even where the entries beat them: they then never make the list."""
-    n_rows, n = extra.shape
-    stored = row_of(extra) * np.int64(n) + extra.indices
-    out = np.sort(row_of(left) * np.int64(n) + left.indices)
-    kept = ~_among(stored, out)
-    width = np.minimum(k + np.diff(extra.indptr) + np.diff(left.indptr), n)
-    row = np.repeat(np.arange(n_rows), width)
-    head = order[np.arange(len(row)) - np.repeat(np.cumsum(width) - width, width)]
-    key = row * np.int64(n) + head
-    free = ~(_among(key, stored) | _among(key, out))
-    row, head = row[free], head[free]
-    first = np.arange(len(row)) - np.searchsorted(row, row) < k
-    row = np.concatenate([row_of(extra)[kept], row[first]])
-    cols = np.concatenate([extra.indices[kept], head[first]]).astype(np.int64)
-    values = np.concatenate([base[extra.indices[kept]] + extra.data[kept].astype(np.float32),
-                             base[head[first]]])
-    best = np.lexsort((cols, -values, row))
-    row = row[best]
-    rank = np.arange(len(best)) - np.searchsorted(row, row)
-    top = rank < k
-    ids = np.full((n_rows, k), -1, np.int64)
-    scores = np.full((n_rows, k), -np.inf, np.float32)
-    ids[row[top], rank[top]] = cols[best][top]
-    scores[row[top], rank[top]] = values[best][top]
-    return ids, scores
-
-
-def _among(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    """Whether each of ``keys`` is in ``sorted_keys`` (ascending)."""
-    if not len(sorted_keys):
-        return np.zeros(len(keys), bool)
-    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-    return sorted_keys[at] == keys
 
 
 def ranks(scores: sp.csr_matrix, pos: np.ndarray, items: np.ndarray) -> np.ndarray:

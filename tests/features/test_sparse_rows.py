@@ -24,10 +24,8 @@ def _stable_top_k(dense: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return ids, vals
 
 
-@pytest.mark.parametrize("few", [0, 60, 10**6])  # rows ranked one by one, some together, all together
 @pytest.mark.parametrize("n_items", [5, 12, 300])
-def test_top_k_split_is_the_dense_top_k_with_ties_to_the_lower_column(n_items, few, monkeypatch):
-    monkeypatch.setattr("features.sparse_rows.FEW_ENTRIES", few)
+def test_top_k_split_is_the_dense_top_k_with_ties_to_the_lower_column(n_items):
     rng = np.random.default_rng(n_items)
     base = rng.choice([0.0, 0.5, 1.0, -0.2], n_items).astype(np.float32)  # many ties
     extra = sp.random(40, n_items, density=0.2, random_state=1, dtype=np.float32, format="csr")
