@@ -15,8 +15,6 @@ import pandas as pd
 
 from features import schema as s
 
-COLUMNS = [s.CUSTOMER_ID, s.ITEM_ID, s.ORDER_ID, s.TIMESTAMP, s.QUANTITY, s.UNIT_PRICE, s.IS_RETURN]
-
 
 @dataclass
 class OrderCodes:
@@ -53,11 +51,6 @@ class OrderCodes:
                    order, timestamp[lines], orders[s.QUANTITY].to_numpy()[lines], price,
                    orders[s.IS_RETURN].to_numpy(bool)[lines],
                    np.lexsort((order, customer)).astype(np.int32), np.lexsort((price, item)).astype(np.int32))
-
-    @property
-    def first(self) -> int:
-        """Time of the first line, in nanoseconds."""
-        return int(self.timestamp.min())
 
 
 def starts(*keys: np.ndarray) -> np.ndarray:
