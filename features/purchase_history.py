@@ -240,14 +240,15 @@ def purchase_history(orders: pd.DataFrame | OrderCodes, as_of: pd.Timestamp) -> 
         return np.add.reduceat(x.astype(np.int64) if x.dtype == bool else x, pair)
 
     n_items = len(log.item_ids)
-    keys = per_c[pair].astype(np.int64) * n_items + per_i[pair]
+    pair_c, pair_i = per_c[pair], per_i[pair]
+    keys = pair_c.astype(np.int64) * n_items + pair_i
     # Net quantity of each pair over all lines before as_of, returns included.
     past_c, past_i = log.customer[past], log.item[past]
     runs = starts(past_c, past_i)
     net = np.add.reduceat(log.quantity[past], runs)[
         np.searchsorted(past_c[runs].astype(np.int64) * n_items + past_i[runs], keys)]
     keep = net > 0
-    pair_c, pair_i = per_c[pair][keep], per_i[pair][keep]
+    pair_c, pair_i = pair_c[keep], pair_i[keep]
     orders_n = np.diff(np.append(pair, len(per)))[keep]
     last = np.maximum.reduceat(per_ts, pair)[keep]
     first = np.minimum.reduceat(per_ts, pair)[keep]
@@ -280,7 +281,7 @@ def purchase_history(orders: pd.DataFrame | OrderCodes, as_of: pd.Timestamp) -> 
     ]).astype(np.float32)
 
     sale_age = (t - ts) / DAY_NS
-    bought = starts(c, i)  # (customer, item) runs of the sales lines
+    bought = per[pair]  # where each (customer, item) run of the sales lines begins
 
     def buyers(mask: np.ndarray | None = None) -> np.ndarray:
         who = bought if mask is None else bought[np.logical_or.reduceat(mask, bought)]
