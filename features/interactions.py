@@ -196,6 +196,7 @@ def stack_users(parts: list[Interactions]) -> Interactions:
 
 
 EVENT_PART = 20_000_000  # events weighed at a time, at most (whole sessions)
+KEY_BITS = 62  # a row's codes as the digits of one int64 below 2 ** KEY_BITS, else re-coded
 
 
 def _extend(ids: pd.Index, more: pd.Index) -> tuple[pd.Index, np.ndarray]:
@@ -206,7 +207,7 @@ def _extend(ids: pd.Index, more: pd.Index) -> tuple[pd.Index, np.ndarray]:
     return pd.Index(ids).append(pd.Index(more)[new]), at
 
 
-def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+def column_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Integer codes of a column and the values they stand for (-1: missing); a categorical's
     own codes, without a copy of its values."""
     if isinstance(column.dtype, pd.CategoricalDtype):
@@ -226,7 +227,7 @@ def _event_weights(events: pd.DataFrame, kinds: dict[str, float], as_of: pd.Time
     # Columns become integer codes and one int64 key per (user, item, type, session), so
     # millions of events group in about a second; strings are looked up only at the end.
     cols = (s.USER_ID, s.ITEM_ID, s.EVENT_TYPE, s.SESSION_ID)
-    codes, uniques = zip(*(_codes(events[c]) for c in cols), strict=True)
+    codes, uniques = zip(*(column_codes(events[c]) for c in cols), strict=True)
     type_weight = np.append(pd.Index(uniques[2]).map(lambda t: kinds.get(t, 0.0)).to_numpy(float), 0.0)
     known = np.append(np.asarray(uniques[0], dtype=object) != "", False)  # code -1 (missing): last
     keep = ((events[s.TIMESTAMP] < as_of).to_numpy() & known[codes[0]] & (codes[1] >= 0)
@@ -241,21 +242,37 @@ def _event_weights(events: pd.DataFrame, kinds: dict[str, float], as_of: pd.Time
         rows = np.flatnonzero(keep & (sessions >= lo) & (sessions < hi))
         if not len(rows):
             continue
-        key = np.zeros(len(rows), np.int64)
-        for c, u in zip(codes, uniques, strict=True):
-            # Re-coded densely after each column, so the key stays below rows x ids: no overflow.
-            key = pd.factorize(key * (len(u) + 1) + c[rows] + 1)[0].astype(np.int64)
+        key = _row_keys([c[rows] for c in codes], [len(u) for u in uniques])
         ts = events[s.TIMESTAMP].to_numpy()[rows]
+        # Each key's row, in the order the keys first appear (the order of the weights summed
+        # per (user, item) later, so the same floats whichever way the keys were numbered).
         if half_life_days is None:
-            pick = np.unique(key, return_index=True)[1]
+            pick = np.sort(np.unique(key, return_index=True)[1])
         else:  # the latest event of each key dates it
             order = np.lexsort((ts, key))
-            pick = order[np.r_[key[order][1:] != key[order][:-1], True]]
+            ends = np.r_[key[order][1:] != key[order][:-1], True]
+            first = np.minimum.reduceat(order, np.flatnonzero(np.r_[True, ends[:-1]]))
+            pick = order[ends][np.argsort(first, kind="stable")]
         users.append(codes[0][rows[pick]])
         items.append(codes[1][rows[pick]])
         weights.append(type_weight[codes[2][rows[pick]]] * _decay(pd.Series(ts[pick]), as_of, half_life_days))
     return (np.concatenate(users), pd.Index(uniques[0]), np.concatenate(items), pd.Index(uniques[1]),
             np.concatenate(weights))
+
+
+def _row_keys(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """One int64 per row, equal for rows of equal codes: the codes (-1: missing) as the digits
+    of one number when it fits (:data:`KEY_BITS`), else re-coded densely after each column."""
+    if np.prod([float(n) + 1 for n in sizes]) < 2.0 ** KEY_BITS:
+        key = np.zeros(len(codes[0]), np.int64)
+        for c, n in zip(codes, sizes, strict=True):
+            key = key * (n + 1) + c.astype(np.int64) + 1
+        return key
+    key = np.zeros(len(codes[0]), np.int64)
+    for c, n in zip(codes, sizes, strict=True):
+        # Re-coded after each column, so the key stays below rows x ids: no overflow.
+        key = pd.factorize(key * (n + 1) + c.astype(np.int64) + 1)[0].astype(np.int64)
+    return key
 
 
 def _decay(ts: pd.Series, as_of: pd.Timestamp, half_life_days: float | None) -> np.ndarray:

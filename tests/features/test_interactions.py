@@ -83,3 +83,16 @@ def test_events_weighed_a_range_of_sessions_at_a_time_give_the_same_matrix(order
         monkeypatch.undo()
         assert (whole[0] != parts[0]).nnz == 0
         assert whole[1].ids.tolist() == parts[1].ids.tolist() and whole[2].ids.tolist() == parts[2].ids.tolist()
+
+
+def test_event_keys_too_large_for_one_number_give_the_same_matrix(orders, events, monkeypatch):
+    import features.interactions
+
+    for half_life in (None, 30.0):
+        weights = InteractionWeights(half_life_days=half_life)
+        digits = build_interactions(orders, AS_OF, events, weights)
+        monkeypatch.setattr(features.interactions, "KEY_BITS", 1)  # re-coded after each column
+        recoded = build_interactions(orders, AS_OF, events, weights)
+        monkeypatch.undo()
+        assert (digits[0] != recoded[0]).nnz == 0 and digits[0].nnz == 5
+        assert digits[1].ids.tolist() == recoded[1].ids.tolist()
