@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
+from features.interactions import column_codes
 
 CUTOFF = "cutoff"
 CHURNED = "churned"
@@ -128,6 +129,10 @@ class History:
             self.events = (events[[s.USER_ID, s.SESSION_ID, s.EVENT_TYPE, s.TIMESTAMP]].iloc[order]
                            .reset_index(drop=True))
             self.event_ts = self.events[s.TIMESTAMP].to_numpy()
+            # Shoppers and sessions as integer codes, once: each cutoff's browsing counts are
+            # then bincounts, not group-bys and look-ups of millions of strings.
+            self.event_user, self.event_users = column_codes(self.events[s.USER_ID])
+            self.event_session = column_codes(self.events[s.SESSION_ID])[0]
 
 
 def baskets(orders: pd.DataFrame) -> pd.DataFrame:
@@ -270,14 +275,23 @@ def _browsing(h: History, sales: pd.DataFrame, as_of: pd.Timestamp, ix: pd.Index
                                           np.datetime64(as_of)])
     ev = h.events.iloc[lo:hi]
     age = ((as_of - ev[s.TIMESTAMP]) / pd.Timedelta(days=1)).to_numpy()
+    # Each event's shopper as a row of ``ix`` (-1: not a customer there, or no shopper).
+    shopper = np.append(ix.get_indexer(pd.Index(np.asarray(h.event_users, dtype=object))), -1)
+    who = shopper[h.event_user[lo:hi]]
+    session = h.event_session[lo:hi]
+    n, width = len(ix), int(session.max(initial=-1)) + 1
+    kinds = {kind: (ev[s.EVENT_TYPE] == name).to_numpy() for kind, name in (("views", "view"),
+                                                                            ("carts", "add_to_cart"))}
     for d in BROWSING_WINDOWS:
-        recent = ev[age <= d]
-        for kind, etype in (("views", "view"), ("carts", "add_to_cart")):
-            n = recent.loc[recent[s.EVENT_TYPE] == etype, s.USER_ID].value_counts()
-            out[f"{kind}_{d}d"] = n.reindex(ix, fill_value=0).astype(float)
-        out[f"sessions_{d}d"] = (recent.groupby(s.USER_ID)[s.SESSION_ID].nunique()
-                                 .reindex(ix, fill_value=0).astype(float))
-    out["days_since_last_visit"] = pd.Series(age, index=ev.index).groupby(ev[s.USER_ID]).min().reindex(ix)
+        recent = (who >= 0) & (age <= d)
+        for kind, is_kind in kinds.items():
+            out[f"{kind}_{d}d"] = np.bincount(who[recent & is_kind], minlength=n).astype(float)
+        visited = recent & (session >= 0)
+        pairs = np.unique(who[visited].astype(np.int64) * width + session[visited])
+        out[f"sessions_{d}d"] = np.bincount(pairs // width, minlength=n).astype(float)
+    last = np.full(n, np.inf)
+    np.minimum.at(last, who[who >= 0], age[who >= 0])
+    out["days_since_last_visit"] = np.where(np.isinf(last), np.nan, last)
     # Sessions with a cart add, and whether an order followed within the grace period.
     sessions = (ev.assign(carted=ev[s.EVENT_TYPE] == "add_to_cart")
                 .groupby([s.USER_ID, s.SESSION_ID])

@@ -71,7 +71,10 @@ def test_a_lookback_feature_set_reads_only_recent_purchases_but_keeps_every_cust
     assert np.isnan(a["ipi_mean_days"])
 
 
-def test_browsing_features_match_hand_computed_values(orders, events):
+@pytest.mark.parametrize("coded", [False, True], ids=["strings", "categoricals"])
+def test_browsing_features_match_hand_computed_values(orders, events, coded):
+    if coded:  # as `Workspace.read_events` and a part of a large shop give them
+        events = events.astype({c: "category" for c in (s.USER_ID, s.SESSION_ID, s.ITEM_ID, s.EVENT_TYPE)})
     f = build_customer_features(orders, CUTOFF, events)
     a, b = f.loc["A"], f.loc["B"]
     assert (a["views_7d"], a["carts_7d"], a["sessions_7d"]) == (3, 2, 2)
