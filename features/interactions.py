@@ -263,15 +263,12 @@ def _event_weights(events: pd.DataFrame, kinds: dict[str, float], as_of: pd.Time
 def _row_keys(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
     """One int64 per row, equal for rows of equal codes: the codes (-1: missing) as the digits
     of one number when it fits (:data:`KEY_BITS`), else re-coded densely after each column."""
-    if np.prod([float(n) + 1 for n in sizes]) < 2.0 ** KEY_BITS:
-        key = np.zeros(len(codes[0]), np.int64)
-        for c, n in zip(codes, sizes, strict=True):
-            key = key * (n + 1) + c.astype(np.int64) + 1
-        return key
+    fits = np.prod([float(n) + 1 for n in sizes]) < 2.0 ** KEY_BITS
     key = np.zeros(len(codes[0]), np.int64)
     for c, n in zip(codes, sizes, strict=True):
-        # Re-coded after each column, so the key stays below rows x ids: no overflow.
-        key = pd.factorize(key * (n + 1) + c.astype(np.int64) + 1)[0].astype(np.int64)
+        key = key * (n + 1) + c.astype(np.int64) + 1
+        if not fits:  # re-coded after each column, so the key stays below rows x ids: no overflow
+            key = pd.factorize(key)[0].astype(np.int64)
     return key
 
 
