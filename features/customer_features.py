@@ -282,15 +282,16 @@ def _browsing(h: History, sales: pd.DataFrame, as_of: pd.Timestamp, ix: pd.Index
     n, width = len(ix), int(session.max(initial=-1)) + 1
     kinds = {kind: (ev[s.EVENT_TYPE] == name).to_numpy() for kind, name in (("views", "view"),
                                                                             ("carts", "add_to_cart"))}
+    known = who >= 0
     for d in BROWSING_WINDOWS:
-        recent = (who >= 0) & (age <= d)
+        recent = known & (age <= d)
         for kind, is_kind in kinds.items():
             out[f"{kind}_{d}d"] = np.bincount(who[recent & is_kind], minlength=n).astype(float)
         visited = recent & (session >= 0)
         pairs = np.unique(who[visited].astype(np.int64) * width + session[visited])
         out[f"sessions_{d}d"] = np.bincount(pairs // width, minlength=n).astype(float)
     last = np.full(n, np.inf)
-    np.minimum.at(last, who[who >= 0], age[who >= 0])
+    np.minimum.at(last, who[known], age[known])
     out["days_since_last_visit"] = np.where(np.isinf(last), np.nan, last)
     # Sessions with a cart add, and whether an order followed within the grace period.
     sessions = (ev.assign(carted=ev[s.EVENT_TYPE] == "add_to_cart")

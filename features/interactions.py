@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features import schema as s
+from features.order_codes import starts
 from features.sparse_rows import gather
 
 
@@ -250,9 +251,9 @@ def _event_weights(events: pd.DataFrame, kinds: dict[str, float], as_of: pd.Time
             pick = np.sort(np.unique(key, return_index=True)[1])
         else:  # the latest event of each key dates it
             order = np.lexsort((ts, key))
-            ends = np.r_[key[order][1:] != key[order][:-1], True]
-            first = np.minimum.reduceat(order, np.flatnonzero(np.r_[True, ends[:-1]]))
-            pick = order[ends][np.argsort(first, kind="stable")]
+            runs = starts(key[order])
+            last = order[np.append(runs[1:], len(order)) - 1]
+            pick = last[np.argsort(np.minimum.reduceat(order, runs), kind="stable")]
         users.append(codes[0][rows[pick]])
         items.append(codes[1][rows[pick]])
         weights.append(type_weight[codes[2][rows[pick]]] * _decay(pd.Series(ts[pick]), as_of, half_life_days))
