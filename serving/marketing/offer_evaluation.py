@@ -64,7 +64,8 @@ def rewards(store: LiveStore, ids: pd.Series) -> pd.Series:
 def evaluate_policy(served: OfferPolicy, records: list[dict], store: LiveStore, candidate_file: Path,
                     since) -> Evaluation:
     """IPS and doubly robust values of the candidate catalogue's policy, and the served one's."""
-    candidate = OfferPolicy(served.base, OfferCatalogue.read(candidate_file), served.prices)
+    candidate = OfferPolicy(served.base, OfferCatalogue.read(candidate_file), served.prices,
+                            served.bundles_of)
     logged, left_out = logged_decisions(records, served.base.as_of.date().isoformat(), since)
     unknown = ~logged["customer_id"].isin(candidate.values.index)
     if unknown.any():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from features.experiments.off_policy import epsilon_greedy
 from features.messages import field_problems
+from serving.marketing.bundles import Bundles
 from serving.marketing.segments import CustomerBase, SegmentError, SegmentFilter
 from serving.runtime.shared_store import SharedStore
 
@@ -146,10 +148,15 @@ class OfferPolicy:
         Offers, assumptions and campaigns.
     prices :
         Item price by item id, for cross-sell bundles.
+    bundles :
+        Every customer's bundle of a size (:func:`serving.marketing.bundles.bundles_in`: kept
+        in the workspace); None: computed here.
     """
 
-    def __init__(self, base: CustomerBase, catalogue: OfferCatalogue, prices: pd.Series | None = None):
+    def __init__(self, base: CustomerBase, catalogue: OfferCatalogue, prices: pd.Series | None = None,
+                 bundles: Callable[[int], Bundles] | None = None):
         self.base, self.catalogue = base, catalogue
+        self.bundles_of = bundles or (lambda size: Bundles.compute(base.recs, size))
         self.assumptions = catalogue.assumptions
         t = base.table
         self.inputs = pd.DataFrame(
@@ -163,7 +170,7 @@ class OfferPolicy:
             }
         )
         self.prices = prices if prices is not None else pd.Series(dtype=float)
-        self.bundles: dict[str, list[str]] = {}
+        self._bundles: dict[int, Bundles] = {}  # by size
         values, revenue, costs = {}, {}, {}
         for name, offer in catalogue.offers.items():
             eligible = base.select(offer.eligible).index
@@ -190,24 +197,34 @@ class OfferPolicy:
         return value[keep].round(2), revenue[keep].round(2), cost[keep].round(2)
 
     def _bundle_revenue(self, ids: pd.Index, size: int) -> pd.Series:
-        """Revenue of each customer's cross-sell bundle (:meth:`BlendedRuntime.cross_sell`),
-        kept in :attr:`bundles`; NaN for customers without one."""
+        """Revenue of each customer's cross-sell bundle (:meth:`BlendedRuntime.cross_sell`);
+        NaN for customers without one."""
         recs = self.base.recs
         revenue = pd.Series(np.nan, index=ids, dtype=float)
         if recs is None:
             return revenue
+        if size not in self._bundles:
+            self._bundles[size] = self.bundles_of(size)
         rows = recs.history.users.indices(ids.to_numpy())
         known = np.flatnonzero(rows >= 0)
-        indptr, items = recs.cross_sell(rows[known], size)
+        indptr, items = self._bundles[size].rows(rows[known])
         col_price = self.prices.reindex(recs.item_ids).fillna(0.0).to_numpy(float)
         owner = np.repeat(np.arange(len(known)), np.diff(indptr))
         total = np.bincount(owner, weights=col_price[items], minlength=len(known))
         has = np.diff(indptr) > 0
         revenue.iloc[known[has]] = total[has] * self.assumptions.bundle_quantity
-        names = np.asarray(recs.item_ids, dtype=object)[items]
-        self.bundles.update({ids[known[r]]: names[indptr[r]:indptr[r + 1]].tolist()
-                             for r in np.flatnonzero(has)})
         return revenue
+
+    def bundle(self, customer_id: str, name: str) -> list[str]:
+        """The items of the customer's bundle for cross-sell offer ``name`` (empty: none)."""
+        recs, size = self.base.recs, self.catalogue.offers[name].bundle_size
+        if recs is None or size not in self._bundles:
+            return []
+        row = int(recs.history.users.indices(np.array([customer_id]))[0])
+        if row < 0:
+            return []
+        bundles = self._bundles[size]
+        return [recs.item_ids[i] for i in bundles.items[bundles.indptr[row]:bundles.indptr[row + 1]]]
 
     # -- one customer ------------------------------------------------------------------------
     def inputs_of(self, customer_id: str) -> dict:
@@ -279,9 +296,8 @@ class OfferPolicy:
             "reason": self.reason(customer_id, chosen, row),
             "alternatives": alternatives,
             "inputs": inputs,
-            "bundle": self.bundles.get(customer_id)
-            if self.catalogue.offers[chosen].kind == "cross_sell"
-            else None,
+            "bundle": (self.bundle(customer_id, chosen) if self.catalogue.offers[chosen].kind == "cross_sell"
+                       else None),
         }
 
     def reason(self, customer_id: str, name: str, ranked: pd.Series | None = None) -> str:
@@ -300,7 +316,7 @@ class OfferPolicy:
             how = f"uplift {offer.uplift:.2f} x average order {x['average_order_value']:.2f}"
         else:
             how = (
-                f"take rate {offer.take_rate:.2f} x bundle of {len(self.bundles.get(customer_id, []))} "
+                f"take rate {offer.take_rate:.2f} x bundle of {len(self.bundle(customer_id, name))} "
                 f"items ({revenue / offer.take_rate:.2f})"
             )
         text = (

@@ -5,6 +5,8 @@ and, with ``--out``, a CSV or Parquet file.
 champions are downloaded from the registry and scored exactly as ``POST /customer`` does,
 as of the day after the workspace's last order, into the table every service worker reads
 (:mod:`serving.runtime.score_table`; already there for these champions and data, it is read).
+With a recommender champion, the cross-sell bundles of the offer catalogue's sizes are kept
+too (:mod:`serving.marketing.bundles`), so no worker computes them at its start.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import pandas as pd
 
 from features.customer_parts import PART_ROWS
 from features.workspace import Settings, Workspace
+from serving.marketing.bundles import cross_sell_bundles
+from serving.marketing.offers import OfferCatalogue, catalogue_path
 from serving.marketing.spreadsheet import defuse_formulas
+from serving.runtime.models import BlendedRuntime
 from serving.runtime.registry import NoChampionError, download_champions
 from serving.runtime.score_table import customer_scores, table_key, table_path
 
@@ -67,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         scorer = scored.scorer
         shared = f"the shared store, key {table_key(ws, versions)}" if ws.shared_store_url else None
         path = shared or table_path(ws, versions)
+        _keep_bundles(ws, Path(tmp))
     print(f"{'read' if was_read else 'scored'} {len(scorer.frame):,} customers as of {scorer.as_of.date()} "
           f"-> {path} (the table the service reads)")
     if args.out is None:
@@ -87,6 +93,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scored {len(frame):,} customers as of {scorer.as_of.date()} -> {args.out} "
           f"(high risk: {(frame['risk_band'] == 'high').sum():,})")
     return 0
+
+
+def _keep_bundles(ws: Workspace, tmp: Path) -> None:
+    """The recommender champion's cross-sell bundles of each size the offer catalogue asks for."""
+    try:
+        sizes = sorted({o.bundle_size for o in OfferCatalogue.read(catalogue_path(ws.home)).offers.values()
+                        if o.kind == "cross_sell"})
+    except ValueError as exc:  # the service says the same when it starts
+        print(f"[score] cross-sell bundles not kept: {exc}", flush=True)
+        return
+    if not sizes:
+        return
+    try:
+        artifact = download_champions(ws.tracking_uri, tmp, families=("recs",))["recs"]
+    except NoChampionError:
+        return
+    recs = BlendedRuntime(artifact.path)
+    for size in sizes:
+        bundles = cross_sell_bundles(ws, recs, size)
+        print(f"[score] cross-sell bundles of {size} items for {len(bundles.indptr) - 1:,} customers "
+              f"({artifact.label})", flush=True)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from features.experiments.ab import bucket
 from features.messages import field_problems
 from features.workspace import Settings, Workspace
+from serving.marketing.bundles import bundles_in
 from serving.marketing.offers import DecisionLog, OfferCatalogue, OfferPolicy, catalogue_path
 from serving.marketing.segments import CustomerBase, SavedSegments, SegmentError, SegmentFilter
 from serving.marketing.spreadsheet import defuse_formulas
@@ -65,7 +66,7 @@ class Marketing:
         base = CustomerBase(scored, items, recs)
         path = catalogue_path(workspace.home, offers_file)
         prices = items.set_index("item_id")["price"] if items is not None else None
-        policy = (OfferPolicy(base, OfferCatalogue.read(path), prices)
+        policy = (OfferPolicy(base, OfferCatalogue.read(path), prices, bundles_in(workspace, recs))
                   if {"churn", "cltv"} <= set(scored.scorer.families) else None)
         return cls(
             base,

@@ -93,6 +93,7 @@ class BlendedRuntime:
     """
 
     def __init__(self, path: Path):
+        self.path = path  # its checksums name the files (serving.marketing.bundles)
         self.meta = check_model(path, "recs")
         arrays = load_arrays(path)
         self.history = PackedHistory.from_arrays(arrays)

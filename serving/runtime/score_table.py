@@ -144,7 +144,7 @@ def _file(workspace: Workspace, key: str, kind: str) -> Path:
 
 
 @contextmanager
-def _locked(folder: Path):
+def locked(folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -179,7 +179,7 @@ def customer_scores(workspace: Workspace, paths: dict[str, Path], versions: dict
             tables.write(*scored.tables())
             return scored, False
     scores, profiles = _file(workspace, key, "customers"), _file(workspace, key, "profiles")
-    with _locked(scores.parent):
+    with locked(scores.parent):
         if scores.exists() and profiles.exists() and not refresh:
             try:
                 return ScoredCustomers.read(paths, scores, profiles), True

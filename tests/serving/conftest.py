@@ -41,8 +41,13 @@ class _Recs:
     weights and frequently-bought-together rules."""
 
     def __init__(self, users: list[str], items: list[str], bought: list[tuple[str, str]],
-                 weights: dict[tuple[str, str], float], fbt: dict[tuple[str, str], float]):
+                 weights: dict[tuple[str, str], float], fbt: dict[tuple[str, str], float], path):
         from features.interactions import IdIndex
+        # Its "files": what names its bundles kept in a workspace (serving.marketing.bundles).
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "rules.json").write_text(json.dumps([users, items, bought, [*map(list, fbt.items())]]))
+        write_checksums(path)
         u, i = IdIndex(users), IdIndex(items)
         rows = [u.index(a) for a, _ in bought]
         cols = [i.index(b) for _, b in bought]
@@ -90,7 +95,7 @@ def scorings(monkeypatch) -> list[int]:
 
 
 @pytest.fixture
-def marketing_shop():
+def marketing_shop(tmp_path):
     """Five customers (the RFM fixture of tests/features/test_profiles.py) with literal scores,
     countries, item categories and a three-item recommender. Returns ``(orders, customers,
     items, scorer, recs)``."""
@@ -112,5 +117,6 @@ def marketing_shop():
     # Purchases as the recommender saw them; EASE weights: mug -> seed 0.5, bag -> seed 0.2.
     recs = _Recs(list("ABCDE"), ["mug", "bag", "seed"],
                  [("A", "mug"), ("A", "bag"), ("B", "seed"), ("C", "mug"), ("C", "seed"), ("D", "bag"), ("E", "mug")],
-                 {("mug", "seed"): 0.5, ("bag", "seed"): 0.2}, {("mug", "bag"): 0.6, ("mug", "seed"): 0.3})
+                 {("mug", "seed"): 0.5, ("bag", "seed"): 0.2}, {("mug", "bag"): 0.6, ("mug", "seed"): 0.3},
+                 tmp_path / "recs")
     return orders, customers, items, _Scorer(AS_OF.isoformat(), frame), recs

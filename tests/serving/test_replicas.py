@@ -63,7 +63,9 @@ def test_two_replicas_with_their_own_disks_share_events_forgets_contacts_promoti
         trainer.write_table("items", build_items(small_shop), "fixture")
         env = server_env(SHELFWISE_HOME=str(trainer.home), **common)
         _shelfwise(env, "train", "all", "--as-of", "2011-03-01", "--horizon-days", "60")
-        assert "scored" in _shelfwise(env, "score", "customers")
+        scored = _shelfwise(env, "score", "customers")
+        assert "scored" in scored and "cross-sell bundles of 3 items for" in scored
+        assert len(list((trainer.home / "scores").glob("bundles-*.npz"))) == 1
 
         # Two replicas, each with its own disk holding a copy of the tables, nothing else.
         homes, clients = [tmp_path / "replica-a", tmp_path / "replica-b"], []
@@ -79,8 +81,9 @@ def test_two_replicas_with_their_own_disks_share_events_forgets_contacts_promoti
         customer = small_shop["customer_id"].iloc[0]
         answers = [c.post("/customer", json={"customer_id": customer}).json() for c in clients]
         assert answers[0] == answers[1] and 0 <= answers[0]["churn_probability"] <= 1
-        # Neither replica scored: both read the trainer's tables from the shared store.
-        assert not any((home / "scores").exists() for home in homes)
+        # Neither replica scored: both read the trainer's tables from the shared store. (Each keeps
+        # its own cross-sell bundles, computed once per recommender.)
+        assert not [p for home in homes for p in home.glob("scores/*.parquet")]
 
         # An event posted to one changes the other's next answer within a second.
         viewed = {"events": [{"session_id": "replica-visitor", "item_id": "i0", "event_type": "view"}]}
