@@ -7,7 +7,7 @@ history, a minute or more per million customers. Computed at every worker start,
 most of a large shop's start-up. So the bundles of every customer in the recommender's
 history are a file, ``scores/bundles-<key>.npz`` (``indptr`` and ``items``, the recommender's
 rows and columns, as ``cross_sell`` returns them), where ``key`` names the recommender's files
-(their checksums) and the bundle size. The batch step (``shelfwise score customers``) writes it
+(the digest of their checksums) and the bundle size. The batch step (``shelfwise score customers``) writes it
 for the catalogue's cross-sell offers; a worker that finds it reads it, and one that does not
 computes it and writes it for the others, under the score tables' lock. A customer's bundle
 depends on their own row alone, so the bundles of all customers, sliced, are those computed
@@ -27,11 +27,9 @@ import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from features.artifacts import CHECKSUMS
 from features.workspace import Workspace
 from serving.runtime.models import BlendedRuntime
 from serving.runtime.score_table import KEEP, SCORES, locked
@@ -59,16 +57,16 @@ class Bundles:
         return indptr, self.items[at]
 
 
-def bundle_key(recs_path: Path, size: int) -> str:
+def bundle_key(recs: BlendedRuntime, size: int) -> str:
     """What the bundles depend on: the recommender's files and the bundle size."""
-    state = json.dumps({"format": FORMAT, "size": size}).encode() + (recs_path / CHECKSUMS).read_bytes()
-    return hashlib.sha256(state).hexdigest()[:16]
+    state = json.dumps({"format": FORMAT, "recs": recs.digest, "size": size})
+    return hashlib.sha256(state.encode()).hexdigest()[:16]
 
 
 def cross_sell_bundles(workspace: Workspace, recs: BlendedRuntime, size: int) -> Bundles:
     """The bundles of ``size`` items of every customer ``recs`` knows: read from the workspace,
     or computed and written for the other workers (and for the next start)."""
-    path = workspace.home / SCORES / f"bundles-{bundle_key(recs.path, size)}.npz"
+    path = workspace.home / SCORES / f"bundles-{bundle_key(recs, size)}.npz"
     with locked(path.parent):
         if path.exists():
             try:

@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features import item_weights
-from features.artifacts import IncompatibleModelError, check_model, load_arrays
+from features.artifacts import CHECKSUMS, IncompatibleModelError, check_model, file_sha256, load_arrays
 from features.customer_features import History, build_customer_features, build_rfm_summary
 from features.purchase_history import PackedHistory, candidate_features, fold_in_recent, recent_scores
 from features.sparse_rows import best_per_row, row_of
@@ -93,8 +93,10 @@ class BlendedRuntime:
     """
 
     def __init__(self, path: Path):
-        self.path = path  # its checksums name the files (serving.marketing.bundles)
         self.meta = check_model(path, "recs")
+        # Names the files, for what is kept computed from them (serving.marketing.bundles); read
+        # now, as a downloaded model's folder may be gone by the time that is asked for.
+        self.digest = file_sha256(path / CHECKSUMS)
         arrays = load_arrays(path)
         self.history = PackedHistory.from_arrays(arrays)
         n = len(self.history.items)

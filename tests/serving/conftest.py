@@ -41,13 +41,10 @@ class _Recs:
     weights and frequently-bought-together rules."""
 
     def __init__(self, users: list[str], items: list[str], bought: list[tuple[str, str]],
-                 weights: dict[tuple[str, str], float], fbt: dict[tuple[str, str], float], path):
+                 weights: dict[tuple[str, str], float], fbt: dict[tuple[str, str], float]):
         from features.interactions import IdIndex
-        # Its "files": what names its bundles kept in a workspace (serving.marketing.bundles).
-        self.path = path
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "rules.json").write_text(json.dumps([users, items, bought, [*map(list, fbt.items())]]))
-        write_checksums(path)
+        # What names its files, and so the bundles kept in a workspace (serving.marketing.bundles).
+        self.digest = json.dumps([users, items, bought, [*map(list, fbt.items())]])
         u, i = IdIndex(users), IdIndex(items)
         rows = [u.index(a) for a, _ in bought]
         cols = [i.index(b) for _, b in bought]
@@ -95,7 +92,7 @@ def scorings(monkeypatch) -> list[int]:
 
 
 @pytest.fixture
-def marketing_shop(tmp_path):
+def marketing_shop():
     """Five customers (the RFM fixture of tests/features/test_profiles.py) with literal scores,
     countries, item categories and a three-item recommender. Returns ``(orders, customers,
     items, scorer, recs)``."""
@@ -117,6 +114,5 @@ def marketing_shop(tmp_path):
     # Purchases as the recommender saw them; EASE weights: mug -> seed 0.5, bag -> seed 0.2.
     recs = _Recs(list("ABCDE"), ["mug", "bag", "seed"],
                  [("A", "mug"), ("A", "bag"), ("B", "seed"), ("C", "mug"), ("C", "seed"), ("D", "bag"), ("E", "mug")],
-                 {("mug", "seed"): 0.5, ("bag", "seed"): 0.2}, {("mug", "bag"): 0.6, ("mug", "seed"): 0.3},
-                 tmp_path / "recs")
+                 {("mug", "seed"): 0.5, ("bag", "seed"): 0.2}, {("mug", "bag"): 0.6, ("mug", "seed"): 0.3})
     return orders, customers, items, _Scorer(AS_OF.isoformat(), frame), recs
