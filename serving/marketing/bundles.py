@@ -32,7 +32,7 @@ import numpy as np
 
 from features.workspace import Workspace
 from serving.runtime.models import BlendedRuntime
-from serving.runtime.score_table import KEEP, SCORES, locked
+from serving.runtime.score_table import KEEP, SCORES, locked, prune
 
 log = logging.getLogger("shelfwise")
 FORMAT = "shelfwise-bundles-v1"
@@ -78,9 +78,8 @@ def cross_sell_bundles(workspace: Workspace, recs: BlendedRuntime, size: int) ->
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, indptr=bundles.indptr, items=bundles.items)
         os.replace(tmp, path)  # a reader sees the whole file or none
-        kept = sorted(path.parent.glob("bundles-*.npz"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-        for old in kept[2 * KEEP:]:  # a size or two per recommender, the served one and the one before
-            old.unlink(missing_ok=True)
+        # A size or two per recommender: the served one's and the one's before it.
+        prune(path.parent, "bundles-*.npz", 2 * KEEP)
         return bundles
 
 

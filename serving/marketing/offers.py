@@ -203,11 +203,9 @@ class OfferPolicy:
         revenue = pd.Series(np.nan, index=ids, dtype=float)
         if recs is None:
             return revenue
-        if size not in self._bundles:
-            self._bundles[size] = self.bundles_of(size)
         rows = recs.history.users.indices(ids.to_numpy())
         known = np.flatnonzero(rows >= 0)
-        indptr, items = self._bundles[size].rows(rows[known])
+        indptr, items = self._sized(size).rows(rows[known])
         col_price = self.prices.reindex(recs.item_ids).fillna(0.0).to_numpy(float)
         owner = np.repeat(np.arange(len(known)), np.diff(indptr))
         total = np.bincount(owner, weights=col_price[items], minlength=len(known))
@@ -217,14 +215,17 @@ class OfferPolicy:
 
     def bundle(self, customer_id: str, name: str) -> list[str]:
         """The items of the customer's bundle for cross-sell offer ``name`` (empty: none)."""
-        recs, size = self.base.recs, self.catalogue.offers[name].bundle_size
-        if recs is None or size not in self._bundles:
-            return []
-        row = int(recs.history.users.indices(np.array([customer_id]))[0])
+        recs = self.base.recs
+        row = -1 if recs is None else int(recs.history.users.indices(np.array([customer_id]))[0])
         if row < 0:
             return []
-        bundles = self._bundles[size]
+        bundles = self._sized(self.catalogue.offers[name].bundle_size)
         return [recs.item_ids[i] for i in bundles.items[bundles.indptr[row]:bundles.indptr[row + 1]]]
+
+    def _sized(self, size: int) -> Bundles:
+        if size not in self._bundles:
+            self._bundles[size] = self.bundles_of(size)
+        return self._bundles[size]
 
     # -- one customer ------------------------------------------------------------------------
     def inputs_of(self, customer_id: str) -> dict:

@@ -251,10 +251,14 @@ def write(scored: ScoredCustomers, scores: Path, profiles: Path) -> None:
         tmp.write_bytes(data)
         os.replace(tmp, path)
     for kind in ("customers", "profiles"):
-        tables = sorted(scores.parent.glob(f"{kind}-*.parquet"), key=lambda p: p.stat().st_mtime_ns,
-                        reverse=True)
-        for old in tables[KEEP:]:
-            old.unlink(missing_ok=True)
+        prune(scores.parent, f"{kind}-*.parquet", KEEP)
+
+
+def prune(folder: Path, pattern: str, keep: int) -> None:
+    """Remove all but the ``keep`` newest files of ``folder`` matching ``pattern``."""
+    files = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in files[keep:]:
+        old.unlink(missing_ok=True)
 
 
 def without_customer(table: bytes, customer_id: str) -> tuple[bytes, int]:
